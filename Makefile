@@ -1,0 +1,79 @@
+# luamockit: one c-shared build per Lua ABI, from that version's headers.
+#
+#   make build   build/lua5.1/luamockit.so and build/lua5.4/luamockit.so
+#   make demo    install what is missing (Debian), build, run a timer daemon in lua5.4
+#   make test    go test -race, busted under lua5.1, lua5.4 and luajit, the C host tests
+#
+# Header directories are overridable (LuaRocks passes LUA_INCDIR):
+#   make build LUA51_INCDIR=/opt/lua51/include LUA54_INCDIR=/opt/lua54/include
+
+GO           ?= go
+CC           ?= cc
+LUA51_INCDIR ?= /usr/include/lua5.1
+LUA54_INCDIR ?= /usr/include/lua5.4
+BUILD        ?= build
+GOFLAGS_BUILD ?= -trimpath -ldflags=-s
+BUSTED       ?= /usr/bin/busted
+# Debian packages the build, the tests and the demo need.
+APT_PACKAGES ?= gcc make lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted luajit
+
+GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
+
+.PHONY: all build deps demo test test-go test-busted test-host clean
+
+all: build
+
+build: $(BUILD)/lua5.1/luamockit.so $(BUILD)/lua5.4/luamockit.so
+
+# $(call cshared,incdir,out): the module for one ABI; the .so leaves every
+# lua_* symbol undefined for the loading interpreter to provide.
+define cshared
+	@mkdir -p $(dir $(2))
+	CGO_ENABLED=1 CGO_CFLAGS="-I$(1) -O2" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(2) ./cmd/luamockit
+	@rm -f $(basename $(2)).h
+endef
+
+$(BUILD)/lua5.1/luamockit.so: $(GO_SRC)
+	$(call cshared,$(LUA51_INCDIR),$@)
+
+$(BUILD)/lua5.4/luamockit.so: $(GO_SRC)
+	$(call cshared,$(LUA54_INCDIR),$@)
+
+# Installs the Debian packages that are missing, when it can (root or sudo).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "deps: missing:$$missing (install them as root)"; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing
+
+demo: deps build
+	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
+
+test: deps build test-go test-busted test-host
+
+# The queue alone, then the real binding in an in-process golua state, for
+# each ABI (the shim is compiled against the matching headers).
+test-go:
+	$(GO) vet ./internal/...
+	$(GO) test -race -count=1 ./internal/...
+	CGO_CFLAGS="-I$(LUA51_INCDIR)" $(GO) test -race -count=1 ./cmd/luamockit
+	CGO_CFLAGS="-I$(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lua54 ./cmd/luamockit
+
+BUSTED_RUN = $(1) $(BUSTED) --cpath="$(BUILD)/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
+
+test-busted: build
+	LMK_LUA=lua5.1 $(call BUSTED_RUN,lua5.1,lua5.1)
+	LMK_LUA=lua5.4 $(call BUSTED_RUN,lua5.4,lua5.4)
+	LMK_LUA=luajit $(call BUSTED_RUN,luajit,lua5.1)
+
+test-host: build
+	@mkdir -p $(BUILD)/host
+	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/multistate test/multistate.c -llua5.4 -lpthread -ldl -lm
+	$(BUILD)/host/multistate $(BUILD)/lua5.4/luamockit.so
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,693 @@
+/*
+ * module.c: the Lua face of luamockit.
+ *
+ * Every function Lua calls lives here. Arguments are checked, and errors are
+ * raised, only in C and only after the Go call of the moment has returned:
+ * Go never has a frame on the stack when a Lua error unwinds. Callbacks run
+ * here, in process_events, under lua_pcall on the caller's lua_State.
+ *
+ * Per-universe state (one per lua_newstate) is a full userdata kept in the
+ * registry under LMK_STATE and passed to every function as upvalue 1.
+ * Upvalue 2 (CBS) maps timer id -> callback, or -> {cb, nargs, args...}
+ * when the timer has arguments; upvalue 3 (ANCHORS) maps timer id -> the
+ * Lua thread that armed it, plus the string keys "errh" (the error
+ * handler) and "traceback" (debug.traceback, for 5.1). An id with no CBS
+ * entry is a destroyed timer: its queued events are skipped.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+
+#include "lmk.h"
+#include "_cgo_export.h"
+
+#define LMK_VERSION "luamockit 0.1.0"
+#define LMK_STATE "luamockit.state"
+#define LMK_TIMER "luamockit.timer"
+#define STATE lua_upvalueindex(1)
+#define CBS lua_upvalueindex(2)
+#define ANCHORS lua_upvalueindex(3)
+#define NUPS 3
+
+/* Largest accepted duration: 2^53 ns (about 104 days) is where doubles
+ * stop being exact; a whole year is plenty and keeps ns in range. */
+#define LMK_MAX_MS (366.0 * 24 * 3600 * 1000)
+/* Slots taken from Go per crossing in process_events. */
+#define LMK_BATCH 256
+/* wait() re-checks for a pending Lua signal hook at least this often (ms),
+ * for the case where the signal was delivered to another thread. */
+#define LMK_WAIT_SLICE 200
+
+typedef struct lmk_state {
+    uint64_t q;          /* Go queue handle; 0 once closed */
+    int efd;             /* eventfd: readable iff events are pending */
+    lua_Number next_id;  /* last timer id handed out */
+    lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
+} lmk_state;
+
+enum { T_NEW = 0, T_LIVE, T_STOPPED, T_DESTROYED };
+
+typedef struct lmk_timer {
+    lua_Number id;
+    double ms;
+    int periodic;
+    int state;
+} lmk_timer;
+
+static volatile int lmk_forked = 0;
+static void on_fork_child(void) { lmk_forked = 1; }
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+/* ---- compat ---- */
+#if LUA_VERSION_NUM < 502
+void lmk_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+    luaL_checkstack(L, nup, "too many upvalues");
+    for (; l->name != NULL; l++) {
+        int i;
+        for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, l->func, nup);
+        lua_setfield(L, -(nup + 2), l->name);
+    }
+    lua_pop(L, nup);
+}
+
+void *lmk_testudata(lua_State *L, int i, const char *tname) {
+    void *p = lua_touserdata(L, i);
+    if (p == NULL || !lua_getmetatable(L, i)) return NULL;
+    luaL_getmetatable(L, tname);
+    if (!lua_rawequal(L, -1, -2)) p = NULL;
+    lua_pop(L, 2);
+    return p;
+}
+#endif
+
+/* Ids are doubles on the Lua side (exact to 2^53), so both ABIs key tables
+ * the same way. */
+static void rawgetid(lua_State *L, int t, lua_Number id) {
+    lua_pushnumber(L, id);
+    lua_rawget(L, t);
+}
+
+/* [-1, +0, m] t[id] = top */
+static void rawsetid(lua_State *L, int t, lua_Number id) {
+    lua_pushnumber(L, id);
+    lua_insert(L, -2);
+    lua_rawset(L, t);
+}
+
+static void release_id(lua_State *L, lua_Number id) {
+    lua_pushnil(L);
+    rawsetid(L, CBS, id);
+    lua_pushnil(L);
+    rawsetid(L, ANCHORS, id);
+}
+
+/* The raising helper: every runtime failure of the module goes through it. */
+static int lmk_error(lua_State *L, const char *what) {
+    return luaL_error(L, "luamockit: %s", what);
+}
+
+static const char *rc_message(int rc) {
+    switch (rc) {
+    case LMK_ECLOSED: return "the Lua state's queue is closed";
+    case LMK_EEXISTS: return "timer id already in use";
+    case LMK_ENOTFOUND: return "no such timer";
+    case LMK_EFIRED: return "the one-off timer has already fired";
+    case LMK_ERANGE: return "duration out of range";
+    case LMK_EPANIC: return "internal error (recovered Go panic)";
+    }
+    return "unknown error";
+}
+
+/* [-0, +0, e] the live state of this universe, or raise. */
+static lmk_state *getstate(lua_State *L) {
+    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    if (lmk_forked)
+        lmk_error(L, "unusable in a forked child process (the Go runtime does not survive fork); "
+                     "require luamockit in the child only after exec");
+    if (st->q == 0) lmk_error(L, "the Lua state's queue is closed");
+    return st;
+}
+
+/* [-0, +0, v] a duration in ms at arg: finite, >= 0 (> 0 unless zero_ok). */
+static double checkms(lua_State *L, int arg, int zero_ok) {
+    double ms = (double)luaL_checknumber(L, arg);
+    if (isnan(ms) || isinf(ms)) luaL_argerror(L, arg, "milliseconds must be a finite number");
+    if (ms < 0) luaL_argerror(L, arg, "milliseconds must not be negative");
+    if (!zero_ok && ms == 0) luaL_argerror(L, arg, "interval must be greater than 0");
+    if (ms > LMK_MAX_MS) luaL_argerror(L, arg, "milliseconds too large (at most one year)");
+    return ms;
+}
+
+static lmk_timer *checktimer(lua_State *L) {
+    return (lmk_timer *)luaL_checkudata(L, 1, LMK_TIMER);
+}
+
+/* ---- timers ---- */
+
+/* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
+static int arm(lua_State *L, int periodic) {
+    lmk_state *st = getstate(L);
+    double ms = checkms(L, 1, !periodic);
+    int nargs, i, rc;
+    lmk_timer *t;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    nargs = lua_gettop(L) - 2;
+
+    t = (lmk_timer *)lmk_newuserdata(L, sizeof *t);
+    t->id = ++st->next_id;
+    t->ms = ms;
+    t->periodic = periodic;
+    t->state = T_NEW;
+    luaL_getmetatable(L, LMK_TIMER);
+    lua_setmetatable(L, -2);
+
+    if (nargs == 0) {
+        lua_pushvalue(L, 2);
+    } else {
+        lua_createtable(L, nargs + 2, 0);
+        lua_pushvalue(L, 2);
+        lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, nargs);
+        lua_rawseti(L, -2, 2);
+        for (i = 1; i <= nargs; i++) {
+            lua_pushvalue(L, 2 + i);
+            lua_rawseti(L, -2, 2 + i);
+        }
+    }
+    rawsetid(L, CBS, t->id);
+    lua_pushthread(L);
+    rawsetid(L, ANCHORS, t->id);
+
+    {
+        int64_t ns = (int64_t)(ms * 1e6);
+        rc = lmk_arm(st->q, (uint64_t)t->id, ns, periodic ? ns : 0);
+    }
+    if (rc != LMK_OK) {
+        release_id(L, t->id);
+        t->state = T_DESTROYED;
+        return lmk_error(L, rc_message(rc));
+    }
+    t->state = T_LIVE;
+    return 1;
+}
+
+static int l_oneoff(lua_State *L) { return arm(L, 0); }
+static int l_getit(lua_State *L) { return arm(L, 1); }
+
+/* Stop t for good and release its callback; safe to call twice. */
+static void destroy_timer(lua_State *L, lmk_timer *t) {
+    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    if (t->state == T_DESTROYED) return;
+    if (t->state != T_NEW && st->q != 0 && !lmk_forked) lmk_cancel(st->q, (uint64_t)t->id);
+    t->state = T_DESTROYED;
+    release_id(L, t->id);
+}
+
+/* [-(1|2), +1, e] t:destroy([wait]) -> nil; also t:cancel() and __close. */
+static int t_destroy(lua_State *L) {
+    lmk_timer *t = checktimer(L);
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TBOOLEAN);
+    if (lmk_forked && t->state != T_DESTROYED) getstate(L);
+    /* Cancel is synchronous under the queue lock, so with or without wait
+     * no event of t can be queued or run once this returns. */
+    destroy_timer(L, t);
+    lua_pushnil(L);
+    return 1;
+}
+
+/* [-1, +0, -] __gc: an interval timer nobody holds is stopped and freed; a
+ * one-off still fires (old code drops the handle), and releases itself. */
+static int t_gc(lua_State *L) {
+    lmk_timer *t = (lmk_timer *)lua_touserdata(L, 1);
+    if (t->periodic || t->state == T_NEW) destroy_timer(L, t);
+    return 0;
+}
+
+static const char *timer_state(lua_State *L, lmk_timer *t) {
+    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    if (t->state == T_DESTROYED || t->state == T_NEW) return "destroyed";
+    if (t->state == T_STOPPED) return "stopped";
+    if (st->q == 0 || lmk_forked) return "destroyed";
+    switch (lmk_state_of(st->q, (uint64_t)t->id)) {
+    case LMK_ST_ARMED: return "armed";
+    case LMK_ST_STOPPED: return "stopped";
+    default: return "fired"; /* a one-off whose event is queued or has run */
+    }
+}
+
+/* [-1, +1, e] t:state() -> "armed" | "stopped" | "fired" | "destroyed" */
+static int t_state(lua_State *L) {
+    lmk_timer *t = checktimer(L);
+    lua_pushstring(L, timer_state(L, t));
+    return 1;
+}
+
+/* [-1, +1, e] t:interval() -> ms (the delay, for a one-off) */
+static int t_interval(lua_State *L) {
+    lmk_timer *t = checktimer(L);
+    lua_pushnumber(L, t->ms);
+    return 1;
+}
+
+/* [-1, +1, e] t:stop() -> t: disarm and drop queued events; t:start() re-arms. */
+static int t_stop(lua_State *L) {
+    lmk_timer *t = checktimer(L);
+    lmk_state *st = getstate(L);
+    int rc;
+    if (t->state == T_DESTROYED) return lmk_error(L, "timer is destroyed");
+    if (t->state == T_STOPPED) { lua_settop(L, 1); return 1; }
+    rc = lmk_stop(st->q, (uint64_t)t->id);
+    if (rc == LMK_ENOTFOUND && !t->periodic) rc = LMK_EFIRED;
+    if (rc != LMK_OK) return lmk_error(L, rc_message(rc));
+    t->state = T_STOPPED;
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* [-1, +1, e] t:start() -> t: (re)arm from now; first expiration one interval away. */
+static int t_start(lua_State *L) {
+    lmk_timer *t = checktimer(L);
+    lmk_state *st = getstate(L);
+    int rc;
+    if (t->state == T_DESTROYED) return lmk_error(L, "timer is destroyed");
+    rc = lmk_start(st->q, (uint64_t)t->id);
+    if (rc == LMK_ENOTFOUND && !t->periodic) rc = LMK_EFIRED;
+    if (rc != LMK_OK) return lmk_error(L, rc_message(rc));
+    t->state = T_LIVE;
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* [-1, +1, m] __tostring: "luamockit.timer: 0x... (interval 100 ms, armed)" */
+static int t_tostring(lua_State *L) {
+    lmk_timer *t = checktimer(L);
+    const char *kind = t->periodic ? "interval" : "one-off";
+    if (t->ms == floor(t->ms) && t->ms < 2147483647.0)
+        lua_pushfstring(L, LMK_TIMER ": %p (%s %d ms, %s)", (void *)t, kind, (int)t->ms, timer_state(L, t));
+    else
+        lua_pushfstring(L, LMK_TIMER ": %p (%s %f ms, %s)", (void *)t, kind, (lua_Number)t->ms, timer_state(L, t));
+    return 1;
+}
+
+/* ---- events ---- */
+
+/* Message handler: the error with a traceback of where it was raised. */
+static int msgh(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+#if LUA_VERSION_NUM >= 502
+    luaL_traceback(L, L, msg, 1);
+#else
+    lua_getfield(L, ANCHORS, "traceback");
+    if (lua_isfunction(L, -1)) {
+        lua_pushstring(L, msg);
+        lua_pushinteger(L, 2);
+        lua_call(L, 2, 1);
+    } else {
+        lua_pushstring(L, msg);
+    }
+#endif
+    return 1;
+}
+
+/* Return the slots after a failed callback to the queue, minus those of
+ * timers destroyed meanwhile, so the next process_events runs them. */
+static void put_back(lua_State *L, lmk_state *st, lmk_slot *s, int n) {
+    int i, k = 0;
+    for (i = 0; i < n; i++) {
+        rawgetid(L, CBS, (lua_Number)s[i].id);
+        if (!lua_isnil(L, -1)) s[k++] = s[i];
+        lua_pop(L, 1);
+    }
+    if (k > 0 && st->q != 0) lmk_putback(st->q, s, k);
+}
+
+/* [-(0|1), +1, e] process_events([max]) -> number of callbacks run.
+ * Runs the events queued when it is called (at most max), each under
+ * lua_pcall on this thread. On a callback error with no error handler, it
+ * leaves the events not yet run in the queue and raises the error. */
+static int l_process_events(lua_State *L) {
+    lmk_state *st = getstate(L);
+    lmk_slot buf[LMK_BATCH];
+    long budget = -1, limit = -1, ran = 0;
+    int base;
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Number m = luaL_checknumber(L, 1);
+        if (!(m >= 1) || isinf(m)) luaL_argerror(L, 1, "max must be a positive number");
+        limit = m > 1e15 ? (long)1e15 : (long)m;
+    }
+    lua_settop(L, 0);
+    lua_getfield(L, ANCHORS, "msgh"); /* cached: no allocation per call */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, STATE); /* msgh needs ANCHORS for 5.1's traceback */
+        lua_pushvalue(L, CBS);
+        lua_pushvalue(L, ANCHORS);
+        lua_pushcclosure(L, msgh, NUPS);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, ANCHORS, "msgh");
+    }
+    base = 1;
+    for (;;) {
+        int n, i, before = 0, cap = LMK_BATCH;
+        if (budget >= 0 && budget < cap) cap = (int)budget;
+        if (cap == 0 || st->q == 0) break;
+        n = lmk_take(st->q, buf, cap, &before);
+        if (budget < 0) {
+            budget = before;
+            if (limit >= 0 && limit < budget) budget = limit;
+            if (n > budget) { /* only possible with a limit below the batch */
+                put_back(L, st, buf + budget, n - (int)budget);
+                n = (int)budget;
+            }
+        }
+        if (n == 0) break;
+        budget -= n;
+        for (i = 0; i < n; i++) {
+            lua_Number id = (lua_Number)buf[i].id;
+            int nargs = 0, status;
+            rawgetid(L, CBS, id);
+            if (lua_isnil(L, -1)) { lua_pop(L, 1); continue; } /* destroyed */
+            if (lua_type(L, -1) == LUA_TTABLE) {
+                int t = lua_gettop(L), j;
+                lua_rawgeti(L, t, 2);
+                nargs = (int)lua_tointeger(L, -1);
+                lua_pop(L, 1);
+                luaL_checkstack(L, nargs + 1, "too many callback arguments");
+                for (j = 1; j <= nargs + 2; j++) if (j != 2) lua_rawgeti(L, t, j);
+                lua_remove(L, t);
+            }
+            if (buf[i].flags & LMK_FLAG_LAST) release_id(L, id);
+            status = lua_pcall(L, nargs, 0, base);
+            ran++;
+            if (status != 0) {
+                lua_getfield(L, ANCHORS, "errh");
+                if (lua_isnil(L, -1)) {
+                    lua_pop(L, 1);
+                    put_back(L, st, buf + i + 1, n - i - 1);
+                    return lua_error(L);
+                }
+                lua_insert(L, -2);
+                if (lua_pcall(L, 1, 0, base) != 0) {
+                    put_back(L, st, buf + i + 1, n - i - 1);
+                    return lua_error(L);
+                }
+            }
+        }
+    }
+    lua_pushinteger(L, (lua_Integer)ran);
+    return 1;
+}
+
+/* [-(0|1), +0, e] seterrorhandler(f|nil): f(err) gets each callback error
+ * and processing goes on; nil restores raising from process_events. */
+static int l_seterrorhandler(lua_State *L) {
+    if (!lua_isnil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_setfield(L, ANCHORS, "errh");
+    return 0;
+}
+
+/* [-0, +1, e] pending() -> events that will run a callback */
+static int l_pending(lua_State *L) {
+    lmk_state *st = getstate(L);
+    int pending = 0, inq = 0;
+    lmk_counts(st->q, &pending, &inq);
+    lua_pushinteger(L, pending);
+    return 1;
+}
+
+/* [-0, +1, e] inqueue() -> all queue entries, stale ones included */
+static int l_inqueue(lua_State *L) {
+    lmk_state *st = getstate(L);
+    int pending = 0, inq = 0;
+    lmk_counts(st->q, &pending, &inq);
+    lua_pushinteger(L, inq);
+    return 1;
+}
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+typedef struct hookmark { lua_Hook h; int mask, count; } hookmark;
+
+static hookmark hook_of(lua_State *L) {
+    hookmark m;
+    m.h = lua_gethook(L);
+    m.mask = lua_gethookmask(L);
+    m.count = lua_gethookcount(L);
+    return m;
+}
+
+static int hook_changed(lua_State *L, const hookmark *a) {
+    hookmark b = hook_of(L);
+    return a->h != b.h || a->mask != b.mask || a->count != b.count;
+}
+
+/* [-(0|1), +(1|2), e] wait([timeout_ms]) -> 0 | 1, message
+ * Returns at once if events are pending, else blocks until one is, the
+ * timeout passes (nil or 0: no timeout, as the original), or a signal
+ * sets a Lua hook (lua.c's Ctrl-C handler does). */
+static int l_wait(lua_State *L) {
+    lmk_state *st = getstate(L);
+    double timeout = lua_isnoneornil(L, 1) ? 0 : checkms(L, 1, 1);
+    double deadline = timeout > 0 ? mono_ms() + timeout : 0;
+    hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
+    struct pollfd pfd;
+    pfd.fd = st->efd;
+    pfd.events = POLLIN;
+    for (;;) {
+        int slice = LMK_WAIT_SLICE, r;
+        if (timeout > 0) {
+            double left = deadline - mono_ms();
+            if (left <= 0) break;
+            if (left < slice) slice = (int)ceil(left);
+        }
+        pfd.revents = 0;
+        r = poll(&pfd, 1, slice);
+        if (r > 0) break;
+        if (r < 0 && errno != EINTR) {
+            lua_pushinteger(L, 1);
+            lua_pushstring(L, strerror(errno));
+            return 2;
+        }
+        if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
+    }
+    lua_pushinteger(L, 0);
+    return 1;
+}
+
+/* [-(1|2), +2, e] sleep(ms[, resume]) -> remaining_ms, errno
+ * A signal cuts the sleep short (remaining > 0, EINTR) unless resume. */
+static int l_sleep(lua_State *L) {
+    double ms = checkms(L, 1, 1);
+    int resume = 0;
+    struct timespec req, rem;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TBOOLEAN);
+        resume = lua_toboolean(L, 2);
+    }
+    req.tv_sec = (time_t)(ms / 1000);
+    req.tv_nsec = (long)((ms - (double)req.tv_sec * 1000) * 1e6);
+    if (req.tv_nsec >= 1000000000L) { req.tv_sec++; req.tv_nsec -= 1000000000L; }
+    if (req.tv_nsec < 0) req.tv_nsec = 0;
+    for (;;) {
+        if (nanosleep(&req, &rem) == 0) {
+            lua_pushinteger(L, 0);
+            lua_pushinteger(L, 0);
+            return 2;
+        }
+        if (errno != EINTR) {
+            int e = errno;
+            lua_pushnumber(L, ms);
+            lua_pushinteger(L, e);
+            return 2;
+        }
+        if (!resume) {
+            lua_pushinteger(L, (lua_Integer)(rem.tv_sec * 1000 + (rem.tv_nsec + 999999) / 1000000));
+            lua_pushinteger(L, EINTR);
+            return 2;
+        }
+        req = rem;
+    }
+}
+
+/* [-0, +2, -] time() -> seconds, ms since the last second | nil, errno */
+static int l_time(lua_State *L) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        lua_pushnil(L);
+        lua_pushinteger(L, errno);
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)ts.tv_sec);
+    lua_pushinteger(L, (lua_Integer)(ts.tv_nsec / 1000000));
+    return 2;
+}
+
+/* [-0, +1, -] mstimestamp() -> ms since the epoch (integer) */
+static int l_mstimestamp(lua_State *L) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+#if LUA_VERSION_NUM >= 503
+    lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+#else
+    lua_pushnumber(L, (lua_Number)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+#endif
+    return 1;
+}
+
+/* [-0, +1, -] monotime() -> ms on the monotonic clock (float) */
+static int l_monotime(lua_State *L) {
+    lua_pushnumber(L, mono_ms());
+    return 1;
+}
+
+/* ---- universe ---- */
+
+/* [-1, +0, -] __gc of the state: stop every timer and free the queue. */
+static int s_gc(lua_State *L) {
+    lmk_state *st = (lmk_state *)lua_touserdata(L, 1);
+    if (st->q != 0 && !lmk_forked) lmk_close(st->q);
+    st->q = 0;
+    if (st->efd >= 0) close(st->efd);
+    st->efd = -1;
+    return 0;
+}
+
+static const luaL_Reg funcs[] = {
+    {"oneoff", l_oneoff},
+    {"getit", l_getit},
+    {"process_events", l_process_events},
+    {"wait", l_wait},
+    {"pending", l_pending},
+    {"inqueue", l_inqueue},
+    {"sleep", l_sleep},
+    {"time", l_time},
+    {"mstimestamp", l_mstimestamp},
+    {"monotime", l_monotime},
+    {"seterrorhandler", l_seterrorhandler},
+    {NULL, NULL}
+};
+
+static const luaL_Reg timer_methods[] = {
+    {"destroy", t_destroy},
+    {"cancel", t_destroy},
+    {"stop", t_stop},
+    {"start", t_start},
+    {"state", t_state},
+    {"interval", t_interval},
+    {NULL, NULL}
+};
+
+static const luaL_Reg timer_meta[] = {
+    {"__gc", t_gc},
+    {"__tostring", t_tostring},
+#if LUA_VERSION_NUM >= 504
+    {"__close", t_destroy},
+#endif
+    {NULL, NULL}
+};
+
+/* [-0, +3, e] push the state, CBS and ANCHORS of this universe, creating
+ * them on first use. */
+static void push_universe(lua_State *L) {
+    lmk_state *st;
+    lua_getfield(L, LUA_REGISTRYINDEX, LMK_STATE);
+    if (lua_istable(L, -1)) {
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        lua_rawgeti(L, -3, 3);
+        lua_remove(L, -4);
+        return;
+    }
+    lua_pop(L, 1);
+
+    lua_createtable(L, 3, 0); /* registry[LMK_STATE] = {state, cbs, anchors} */
+    st = (lmk_state *)lmk_newuserdata(L, sizeof *st);
+    st->q = 0;
+    st->efd = -1;
+    st->next_id = 0;
+    st->main = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, s_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawseti(L, -2, 1);
+    lua_newtable(L);
+    lua_rawseti(L, -2, 2);
+    lua_newtable(L);
+#if LUA_VERSION_NUM < 502
+    lua_getglobal(L, "debug");
+    if (lua_istable(L, -1)) lua_getfield(L, -1, "traceback");
+    else lua_pushnil(L);
+    lua_setfield(L, -3, "traceback");
+    lua_pop(L, 1);
+    if (lua_pushthread(L)) st->main = L;
+    lua_pop(L, 1);
+#else
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    st->main = lua_tothread(L, -1);
+    lua_pop(L, 1);
+#endif
+    lua_rawseti(L, -2, 3);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, LMK_STATE);
+
+    st->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (st->efd < 0) lmk_error(L, strerror(errno));
+    st->q = lmk_open(st->efd);
+    if (st->q == 0) lmk_error(L, "cannot create the event queue");
+
+    lua_rawgeti(L, -1, 1);
+    lua_rawgeti(L, -2, 2);
+    lua_rawgeti(L, -3, 3);
+    lua_remove(L, -4);
+}
+
+/* [-0, +1, e] require("luamockit") */
+int luaopen_luamockit(lua_State *L) {
+    pthread_once(&fork_once, install_fork_handler);
+    if (lmk_forked)
+        return lmk_error(L, "unusable in a forked child process (the Go runtime does not survive fork)");
+    push_universe(L); /* state, cbs, anchors */
+
+    if (luaL_newmetatable(L, LMK_TIMER)) {
+        int i;
+        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 1);
+        lmk_setfuncs(L, timer_meta, NUPS);
+        lua_createtable(L, 0, 6);
+        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 2);
+        lmk_setfuncs(L, timer_methods, NUPS);
+        lua_setfield(L, -2, "__index");
+        lua_pushliteral(L, LMK_TIMER);
+        lua_setfield(L, -2, "__name");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+
+    lua_createtable(L, 0, 14);
+    lua_insert(L, -(NUPS + 1));
+    lmk_setfuncs(L, funcs, NUPS);
+    lua_pushliteral(L, LMK_VERSION);
+    lua_setfield(L, -2, "_VERSION");
+    return 1;
+}

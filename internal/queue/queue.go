@@ -1,0 +1,501 @@
+package queue
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Slot is one callback invocation handed to the consumer by Take. Its
+// layout (8 + 4 + 4 bytes) matches struct lmk_slot in the C shim.
+type Slot struct {
+	ID    uint64 // the timer's id
+	Flags uint32 // FlagLast or 0
+	_     uint32
+}
+
+// FlagLast marks the slot of a one-off timer's expiration: after it no
+// event of that timer can ever be queued, so the consumer releases what it
+// holds for the timer once the slot has run.
+const FlagLast uint32 = 1
+
+// Notifier is told when the queue's pending count goes from zero to
+// non-zero (Set) and back to zero (Clear). Both are called with the queue's
+// mutex held and must not call back into the queue.
+type Notifier interface {
+	Set()
+	Clear()
+}
+
+// Errors returned by the timer operations.
+var (
+	ErrClosed   = errors.New("queue closed")
+	ErrExists   = errors.New("timer id already in use")
+	ErrNotFound = errors.New("no such timer")
+	ErrFired    = errors.New("one-off timer has already fired")
+	ErrRange    = errors.New("duration out of range")
+)
+
+// State of a timer as reported by State.
+const (
+	StateNone    = iota // unknown id: destroyed, or a one-off whose event was taken
+	StateArmed          // waiting for its next expiration
+	StateStopped        // stopped; Start re-arms it
+	StateFired          // one-off that has expired; its event is queued
+)
+
+type timerState uint8
+
+const (
+	tArmed timerState = iota
+	tStopped
+	tFired // one-off expired, record queued
+	tDead  // cancelled or fully taken
+)
+
+type timer struct {
+	id     uint64
+	delay  int64 // ns until the first expiration
+	period int64 // ns between expirations; 0 for a one-off
+	start  int64 // schedule origin, ns since the queue's epoch
+	due    int64 // next expiration
+	k      int64 // expirations scheduled so far
+	hidx   int   // index in the heap, -1 when not in it
+	state  timerState
+	gen    uint32 // bumped on stop/cancel: older records are stale
+	// queued counts expirations waiting in the ring; records counts the
+	// ring records of the current generation that point here.
+	queued  int
+	records int
+	hasTail bool
+	tail    uint64 // ring position of the record that takes new expirations
+}
+
+type record struct {
+	t   *timer
+	gen uint32
+	n   int
+}
+
+// Queue is the event queue and timer set of one Lua universe.
+type Queue struct {
+	mu       sync.Mutex
+	nonEmpty sync.Cond
+	notify   Notifier
+	closed   bool
+
+	// ring of records at absolute positions [head, head+size)
+	ring []record
+	head uint64
+	size int
+
+	pending int // expirations in live records
+	stale   int // records of stopped or cancelled timers not yet dropped
+
+	timers  map[uint64]*timer
+	heap    timerHeap
+	epoch   time.Time
+	sched   *time.Timer
+	schedAt int64 // due time sched is set for; -1 when not set
+}
+
+// New returns an empty queue. n may be nil.
+func New(n Notifier) *Queue {
+	q := &Queue{
+		notify:  n,
+		ring:    make([]record, 16),
+		timers:  make(map[uint64]*timer),
+		epoch:   time.Now(),
+		schedAt: -1,
+	}
+	q.nonEmpty.L = &q.mu
+	return q
+}
+
+func (q *Queue) now() int64 { return int64(time.Since(q.epoch)) }
+
+// Close stops every timer and drops every queued event. Later calls on the
+// queue do nothing (Arm returns ErrClosed). Close is idempotent and may run
+// while timers fire.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.closed = true
+	if q.sched != nil {
+		q.sched.Stop()
+	}
+	q.setPending(0)
+	q.ring, q.size, q.stale = nil, 0, 0
+	q.timers, q.heap = nil, nil
+	q.nonEmpty.Broadcast()
+}
+
+// Pending returns the number of expirations that will run a callback.
+func (q *Queue) Pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending
+}
+
+// InQueue returns Pending plus the stale records of stopped or cancelled
+// timers that the next Take drops without running anything.
+func (q *Queue) InQueue() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending + q.stale
+}
+
+// Timers returns the number of timers the queue still tracks: armed,
+// stopped, or fired one-offs whose event has not been taken.
+func (q *Queue) Timers() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.timers)
+}
+
+// Wait blocks until an event is pending, the queue is closed, or timeout
+// passes (timeout < 0 waits without limit). It reports whether an event is
+// pending.
+func (q *Queue) Wait(timeout time.Duration) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pending > 0 || q.closed || timeout == 0 {
+		return q.pending > 0
+	}
+	expired := false
+	if timeout > 0 {
+		t := time.AfterFunc(timeout, func() {
+			q.mu.Lock()
+			expired = true
+			q.nonEmpty.Broadcast()
+			q.mu.Unlock()
+		})
+		defer t.Stop()
+	}
+	for q.pending == 0 && !q.closed && !expired {
+		q.nonEmpty.Wait()
+	}
+	return q.pending > 0
+}
+
+// setPending changes the pending count and signals the 0 <-> non-zero
+// transitions. q.mu must be held.
+func (q *Queue) setPending(n int) {
+	was := q.pending
+	q.pending = n
+	switch {
+	case was == 0 && n > 0:
+		if q.notify != nil {
+			q.notify.Set()
+		}
+		q.nonEmpty.Broadcast()
+	case was > 0 && n == 0:
+		if q.notify != nil {
+			q.notify.Clear()
+		}
+	}
+}
+
+// ring helpers; q.mu must be held.
+
+func (q *Queue) at(pos uint64) *record { return &q.ring[pos&uint64(len(q.ring)-1)] }
+
+func (q *Queue) grow() {
+	if q.size < len(q.ring) {
+		return
+	}
+	nr := make([]record, 2*len(q.ring))
+	for i := 0; i < q.size; i++ {
+		pos := q.head + uint64(i)
+		nr[pos&uint64(len(nr)-1)] = *q.at(pos)
+	}
+	q.ring = nr
+}
+
+// pushBack adds n expirations of t, coalescing into t's tail record.
+func (q *Queue) pushBack(t *timer, n int) {
+	if t.hasTail {
+		q.at(t.tail).n += n
+	} else {
+		q.grow()
+		pos := q.head + uint64(q.size)
+		*q.at(pos) = record{t: t, gen: t.gen, n: n}
+		q.size++
+		t.hasTail, t.tail = true, pos
+		t.records++
+	}
+	t.queued += n
+	q.setPending(q.pending + n)
+}
+
+// pushFront puts n expirations of t back at the head of the queue.
+func (q *Queue) pushFront(t *timer, n int) {
+	q.grow()
+	q.head--
+	*q.at(q.head) = record{t: t, gen: t.gen, n: n}
+	q.size++
+	t.records++
+	t.queued += n
+	q.setPending(q.pending + n)
+}
+
+// popFront drops the head record.
+func (q *Queue) popFront() {
+	r := q.at(q.head)
+	t := r.t
+	if r.gen == t.gen {
+		t.records--
+		if t.hasTail && t.tail == q.head {
+			t.hasTail = false
+		}
+	} else {
+		q.stale--
+	}
+	*r = record{}
+	q.head++
+	q.size--
+}
+
+// Take moves up to len(buf) pending expirations, oldest first, into buf and
+// returns how many it wrote, and how many were pending before the call. An
+// expiration counted n times fills n consecutive slots. A one-off timer's
+// slot carries FlagLast, and the queue forgets the timer.
+func (q *Queue) Take(buf []Slot) (n, before int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	before = q.pending
+	taken := 0
+	for n < len(buf) && q.size > 0 {
+		r := q.at(q.head)
+		t := r.t
+		if r.gen != t.gen || r.n == 0 {
+			q.popFront()
+			continue
+		}
+		k := r.n
+		if room := len(buf) - n; k > room {
+			k = room
+		}
+		for i := 0; i < k; i++ {
+			buf[n] = Slot{ID: t.id}
+			n++
+		}
+		r.n -= k
+		t.queued -= k
+		taken += k
+		if r.n == 0 {
+			q.popFront()
+			if t.period == 0 && t.queued == 0 && t.state == tFired {
+				buf[n-1].Flags = FlagLast
+				t.state = tDead
+				delete(q.timers, t.id)
+			}
+		}
+	}
+	if taken > 0 {
+		q.setPending(q.pending - taken)
+	}
+	return n, before
+}
+
+// PutBack returns slots that Take handed out but that were not run to the
+// head of the queue, in their order, so the next Take yields them first.
+// Slots of timers cancelled since are dropped, except a one-off's FlagLast
+// slot, which revives the one-off (the consumer still holds it).
+func (q *Queue) PutBack(slots []Slot) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	for end := len(slots); end > 0; {
+		id := slots[end-1].ID
+		last := slots[end-1].Flags&FlagLast != 0
+		beg := end - 1
+		for beg > 0 && slots[beg-1].ID == id && slots[beg-1].Flags&FlagLast == 0 {
+			beg--
+		}
+		n := end - beg
+		end = beg
+		t := q.timers[id]
+		if t == nil {
+			if !last {
+				continue // cancelled since it was taken
+			}
+			t = &timer{id: id, hidx: -1, state: tFired}
+			q.timers[id] = t
+		}
+		if t.state == tStopped {
+			continue
+		}
+		q.pushFront(t, n)
+	}
+}
+
+// Arm adds a timer with the given id. Its first expiration comes after
+// delay; with period > 0 it then expires every period on the absolute
+// schedule delay + k*period; with period == 0 it is a one-off.
+func (q *Queue) Arm(id uint64, delay, period time.Duration) error {
+	if delay < 0 || period < 0 {
+		return ErrRange
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if _, ok := q.timers[id]; ok {
+		return ErrExists
+	}
+	t := &timer{id: id, delay: int64(delay), period: int64(period), hidx: -1}
+	q.timers[id] = t
+	q.schedule(t, q.now())
+	return nil
+}
+
+// schedule arms t from now. q.mu must be held.
+func (q *Queue) schedule(t *timer, now int64) {
+	t.state = tArmed
+	t.k = 0
+	t.start = now + t.delay - t.period
+	t.due = now + t.delay
+	if t.period == 0 {
+		t.start = now
+	}
+	q.heap.push(t)
+	if t.hidx == 0 {
+		q.resched(now)
+	}
+}
+
+// resched points the runtime timer at the earliest due time.
+func (q *Queue) resched(now int64) {
+	if len(q.heap) == 0 {
+		return // a stale wake-up finds nothing due and costs nothing more
+	}
+	due := q.heap[0].due
+	if due == q.schedAt {
+		return
+	}
+	q.schedAt = due
+	d := time.Duration(due - now)
+	if q.sched == nil {
+		q.sched = time.AfterFunc(d, q.fire)
+	} else {
+		q.sched.Reset(d)
+	}
+}
+
+// fire runs on the runtime timer: it queues every expiration now due.
+func (q *Queue) fire() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	now := q.now()
+	q.schedAt = -1
+	for len(q.heap) > 0 && q.heap[0].due <= now {
+		t := q.heap[0]
+		n := 1
+		if t.period > 0 {
+			k := (now - t.start) / t.period // expirations due by now
+			n = int(k - t.k)
+			t.k = k
+			t.due = t.start + (k+1)*t.period
+			q.heap.fix(0)
+		} else {
+			q.heap.remove(0)
+			t.state = tFired
+		}
+		q.pushBack(t, n)
+	}
+	q.resched(now)
+}
+
+// drop forgets t's queued expirations. q.mu must be held.
+func (q *Queue) drop(t *timer) {
+	if t.hidx >= 0 {
+		q.heap.remove(t.hidx)
+	}
+	q.stale += t.records
+	t.records = 0
+	t.hasTail = false
+	t.gen++
+	q.setPending(q.pending - t.queued)
+	t.queued = 0
+}
+
+// Cancel stops the timer for good and drops its queued expirations; no
+// event of it is queued after Cancel returns. It reports whether the id
+// was known.
+func (q *Queue) Cancel(id uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t := q.timers[id]
+	if t == nil {
+		return false
+	}
+	q.drop(t)
+	t.state = tDead
+	delete(q.timers, id)
+	return true
+}
+
+// Stop disarms the timer and drops its queued expirations; Start re-arms
+// it. Stopping a stopped timer does nothing.
+func (q *Queue) Stop(id uint64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t := q.timers[id]
+	switch {
+	case t == nil:
+		return ErrNotFound
+	case t.state == tFired:
+		return ErrFired
+	}
+	q.drop(t)
+	t.state = tStopped
+	return nil
+}
+
+// Start re-arms the timer from now, with its first expiration one delay
+// away, whether it was stopped or armed. Queued expirations are kept.
+func (q *Queue) Start(id uint64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t := q.timers[id]
+	switch {
+	case t == nil:
+		return ErrNotFound
+	case t.state == tFired:
+		return ErrFired
+	}
+	if t.hidx >= 0 {
+		q.heap.remove(t.hidx)
+	}
+	q.schedule(t, q.now())
+	return nil
+}
+
+// State reports the timer's state (StateNone for an unknown id).
+func (q *Queue) State(id uint64) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t := q.timers[id]
+	if t == nil {
+		return StateNone
+	}
+	switch t.state {
+	case tArmed:
+		return StateArmed
+	case tStopped:
+		return StateStopped
+	case tFired:
+		return StateFired
+	}
+	return StateNone
+}
