@@ -70,10 +70,14 @@ test-busted: build
 	LMK_LUA=lua5.4 $(call BUSTED_RUN,lua5.4,lua5.4)
 	LMK_LUA=luajit $(call BUSTED_RUN,luajit,lua5.1)
 
+# A C program that opens several Lua states (same thread and one per
+# pthread) in one process, for each ABI.
 test-host: build
 	@mkdir -p $(BUILD)/host
-	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/multistate test/multistate.c -llua5.4 -lpthread -ldl -lm
-	$(BUILD)/host/multistate $(BUILD)/lua5.4/luamockit.so
+	$(CC) -O2 -Wall -I$(LUA51_INCDIR) -o $(BUILD)/host/multistate51 test/multistate.c -llua5.1 -lpthread -ldl -lm
+	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/multistate54 test/multistate.c -llua5.4 -lpthread -ldl -lm
+	$(BUILD)/host/multistate51 $(BUILD)/lua5.1/luamockit.so
+	$(BUILD)/host/multistate54 $(BUILD)/lua5.4/luamockit.so
 
 clean:
 	rm -rf $(BUILD)
