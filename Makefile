@@ -19,7 +19,7 @@ APT_PACKAGES ?= gcc make lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted 
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-go test-busted test-host clean
+.PHONY: all build deps demo test test-go test-busted test-host bench clean
 
 all: build
 
@@ -78,6 +78,10 @@ test-host: build
 	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/multistate54 test/multistate.c -llua5.4 -lpthread -ldl -lm
 	$(BUILD)/host/multistate51 $(BUILD)/lua5.1/luamockit.so
 	$(BUILD)/host/multistate54 $(BUILD)/lua5.4/luamockit.so
+
+# Benchmarks against luv (Debian's lua-luv) and the floor, for each ABI.
+bench: build
+	BUILD=$(BUILD) sh test/bench/run.sh
 
 clean:
 	rm -rf $(BUILD)
