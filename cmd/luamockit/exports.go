@@ -5,6 +5,7 @@ package main
 
 /*
 #include "lmk.h"
+void lmk_cancel_item(uintptr_t cookie, uintptr_t item);
 */
 import "C"
 
@@ -18,19 +19,34 @@ import (
 	"github.com/luamockit/luamockit/internal/queue"
 )
 
-// queues maps the handles that C holds to the queue of each Lua universe.
-// Handles are never reused, so a stale one finds nothing.
+// universe is what Go keeps of one Lua universe.
+type universe struct {
+	q *queue.Queue
+	n *notifier
+}
+
+// universes maps the handles that C holds to each Lua universe. Handles are
+// never reused, so a stale one finds nothing.
 var (
-	queuesMu   sync.RWMutex
-	queues     = map[uint64]*queue.Queue{}
-	lastHandle atomic.Uint64
+	universesMu sync.RWMutex
+	universes   = map[uint64]universe{}
+	lastHandle  atomic.Uint64
 )
 
-func lookup(h C.uint64_t) *queue.Queue {
-	queuesMu.RLock()
-	q := queues[uint64(h)]
-	queuesMu.RUnlock()
-	return q
+func lookupU(h C.uint64_t) universe {
+	universesMu.RLock()
+	u := universes[uint64(h)]
+	universesMu.RUnlock()
+	return u
+}
+
+func lookup(h C.uint64_t) *queue.Queue { return lookupU(h).q }
+
+// cancelItems runs the producers' cancel functions for dropped items.
+func cancelItems(dropped []queue.Slot) {
+	for _, s := range dropped {
+		C.lmk_cancel_item(C.uintptr_t(s.Cookie), C.uintptr_t(s.Item))
+	}
 }
 
 // recoverTo turns a panic into LMK_EPANIC in *rc: no Go panic reaches C.
@@ -68,25 +84,27 @@ func lmk_open(efd C.int) (h C.uint64_t) {
 			h = 0
 		}
 	}()
-	q := queue.New(eventfd(efd))
+	n := &notifier{efd: int(efd)}
 	id := lastHandle.Add(1)
-	queuesMu.Lock()
-	queues[id] = q
-	queuesMu.Unlock()
+	universesMu.Lock()
+	universes[id] = universe{q: queue.New(n), n: n}
+	universesMu.Unlock()
 	return C.uint64_t(id)
 }
 
-// lmk_close stops every timer of the universe and forgets its queue.
+// lmk_close stops every timer of the universe, cancels its producers'
+// queued items, releases their waiting threads and forgets its queue.
 //
 //export lmk_close
 func lmk_close(h C.uint64_t) (rc C.int) {
 	defer recoverTo(&rc)
-	queuesMu.Lock()
-	q := queues[uint64(h)]
-	delete(queues, uint64(h))
-	queuesMu.Unlock()
-	if q != nil {
-		q.Close()
+	universesMu.Lock()
+	u := universes[uint64(h)]
+	delete(universes, uint64(h))
+	universesMu.Unlock()
+	if u.q != nil {
+		cancelItems(u.q.Close())
+		u.n.setPort(0)
 	}
 	return C.LMK_OK
 }
@@ -180,7 +198,7 @@ func lmk_take(h C.uint64_t, buf *C.lmk_slot, capacity C.int, before *C.int) (n C
 func lmk_putback(h C.uint64_t, buf *C.lmk_slot, n C.int) (rc C.int) {
 	defer recoverTo(&rc)
 	if q := lookup(h); q != nil {
-		q.PutBack(slots(buf, n))
+		cancelItems(q.PutBack(slots(buf, n)))
 	}
 	return C.LMK_OK
 }
@@ -196,5 +214,92 @@ func lmk_counts(h C.uint64_t, pending, inqueue *C.int) (rc C.int) {
 	return C.LMK_OK
 }
 
-var _ [16 - unsafe.Sizeof(queue.Slot{})]byte
-var _ [unsafe.Sizeof(queue.Slot{}) - 16]byte
+// lmk_register adds a producer whose items carry cookie (its C handle).
+//
+//export lmk_register
+func lmk_register(h C.uint64_t, cookie C.uintptr_t, pid *C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	q := lookup(h)
+	if q == nil {
+		return C.LMK_ECLOSED
+	}
+	id, err := q.Register(uintptr(cookie))
+	*pid = C.uint32_t(id)
+	return code(err)
+}
+
+// lmk_unregister drops the producer's queued items (running their cancel
+// functions) and releases its waiting threads.
+//
+//export lmk_unregister
+func lmk_unregister(h C.uint64_t, pid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	if q := lookup(h); q != nil {
+		cancelItems(q.Unregister(uint32(pid)))
+	}
+	return C.LMK_OK
+}
+
+// lmk_deliver queues a producer's item; any thread.
+//
+//export lmk_deliver
+func lmk_deliver(h C.uint64_t, pid C.uint32_t, item C.uintptr_t) (rc C.int) {
+	rc = C.int(queue.StatusClosed)
+	defer func() { recover() }()
+	if q := lookup(h); q != nil {
+		rc = C.int(q.Deliver(uint32(pid), uintptr(item)))
+	}
+	return rc
+}
+
+// lmk_deliver_wait queues a producer's item and blocks until Lua has run
+// it (or timeout_ms passes while it is queued, or it is cancelled).
+//
+//export lmk_deliver_wait
+func lmk_deliver_wait(h C.uint64_t, pid C.uint32_t, item C.uintptr_t, timeoutMS C.int) (rc C.int) {
+	rc = C.int(queue.StatusClosed)
+	defer func() { recover() }()
+	if q := lookup(h); q != nil {
+		rc = C.int(q.DeliverWait(uint32(pid), uintptr(item), time.Duration(timeoutMS)*time.Millisecond))
+	}
+	return rc
+}
+
+// lmk_item_done reports the outcome of a waited-for item.
+//
+//export lmk_item_done
+func lmk_item_done(h C.uint64_t, wid C.uint64_t, status C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	if q := lookup(h); q != nil {
+		q.ItemDone(uint64(wid), int(status))
+	}
+	return C.LMK_OK
+}
+
+// lmk_setport sets the UDP port (on 127.0.0.1) that gets a datagram when
+// the queue goes from empty to non-empty; 0 disables.
+//
+//export lmk_setport
+func lmk_setport(h C.uint64_t, port C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	u := lookupU(h)
+	if u.q == nil {
+		return C.LMK_ECLOSED
+	}
+	if err := u.n.setPort(int(port)); err != nil {
+		return C.LMK_ESYS
+	}
+	return C.LMK_OK
+}
+
+//export lmk_getport
+func lmk_getport(h C.uint64_t) (port C.int) {
+	defer func() { recover() }()
+	if u := lookupU(h); u.n != nil {
+		return C.int(u.n.getPort())
+	}
+	return 0
+}
+
+var _ [32 - unsafe.Sizeof(queue.Slot{})]byte
+var _ [unsafe.Sizeof(queue.Slot{}) - 32]byte

@@ -13,12 +13,40 @@
 
 /* One callback invocation handed from the Go queue to C (queue.Slot). */
 typedef struct lmk_slot {
-    uint64_t id;
-    uint32_t flags;
-    uint32_t pad_;
+    uint64_t id;      /* timer id; for a producer item, its waiter id */
+    uint32_t flags;   /* LMK_FLAG_* */
+    uint32_t pid;     /* producer id (items) */
+    uintptr_t item;   /* the producer's item (items) */
+    uintptr_t cookie; /* the luamockit_producer (items) */
 } lmk_slot;
 
-#define LMK_FLAG_LAST 1u
+#define LMK_FLAG_LAST 1u /* a one-off's only slot: release the timer after */
+#define LMK_FLAG_ITEM 2u /* a producer's item */
+#define LMK_FLAG_WAIT 4u /* a producer thread waits for lmk_item_done */
+
+#include "luamockit_api.h"
+
+#define LMK_STATE "luamockit.state"
+
+/* What C keeps of one Lua universe: a full userdata in the registry
+ * (registry[LMK_STATE][1]), upvalue 1 of every module function. Only the
+ * thread running the universe touches it. */
+typedef struct lmk_state {
+    uint64_t q;          /* Go queue handle; 0 once closed */
+    int efd;             /* eventfd: readable iff events are pending */
+    int depth;           /* process_events calls on the C stack */
+    lua_Number next_id;  /* last timer id handed out */
+    lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
+    struct luamockit_producer *producers; /* registered, and unregistered ones not yet freed */
+} lmk_state;
+
+/* producer.c */
+void lmk_publish_api(lua_State *L);
+int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base);
+int lmk_item_live(const lmk_slot *s);
+void lmk_producers_sweep(lmk_state *st);
+void lmk_producers_close(lmk_state *st);
+
 
 /* Return codes of the Go exports. */
 enum {
@@ -28,6 +56,7 @@ enum {
     LMK_ENOTFOUND = 3,
     LMK_EFIRED = 4,    /* the one-off has already fired */
     LMK_ERANGE = 5,
+    LMK_ESYS = 6,      /* a system call failed */
     LMK_EPANIC = 99    /* a Go panic, recovered at the boundary */
 };
 
@@ -35,6 +64,9 @@ enum {
 enum { LMK_ST_NONE = 0, LMK_ST_ARMED = 1, LMK_ST_STOPPED = 2, LMK_ST_FIRED = 3 };
 
 int luaopen_luamockit(lua_State *L);
+
+/* producer.c: run a dropped item's cancel function (called from Go). */
+void lmk_cancel_item(uintptr_t cookie, uintptr_t item);
 
 /* Test host helpers (host.go): not part of the Lua API. */
 void lmk_host_openlibs(lua_State *L);

@@ -28,7 +28,6 @@
 #include "_cgo_export.h"
 
 #define LMK_VERSION "luamockit 0.1.0"
-#define LMK_STATE "luamockit.state"
 #define LMK_TIMER "luamockit.timer"
 #define STATE lua_upvalueindex(1)
 #define CBS lua_upvalueindex(2)
@@ -43,13 +42,6 @@
 /* wait() re-checks for a pending Lua signal hook at least this often (ms),
  * for the case where the signal was delivered to another thread. */
 #define LMK_WAIT_SLICE 200
-
-typedef struct lmk_state {
-    uint64_t q;          /* Go queue handle; 0 once closed */
-    int efd;             /* eventfd: readable iff events are pending */
-    lua_Number next_id;  /* last timer id handed out */
-    lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
-} lmk_state;
 
 enum { T_NEW = 0, T_LIVE, T_STOPPED, T_DESTROYED };
 
@@ -322,10 +314,15 @@ static int msgh(lua_State *L) {
 }
 
 /* Return the slots after a failed callback to the queue, minus those of
- * timers destroyed meanwhile, so the next process_events runs them. */
+ * timers destroyed and producers unregistered meanwhile, so the next
+ * process_events runs them. */
 static void put_back(lua_State *L, lmk_state *st, lmk_slot *s, int n) {
     int i, k = 0;
     for (i = 0; i < n; i++) {
+        if (s[i].flags & LMK_FLAG_ITEM) {
+            if (lmk_item_live(&s[i])) s[k++] = s[i];
+            continue;
+        }
         rawgetid(L, CBS, (lua_Number)s[i].id);
         if (!lua_isnil(L, -1)) s[k++] = s[i];
         lua_pop(L, 1);
@@ -333,21 +330,57 @@ static void put_back(lua_State *L, lmk_state *st, lmk_slot *s, int n) {
     if (k > 0 && st->q != 0) lmk_putback(st->q, s, k);
 }
 
-/* [-(0|1), +1, e] process_events([max]) -> number of callbacks run.
- * Runs the events queued when it is called (at most max), each under
- * lua_pcall on this thread. On a callback error with no error handler, it
- * leaves the events not yet run in the queue and raises the error. */
-static int l_process_events(lua_State *L) {
-    lmk_state *st = getstate(L);
-    lmk_slot buf[LMK_BATCH];
-    long budget = -1, limit = -1, ran = 0;
-    int base;
-    if (!lua_isnoneornil(L, 1)) {
-        lua_Number m = luaL_checknumber(L, 1);
-        if (!(m >= 1) || isinf(m)) luaL_argerror(L, 1, "max must be a positive number");
-        limit = m > 1e15 ? (long)1e15 : (long)m;
+/* Runs one timer slot under lua_pcall with the message handler at base.
+ * Returns -1 if the timer is gone (destroyed), else lua_pcall's status. */
+static int run_timer(lua_State *L, const lmk_slot *s, int base) {
+    lua_Number id = (lua_Number)s->id;
+    int nargs = 0;
+    rawgetid(L, CBS, id);
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); return -1; }
+    if (lua_type(L, -1) == LUA_TTABLE) { /* {cb, nargs, args...} */
+        int t = lua_gettop(L), j;
+        lua_rawgeti(L, t, 2);
+        nargs = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        if (!lua_checkstack(L, nargs + 2)) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "luamockit: too many callback arguments");
+            return LUA_ERRRUN;
+        }
+        lua_rawgeti(L, t, 1);
+        for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, t, j);
+        lua_remove(L, t);
     }
-    lua_settop(L, 0);
+    if (s->flags & LMK_FLAG_LAST) release_id(L, id);
+    return lua_pcall(L, nargs, 0, base);
+}
+
+static void leave(lmk_state *st) {
+    if (--st->depth == 0 && st->producers) lmk_producers_sweep(st);
+}
+
+/* The error of a callback is on top: hand it to the error handler, or put
+ * the n slots at rest back and raise it. Returns only if handled. */
+static void on_error(lua_State *L, lmk_state *st, lmk_slot *rest, int n, int base) {
+    lua_getfield(L, ANCHORS, "errh");
+    if (!lua_isnil(L, -1)) {
+        lua_insert(L, -2);
+        if (lua_pcall(L, 1, 0, base) == 0) return;
+    } else {
+        lua_pop(L, 1);
+    }
+    put_back(L, st, rest, n);
+    leave(st);
+    lua_error(L);
+}
+
+/* Runs the events queued when called, at most limit (< 0: no limit), each
+ * under lua_pcall on L; returns how many ran. Takes slots from Go in
+ * batches: one crossing per LMK_BATCH events. */
+static long dispatch(lua_State *L, lmk_state *st, long limit) {
+    lmk_slot buf[LMK_BATCH];
+    long budget = -1, ran = 0;
+    int base;
     lua_getfield(L, ANCHORS, "msgh"); /* cached: no allocation per call */
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -358,55 +391,93 @@ static int l_process_events(lua_State *L) {
         lua_pushvalue(L, -1);
         lua_setfield(L, ANCHORS, "msgh");
     }
-    base = 1;
+    base = lua_gettop(L);
+    st->depth++;
     for (;;) {
         int n, i, before = 0, cap = LMK_BATCH;
+        if (budget < 0 && limit >= 0 && limit < cap) cap = (int)limit;
         if (budget >= 0 && budget < cap) cap = (int)budget;
         if (cap == 0 || st->q == 0) break;
         n = lmk_take(st->q, buf, cap, &before);
-        if (budget < 0) {
-            budget = before;
-            if (limit >= 0 && limit < budget) budget = limit;
-            if (n > budget) { /* only possible with a limit below the batch */
-                put_back(L, st, buf + budget, n - (int)budget);
-                n = (int)budget;
-            }
-        }
+        if (budget < 0) budget = (limit >= 0 && limit < before) ? limit : before;
         if (n == 0) break;
         budget -= n;
         for (i = 0; i < n; i++) {
-            lua_Number id = (lua_Number)buf[i].id;
-            int nargs = 0, status;
-            rawgetid(L, CBS, id);
-            if (lua_isnil(L, -1)) { lua_pop(L, 1); continue; } /* destroyed */
-            if (lua_type(L, -1) == LUA_TTABLE) {
-                int t = lua_gettop(L), j;
-                lua_rawgeti(L, t, 2);
-                nargs = (int)lua_tointeger(L, -1);
-                lua_pop(L, 1);
-                luaL_checkstack(L, nargs + 1, "too many callback arguments");
-                for (j = 1; j <= nargs + 2; j++) if (j != 2) lua_rawgeti(L, t, j);
-                lua_remove(L, t);
-            }
-            if (buf[i].flags & LMK_FLAG_LAST) release_id(L, id);
-            status = lua_pcall(L, nargs, 0, base);
+            int status = (buf[i].flags & LMK_FLAG_ITEM) ? lmk_dispatch_item(L, st, &buf[i], base)
+                                                         : run_timer(L, &buf[i], base);
+            if (status < 0) continue;
             ran++;
-            if (status != 0) {
-                lua_getfield(L, ANCHORS, "errh");
-                if (lua_isnil(L, -1)) {
-                    lua_pop(L, 1);
-                    put_back(L, st, buf + i + 1, n - i - 1);
-                    return lua_error(L);
-                }
-                lua_insert(L, -2);
-                if (lua_pcall(L, 1, 0, base) != 0) {
-                    put_back(L, st, buf + i + 1, n - i - 1);
-                    return lua_error(L);
-                }
-            }
+            if (status != 0) on_error(L, st, buf + i + 1, n - i - 1, base);
         }
     }
-    lua_pushinteger(L, (lua_Integer)ran);
+    leave(st);
+    lua_settop(L, base - 1);
+    return ran;
+}
+
+/* [-(0|1), +1, e] process_events([max]) -> number of callbacks run.
+ * Runs the events queued when it is called (at most max), each under
+ * lua_pcall on this thread. On a callback error with no error handler, it
+ * leaves the events not yet run in the queue and raises the error. */
+static int l_process_events(lua_State *L) {
+    lmk_state *st = getstate(L);
+    long limit = -1;
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Number m = luaL_checknumber(L, 1);
+        if (!(m >= 1) || isinf(m)) luaL_argerror(L, 1, "max must be a positive number");
+        limit = m > 1e15 ? (long)1e15 : (long)m;
+    }
+    lua_settop(L, 0);
+    lua_pushinteger(L, (lua_Integer)dispatch(L, st, limit));
+    return 1;
+}
+
+/* [-0, +2, e] poll() -> ran, left: runs the next queued event only;
+ * ran is true if a callback ran, left the events still pending. */
+static int l_poll(lua_State *L) {
+    lmk_state *st = getstate(L);
+    int pending = 0, inq = 0;
+    long ran;
+    lua_settop(L, 0);
+    ran = dispatch(L, st, 1);
+    lmk_counts(st->q, &pending, &inq);
+    lua_pushboolean(L, ran > 0);
+    lua_pushinteger(L, pending);
+    return 2;
+}
+
+/* [-0, +1, e] fd() -> a file descriptor (eventfd; CLOEXEC, non-blocking)
+ * readable exactly while events are pending: poll it from another event
+ * loop, then call process_events(), which clears it. Do not close it. */
+static int l_fd(lua_State *L) {
+    lmk_state *st = getstate(L);
+    lua_pushinteger(L, st->efd);
+    return 1;
+}
+
+/* [-1, +(1|2), e] setport(port) -> true | nil, message: one UDP datagram
+ * to 127.0.0.1:port each time the queue goes from empty to non-empty;
+ * 0 disables. */
+static int l_setport(lua_State *L) {
+    lmk_state *st = getstate(L);
+    lua_Number n = luaL_checknumber(L, 1);
+    int rc;
+    if (!(n >= 0 && n <= 65535) || n != floor(n))
+        luaL_argerror(L, 1, "port must be an integer from 0 to 65535");
+    rc = lmk_setport(st->q, (int)n);
+    if (rc != LMK_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, rc == LMK_ESYS ? "cannot create the UDP socket" : rc_message(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* [-0, +1, e] getport() -> the port set by setport (0: none) */
+static int l_getport(lua_State *L) {
+    lmk_state *st = getstate(L);
+    lua_pushinteger(L, lmk_getport(st->q));
     return 1;
 }
 
@@ -565,7 +636,10 @@ static int l_monotime(lua_State *L) {
 /* [-1, +0, -] __gc of the state: stop every timer and free the queue. */
 static int s_gc(lua_State *L) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, 1);
-    if (st->q != 0 && !lmk_forked) lmk_close(st->q);
+    if (st->q != 0 && !lmk_forked) {
+        lmk_close(st->q); /* cancels queued items, releases waiting threads */
+        lmk_producers_close(st);
+    }
     st->q = 0;
     if (st->efd >= 0) close(st->efd);
     st->efd = -1;
@@ -584,6 +658,10 @@ static const luaL_Reg funcs[] = {
     {"mstimestamp", l_mstimestamp},
     {"monotime", l_monotime},
     {"seterrorhandler", l_seterrorhandler},
+    {"poll", l_poll},
+    {"fd", l_fd},
+    {"setport", l_setport},
+    {"getport", l_getport},
     {NULL, NULL}
 };
 
@@ -626,6 +704,8 @@ static void push_universe(lua_State *L) {
     st->efd = -1;
     st->next_id = 0;
     st->main = NULL;
+    st->depth = 0;
+    st->producers = NULL;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);
     lua_setfield(L, -2, "__gc");
@@ -668,6 +748,7 @@ int luaopen_luamockit(lua_State *L) {
     if (lmk_forked)
         return lmk_error(L, "unusable in a forked child process (the Go runtime does not survive fork)");
     push_universe(L); /* state, cbs, anchors */
+    lmk_publish_api(L);
 
     if (luaL_newmetatable(L, LMK_TIMER)) {
         int i;
@@ -684,7 +765,7 @@ int luaopen_luamockit(lua_State *L) {
     }
     lua_pop(L, 1);
 
-    lua_createtable(L, 0, 14);
+    lua_createtable(L, 0, 18);
     lua_insert(L, -(NUPS + 1));
     lmk_setfuncs(L, funcs, NUPS);
     lua_pushliteral(L, LMK_VERSION);

@@ -2,30 +2,77 @@ package main
 
 import (
 	"encoding/binary"
+	"sync"
 	"syscall"
 )
 
-// eventfd is the queue.Notifier of a Lua universe: the eventfd that C's
-// wait() polls. The queue calls Set and Clear under its lock on the
-// pending count's 0 <-> non-zero transitions, so the fd is readable exactly
-// while events are pending.
-type eventfd int
+// notifier is the queue.Notifier of a Lua universe. The queue calls Set and
+// Clear under its lock on the pending count's 0 <-> non-zero transitions:
+// the eventfd that wait() and mit.fd() users poll is readable exactly while
+// events are pending, and with a port set, one UDP datagram goes to
+// 127.0.0.1:port on each empty -> non-empty transition.
+type notifier struct {
+	efd int
+	mu  sync.RWMutex // Set reads udp under RLock, so setPort never closes an fd in use
+	udp *udpTarget
+}
 
-func (fd eventfd) Set() {
+type udpTarget struct {
+	fd   int
+	port int
+	addr syscall.SockaddrInet4
+}
+
+func (n *notifier) Set() {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], 1)
 	for {
-		if _, err := syscall.Write(int(fd), b[:]); err != syscall.EINTR {
+		if _, err := syscall.Write(n.efd, b[:]); err != syscall.EINTR {
+			break
+		}
+	}
+	n.mu.RLock()
+	if u := n.udp; u != nil {
+		// Best effort, like DarkSideSync: a full socket buffer means a
+		// wake-up is already waiting to be read.
+		_ = syscall.Sendto(u.fd, b[:1], syscall.MSG_DONTWAIT, &u.addr)
+	}
+	n.mu.RUnlock()
+}
+
+func (n *notifier) Clear() {
+	var b [8]byte
+	for {
+		if _, err := syscall.Read(n.efd, b[:]); err != syscall.EINTR {
 			return
 		}
 	}
 }
 
-func (fd eventfd) Clear() {
-	var b [8]byte
-	for {
-		if _, err := syscall.Read(int(fd), b[:]); err != syscall.EINTR {
-			return
+// setPort points the wake-up datagrams at 127.0.0.1:port (0: none).
+func (n *notifier) setPort(port int) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var next *udpTarget
+	if port != 0 {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
+		if err != nil {
+			return err
 		}
+		next = &udpTarget{fd: fd, port: port, addr: syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}}
 	}
+	if old := n.udp; old != nil {
+		syscall.Close(old.fd)
+	}
+	n.udp = next
+	return nil
+}
+
+func (n *notifier) getPort() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.udp != nil {
+		return n.udp.port
+	}
+	return 0
 }

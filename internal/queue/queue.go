@@ -7,17 +7,26 @@ import (
 )
 
 // Slot is one callback invocation handed to the consumer by Take. Its
-// layout (8 + 4 + 4 bytes) matches struct lmk_slot in the C shim.
+// layout (32 bytes) matches struct lmk_slot in the C shim.
 type Slot struct {
-	ID    uint64 // the timer's id
-	Flags uint32 // FlagLast or 0
-	_     uint32
+	ID     uint64  // timer id; for a producer item, its waiter id (0: none)
+	Flags  uint32  // FlagLast, FlagItem, FlagWait
+	PID    uint32  // producer id (items)
+	Item   uintptr // the producer's item (items)
+	Cookie uintptr // the producer's handle (items)
 }
 
-// FlagLast marks the slot of a one-off timer's expiration: after it no
-// event of that timer can ever be queued, so the consumer releases what it
-// holds for the timer once the slot has run.
-const FlagLast uint32 = 1
+// Slot flags.
+const (
+	// FlagLast marks the slot of a one-off timer's expiration: after it no
+	// event of that timer can ever be queued, so the consumer releases what
+	// it holds for the timer once the slot has run.
+	FlagLast uint32 = 1 << iota
+	// FlagItem marks a producer's item.
+	FlagItem
+	// FlagWait marks an item whose producer thread waits for ItemDone.
+	FlagWait
+)
 
 // Notifier is told when the queue's pending count goes from zero to
 // non-zero (Set) and back to zero (Clear). Both are called with the queue's
@@ -71,10 +80,23 @@ type timer struct {
 	tail    uint64 // ring position of the record that takes new expirations
 }
 
+// record is one ring entry: a timer's expirations (t != nil, n of them,
+// stale once t.gen moves on) or one producer item (p != nil, stale once n
+// drops to 0).
 type record struct {
-	t   *timer
-	gen uint32
-	n   int
+	t    *timer
+	p    *producer
+	w    *waiter
+	item uintptr
+	gen  uint32
+	n    int
+}
+
+func (r *record) isStale() bool {
+	if r.t != nil {
+		return r.gen != r.t.gen
+	}
+	return r.n == 0
 }
 
 // Queue is the event queue and timer set of one Lua universe.
@@ -89,24 +111,31 @@ type Queue struct {
 	head uint64
 	size int
 
-	pending int // expirations in live records
-	stale   int // records of stopped or cancelled timers not yet dropped
+	pending int // expirations and items in live records
+	stale   int // records of stopped or cancelled timers and withdrawn items not yet dropped
 
 	timers  map[uint64]*timer
 	heap    timerHeap
 	epoch   time.Time
 	sched   *time.Timer
 	schedAt int64 // due time sched is set for; -1 when not set
+
+	producers  map[uint32]*producer
+	waiters    map[uint64]*waiter
+	lastPID    uint32
+	lastWaiter uint64
 }
 
 // New returns an empty queue. n may be nil.
 func New(n Notifier) *Queue {
 	q := &Queue{
-		notify:  n,
-		ring:    make([]record, 16),
-		timers:  make(map[uint64]*timer),
-		epoch:   time.Now(),
-		schedAt: -1,
+		notify:    n,
+		ring:      make([]record, 16),
+		timers:    make(map[uint64]*timer),
+		producers: make(map[uint32]*producer),
+		waiters:   make(map[uint64]*waiter),
+		epoch:     time.Now(),
+		schedAt:   -1,
 	}
 	q.nonEmpty.L = &q.mu
 	return q
@@ -114,23 +143,40 @@ func New(n Notifier) *Queue {
 
 func (q *Queue) now() int64 { return int64(time.Since(q.epoch)) }
 
-// Close stops every timer and drops every queued event. Later calls on the
-// queue do nothing (Arm returns ErrClosed). Close is idempotent and may run
-// while timers fire.
-func (q *Queue) Close() {
+// Close stops every timer, drops every queued event, unregisters every
+// producer and releases every waiting producer thread with
+// StatusCancelled. It returns the slots of the plain (not waited-for)
+// items it dropped, whose producers' cancel functions the caller runs.
+// Later calls on the queue do nothing (Arm returns ErrClosed). Close is
+// idempotent and may run while timers fire.
+func (q *Queue) Close() []Slot {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return
+		return nil
 	}
 	q.closed = true
 	if q.sched != nil {
 		q.sched.Stop()
 	}
+	var dropped []Slot
+	for i := 0; i < q.size; i++ {
+		r := q.at(q.head + uint64(i))
+		if r.p != nil && r.n > 0 && r.w == nil {
+			dropped = append(dropped, itemSlot(r))
+		}
+	}
+	for _, w := range q.waiters {
+		w.finish(StatusCancelled)
+	}
+	for _, p := range q.producers {
+		p.closed = true
+	}
 	q.setPending(0)
 	q.ring, q.size, q.stale = nil, 0, 0
-	q.timers, q.heap = nil, nil
+	q.timers, q.heap, q.producers, q.waiters = nil, nil, nil, nil
 	q.nonEmpty.Broadcast()
+	return dropped
 }
 
 // Pending returns the number of expirations that will run a callback.
@@ -231,38 +277,31 @@ func (q *Queue) pushBack(t *timer, n int) {
 	q.setPending(q.pending + n)
 }
 
-// pushFront puts n expirations of t back at the head of the queue.
-func (q *Queue) pushFront(t *timer, n int) {
-	q.grow()
-	q.head--
-	*q.at(q.head) = record{t: t, gen: t.gen, n: n}
-	q.size++
-	t.records++
-	t.queued += n
-	q.setPending(q.pending + n)
-}
-
 // popFront drops the head record.
 func (q *Queue) popFront() {
 	r := q.at(q.head)
-	t := r.t
-	if r.gen == t.gen {
+	switch {
+	case r.isStale():
+		q.stale--
+	case r.t != nil:
+		t := r.t
 		t.records--
 		if t.hasTail && t.tail == q.head {
 			t.hasTail = false
 		}
-	} else {
-		q.stale--
+	default:
+		r.p.queued--
 	}
 	*r = record{}
 	q.head++
 	q.size--
 }
 
-// Take moves up to len(buf) pending expirations, oldest first, into buf and
+// Take moves up to len(buf) pending events, oldest first, into buf and
 // returns how many it wrote, and how many were pending before the call. An
 // expiration counted n times fills n consecutive slots. A one-off timer's
-// slot carries FlagLast, and the queue forgets the timer.
+// slot carries FlagLast, and the queue forgets the timer. A producer item
+// fills one slot with FlagItem (and FlagWait if a thread waits for it).
 func (q *Queue) Take(buf []Slot) (n, before int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -270,11 +309,21 @@ func (q *Queue) Take(buf []Slot) (n, before int) {
 	taken := 0
 	for n < len(buf) && q.size > 0 {
 		r := q.at(q.head)
-		t := r.t
-		if r.gen != t.gen || r.n == 0 {
+		if r.isStale() {
 			q.popFront()
 			continue
 		}
+		if r.p != nil {
+			buf[n] = itemSlot(r)
+			if r.w != nil {
+				r.w.state = wTaken
+			}
+			n++
+			taken++
+			q.popFront()
+			continue
+		}
+		t := r.t
 		k := r.n
 		if room := len(buf) - n; k > room {
 			k = room
@@ -304,35 +353,50 @@ func (q *Queue) Take(buf []Slot) (n, before int) {
 // PutBack returns slots that Take handed out but that were not run to the
 // head of the queue, in their order, so the next Take yields them first.
 // Slots of timers cancelled since are dropped, except a one-off's FlagLast
-// slot, which revives the one-off (the consumer still holds it).
-func (q *Queue) PutBack(slots []Slot) {
+// slot, which revives the one-off (the consumer still holds it). Items of
+// producers unregistered since are dropped: waiters are released with
+// StatusCancelled, and the plain items are returned for the caller to
+// cancel.
+func (q *Queue) PutBack(slots []Slot) (dropped []Slot) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return
+		return nil
 	}
 	for end := len(slots); end > 0; {
-		id := slots[end-1].ID
-		last := slots[end-1].Flags&FlagLast != 0
+		s := slots[end-1]
+		if s.Flags&FlagItem != 0 {
+			end--
+			q.putBackItem(s, &dropped)
+			continue
+		}
+		last := s.Flags&FlagLast != 0
 		beg := end - 1
-		for beg > 0 && slots[beg-1].ID == id && slots[beg-1].Flags&FlagLast == 0 {
+		for beg > 0 && slots[beg-1].ID == s.ID && slots[beg-1].Flags&(FlagLast|FlagItem) == 0 {
 			beg--
 		}
 		n := end - beg
 		end = beg
-		t := q.timers[id]
+		t := q.timers[s.ID]
 		if t == nil {
 			if !last {
 				continue // cancelled since it was taken
 			}
-			t = &timer{id: id, hidx: -1, state: tFired}
-			q.timers[id] = t
+			t = &timer{id: s.ID, hidx: -1, state: tFired}
+			q.timers[s.ID] = t
 		}
 		if t.state == tStopped {
 			continue
 		}
-		q.pushFront(t, n)
+		q.grow()
+		q.head--
+		*q.at(q.head) = record{t: t, gen: t.gen, n: n}
+		q.size++
+		t.records++
+		t.queued += n
+		q.setPending(q.pending + n)
 	}
+	return dropped
 }
 
 // Arm adds a timer with the given id. Its first expiration comes after

@@ -1,0 +1,194 @@
+/*
+ * producer.c: the producer C API (luamockit_api.h), DarkSideSync's idea on
+ * our per-universe queue. Producer threads only reach the Go queue (through
+ * lmk_deliver / lmk_deliver_wait); decode and result run on the Lua thread
+ * inside process_events, under the same lua_pcall as timer callbacks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmk.h"
+#include "_cgo_export.h"
+
+struct luamockit_producer {
+    uint64_t q;                  /* queue handle; immutable */
+    uint32_t pid;                /* Go producer id; immutable */
+    luamockit_producer_desc d;
+    char *name;
+    int dead;                    /* unregistered (Lua thread) */
+    int closed;                  /* state closed (atomic) */
+    lmk_state *st;               /* owner while the state lives */
+    struct luamockit_producer *next;
+};
+
+static lmk_state *universe_of(lua_State *L) {
+    lmk_state *st;
+    lua_getfield(L, LUA_REGISTRYINDEX, LMK_STATE);
+    if (!lua_istable(L, -1)) { lua_pop(L, 1); return NULL; }
+    lua_rawgeti(L, -1, 1);
+    st = (lmk_state *)lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return st;
+}
+
+static luamockit_producer *api_register(lua_State *L, const luamockit_producer_desc *d) {
+    lmk_state *st = universe_of(L);
+    luamockit_producer *p;
+    uint32_t pid = 0;
+    if (st == NULL || st->q == 0 || d == NULL || d->decode == NULL) return NULL;
+    p = (luamockit_producer *)calloc(1, sizeof *p);
+    if (p == NULL) return NULL;
+    p->d = *d;
+    if (d->name) p->name = strdup(d->name);
+    p->d.name = p->name;
+    if (lmk_register(st->q, (uintptr_t)p, &pid) != LMK_OK) {
+        free(p->name);
+        free(p);
+        return NULL;
+    }
+    p->q = st->q;
+    p->pid = pid;
+    p->st = st;
+    p->next = st->producers;
+    st->producers = p;
+    return p;
+}
+
+static int api_deliver(luamockit_producer *p, void *item) {
+    if (p == NULL) return LUAMOCKIT_EINVAL;
+    return lmk_deliver(p->q, p->pid, (uintptr_t)item);
+}
+
+static int api_deliver_wait(luamockit_producer *p, void *item, int timeout_ms) {
+    if (p == NULL) return LUAMOCKIT_EINVAL;
+    return lmk_deliver_wait(p->q, p->pid, (uintptr_t)item, timeout_ms);
+}
+
+static void free_producer(luamockit_producer *p) {
+    free(p->name);
+    free(p);
+}
+
+static void unlink_producer(lmk_state *st, luamockit_producer *p) {
+    luamockit_producer **pp;
+    for (pp = &st->producers; *pp; pp = &(*pp)->next) {
+        if (*pp == p) { *pp = p->next; return; }
+    }
+}
+
+static void api_unregister(luamockit_producer *p) {
+    if (p == NULL) return;
+    if (__atomic_load_n(&p->closed, __ATOMIC_ACQUIRE)) { free_producer(p); return; }
+    /* The state lives, so this is its Lua thread (the API's contract). */
+    if (p->dead) return;
+    p->dead = 1;
+    lmk_unregister(p->q, p->pid);
+    if (p->st->depth == 0) { /* no batch in flight can still name p */
+        unlink_producer(p->st, p);
+        free_producer(p);
+    } /* else freed by lmk_producers_sweep when process_events returns */
+}
+
+static const char *api_strerror(int status) {
+    switch (status) {
+    case LUAMOCKIT_OK: return "ok";
+    case LUAMOCKIT_ECLOSED: return "the Lua state is closed or the producer unregistered";
+    case LUAMOCKIT_ETIMEDOUT: return "timed out before Lua took the item";
+    case LUAMOCKIT_ECANCELLED: return "cancelled: the producer was unregistered or the Lua state closed";
+    case LUAMOCKIT_ECALLBACK: return "the Lua callback raised an error";
+    case LUAMOCKIT_EINVAL: return "invalid argument";
+    }
+    return "unknown status";
+}
+
+static const luamockit_api_v1 api = {
+    LUAMOCKIT_API_VERSION,
+    sizeof(luamockit_api_v1),
+    api_register,
+    api_deliver,
+    api_deliver_wait,
+    api_unregister,
+    api_strerror,
+};
+
+/* [-0, +0, e] registry[LUAMOCKIT_API_KEY] = &api */
+void lmk_publish_api(lua_State *L) {
+    lua_pushlightuserdata(L, (void *)&api);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUAMOCKIT_API_KEY);
+}
+
+void lmk_cancel_item(uintptr_t cookie, uintptr_t item) {
+    luamockit_producer *p = (luamockit_producer *)cookie;
+    if (p->d.cancel) p->d.cancel((void *)item, p->d.ud);
+}
+
+/* Whether a taken item can still run (its producer is registered). */
+int lmk_item_live(const lmk_slot *s) {
+    return !((luamockit_producer *)s->cookie)->dead;
+}
+
+/* [-0, +0, e] runs in lua_pcall: decode, call, hand results back. */
+static int run_item(lua_State *L) {
+    const lmk_slot *s = (const lmk_slot *)lua_touserdata(L, 1);
+    luamockit_producer *p = (luamockit_producer *)s->cookie;
+    int nargs;
+    lua_settop(L, 0);
+    nargs = p->d.decode(L, (void *)s->item, p->d.ud);
+    if (nargs < 0) return 0;
+    if (lua_gettop(L) != nargs + 1)
+        return luaL_error(L, "luamockit: producer '%s' decode pushed %d values for %d arguments",
+                          p->name ? p->name : "?", lua_gettop(L), nargs);
+    if (!(s->flags & LMK_FLAG_WAIT)) {
+        lua_call(L, nargs, 0);
+        return 0;
+    }
+    lua_call(L, nargs, LUA_MULTRET);
+    if (p->d.result) p->d.result(L, (void *)s->item, lua_gettop(L), p->d.ud);
+    return 0;
+}
+
+/* Runs one item slot under lua_pcall with message handler at base.
+ * Returns -1 if the item was dropped (producer unregistered meanwhile),
+ * else lua_pcall's status (the error on the stack if non-zero). */
+int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base) {
+    luamockit_producer *p = (luamockit_producer *)s->cookie;
+    int status;
+    if (p->dead) {
+        if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
+        else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
+        return -1;
+    }
+    lua_pushcfunction(L, run_item);
+    lua_pushlightuserdata(L, (void *)s);
+    status = lua_pcall(L, 1, 0, base);
+    if (s->flags & LMK_FLAG_WAIT)
+        lmk_item_done(st->q, s->id, status == 0 ? LUAMOCKIT_OK : LUAMOCKIT_ECALLBACK);
+    return status;
+}
+
+/* Frees the producers unregistered during process_events. */
+void lmk_producers_sweep(lmk_state *st) {
+    luamockit_producer **pp = &st->producers;
+    while (*pp) {
+        luamockit_producer *p = *pp;
+        if (p->dead) { *pp = p->next; free_producer(p); }
+        else pp = &p->next;
+    }
+}
+
+/* The state is closing (after the Go queue was closed): tell every live
+ * producer, free the unregistered ones. */
+void lmk_producers_close(lmk_state *st) {
+    luamockit_producer *p = st->producers, *next;
+    st->producers = NULL;
+    for (; p; p = next) {
+        void (*closed)(void *) = p->d.closed;
+        void *ud = p->d.ud;
+        next = p->next;
+        if (p->dead) { free_producer(p); continue; }
+        p->st = NULL;
+        /* From here the producer may free p (unregister): touch it no more. */
+        __atomic_store_n(&p->closed, 1, __ATOMIC_RELEASE);
+        if (closed) closed(ud);
+    }
+}
