@@ -19,7 +19,7 @@ APT_PACKAGES ?= gcc make lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted 
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-go test-busted test-host bench clean
+.PHONY: all build deps demo test test-go test-busted test-host test-modules bench clean
 
 all: build
 
@@ -63,9 +63,24 @@ test-go:
 	CGO_CFLAGS="-I$(LUA51_INCDIR)" $(GO) test -race -count=1 ./cmd/luamockit
 	CGO_CFLAGS="-I$(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lua54 ./cmd/luamockit
 
-BUSTED_RUN = $(1) $(BUSTED) --cpath="$(BUILD)/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
+BUSTED_RUN = $(1) $(BUSTED) --cpath="$(BUILD)/$(2)/?.so;$(BUILD)/test/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
 
-test-busted: build
+# Test-only Lua modules: a real producer library (C, pthreads) that uses
+# the producer C API through luamockit_api.h only, never linking luamockit.
+TEST_MODULES = $(BUILD)/test/lua5.1/testproducer.so $(BUILD)/test/lua5.4/testproducer.so
+API_H = cmd/luamockit/luamockit_api.h
+
+$(BUILD)/test/lua5.1/testproducer.so: test/producer/testproducer.c $(API_H)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -shared -fPIC -I$(LUA51_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+
+$(BUILD)/test/lua5.4/testproducer.so: test/producer/testproducer.c $(API_H)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -shared -fPIC -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+
+test-modules: $(TEST_MODULES)
+
+test-busted: build test-modules
 	LMK_LUA=lua5.1 $(call BUSTED_RUN,lua5.1,lua5.1)
 	LMK_LUA=lua5.4 $(call BUSTED_RUN,lua5.4,lua5.4)
 	LMK_LUA=luajit $(call BUSTED_RUN,luajit,lua5.1)
