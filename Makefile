@@ -67,7 +67,7 @@ BUSTED_RUN = $(1) $(BUSTED) --cpath="$(BUILD)/$(2)/?.so;$(BUILD)/test/$(2)/?.so"
 
 # Test-only Lua modules: a real producer library (C, pthreads) that uses
 # the producer C API through luamockit_api.h only, never linking luamockit.
-TEST_MODULES = $(BUILD)/test/lua5.1/testproducer.so $(BUILD)/test/lua5.4/testproducer.so
+TEST_MODULES = $(if $(wildcard test/producer/testproducer.c),$(BUILD)/test/lua5.1/testproducer.so $(BUILD)/test/lua5.4/testproducer.so)
 API_H = cmd/luamockit/luamockit_api.h
 
 $(BUILD)/test/lua5.1/testproducer.so: test/producer/testproducer.c $(API_H)
