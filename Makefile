@@ -91,8 +91,12 @@ test-host: build
 	@mkdir -p $(BUILD)/host
 	$(CC) -O2 -Wall -I$(LUA51_INCDIR) -o $(BUILD)/host/multistate51 test/multistate.c -llua5.1 -lpthread -ldl -lm
 	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/multistate54 test/multistate.c -llua5.4 -lpthread -ldl -lm
+	$(CC) -O2 -Wall -I$(LUA51_INCDIR) -o $(BUILD)/host/forkhost51 test/forkhost.c -llua5.1 -lm
+	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/forkhost54 test/forkhost.c -llua5.4 -lm
 	$(BUILD)/host/multistate51 $(BUILD)/lua5.1/luamockit.so
 	$(BUILD)/host/multistate54 $(BUILD)/lua5.4/luamockit.so
+	$(BUILD)/host/forkhost51 $(BUILD)/lua5.1/luamockit.so
+	$(BUILD)/host/forkhost54 $(BUILD)/lua5.4/luamockit.so
 
 # Benchmarks against luv (Debian's lua-luv) and the floor, for each ABI.
 bench: build
