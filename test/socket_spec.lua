@@ -1,0 +1,92 @@
+-- luamockit.socket: the LuaSocket/copas helper module (lua/luamockit/socket.lua).
+local mit = require("luamockit")
+local has_socket, socket = pcall(require, "socket")
+local has_copas, copas = pcall(require, "copas")
+
+describe("luamockit.socket", function()
+  if not has_socket then
+    pending("LuaSocket is not installed for " .. _VERSION)
+    return
+  end
+  local msock = require("luamockit.socket")
+
+  after_each(function()
+    mit.setport(0)
+    mit.process_events()
+  end)
+
+  it("binds a loopback UDP socket and points setport at it", function()
+    local w = assert(msock.new())
+    assert.is_number(w.port)
+    assert.are.equal(w.port, mit.getport())
+    w:close()
+    assert.are.equal(0, mit.getport())
+    w:close() -- twice is harmless
+  end)
+
+  it("wakes socket.select when a timer fires, and handle() runs the callbacks", function()
+    local w = assert(msock.new())
+    local ran = 0
+    mit.oneoff(30, function() ran = ran + 1 end)
+    local t0 = mit.monotime()
+    local ready = socket.select({ w.socket }, nil, 5)
+    local waited = mit.monotime() - t0
+    assert.is_truthy(ready[w.socket], "select timed out instead of waking")
+    assert.is_true(waited >= 25, "woke before the timer was due: " .. waited)
+    assert.are.equal(1, w:handle())
+    assert.are.equal(1, ran)
+    -- nothing queued: the socket is quiet again
+    ready = socket.select({ w.socket }, nil, 0.05)
+    assert.is_nil(ready[w.socket])
+    w:close()
+  end)
+
+  it("keeps a select loop running while an interval timer ticks (timing-sensitive)", function()
+    local w = assert(msock.new())
+    local ticks = 0
+    local t = mit.getit(20, function() ticks = ticks + 1 end)
+    local t0 = mit.monotime()
+    while mit.monotime() - t0 < 400 do
+      local ready = socket.select({ w.socket }, nil, 1)
+      if ready[w.socket] then w:handle() end
+    end
+    t:destroy()
+    -- about 20 expirations; a lost wake-up would stall the loop for 1 s
+    assert.is_true(ticks >= 12 and ticks <= 21, "ticks: " .. ticks)
+    w:close()
+  end)
+
+  it("wakes itself when events are left after handle(max)", function()
+    local w = assert(msock.new())
+    local ran = 0
+    for _ = 1, 5 do mit.oneoff(0, function() ran = ran + 1 end) end
+    local deadline = mit.monotime() + 2000
+    while mit.pending() < 5 and mit.monotime() < deadline do mit.sleep(1) end
+    local n = 0
+    while ran < 5 and mit.monotime() < deadline do
+      local ready = socket.select({ w.socket }, nil, 1)
+      if ready[w.socket] then n = n + 1; w:handle(2) end
+    end
+    assert.are.equal(5, ran)
+    assert.is_true(n >= 3, "handle(2) ran " .. n .. " times for 5 events")
+    w:close()
+  end)
+
+  describe("with copas", function()
+    if not has_copas then
+      pending("copas is not installed for " .. _VERSION .. " (Debian packages it for 5.1 and 5.2)")
+      return
+    end
+    it("runs the callbacks from a copas thread", function()
+      local ran = {}
+      local w = msock.addthread(copas)
+      mit.oneoff(10, function() ran[#ran + 1] = "a" end)
+      mit.oneoff(40, function() ran[#ran + 1] = "b" end)
+      local t0 = mit.monotime()
+      while #ran < 2 and mit.monotime() - t0 < 3000 do copas.step(0.05) end
+      w:close()
+      copas.step(0.01)
+      assert.are.same({ "a", "b" }, ran)
+    end)
+  end)
+end)
