@@ -23,6 +23,17 @@ typedef struct lmk_slot {
 #define LMK_FLAG_LAST 1u /* a one-off's only slot: release the timer after */
 #define LMK_FLAG_ITEM 2u /* a producer's item */
 #define LMK_FLAG_WAIT 4u /* a producer thread waits for lmk_item_done */
+#define LMK_FLAG_SKIP 0x80000000u /* C only: dropped while its batch was in flight */
+
+/* A batch of slots taken by one process_events call, on its C stack; the
+ * universe keeps the in-flight ones (nested calls) in a list so that stop,
+ * destroy and unregister can drop slots not yet run. */
+typedef struct lmk_batch {
+    lmk_slot *buf;
+    int next;               /* index of the next slot to run */
+    int n;
+    struct lmk_batch *prev;
+} lmk_batch;
 
 #include "luamockit_api.h"
 
@@ -38,12 +49,15 @@ typedef struct lmk_state {
     lua_Number next_id;  /* last timer id handed out */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct luamockit_producer *producers; /* registered, and unregistered ones not yet freed */
+    lmk_batch *batches;  /* in-flight batches, innermost first */
 } lmk_state;
 
 /* producer.c */
 void lmk_publish_api(lua_State *L);
 int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base);
 int lmk_item_live(const lmk_slot *s);
+void lmk_drop_item(lmk_state *st, const lmk_slot *s);
+void lmk_skip_producer(lmk_state *st, const struct luamockit_producer *p);
 void lmk_producers_sweep(lmk_state *st);
 void lmk_producers_close(lmk_state *st);
 

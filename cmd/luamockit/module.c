@@ -19,6 +19,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,11 +195,22 @@ static int arm(lua_State *L, int periodic) {
 static int l_oneoff(lua_State *L) { return arm(L, 0); }
 static int l_getit(lua_State *L) { return arm(L, 1); }
 
+/* Drops the slots of timer id that in-flight batches have not run yet. */
+static void skip_timer(lmk_state *st, lua_Number id) {
+    lmk_batch *b;
+    int i;
+    for (b = st->batches; b; b = b->prev)
+        for (i = b->next; i < b->n; i++)
+            if (!(b->buf[i].flags & LMK_FLAG_ITEM) && (lua_Number)b->buf[i].id == id)
+                b->buf[i].flags |= LMK_FLAG_SKIP;
+}
+
 /* Stop t for good and release its callback; safe to call twice. */
 static void destroy_timer(lua_State *L, lmk_timer *t) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
     if (t->state == T_DESTROYED) return;
     if (t->state != T_NEW && st->q != 0 && !lmk_forked) lmk_cancel(st->q, (uint64_t)t->id);
+    skip_timer(st, t->id);
     t->state = T_DESTROYED;
     release_id(L, t->id);
 }
@@ -213,6 +225,12 @@ static int t_destroy(lua_State *L) {
     destroy_timer(L, t);
     lua_pushnil(L);
     return 1;
+}
+
+/* [-2, +0, -] __close (5.4): destroy, whatever error leaves the scope. */
+static int t_close(lua_State *L) {
+    destroy_timer(L, checktimer(L));
+    return 0;
 }
 
 /* [-1, +0, -] __gc: an interval timer nobody holds is stopped and freed; a
@@ -259,6 +277,7 @@ static int t_stop(lua_State *L) {
     rc = lmk_stop(st->q, (uint64_t)t->id);
     if (rc == LMK_ENOTFOUND && !t->periodic) rc = LMK_EFIRED;
     if (rc != LMK_OK) return lmk_error(L, rc_message(rc));
+    skip_timer(st, t->id);
     t->state = T_STOPPED;
     lua_settop(L, 1);
     return 1;
@@ -281,11 +300,10 @@ static int t_start(lua_State *L) {
 /* [-1, +1, m] __tostring: "luamockit.timer: 0x... (interval 100 ms, armed)" */
 static int t_tostring(lua_State *L) {
     lmk_timer *t = checktimer(L);
-    const char *kind = t->periodic ? "interval" : "one-off";
-    if (t->ms == floor(t->ms) && t->ms < 2147483647.0)
-        lua_pushfstring(L, LMK_TIMER ": %p (%s %d ms, %s)", (void *)t, kind, (int)t->ms, timer_state(L, t));
-    else
-        lua_pushfstring(L, LMK_TIMER ": %p (%s %f ms, %s)", (void *)t, kind, (lua_Number)t->ms, timer_state(L, t));
+    char ms[32];
+    snprintf(ms, sizeof ms, "%.15g", t->ms);
+    lua_pushfstring(L, LMK_TIMER ": %p (%s %s ms, %s)", (void *)t,
+                    t->periodic ? "interval" : "one-off", ms, timer_state(L, t));
     return 1;
 }
 
@@ -319,8 +337,10 @@ static int msgh(lua_State *L) {
 static void put_back(lua_State *L, lmk_state *st, lmk_slot *s, int n) {
     int i, k = 0;
     for (i = 0; i < n; i++) {
+        if (s[i].flags & LMK_FLAG_SKIP) continue;
         if (s[i].flags & LMK_FLAG_ITEM) {
             if (lmk_item_live(&s[i])) s[k++] = s[i];
+            else lmk_drop_item(st, &s[i]);
             continue;
         }
         rawgetid(L, CBS, (lua_Number)s[i].id);
@@ -355,13 +375,14 @@ static int run_timer(lua_State *L, const lmk_slot *s, int base) {
     return lua_pcall(L, nargs, 0, base);
 }
 
-static void leave(lmk_state *st) {
+static void leave(lmk_state *st, lmk_batch *b) {
+    st->batches = b->prev;
     if (--st->depth == 0 && st->producers) lmk_producers_sweep(st);
 }
 
 /* The error of a callback is on top: hand it to the error handler, or put
- * the n slots at rest back and raise it. Returns only if handled. */
-static void on_error(lua_State *L, lmk_state *st, lmk_slot *rest, int n, int base) {
+ * the slots of b not yet run back and raise it. Returns only if handled. */
+static void on_error(lua_State *L, lmk_state *st, lmk_batch *b, int base) {
     lua_getfield(L, ANCHORS, "errh");
     if (!lua_isnil(L, -1)) {
         lua_insert(L, -2);
@@ -369,8 +390,8 @@ static void on_error(lua_State *L, lmk_state *st, lmk_slot *rest, int n, int bas
     } else {
         lua_pop(L, 1);
     }
-    put_back(L, st, rest, n);
-    leave(st);
+    put_back(L, st, b->buf + b->next, b->n - b->next);
+    leave(st, b);
     lua_error(L);
 }
 
@@ -379,6 +400,7 @@ static void on_error(lua_State *L, lmk_state *st, lmk_slot *rest, int n, int bas
  * batches: one crossing per LMK_BATCH events. */
 static long dispatch(lua_State *L, lmk_state *st, long limit) {
     lmk_slot buf[LMK_BATCH];
+    lmk_batch b;
     long budget = -1, ran = 0;
     int base;
     lua_getfield(L, ANCHORS, "msgh"); /* cached: no allocation per call */
@@ -392,25 +414,32 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         lua_setfield(L, ANCHORS, "msgh");
     }
     base = lua_gettop(L);
+    b.buf = buf;
+    b.next = b.n = 0;
+    b.prev = st->batches;
+    st->batches = &b;
     st->depth++;
     for (;;) {
-        int n, i, before = 0, cap = LMK_BATCH;
+        int before = 0, cap = LMK_BATCH;
         if (budget < 0 && limit >= 0 && limit < cap) cap = (int)limit;
         if (budget >= 0 && budget < cap) cap = (int)budget;
         if (cap == 0 || st->q == 0) break;
-        n = lmk_take(st->q, buf, cap, &before);
+        b.next = 0;
+        b.n = lmk_take(st->q, buf, cap, &before);
         if (budget < 0) budget = (limit >= 0 && limit < before) ? limit : before;
-        if (n == 0) break;
-        budget -= n;
-        for (i = 0; i < n; i++) {
-            int status = (buf[i].flags & LMK_FLAG_ITEM) ? lmk_dispatch_item(L, st, &buf[i], base)
-                                                         : run_timer(L, &buf[i], base);
+        if (b.n == 0) break;
+        budget -= b.n;
+        while (b.next < b.n) {
+            lmk_slot *s = &buf[b.next++];
+            int status;
+            if (s->flags & LMK_FLAG_SKIP) continue;
+            status = (s->flags & LMK_FLAG_ITEM) ? lmk_dispatch_item(L, st, s, base) : run_timer(L, s, base);
             if (status < 0) continue;
             ran++;
-            if (status != 0) on_error(L, st, buf + i + 1, n - i - 1, base);
+            if (status != 0) on_error(L, st, &b, base);
         }
     }
-    leave(st);
+    leave(st, &b);
     lua_settop(L, base - 1);
     return ran;
 }
@@ -679,7 +708,7 @@ static const luaL_Reg timer_meta[] = {
     {"__gc", t_gc},
     {"__tostring", t_tostring},
 #if LUA_VERSION_NUM >= 504
-    {"__close", t_destroy},
+    {"__close", t_close},
 #endif
     {NULL, NULL}
 };
@@ -706,6 +735,7 @@ static void push_universe(lua_State *L) {
     st->main = NULL;
     st->depth = 0;
     st->producers = NULL;
+    st->batches = NULL;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);
     lua_setfield(L, -2, "__gc");

@@ -83,6 +83,7 @@ static void api_unregister(luamockit_producer *p) {
     if (p->dead) return;
     p->dead = 1;
     lmk_unregister(p->q, p->pid);
+    lmk_skip_producer(p->st, p);
     if (p->st->depth == 0) { /* no batch in flight can still name p */
         unlink_producer(p->st, p);
         free_producer(p);
@@ -127,24 +128,56 @@ int lmk_item_live(const lmk_slot *s) {
     return !((luamockit_producer *)s->cookie)->dead;
 }
 
-/* [-0, +0, e] runs in lua_pcall: decode, call, hand results back. */
+/* Drops a taken item whose producer was unregistered meanwhile: a waiting
+ * thread is released with ECANCELLED, a plain item goes to cancel. */
+void lmk_drop_item(lmk_state *st, const lmk_slot *s) {
+    luamockit_producer *p = (luamockit_producer *)s->cookie;
+    if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
+    else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
+}
+
+/* Drops p's slots that in-flight batches have not run yet, synchronously:
+ * once unregister returns, nothing of p is called again. */
+void lmk_skip_producer(lmk_state *st, const luamockit_producer *p) {
+    lmk_batch *b;
+    int i;
+    for (b = st->batches; b; b = b->prev) {
+        for (i = b->next; i < b->n; i++) {
+            lmk_slot *s = &b->buf[i];
+            if ((s->flags & (LMK_FLAG_ITEM | LMK_FLAG_SKIP)) == LMK_FLAG_ITEM && s->cookie == (uintptr_t)p) {
+                lmk_drop_item(st, s);
+                s->flags |= LMK_FLAG_SKIP;
+            }
+        }
+    }
+}
+
+/* [-0, +1, e] runs in lua_pcall: decode, call, hand results back; returns
+ * whether a callback ran. */
 static int run_item(lua_State *L) {
     const lmk_slot *s = (const lmk_slot *)lua_touserdata(L, 1);
     luamockit_producer *p = (luamockit_producer *)s->cookie;
     int nargs;
     lua_settop(L, 0);
     nargs = p->d.decode(L, (void *)s->item, p->d.ud);
-    if (nargs < 0) return 0;
+    if (nargs < 0) {
+        lua_settop(L, 0);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
     if (lua_gettop(L) != nargs + 1)
         return luaL_error(L, "luamockit: producer '%s' decode pushed %d values for %d arguments",
                           p->name ? p->name : "?", lua_gettop(L), nargs);
     if (!(s->flags & LMK_FLAG_WAIT)) {
         lua_call(L, nargs, 0);
-        return 0;
+    } else {
+        lua_call(L, nargs, LUA_MULTRET);
+        /* Unregistered by its own callback: p's functions are off limits. */
+        if (!p->dead && p->d.result) p->d.result(L, (void *)s->item, lua_gettop(L), p->d.ud);
     }
-    lua_call(L, nargs, LUA_MULTRET);
-    if (p->d.result) p->d.result(L, (void *)s->item, lua_gettop(L), p->d.ud);
-    return 0;
+    lua_settop(L, 0);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* Runs one item slot under lua_pcall with message handler at base.
@@ -152,18 +185,22 @@ static int run_item(lua_State *L) {
  * else lua_pcall's status (the error on the stack if non-zero). */
 int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base) {
     luamockit_producer *p = (luamockit_producer *)s->cookie;
-    int status;
+    int status, ran = 1;
     if (p->dead) {
-        if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
-        else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
+        lmk_drop_item(st, s);
         return -1;
     }
     lua_pushcfunction(L, run_item);
     lua_pushlightuserdata(L, (void *)s);
-    status = lua_pcall(L, 1, 0, base);
+    status = lua_pcall(L, 1, 1, base);
+    if (status == 0) {
+        ran = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     if (s->flags & LMK_FLAG_WAIT)
-        lmk_item_done(st->q, s->id, status == 0 ? LUAMOCKIT_OK : LUAMOCKIT_ECALLBACK);
-    return status;
+        lmk_item_done(st->q, s->id, status != 0 ? LUAMOCKIT_ECALLBACK
+                                    : (!ran || p->dead) ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
+    return status == 0 && !ran ? -1 : status;
 }
 
 /* Frees the producers unregistered during process_events. */
