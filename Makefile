@@ -19,7 +19,7 @@ APT_PACKAGES ?= gcc make lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted 
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-go test-busted test-host test-modules bench clean
+.PHONY: all build deps demo test test-go test-busted test-host test-modules test-rocks rock install-rock bench clean
 
 all: build
 
@@ -97,6 +97,26 @@ test-host: build
 	$(BUILD)/host/multistate54 $(BUILD)/lua5.4/luamockit.so
 	$(BUILD)/host/forkhost51 $(BUILD)/lua5.1/luamockit.so
 	$(BUILD)/host/forkhost54 $(BUILD)/lua5.4/luamockit.so
+
+# LuaRocks' build (rockspec/luamockit-scm-1.rockspec): one .so for the Lua it
+# targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links).
+LUA_INCDIR ?= $(LUA54_INCDIR)
+CFLAGS     ?= -O2 -fPIC
+INST_PREFIX ?= /usr/local
+INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
+INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
+INST_INCDIR ?= $(INST_PREFIX)/include
+
+rock:
+	@mkdir -p $(BUILD)/rock
+	CGO_ENABLED=1 CGO_CFLAGS="-I$(LUA_INCDIR) $(CFLAGS)" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(BUILD)/rock/luamockit.so ./cmd/luamockit
+	@rm -f $(BUILD)/rock/luamockit.h
+
+install-rock:
+	install -d $(INST_LIBDIR) $(INST_LUADIR)/luamockit $(INST_INCDIR)
+	install -m 755 $(BUILD)/rock/luamockit.so $(INST_LIBDIR)/luamockit.so
+	install -m 644 lua/luamockit/*.lua $(INST_LUADIR)/luamockit/
+	install -m 644 cmd/luamockit/luamockit_api.h $(INST_INCDIR)/luamockit_api.h
 
 # Benchmarks against luv (Debian's lua-luv) and the floor, for each ABI.
 bench: build
