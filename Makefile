@@ -15,7 +15,8 @@ BUILD        ?= build
 GOFLAGS_BUILD ?= -trimpath -ldflags=-s
 BUSTED       ?= /usr/bin/busted
 # Debian packages the build, the tests and the demo need.
-APT_PACKAGES ?= gcc make lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted luajit
+APT_PACKAGES ?= gcc make git lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted luajit luarocks \
+                lua-socket lua-luv lua-posix lua-copas
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
@@ -53,7 +54,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-go test-busted test-host
+test: deps build test-go test-busted test-host test-rocks
 
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers).
@@ -97,6 +98,11 @@ test-host: build
 	$(BUILD)/host/multistate54 $(BUILD)/lua5.4/luamockit.so
 	$(BUILD)/host/forkhost51 $(BUILD)/lua5.1/luamockit.so
 	$(BUILD)/host/forkhost54 $(BUILD)/lua5.4/luamockit.so
+
+# LuaRocks round trips (make, pack, install of the source rock) into
+# temporary trees for 5.1 and 5.4, each followed by a smoke spec.
+test-rocks:
+	sh test/rock/roundtrip.sh
 
 # LuaRocks' build (rockspec/luamockit-scm-1.rockspec): one .so for the Lua it
 # targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links).
