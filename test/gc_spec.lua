@@ -1,0 +1,225 @@
+-- Garbage collection of timers, and <close> in Lua 5.4.
+-- Tests tagged #modulebug were written for bugs found in the module (they
+-- fail up to commit 6c13eea, fixed by 1670f6b); `busted --exclude-tags=modulebug` skips them.
+--
+-- Objects that must become garbage are created inside helper functions
+-- that return before collectgarbage() runs, so no dead local of the test
+-- function keeps them reachable.
+local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
+local mit = require("luamockit")
+local track = H.track
+
+local function weak() return setmetatable({}, { __mode = "k" }) end
+
+describe("garbage collection", function()
+  before_each(H.reset)
+  after_each(H.reset)
+
+  it("a dropped interval timer stops once collected, and its callback is released", function()
+    local count = { n = 0 }
+    local refs = weak()
+    local started = (function()
+      local cb = function() count.n = count.n + 1 end
+      refs[cb] = true
+      local t = mit.getit(5, cb)
+      return H.drain_until(function() return count.n >= 2 end)
+    end)()
+    assert.is_true(started, "the timer never ran")
+    H.collect()
+    local before = count.n
+    H.drain_for(60)
+    assert.equal(before, count.n)
+    H.collect()
+    assert.is_nil(next(refs), "the callback of the collected timer is still referenced")
+  end)
+
+  it("collecting a dropped interval timer drops its queued events", function()
+    local count = { n = 0 }
+    ;(function()
+      local t = mit.getit(5, function() count.n = count.n + 1 end)
+      H.await_pending(3)
+    end)()
+    H.collect()
+    assert.equal(0, mit.pending())
+    assert.equal(0, mit.process_events())
+    assert.equal(0, count.n)
+  end)
+
+  it("a dropped interval timer releases its arguments and the coroutine that armed it", function()
+    local refs = weak()
+    local count = { n = 0 }
+    ;(function()
+      local arg = {}
+      local co = coroutine.create(function(a)
+        mit.getit(5, function(x) if x == a then count.n = count.n + 1 end end, a)
+      end)
+      refs[arg] = "argument"
+      refs[co] = "coroutine"
+      assert(coroutine.resume(co, arg))
+    end)()
+    assert.is_true(H.drain_until(function() return count.n >= 2 end), "the timer never ran")
+    H.collect()
+    H.collect()
+    local left = {}
+    for _, what in pairs(refs) do left[#left + 1] = what end
+    assert.same({}, left)
+  end)
+
+  it("an interval timer whose callback references it is kept alive by the registry", function()
+    local count = { n = 0 }
+    local stop = { now = false }
+    ;(function()
+      local t
+      t = mit.getit(5, function()
+        count.n = count.n + 1
+        if stop.now then t:destroy(); stop.done = true end
+      end)
+    end)()
+    H.collect()
+    local before = count.n
+    assert.is_true(H.drain_until(function() return count.n >= before + 3 end),
+      "the timer stopped although its callback holds it")
+    stop.now = true
+    assert.is_true(H.drain_until(function() return stop.done end))
+    local after = count.n
+    H.drain_for(40)
+    assert.equal(after, count.n)
+  end)
+
+  it("a dropped one-off handle still fires", function()
+    local fired = { n = 0 }
+    ;(function() mit.oneoff(30, function() fired.n = fired.n + 1 end) end)()
+    H.collect()
+    assert.is_true(H.drain_until(function() return fired.n == 1 end))
+    H.drain_for(30)
+    assert.equal(1, fired.n)
+  end)
+
+  it("a dropped one-off whose event is already queued still runs", function()
+    local fired = { n = 0 }
+    ;(function() mit.oneoff(0, function() fired.n = fired.n + 1 end) end)()
+    H.await_pending(1)
+    H.collect()
+    assert.equal(1, mit.process_events())
+    assert.equal(1, fired.n)
+  end)
+
+  it("a one-off releases its callback, arguments and arming coroutine once it has run", function()
+    local refs = weak()
+    local fired = { n = 0 }
+    local handle = (function()
+      local arg = {}
+      local cb = function(a) fired.n = fired.n + 1 end
+      local co = coroutine.create(function() return mit.oneoff(10, cb, arg) end)
+      refs[arg], refs[cb], refs[co] = "argument", "callback", "coroutine"
+      local _, t = coroutine.resume(co)
+      return t
+    end)()
+    assert.is_true(H.drain_until(function() return fired.n == 1 end))
+    H.collect()
+    local left = {}
+    for _, what in pairs(refs) do left[#left + 1] = what end
+    assert.same({}, left)
+    assert.equal("fired", handle:state()) -- the handle itself is still usable
+  end)
+
+  it("a destroyed timer releases its callback and arguments even while its handle is held", function()
+    local refs = weak()
+    local t = (function()
+      local arg, cb = {}, function() end
+      refs[arg], refs[cb] = "argument", "callback"
+      return mit.getit(1000, cb, arg)
+    end)()
+    t:destroy()
+    H.collect()
+    local left = {}
+    for _, what in pairs(refs) do left[#left + 1] = what end
+    assert.same({}, left)
+    assert.equal("destroyed", t:state())
+  end)
+
+  it("__gc of destroyed, stopped, fired and live timers is harmless", function()
+    local count = { n = 0 }
+    ;(function()
+      local cb = function() count.n = count.n + 1 end
+      for i = 1, 20 do
+        local a = mit.getit(1000, cb); a:destroy()
+        local b = mit.oneoff(1000, cb); b:destroy(true); b:destroy()
+        local c = mit.getit(1000, cb); c:stop()
+        local d = mit.getit(1000, cb)
+      end
+      local e = mit.oneoff(0, cb)
+      H.await_pending(1)
+      mit.process_events()
+    end)()
+    assert.equal(1, count.n)
+    H.collect()
+    H.collect()
+    assert.equal(0, mit.inqueue())
+    local got
+    track(mit.oneoff(10, function(x) got = x end, "ok"))
+    assert.is_true(H.drain_until(function() return got ~= nil end))
+    assert.equal("ok", got)
+    assert.equal(1, count.n)
+  end)
+end)
+
+describe("<close> (Lua 5.4)", function()
+  before_each(H.reset)
+  after_each(H.reset)
+
+  if not H.is54 then
+    pending("to-be-closed variables need Lua 5.4")
+    return
+  end
+
+  it("destroys the timer at scope end", function()
+    local count = { n = 0 }
+    local chunk = assert(load([[
+      local mit, cb, await = ...
+      local inside, held
+      do
+        local t <close> = mit.getit(5, cb)
+        held = t
+        await(2)
+        inside = t:state()
+      end
+      return inside, held
+    ]]))
+    local inside, t = chunk(mit, function() count.n = count.n + 1 end, H.await_pending)
+    assert.equal("armed", inside)
+    assert.equal("destroyed", t:state())
+    assert.equal(0, mit.pending())
+    H.drain_for(40)
+    assert.equal(0, count.n)
+  end)
+
+  -- Lua 5.4 calls __close(value, err) when a scope is left by an error.
+  local function leave_by_error()
+    local chunk = assert(load([[
+      local mit = ...
+      local held
+      local ok, err = pcall(function()
+        local t <close> = mit.getit(1000, function() end)
+        held = t
+        error("leaving-scope")
+      end)
+      return ok, err, held
+    ]]))
+    return chunk(mit)
+  end
+
+  it("destroys the timer when the scope is left by an error #modulebug", function()
+    local ok, _, t = leave_by_error()
+    assert.is_false(ok)
+    track(t)
+    assert.equal("destroyed", t:state())
+  end)
+
+  it("lets the error that leaves the scope propagate unchanged #modulebug", function()
+    local ok, err, t = leave_by_error()
+    track(t)
+    assert.is_false(ok)
+    assert.matches("leaving%-scope", tostring(err))
+  end)
+end)
