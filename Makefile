@@ -73,11 +73,11 @@ API_H = cmd/luamockit/luamockit_api.h
 
 $(BUILD)/test/lua5.1/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -I$(LUA51_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA51_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 $(BUILD)/test/lua5.4/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 test-modules: $(TEST_MODULES)
 

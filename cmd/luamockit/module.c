@@ -513,7 +513,7 @@ static int l_getport(lua_State *L) {
 /* [-(0|1), +0, e] seterrorhandler(f|nil): f(err) gets each callback error
  * and processing goes on; nil restores raising from process_events. */
 static int l_seterrorhandler(lua_State *L) {
-    if (!lua_isnil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_settop(L, 1);
     lua_setfield(L, ANCHORS, "errh");
     return 0;
