@@ -1,0 +1,171 @@
+-- Aggregates the measurements of run.sh into one table.
+--   lua agg.lua RESULTS "lua5.1 lua5.4"
+-- RESULTS has one line per measurement: "<lua> <tag> <impl> <key> <value>"
+-- (one line per round). Each cell is the median over the rounds and
+-- [min..max]; the ratio column is median(luamockit) / median(luv); the
+-- "better" column names the side whose median is better by more than 5%
+-- ("~" when within 5%).
+local file, luas = arg[1], arg[2] or "lua5.1 lua5.4"
+
+local data = {} -- data[lua][tag][key][impl] = {values}
+for line in io.lines(file) do
+  local lua, tag, impl, key, v = line:match("^(%S+) (%S+) (%S+) (%S+) (%S+)$")
+  v = tonumber(v)
+  if v then
+    data[lua] = data[lua] or {}
+    local d = data[lua]
+    d[tag] = d[tag] or {}
+    d[tag][key] = d[tag][key] or {}
+    d[tag][key][impl] = d[tag][key][impl] or {}
+    table.insert(d[tag][key][impl], v)
+  end
+end
+
+-- better: "lo" or "hi" (nil: no direction); ratio: show mit/luv; mul:
+-- scale applied to the raw value (e.g. s -> ms).
+local function M(tag, key, label, better, ratio, mul)
+  return { tag = tag, key = key, label = label, better = better, ratio = ratio, mul = mul or 1 }
+end
+-- Each section ends with the noise of its runs: the share of the
+-- machine's CPU that other processes used meanwhile (run.sh measures it).
+local layout = {}
+local function section(title, tag, metrics)
+  table.insert(layout, { title })
+  for _, m in ipairs(metrics) do table.insert(layout, m) end
+  table.insert(layout, M(tag, "noise_pct", "(noise: others' CPU %)", nil, false))
+end
+section("1 dispatch (100 000 due events, one drain)", "dispatch", {
+  M("dispatch", "dispatch.ns", "ns per callback", "lo", true),
+})
+section("2 arm (100 000 one-offs at 60 s)", "arm", {
+  M("arm", "arm.ns", "ns per arm (floor: a table)", "lo", true),
+  M("arm", "arm.cpu_ns", "CPU ns per arm, all threads", "lo", true),
+})
+section("3 prompt loop (8 timers x 1 ms, 1 s)", "prompt", {
+  M("prompt", "prompt.cb_per_s", "callbacks/s (ideal 8000)", "hi", true),
+  M("prompt", "prompt.cpu_us_per_cb", "CPU us per callback", "lo", true),
+  M("prompt", "prompt.cpu_pct", "CPU % of one core", "lo", false),
+  M("prompt", "prompt.loops_per_s", "wait() returns/s", nil, false),
+})
+section("4 wake latency (20 ms one-off, 200x), us after due", "wake", {
+  M("wake", "wake.p50_us", "p50", "lo", false),
+  M("wake", "wake.p90_us", "p90", "lo", false),
+  M("wake", "wake.p99_us", "p99", "lo", true),
+  M("wake", "wake.max_us", "max", "lo", false),
+  M("wake", "wake.min_us", "min (< 0: fired early)", nil, false),
+})
+section("5 drift (10 ms interval, 400 ticks), ms", "drift", {
+  M("drift", "drift.lag_ms", "lag of tick 400 vs ideal", "lo", false),
+  M("drift", "drift.p99_dev_ms", "p99 |tick - ideal|", "lo", false),
+  M("drift", "drift.p99_period_jitter_ms", "p99 |interval - 10 ms|", "lo", false),
+})
+for _, sc in ipairs({
+  { "scale1000", "K=1 000", false },
+  { "scale10000", "K=10 000", true },
+  { "scale100000", "K=100 000", false },
+}) do
+  local tag, name, target = sc[1], sc[2], sc[3] -- ratios on the target K only
+  section("6 scale " .. name .. " intervals at 100 ms, ~2 s", tag, {
+    M(tag, "scale.rss_mb", "peak RSS MB (VmHWM)", "lo", target),
+    M(tag, "scale.bytes_per_timer", "RSS growth B per timer", "lo", false),
+    M(tag, "scale.arm_ms", "arm all, ms", "lo", false),
+    M(tag, "scale.cpu_s", "loop CPU s", "lo", target),
+    M(tag, "scale.delivered_pct", "delivered % of ideal", "hi", false),
+    M(tag, "scale.teardown_ms", "teardown (destroy all) ms", "lo", false),
+    M(tag, "scale.waits", "wait() returns in the loop", nil, false),
+  })
+end
+section("6 scale K=1 000 000 one-offs at 60 s, then destroyed", "scale1M", {
+  M("scale1M", "scale.rss_mb", "peak RSS MB (VmHWM)", "lo", false),
+  M("scale1M", "scale.bytes_per_timer", "RSS growth B per timer", "lo", false),
+  M("scale1M", "scale.arm_ms", "arm all, ms", "lo", false),
+  M("scale1M", "scale.teardown_ms", "teardown (destroy all) ms", "lo", false),
+  M("scale1M", "scale.proc_cpu_s", "process CPU s (all of it)", "lo", false),
+})
+section("7 idle (2 s, nothing due)", "idle", {
+  M("idle", "idle.cpu_s", "CPU ms, all threads", "lo", false, 1000),
+  M("idle", "idle.returns", "wait returns (ideal 1)", "lo", false),
+  M("idle", "idle.ctxsw", "context switches, all threads", "lo", false),
+  M("idle", "idle.threads", "threads in the process", "lo", false),
+})
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) / 2] end
+  return (s[n / 2] + s[n / 2 + 1]) / 2
+end
+
+local function fmt(v)
+  local a = math.abs(v)
+  if v == math.floor(v) and a < 1e15 then return string.format("%.0f", v)
+  elseif a >= 100 then return string.format("%.0f", v)
+  elseif a >= 10 then return string.format("%.1f", v)
+  elseif a >= 1 then return string.format("%.2f", v)
+  elseif a == 0 then return "0"
+  else return string.format("%.3f", v) end
+end
+
+local function cell(vals, mul)
+  if not vals or #vals == 0 then return "-", nil end
+  local s = {}
+  for i, v in ipairs(vals) do s[i] = v * mul end
+  table.sort(s)
+  local m = median(s)
+  if #s == 1 then return fmt(m), m end
+  return string.format("%s [%s..%s]", fmt(m), fmt(s[1]), fmt(s[#s])), m
+end
+
+local W = { 32, 7, 22, 22, 18, 8, 6 }
+local function line(cols)
+  local out = {}
+  for i, c in ipairs(cols) do
+    if i == 1 then out[i] = string.format("%-" .. W[i] .. "s", c)
+    else out[i] = string.format("%" .. W[i] .. "s", c) end
+  end
+  print((table.concat(out, " "):gsub("%s+$", "")))
+end
+
+local lualist = {}
+for l in luas:gmatch("%S+") do lualist[#lualist + 1] = l end
+
+line({ "metric", "lua", "luamockit", "luv", "floor", "mit/luv", "better" })
+print(string.rep("-", 32 + 7 + 22 + 22 + 18 + 8 + 6 + 6))
+local function has(m)
+  for _, lua in ipairs(lualist) do
+    if data[lua] and data[lua][m.tag] and data[lua][m.tag][m.key] then return true end
+  end
+  return false
+end
+for idx, m in ipairs(layout) do
+  if not m.key then
+    local any = false
+    for j = idx + 1, #layout do
+      if not layout[j].key then break end
+      if has(layout[j]) then any = true break end
+    end
+    if any then print(m[1]) end
+  else
+    for _, lua in ipairs(lualist) do
+      local d = data[lua] and data[lua][m.tag] and data[lua][m.tag][m.key]
+      if d then
+        local cm, mm = cell(d.mit, m.mul)
+        local cl, ml = cell(d.luv, m.mul)
+        local cf = cell(d.floor, m.mul)
+        local ratio, better = "", ""
+        if mm and ml then
+          if m.ratio and ml ~= 0 then ratio = string.format("%.2f", mm / ml) end
+          if m.better then
+            local lo, hi = math.min(mm, ml), math.max(mm, ml)
+            if hi - lo <= 0.05 * math.max(math.abs(lo), math.abs(hi)) then better = "~"
+            elseif (m.better == "lo") == (mm < ml) then better = "mit"
+            else better = "luv" end
+          end
+        end
+        line({ "  " .. m.label, lua, cm, cl, cf, ratio, better })
+      end
+    end
+  end
+end
