@@ -33,7 +33,8 @@
 #define STATE lua_upvalueindex(1)
 #define CBS lua_upvalueindex(2)
 #define ANCHORS lua_upvalueindex(3)
-#define NUPS 3
+#define TIMER_MT lua_upvalueindex(4)
+#define NUPS 4
 
 /* Largest accepted duration: 2^53 ns (about 104 days) is where doubles
  * stop being exact; a whole year is plenty and keeps ns in range. */
@@ -81,25 +82,45 @@ void *lmk_testudata(lua_State *L, int i, const char *tname) {
 }
 #endif
 
-/* Ids are doubles on the Lua side (exact to 2^53), so both ABIs key tables
- * the same way. */
+/* Timer ids: integers kept as lua_Number (exact to 2^53), keys of CBS and
+ * ANCHORS. An odd id marks a timer armed from a coroutine, whose thread is
+ * anchored in ANCHORS; timers armed on the main thread (which never goes
+ * away) have even ids and no anchor, so releasing them costs one rawset. */
+#if LUA_VERSION_NUM >= 503
+#define rawgetid(L, t, id) ((void)lua_rawgeti(L, t, (lua_Integer)(id)))
+#define rawsetid(L, t, id) lua_rawseti(L, t, (lua_Integer)(id))
+#else
+/* [-0, +1, -] push t[id] */
 static void rawgetid(lua_State *L, int t, lua_Number id) {
-    lua_pushnumber(L, id);
-    lua_rawget(L, t);
+    if (id <= 2147483647.0) {
+        lua_rawgeti(L, t, (int)id);
+    } else {
+        lua_pushnumber(L, id);
+        lua_rawget(L, t);
+    }
 }
 
 /* [-1, +0, m] t[id] = top */
 static void rawsetid(lua_State *L, int t, lua_Number id) {
-    lua_pushnumber(L, id);
-    lua_insert(L, -2);
-    lua_rawset(L, t);
+    if (id <= 2147483647.0) {
+        lua_rawseti(L, t, (int)id);
+    } else {
+        lua_pushnumber(L, id);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+    }
 }
+#endif
+
+static int anchored(lua_Number id) { return ((int64_t)id & 1) != 0; }
 
 static void release_id(lua_State *L, lua_Number id) {
     lua_pushnil(L);
     rawsetid(L, CBS, id);
-    lua_pushnil(L);
-    rawsetid(L, ANCHORS, id);
+    if (anchored(id)) {
+        lua_pushnil(L);
+        rawsetid(L, ANCHORS, id);
+    }
 }
 
 /* The raising helper: every runtime failure of the module goes through it. */
@@ -149,17 +170,17 @@ static lmk_timer *checktimer(lua_State *L) {
 static int arm(lua_State *L, int periodic) {
     lmk_state *st = getstate(L);
     double ms = checkms(L, 1, !periodic);
-    int nargs, i, rc;
+    int nargs, i, rc, coro;
     lmk_timer *t;
     luaL_checktype(L, 2, LUA_TFUNCTION);
     nargs = lua_gettop(L) - 2;
 
     t = (lmk_timer *)lmk_newuserdata(L, sizeof *t);
-    t->id = ++st->next_id;
+    t->id = 0;
     t->ms = ms;
     t->periodic = periodic;
     t->state = T_NEW;
-    luaL_getmetatable(L, LMK_TIMER);
+    lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
 
     if (nargs == 0) {
@@ -175,9 +196,16 @@ static int arm(lua_State *L, int periodic) {
             lua_rawseti(L, -2, 2 + i);
         }
     }
+    /* Even id on the main thread, odd (and anchored) in a coroutine. */
+    coro = !lua_pushthread(L);
+    st->next_id += 2;
+    t->id = st->next_id - (coro ? 1 : 0);
+    if (coro) {
+        rawsetid(L, ANCHORS, t->id);
+    } else {
+        lua_pop(L, 1);
+    }
     rawsetid(L, CBS, t->id);
-    lua_pushthread(L);
-    rawsetid(L, ANCHORS, t->id);
 
     {
         int64_t ns = (int64_t)(ms * 1e6);
@@ -409,6 +437,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         lua_pushvalue(L, STATE); /* msgh needs ANCHORS for 5.1's traceback */
         lua_pushvalue(L, CBS);
         lua_pushvalue(L, ANCHORS);
+        lua_pushvalue(L, TIMER_MT);
         lua_pushcclosure(L, msgh, NUPS);
         lua_pushvalue(L, -1);
         lua_setfield(L, ANCHORS, "msgh");
@@ -780,12 +809,16 @@ int luaopen_luamockit(lua_State *L) {
     push_universe(L); /* state, cbs, anchors */
     lmk_publish_api(L);
 
+    /* The timer metatable is the 4th upvalue: arming sets it without a
+     * registry lookup. */
     if (luaL_newmetatable(L, LMK_TIMER)) {
         int i;
-        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 1);
+        lua_pushvalue(L, -1);                                  /* target */
+        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 1); /* upvalues */
         lmk_setfuncs(L, timer_meta, NUPS);
+        lua_pop(L, 1);
         lua_createtable(L, 0, 6);
-        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 2);
+        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 1);
         lmk_setfuncs(L, timer_methods, NUPS);
         lua_setfield(L, -2, "__index");
         lua_pushliteral(L, LMK_TIMER);
@@ -793,8 +826,7 @@ int luaopen_luamockit(lua_State *L) {
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable");
     }
-    lua_pop(L, 1);
-
+    /* state, cbs, anchors, mt */
     lua_createtable(L, 0, 18);
     lua_insert(L, -(NUPS + 1));
     lmk_setfuncs(L, funcs, NUPS);
