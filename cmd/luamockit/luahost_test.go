@@ -53,7 +53,7 @@ end
 -- waitpending(n, ms): sleep until at least n events are pending; returns pending()
 function waitpending(n, ms)
   local deadline = mit.monotime() + (ms or 3000)
-  while mit.pending() < n and mit.monotime() < deadline do mit.sleep(1) end
+  while mit.pending() < n and mit.monotime() < deadline do mit.sleep(1, true) end
   return mit.pending()
 end
 `
@@ -163,7 +163,7 @@ local s, ms = m.time()
 local stamp = m.mstimestamp()
 if type(s) ~= "number" or ms < 0 or ms > 999 then error("time() = " .. tostring(s) .. ", " .. tostring(ms)) end
 if math.abs(stamp - (s * 1000 + ms)) > 2000 then error("mstimestamp and time disagree") end
-local a = m.monotime(); m.sleep(20); local b = m.monotime()
+local a = m.monotime(); m.sleep(20, true); local b = m.monotime()
 if not (b - a >= 19.5 and b - a < 1000) then error("monotime moved " .. (b - a) .. " ms over sleep(20)") end
 local rem, errno = m.sleep(1)
 if rem ~= 0 or errno ~= 0 then error("sleep(1) = " .. tostring(rem) .. ", " .. tostring(errno)) end
@@ -235,7 +235,7 @@ func TestIntervalBurstProcessEvents_Timing(t *testing.T) {
 local count = 0
 local t0 = mit.monotime()
 local t = mit.getit(20, function() count = count + 1 end)
-mit.sleep(200)
+mit.sleep(200, true)
 local p = mit.pending()
 local n = mit.process_events()
 local el = mit.monotime() - t0
@@ -304,7 +304,7 @@ func TestEventsQueuedDuringProcessingRunNextCall(t *testing.T) {
 local inner = 0
 mit.oneoff(0, function()
   mit.oneoff(0, function() inner = inner + 1 end)
-  mit.sleep(20) -- the inner one-off is queued meanwhile
+  mit.sleep(20, true) -- the inner one-off is queued meanwhile
 end)
 check(waitpending(1) == 1, "outer never fired")
 check(mit.process_events() == 1, "process_events ran more than the events queued when called")
@@ -320,7 +320,7 @@ func TestDestroyDropsQueuedEvents(t *testing.T) {
 local a, b = 0, 0
 local ta = mit.getit(5, function() a = a + 1 end)
 local tb = mit.getit(5, function() b = b + 1 end)
-mit.sleep(40)
+mit.sleep(40, true)
 check(mit.pending() >= 4, "pending %s", mit.pending())
 ta:destroy()
 mit.process_events()
@@ -331,7 +331,7 @@ tb:destroy()
 local d = 0
 local td = mit.getit(5, function() d = d + 1 end)
 mit.oneoff(0, function() td:destroy() end) -- due before td's first expiration
-mit.sleep(40)
+mit.sleep(40, true)
 check(mit.pending() >= 4, "pending %s", mit.pending())
 mit.process_events()
 check(d == 0, "events of a timer destroyed by an earlier callback ran %s times", d)
@@ -351,7 +351,7 @@ for _, restart in ipairs{false, true} do
   local b = 0
   local B = mit.getit(5, function() b = b + 1 end)
   mit.oneoff(0, function() B:stop(); if restart then B:start() end end)
-  mit.sleep(40) -- about 8 expirations of B queued behind the one-off
+  mit.sleep(40, true) -- about 8 expirations of B queued behind the one-off
   local p = mit.pending()
   check(p >= 4, "pending %s", p)
   mit.process_events()
@@ -522,7 +522,7 @@ func TestCallbackErrorInterval_Timing(t *testing.T) {
 	h.run(t, `
 local calls = 0
 local t = mit.getit(10, function() calls = calls + 1; if calls == 2 then error("second") end end)
-mit.sleep(100)
+mit.sleep(100, true)
 local p = mit.pending()
 check(p >= 5, "pending %s", p)
 local ok, err = pcall(mit.process_events)
@@ -651,7 +651,7 @@ mit.oneoff(20, function() oneoff_ran = true end) -- handle dropped: still fires
 	}
 	h.run(t, `
 check(pump(function() return oneoff_ran end), "the dropped one-off never ran")
-mit.sleep(20)
+mit.sleep(20, true)
 mit.process_events()
 check(hits == 0, "the collected interval ran %s times", hits)
 check(mit.pending() == 0, "pending %s", mit.pending())
@@ -680,7 +680,7 @@ for i = 1, 10000 do ts[i] = mit.getit(5 + i % 7, function() error("destroyed tim
 		t.Fatalf("Go tracks %d timers, want 10000", n)
 	}
 	h.run(t, `
-mit.sleep(20) -- let them fire
+mit.sleep(20, true) -- let them fire
 for i = 1, 10000 do ts[i]:destroy() end
 check(mit.pending() == 0, "pending %s after destroying every timer", mit.pending())
 check(mit.process_events() == 0, "events of destroyed timers ran")
@@ -788,7 +788,7 @@ local hits = 0
 local t = assert(load([[
   local mit, inc = ...
   local t <close> = mit.getit(1, inc)
-  mit.sleep(10)
+  mit.sleep(10, true)
   return t
 ]]))(mit, function() hits = hits + 1 end)
 check(t:state() == "destroyed", "state after scope exit: %s", t:state())
@@ -820,7 +820,7 @@ local count = 0
 local t = mit.getit(1e-7, function() count = count + 1 end)
 check(pump(function() return count >= 1 end), "never ran")
 local first = count
-mit.sleep(5)
+mit.sleep(5, true)
 mit.process_events()
 check(count > first, "getit(1e-7) ran %s time(s) and stopped: state %s", count, t:state())
 check(t:state() == "armed", "state %s", t:state())
