@@ -16,7 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <math.h>
+#include <math.h> /* isnan, isinf: macros, no libm */
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +39,9 @@
 /* Largest accepted duration: 2^53 ns (about 104 days) is where doubles
  * stop being exact; a whole year is plenty and keeps ns in range. */
 #define LMK_MAX_MS (366.0 * 24 * 3600 * 1000)
+/* Shortest interval: 1 us. Shorter ones would only make the Go scheduler
+ * spin (expirations are counted exactly either way). */
+#define LMK_MIN_INTERVAL_MS 0.001
 /* Slots taken from Go per crossing in process_events. */
 #define LMK_BATCH 256
 /* wait() re-checks for a pending Lua signal hook at least this often (ms),
@@ -156,6 +159,7 @@ static double checkms(lua_State *L, int arg, int zero_ok) {
     if (isnan(ms) || isinf(ms)) luaL_argerror(L, arg, "milliseconds must be a finite number");
     if (ms < 0) luaL_argerror(L, arg, "milliseconds must not be negative");
     if (!zero_ok && ms == 0) luaL_argerror(L, arg, "interval must be greater than 0");
+    if (!zero_ok && ms < LMK_MIN_INTERVAL_MS) luaL_argerror(L, arg, "interval must be at least 0.001 ms");
     if (ms > LMK_MAX_MS) luaL_argerror(L, arg, "milliseconds too large (at most one year)");
     return ms;
 }
@@ -261,11 +265,12 @@ static int t_close(lua_State *L) {
     return 0;
 }
 
-/* [-1, +0, -] __gc: an interval timer nobody holds is stopped and freed; a
- * one-off still fires (old code drops the handle), and releases itself. */
+/* [-1, +0, -] __gc: an interval timer nobody holds is stopped and freed; so
+ * is a stopped one-off (nobody can start it again). An armed one-off still
+ * fires (old code drops the handle), and releases itself. */
 static int t_gc(lua_State *L) {
     lmk_timer *t = (lmk_timer *)lua_touserdata(L, 1);
-    if (t->periodic || t->state == T_NEW) destroy_timer(L, t);
+    if (t->periodic || t->state == T_NEW || t->state == T_STOPPED) destroy_timer(L, t);
     return 0;
 }
 
@@ -520,7 +525,7 @@ static int l_setport(lua_State *L) {
     lmk_state *st = getstate(L);
     lua_Number n = luaL_checknumber(L, 1);
     int rc;
-    if (!(n >= 0 && n <= 65535) || n != floor(n))
+    if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
         luaL_argerror(L, 1, "port must be an integer from 0 to 65535");
     rc = lmk_setport(st->q, (int)n);
     if (rc != LMK_OK) {
@@ -604,7 +609,7 @@ static int l_wait(lua_State *L) {
         if (timeout > 0) {
             double left = deadline - mono_ms();
             if (left <= 0) break;
-            if (left < slice) slice = (int)ceil(left);
+            if (left < slice) slice = (int)left + 1; /* round up: never wake early */
         }
         pfd.revents = 0;
         r = poll(&pfd, 1, slice);

@@ -115,3 +115,13 @@ func (m *idTable) resize() {
 }
 
 func (m *idTable) len() int { return m.n }
+
+// each calls f for every entry, in no particular order; f must not change
+// the table.
+func (m *idTable) each(f func(id uint64, t *timer)) {
+	for _, s := range m.slots {
+		if s.t != nil {
+			f(s.id, s.t)
+		}
+	}
+}
