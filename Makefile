@@ -57,12 +57,13 @@ demo: deps build
 test: deps build test-go test-busted test-host test-rocks
 
 # The queue alone, then the real binding in an in-process golua state, for
-# each ABI (the shim is compiled against the matching headers).
+# each ABI (the shim is compiled against the matching headers; -idirafter
+# lets golua keep its own copies first).
 test-go:
 	$(GO) vet ./internal/...
 	$(GO) test -race -count=1 ./internal/...
-	CGO_CFLAGS="-I$(LUA51_INCDIR)" $(GO) test -race -count=1 ./cmd/luamockit
-	CGO_CFLAGS="-I$(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lua54 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) test -race -count=1 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lua54 ./cmd/luamockit
 
 BUSTED_RUN = $(1) $(BUSTED) --cpath="$(BUILD)/$(2)/?.so;$(BUILD)/test/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
 

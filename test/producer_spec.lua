@@ -540,4 +540,36 @@ describe("producer API", function()
     assert.equal(5, job:stats().skipped)
     assert.equal(runs, n, "process_events counted skipped items as callbacks run")
   end)
+
+  -- luamockit_api.h: a handle is not a pointer; deliveries through it after
+  -- unregister (here outside any callback, from the Lua thread) return
+  -- ECLOSED, and never reach a producer registered later.
+  it("a handle stays safe after unregister outside a callback: late deliveries get ECLOSED", function()
+    local calls = {}
+    local old = {}
+    for i = 1, 16 do
+      local name = "old" .. i
+      local j = start{ threads = 1, count = 0, name = name,
+        cb = function() calls[name] = (calls[name] or 0) + 1 end }
+      j:join()
+      old[#old + 1] = j
+      j:unregister()
+    end
+    local fresh = {}
+    for i = 1, 16 do
+      local name = "new" .. i
+      local j = start{ threads = 1, count = 0, name = name,
+        cb = function() calls[name] = (calls[name] or 0) + 1 end }
+      j:join()
+      fresh[j:handle()] = true
+      for _, o in ipairs(old) do
+        assert.is_not.equal(o:handle(), j:handle(), "a new producer reuses an old handle")
+      end
+    end
+    for _, o in ipairs(old) do
+      assert.equal("ECLOSED", o:deliver_unchecked(1, 1))
+    end
+    mit.process_events()
+    assert.same({}, calls)
+  end)
 end)

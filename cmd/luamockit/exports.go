@@ -229,15 +229,22 @@ func lmk_register(h C.uint64_t, cookie C.uintptr_t, pid *C.uint32_t) (rc C.int) 
 }
 
 // lmk_unregister drops the producer's queued items (running their cancel
-// functions) and releases its waiting threads.
+// functions), releases its waiting threads and returns its cookie, or 0 if
+// the producer (or its universe) is unknown.
 //
 //export lmk_unregister
-func lmk_unregister(h C.uint64_t, pid C.uint32_t) (rc C.int) {
-	defer recoverTo(&rc)
+func lmk_unregister(h C.uint64_t, pid C.uint32_t) (cookie C.uintptr_t) {
+	defer func() {
+		if recover() != nil {
+			cookie = 0
+		}
+	}()
 	if q := lookup(h); q != nil {
-		cancelItems(q.Unregister(uint32(pid)))
+		c, dropped := q.Unregister(uint32(pid))
+		cancelItems(dropped)
+		return C.uintptr_t(c)
 	}
-	return C.LMK_OK
+	return 0
 }
 
 // lmk_deliver queues a producer's item; any thread.

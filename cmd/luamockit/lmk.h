@@ -48,7 +48,7 @@ typedef struct lmk_state {
     int depth;           /* process_events calls on the C stack */
     lua_Number next_id;  /* last timer id handed out */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
-    struct luamockit_producer *producers; /* registered, and unregistered ones not yet freed */
+    struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     lmk_batch *batches;  /* in-flight batches, innermost first */
 } lmk_state;
 
@@ -57,7 +57,7 @@ void lmk_publish_api(lua_State *L);
 int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base);
 int lmk_item_live(const lmk_slot *s);
 void lmk_drop_item(lmk_state *st, const lmk_slot *s);
-void lmk_skip_producer(lmk_state *st, const struct luamockit_producer *p);
+void lmk_skip_producer(lmk_state *st, const struct lmk_producer *p);
 void lmk_producers_sweep(lmk_state *st);
 void lmk_producers_close(lmk_state *st);
 

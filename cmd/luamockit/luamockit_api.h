@@ -18,17 +18,25 @@
  *      api->deliver_wait(p, item, timeout_ms) does the same and blocks
  *      until the function has returned and desc.result(L, item, n, ud) has
  *      copied its n results (on top of L's stack) into item.
- *   3. On the Lua thread (or from any thread once desc.closed has been
- *      called): api->unregister(p) drops p's queued items (desc.cancel for
- *      each plain item; blocked deliver_wait calls return
- *      LUAMOCKIT_ECANCELLED) and frees p. No callback of p runs afterwards.
+ *   3. On the Lua thread: api->unregister(p) drops p's queued items
+ *      (desc.cancel for each plain item; blocked deliver_wait calls return
+ *      LUAMOCKIT_ECANCELLED), including items a running process_events has
+ *      taken but not run yet. No function of desc is called after it
+ *      returns, and deliveries through p return LUAMOCKIT_ECLOSED.
  * When the Lua state closes, queued plain items are cancelled, blocked
  * deliver_wait calls return LUAMOCKIT_ECANCELLED, desc.closed(ud) is
  * called (on the thread running lua_close), and later deliveries return
- * LUAMOCKIT_ECLOSED; the producer still calls unregister(p) to free p.
+ * LUAMOCKIT_ECLOSED; unregister(p) is then optional and harmless.
+ *
+ * A luamockit_producer * is a handle, not a pointer to memory: it stays
+ * safe to pass to deliver, deliver_wait and unregister from any thread
+ * after unregister or the state's close (they return LUAMOCKIT_ECLOSED, or
+ * do nothing).
  *
  * Never call deliver_wait on the thread that runs the Lua state: it would
- * wait for itself.
+ * wait for itself. lua_close unloads C modules: a producer library whose
+ * threads may still run code after its state closes must stay loaded
+ * (link it with -Wl,-z,nodelete, as luamockit itself is).
  */
 #ifndef LUAMOCKIT_API_H
 #define LUAMOCKIT_API_H
@@ -54,8 +62,9 @@ typedef struct luamockit_producer_desc {
     const char *name; /* for messages; copied */
     void *ud;         /* passed to every callback */
     /* Lua thread, inside process_events: push a function and its arguments
-     * and return the number of arguments (-1: push nothing, skip the item).
-     * May raise Lua errors. */
+     * and return the number of arguments (-1: push nothing, skip the item;
+     * a thread waiting for it gets LUAMOCKIT_OK and no result call). May
+     * raise Lua errors. */
     int (*decode)(lua_State *L, void *item, void *ud);
     /* Lua thread, deliver_wait items only: the function's nresults results
      * are on top of L's stack; copy what you need into item. May be NULL. */

@@ -16,7 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <math.h>
+#include <math.h> /* isnan, isinf: macros, no libm */
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,11 +33,15 @@
 #define STATE lua_upvalueindex(1)
 #define CBS lua_upvalueindex(2)
 #define ANCHORS lua_upvalueindex(3)
-#define NUPS 3
+#define TIMER_MT lua_upvalueindex(4)
+#define NUPS 4
 
 /* Largest accepted duration: 2^53 ns (about 104 days) is where doubles
  * stop being exact; a whole year is plenty and keeps ns in range. */
 #define LMK_MAX_MS (366.0 * 24 * 3600 * 1000)
+/* Shortest interval: 1 us. Shorter ones would only make the Go scheduler
+ * spin (expirations are counted exactly either way). */
+#define LMK_MIN_INTERVAL_MS 0.001
 /* Slots taken from Go per crossing in process_events. */
 #define LMK_BATCH 256
 /* wait() re-checks for a pending Lua signal hook at least this often (ms),
@@ -81,25 +85,45 @@ void *lmk_testudata(lua_State *L, int i, const char *tname) {
 }
 #endif
 
-/* Ids are doubles on the Lua side (exact to 2^53), so both ABIs key tables
- * the same way. */
+/* Timer ids: integers kept as lua_Number (exact to 2^53), keys of CBS and
+ * ANCHORS. An odd id marks a timer armed from a coroutine, whose thread is
+ * anchored in ANCHORS; timers armed on the main thread (which never goes
+ * away) have even ids and no anchor, so releasing them costs one rawset. */
+#if LUA_VERSION_NUM >= 503
+#define rawgetid(L, t, id) ((void)lua_rawgeti(L, t, (lua_Integer)(id)))
+#define rawsetid(L, t, id) lua_rawseti(L, t, (lua_Integer)(id))
+#else
+/* [-0, +1, -] push t[id] */
 static void rawgetid(lua_State *L, int t, lua_Number id) {
-    lua_pushnumber(L, id);
-    lua_rawget(L, t);
+    if (id <= 2147483647.0) {
+        lua_rawgeti(L, t, (int)id);
+    } else {
+        lua_pushnumber(L, id);
+        lua_rawget(L, t);
+    }
 }
 
 /* [-1, +0, m] t[id] = top */
 static void rawsetid(lua_State *L, int t, lua_Number id) {
-    lua_pushnumber(L, id);
-    lua_insert(L, -2);
-    lua_rawset(L, t);
+    if (id <= 2147483647.0) {
+        lua_rawseti(L, t, (int)id);
+    } else {
+        lua_pushnumber(L, id);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+    }
 }
+#endif
+
+static int anchored(lua_Number id) { return ((int64_t)id & 1) != 0; }
 
 static void release_id(lua_State *L, lua_Number id) {
     lua_pushnil(L);
     rawsetid(L, CBS, id);
-    lua_pushnil(L);
-    rawsetid(L, ANCHORS, id);
+    if (anchored(id)) {
+        lua_pushnil(L);
+        rawsetid(L, ANCHORS, id);
+    }
 }
 
 /* The raising helper: every runtime failure of the module goes through it. */
@@ -135,6 +159,7 @@ static double checkms(lua_State *L, int arg, int zero_ok) {
     if (isnan(ms) || isinf(ms)) luaL_argerror(L, arg, "milliseconds must be a finite number");
     if (ms < 0) luaL_argerror(L, arg, "milliseconds must not be negative");
     if (!zero_ok && ms == 0) luaL_argerror(L, arg, "interval must be greater than 0");
+    if (!zero_ok && ms < LMK_MIN_INTERVAL_MS) luaL_argerror(L, arg, "interval must be at least 0.001 ms");
     if (ms > LMK_MAX_MS) luaL_argerror(L, arg, "milliseconds too large (at most one year)");
     return ms;
 }
@@ -149,17 +174,17 @@ static lmk_timer *checktimer(lua_State *L) {
 static int arm(lua_State *L, int periodic) {
     lmk_state *st = getstate(L);
     double ms = checkms(L, 1, !periodic);
-    int nargs, i, rc;
+    int nargs, i, rc, coro;
     lmk_timer *t;
     luaL_checktype(L, 2, LUA_TFUNCTION);
     nargs = lua_gettop(L) - 2;
 
     t = (lmk_timer *)lmk_newuserdata(L, sizeof *t);
-    t->id = ++st->next_id;
+    t->id = 0;
     t->ms = ms;
     t->periodic = periodic;
     t->state = T_NEW;
-    luaL_getmetatable(L, LMK_TIMER);
+    lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
 
     if (nargs == 0) {
@@ -175,9 +200,16 @@ static int arm(lua_State *L, int periodic) {
             lua_rawseti(L, -2, 2 + i);
         }
     }
+    /* Even id on the main thread, odd (and anchored) in a coroutine. */
+    coro = !lua_pushthread(L);
+    st->next_id += 2;
+    t->id = st->next_id - (coro ? 1 : 0);
+    if (coro) {
+        rawsetid(L, ANCHORS, t->id);
+    } else {
+        lua_pop(L, 1);
+    }
     rawsetid(L, CBS, t->id);
-    lua_pushthread(L);
-    rawsetid(L, ANCHORS, t->id);
 
     {
         int64_t ns = (int64_t)(ms * 1e6);
@@ -233,11 +265,12 @@ static int t_close(lua_State *L) {
     return 0;
 }
 
-/* [-1, +0, -] __gc: an interval timer nobody holds is stopped and freed; a
- * one-off still fires (old code drops the handle), and releases itself. */
+/* [-1, +0, -] __gc: an interval timer nobody holds is stopped and freed; so
+ * is a stopped one-off (nobody can start it again). An armed one-off still
+ * fires (old code drops the handle), and releases itself. */
 static int t_gc(lua_State *L) {
     lmk_timer *t = (lmk_timer *)lua_touserdata(L, 1);
-    if (t->periodic || t->state == T_NEW) destroy_timer(L, t);
+    if (t->periodic || t->state == T_NEW || t->state == T_STOPPED) destroy_timer(L, t);
     return 0;
 }
 
@@ -409,6 +442,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         lua_pushvalue(L, STATE); /* msgh needs ANCHORS for 5.1's traceback */
         lua_pushvalue(L, CBS);
         lua_pushvalue(L, ANCHORS);
+        lua_pushvalue(L, TIMER_MT);
         lua_pushcclosure(L, msgh, NUPS);
         lua_pushvalue(L, -1);
         lua_setfield(L, ANCHORS, "msgh");
@@ -491,7 +525,7 @@ static int l_setport(lua_State *L) {
     lmk_state *st = getstate(L);
     lua_Number n = luaL_checknumber(L, 1);
     int rc;
-    if (!(n >= 0 && n <= 65535) || n != floor(n))
+    if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
         luaL_argerror(L, 1, "port must be an integer from 0 to 65535");
     rc = lmk_setport(st->q, (int)n);
     if (rc != LMK_OK) {
@@ -575,7 +609,7 @@ static int l_wait(lua_State *L) {
         if (timeout > 0) {
             double left = deadline - mono_ms();
             if (left <= 0) break;
-            if (left < slice) slice = (int)ceil(left);
+            if (left < slice) slice = (int)left + 1; /* round up: never wake early */
         }
         pfd.revents = 0;
         r = poll(&pfd, 1, slice);
@@ -780,12 +814,16 @@ int luaopen_luamockit(lua_State *L) {
     push_universe(L); /* state, cbs, anchors */
     lmk_publish_api(L);
 
+    /* The timer metatable is the 4th upvalue: arming sets it without a
+     * registry lookup. */
     if (luaL_newmetatable(L, LMK_TIMER)) {
         int i;
-        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 1);
+        lua_pushvalue(L, -1);                                  /* target */
+        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 1); /* upvalues */
         lmk_setfuncs(L, timer_meta, NUPS);
+        lua_pop(L, 1);
         lua_createtable(L, 0, 6);
-        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 2);
+        for (i = 0; i < NUPS; i++) lua_pushvalue(L, -NUPS - 1);
         lmk_setfuncs(L, timer_methods, NUPS);
         lua_setfield(L, -2, "__index");
         lua_pushliteral(L, LMK_TIMER);
@@ -793,8 +831,7 @@ int luaopen_luamockit(lua_State *L) {
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable");
     }
-    lua_pop(L, 1);
-
+    /* state, cbs, anchors, mt */
     lua_createtable(L, 0, 18);
     lua_insert(L, -(NUPS + 1));
     lmk_setfuncs(L, funcs, NUPS);

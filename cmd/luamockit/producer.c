@@ -10,16 +10,26 @@
 #include "lmk.h"
 #include "_cgo_export.h"
 
-struct luamockit_producer {
-    uint64_t q;                  /* queue handle; immutable */
-    uint32_t pid;                /* Go producer id; immutable */
+/* What C keeps of a producer, on the Lua thread's side. Producers never
+ * see it: the handle they hold (luamockit_producer *) encodes the queue
+ * handle and the producer id instead of pointing here, so a delivery
+ * through a handle that was unregistered, or whose state closed, finds
+ * nothing in Go and returns LUAMOCKIT_ECLOSED instead of touching freed
+ * memory. Items carry the pointer (slot cookie) to the Lua thread only. */
+typedef struct lmk_producer {
     luamockit_producer_desc d;
     char *name;
-    int dead;                    /* unregistered (Lua thread) */
-    int closed;                  /* state closed (atomic) */
-    lmk_state *st;               /* owner while the state lives */
-    struct luamockit_producer *next;
-};
+    int dead;                    /* unregistered */
+    lmk_state *st;
+    struct lmk_producer *next;
+} lmk_producer;
+
+static luamockit_producer *encode(uint64_t q, uint32_t pid) {
+    return (luamockit_producer *)(uintptr_t)((q << 32) | pid);
+}
+
+static uint64_t handle_q(const luamockit_producer *p) { return (uint64_t)(uintptr_t)p >> 32; }
+static uint32_t handle_pid(const luamockit_producer *p) { return (uint32_t)(uintptr_t)p; }
 
 static lmk_state *universe_of(lua_State *L) {
     lmk_state *st;
@@ -31,58 +41,58 @@ static lmk_state *universe_of(lua_State *L) {
     return st;
 }
 
+static void free_producer(lmk_producer *p) {
+    free(p->name);
+    free(p);
+}
+
 static luamockit_producer *api_register(lua_State *L, const luamockit_producer_desc *d) {
     lmk_state *st = universe_of(L);
-    luamockit_producer *p;
+    lmk_producer *p;
     uint32_t pid = 0;
-    if (st == NULL || st->q == 0 || d == NULL || d->decode == NULL) return NULL;
-    p = (luamockit_producer *)calloc(1, sizeof *p);
+    if (st == NULL || st->q == 0 || st->q > 0xffffffffu || d == NULL || d->decode == NULL) return NULL;
+    p = (lmk_producer *)calloc(1, sizeof *p);
     if (p == NULL) return NULL;
     p->d = *d;
     if (d->name) p->name = strdup(d->name);
     p->d.name = p->name;
     if (lmk_register(st->q, (uintptr_t)p, &pid) != LMK_OK) {
-        free(p->name);
-        free(p);
+        free_producer(p);
         return NULL;
     }
-    p->q = st->q;
-    p->pid = pid;
     p->st = st;
     p->next = st->producers;
     st->producers = p;
-    return p;
+    return encode(st->q, pid);
 }
 
-static int api_deliver(luamockit_producer *p, void *item) {
-    if (p == NULL) return LUAMOCKIT_EINVAL;
-    return lmk_deliver(p->q, p->pid, (uintptr_t)item);
+static int api_deliver(luamockit_producer *h, void *item) {
+    if (h == NULL) return LUAMOCKIT_EINVAL;
+    return lmk_deliver(handle_q(h), handle_pid(h), (uintptr_t)item);
 }
 
-static int api_deliver_wait(luamockit_producer *p, void *item, int timeout_ms) {
-    if (p == NULL) return LUAMOCKIT_EINVAL;
-    return lmk_deliver_wait(p->q, p->pid, (uintptr_t)item, timeout_ms);
+static int api_deliver_wait(luamockit_producer *h, void *item, int timeout_ms) {
+    if (h == NULL) return LUAMOCKIT_EINVAL;
+    return lmk_deliver_wait(handle_q(h), handle_pid(h), (uintptr_t)item, timeout_ms);
 }
 
-static void free_producer(luamockit_producer *p) {
-    free(p->name);
-    free(p);
-}
-
-static void unlink_producer(lmk_state *st, luamockit_producer *p) {
-    luamockit_producer **pp;
+static void unlink_producer(lmk_state *st, lmk_producer *p) {
+    lmk_producer **pp;
     for (pp = &st->producers; *pp; pp = &(*pp)->next) {
         if (*pp == p) { *pp = p->next; return; }
     }
 }
 
-static void api_unregister(luamockit_producer *p) {
+static void api_unregister(luamockit_producer *h) {
+    lmk_producer *p;
+    if (h == NULL) return;
+    /* Go forgets the producer, cancels its queued items and releases its
+     * waiting threads; it knows nothing of a closed state or a second
+     * unregister, and then returns 0. */
+    p = (lmk_producer *)lmk_unregister(handle_q(h), handle_pid(h));
     if (p == NULL) return;
-    if (__atomic_load_n(&p->closed, __ATOMIC_ACQUIRE)) { free_producer(p); return; }
     /* The state lives, so this is its Lua thread (the API's contract). */
-    if (p->dead) return;
     p->dead = 1;
-    lmk_unregister(p->q, p->pid);
     lmk_skip_producer(p->st, p);
     if (p->st->depth == 0) { /* no batch in flight can still name p */
         unlink_producer(p->st, p);
@@ -119,26 +129,26 @@ void lmk_publish_api(lua_State *L) {
 }
 
 void lmk_cancel_item(uintptr_t cookie, uintptr_t item) {
-    luamockit_producer *p = (luamockit_producer *)cookie;
+    lmk_producer *p = (lmk_producer *)cookie;
     if (p->d.cancel) p->d.cancel((void *)item, p->d.ud);
 }
 
 /* Whether a taken item can still run (its producer is registered). */
 int lmk_item_live(const lmk_slot *s) {
-    return !((luamockit_producer *)s->cookie)->dead;
+    return !((lmk_producer *)s->cookie)->dead;
 }
 
 /* Drops a taken item whose producer was unregistered meanwhile: a waiting
  * thread is released with ECANCELLED, a plain item goes to cancel. */
 void lmk_drop_item(lmk_state *st, const lmk_slot *s) {
-    luamockit_producer *p = (luamockit_producer *)s->cookie;
+    lmk_producer *p = (lmk_producer *)s->cookie;
     if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
     else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
 }
 
 /* Drops p's slots that in-flight batches have not run yet, synchronously:
  * once unregister returns, nothing of p is called again. */
-void lmk_skip_producer(lmk_state *st, const luamockit_producer *p) {
+void lmk_skip_producer(lmk_state *st, const lmk_producer *p) {
     lmk_batch *b;
     int i;
     for (b = st->batches; b; b = b->prev) {
@@ -156,7 +166,7 @@ void lmk_skip_producer(lmk_state *st, const luamockit_producer *p) {
  * whether a callback ran. */
 static int run_item(lua_State *L) {
     const lmk_slot *s = (const lmk_slot *)lua_touserdata(L, 1);
-    luamockit_producer *p = (luamockit_producer *)s->cookie;
+    lmk_producer *p = (lmk_producer *)s->cookie;
     int nargs;
     lua_settop(L, 0);
     nargs = p->d.decode(L, (void *)s->item, p->d.ud);
@@ -184,7 +194,7 @@ static int run_item(lua_State *L) {
  * Returns -1 if the item was dropped (producer unregistered meanwhile),
  * else lua_pcall's status (the error on the stack if non-zero). */
 int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base) {
-    luamockit_producer *p = (luamockit_producer *)s->cookie;
+    lmk_producer *p = (lmk_producer *)s->cookie;
     int status, ran = 1;
     if (p->dead) {
         lmk_drop_item(st, s);
@@ -199,33 +209,28 @@ int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base) 
     }
     if (s->flags & LMK_FLAG_WAIT)
         lmk_item_done(st->q, s->id, status != 0 ? LUAMOCKIT_ECALLBACK
-                                    : (!ran || p->dead) ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
+                                    : p->dead ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
     return status == 0 && !ran ? -1 : status;
 }
 
 /* Frees the producers unregistered during process_events. */
 void lmk_producers_sweep(lmk_state *st) {
-    luamockit_producer **pp = &st->producers;
+    lmk_producer **pp = &st->producers;
     while (*pp) {
-        luamockit_producer *p = *pp;
+        lmk_producer *p = *pp;
         if (p->dead) { *pp = p->next; free_producer(p); }
         else pp = &p->next;
     }
 }
 
-/* The state is closing (after the Go queue was closed): tell every live
- * producer, free the unregistered ones. */
+/* The state is closing (after the Go queue was closed, so every handle
+ * now finds nothing): tell every live producer, free them all. */
 void lmk_producers_close(lmk_state *st) {
-    luamockit_producer *p = st->producers, *next;
+    lmk_producer *p = st->producers, *next;
     st->producers = NULL;
     for (; p; p = next) {
-        void (*closed)(void *) = p->d.closed;
-        void *ud = p->d.ud;
         next = p->next;
-        if (p->dead) { free_producer(p); continue; }
-        p->st = NULL;
-        /* From here the producer may free p (unregister): touch it no more. */
-        __atomic_store_n(&p->closed, 1, __ATOMIC_RELEASE);
-        if (closed) closed(ud);
+        if (!p->dead && p->d.closed) p->d.closed(p->d.ud);
+        free_producer(p);
     }
 }

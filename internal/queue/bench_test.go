@@ -31,7 +31,7 @@ func BenchmarkTake(b *testing.B) {
 	timers := make([]*timer, nTimers)
 	for i := range timers {
 		q.Arm(uint64(i+1), time.Hour, time.Hour)
-		timers[i] = q.timers[uint64(i+1)]
+		timers[i] = q.timers.get(uint64(i + 1))
 	}
 	fill := func() {
 		q.mu.Lock()
@@ -71,7 +71,7 @@ func BenchmarkContention8(b *testing.B) {
 	timers := make([]*timer, producers)
 	for i := range timers {
 		q.Arm(uint64(i+1), time.Hour, time.Hour)
-		timers[i] = q.timers[uint64(i+1)]
+		timers[i] = q.timers.get(uint64(i + 1))
 	}
 	b.ResetTimer()
 	var wg sync.WaitGroup

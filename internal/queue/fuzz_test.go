@@ -463,9 +463,11 @@ func (m *fuzzModel) deliver(arg byte) {
 
 func (m *fuzzModel) unregister(arg byte) {
 	pid := m.pickPID(arg)
-	dropped := m.q.Unregister(pid)
+	cookie, dropped := m.q.Unregister(pid)
 	var want []Slot
+	var wantCookie uintptr
 	if !m.closed && m.live[pid] {
+		wantCookie = m.cookie[pid]
 		for it, p := range m.items {
 			if p == pid {
 				want = append(want, Slot{Flags: FlagItem, PID: pid, Item: it, Cookie: m.cookie[pid]})
@@ -477,6 +479,9 @@ func (m *fuzzModel) unregister(arg byte) {
 	}
 	if !sameSlots(dropped, want) {
 		m.fail("Unregister(%d) dropped %v, want %v", pid, dropped, want)
+	}
+	if cookie != wantCookie {
+		m.fail("Unregister(%d) returned cookie %#x, want %#x", pid, cookie, wantCookie)
 	}
 }
 

@@ -70,14 +70,15 @@ func (q *Queue) Register(cookie uintptr) (uint32, error) {
 }
 
 // Unregister removes the producer, drops its queued items and releases its
-// waiting threads with StatusCancelled. It returns the slots of the plain
-// items it dropped, for the caller to run their cancel function.
-func (q *Queue) Unregister(pid uint32) (dropped []Slot) {
+// waiting threads with StatusCancelled. It returns the producer's cookie
+// (0 if pid is unknown) and the slots of the plain items it dropped, for
+// the caller to run their cancel function.
+func (q *Queue) Unregister(pid uint32) (cookie uintptr, dropped []Slot) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	p := q.producers[pid]
 	if p == nil {
-		return nil
+		return 0, nil
 	}
 	delete(q.producers, pid)
 	p.closed = true
@@ -94,7 +95,7 @@ func (q *Queue) Unregister(pid uint32) (dropped []Slot) {
 		}
 		q.withdraw(r)
 	}
-	return dropped
+	return p.cookie, dropped
 }
 
 // withdraw turns a live item record stale. q.mu must be held.

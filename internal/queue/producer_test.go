@@ -74,7 +74,7 @@ func TestDeliverRefused(t *testing.T) {
 	if _, err := q.Register(3); !errors.Is(err, ErrClosed) {
 		t.Errorf("Register after Close = %v, want ErrClosed", err)
 	}
-	if d := q.Unregister(pid2); d != nil {
+	if _, d := q.Unregister(pid2); d != nil {
 		t.Errorf("Unregister after Close dropped %v", d)
 	}
 	wantCounts(t, q, 0, 0)
@@ -95,7 +95,10 @@ func TestUnregisterDropsQueuedItems(t *testing.T) {
 	if n, _ := q.Take(taken); n != 1 || taken[0].Item != 1 {
 		t.Fatalf("Take = %+v", taken[:n])
 	}
-	dropped := q.Unregister(p1)
+	cookie, dropped := q.Unregister(p1)
+	if cookie != 0xA {
+		t.Errorf("Unregister returned cookie %#x, want 0xA", cookie)
+	}
 	if !sameSlots(dropped, []Slot{
 		{Flags: FlagItem, PID: p1, Item: 3, Cookie: 0xA},
 		{Flags: FlagItem, PID: p1, Item: 4, Cookie: 0xA},
@@ -113,8 +116,8 @@ func TestUnregisterDropsQueuedItems(t *testing.T) {
 		t.Errorf("Take after Unregister = %+v", got)
 	}
 	wantCounts(t, q, 0, 0)
-	if q.Unregister(p1) != nil {
-		t.Error("second Unregister dropped something")
+	if c, d := q.Unregister(p1); c != 0 || d != nil {
+		t.Error("second Unregister found the producer again")
 	}
 	checkStructure(t, q)
 	checkNotifier(t, q, nt)
@@ -278,7 +281,7 @@ func TestDeliverWaitCancelled(t *testing.T) {
 	w2 := deliverWait(t, q, pid, 2, 0)
 	buf := make([]Slot, 1)
 	q.Take(buf) // item 1; item 2 stays queued
-	if d := q.Unregister(pid); len(d) != 0 {
+	if _, d := q.Unregister(pid); len(d) != 0 {
 		t.Errorf("Unregister dropped waited-for items as plain ones: %+v", d)
 	}
 	expectStatus(t, w2, StatusCancelled, 5*time.Second)

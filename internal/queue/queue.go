@@ -114,7 +114,7 @@ type Queue struct {
 	pending int // expirations and items in live records
 	stale   int // records of stopped or cancelled timers and withdrawn items not yet dropped
 
-	timers  map[uint64]*timer
+	timers  idTable
 	heap    timerHeap
 	epoch   time.Time
 	sched   *time.Timer
@@ -131,7 +131,6 @@ func New(n Notifier) *Queue {
 	q := &Queue{
 		notify:    n,
 		ring:      make([]record, 16),
-		timers:    make(map[uint64]*timer),
 		producers: make(map[uint32]*producer),
 		waiters:   make(map[uint64]*waiter),
 		epoch:     time.Now(),
@@ -174,7 +173,7 @@ func (q *Queue) Close() []Slot {
 	}
 	q.setPending(0)
 	q.ring, q.size, q.stale = nil, 0, 0
-	q.timers, q.heap, q.producers, q.waiters = nil, nil, nil, nil
+	q.timers, q.heap, q.producers, q.waiters = idTable{}, nil, nil, nil
 	q.nonEmpty.Broadcast()
 	return dropped
 }
@@ -199,7 +198,7 @@ func (q *Queue) InQueue() int {
 func (q *Queue) Timers() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.timers)
+	return q.timers.len()
 }
 
 // Wait blocks until an event is pending, the queue is closed, or timeout
@@ -340,7 +339,7 @@ func (q *Queue) Take(buf []Slot) (n, before int) {
 			if t.period == 0 && t.queued == 0 && t.state == tFired {
 				buf[n-1].Flags = FlagLast
 				t.state = tDead
-				delete(q.timers, t.id)
+				q.timers.del(t.id)
 			}
 		}
 	}
@@ -377,13 +376,13 @@ func (q *Queue) PutBack(slots []Slot) (dropped []Slot) {
 		}
 		n := end - beg
 		end = beg
-		t := q.timers[s.ID]
+		t := q.timers.get(s.ID)
 		if t == nil {
 			if !last {
 				continue // cancelled since it was taken
 			}
 			t = &timer{id: s.ID, hidx: -1, state: tFired}
-			q.timers[s.ID] = t
+			q.timers.put(s.ID, t)
 		}
 		if t.state == tStopped {
 			continue
@@ -411,11 +410,11 @@ func (q *Queue) Arm(id uint64, delay, period time.Duration) error {
 	if q.closed {
 		return ErrClosed
 	}
-	if _, ok := q.timers[id]; ok {
+	if q.timers.get(id) != nil {
 		return ErrExists
 	}
 	t := &timer{id: id, delay: int64(delay), period: int64(period), hidx: -1}
-	q.timers[id] = t
+	q.timers.put(id, t)
 	q.schedule(t, q.now())
 	return nil
 }
@@ -499,13 +498,13 @@ func (q *Queue) drop(t *timer) {
 func (q *Queue) Cancel(id uint64) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	t := q.timers[id]
+	t := q.timers.get(id)
 	if t == nil {
 		return false
 	}
 	q.drop(t)
 	t.state = tDead
-	delete(q.timers, id)
+	q.timers.del(id)
 	return true
 }
 
@@ -514,7 +513,7 @@ func (q *Queue) Cancel(id uint64) bool {
 func (q *Queue) Stop(id uint64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	t := q.timers[id]
+	t := q.timers.get(id)
 	switch {
 	case t == nil:
 		return ErrNotFound
@@ -531,7 +530,7 @@ func (q *Queue) Stop(id uint64) error {
 func (q *Queue) Start(id uint64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	t := q.timers[id]
+	t := q.timers.get(id)
 	switch {
 	case t == nil:
 		return ErrNotFound
@@ -549,7 +548,7 @@ func (q *Queue) Start(id uint64) error {
 func (q *Queue) State(id uint64) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	t := q.timers[id]
+	t := q.timers.get(id)
 	if t == nil {
 		return StateNone
 	}

@@ -103,10 +103,10 @@ func checkStructure(t testing.TB, q *Queue) {
 
 func structureErr(q *Queue) error {
 	if q.closed {
-		if q.pending != 0 || q.stale != 0 || q.size != 0 || len(q.timers) != 0 || len(q.heap) != 0 ||
+		if q.pending != 0 || q.stale != 0 || q.size != 0 || q.timers.len() != 0 || len(q.heap) != 0 ||
 			len(q.producers) != 0 || len(q.waiters) != 0 {
 			return fmt.Errorf("closed queue not empty: pending=%d stale=%d size=%d timers=%d heap=%d",
-				q.pending, q.stale, q.size, len(q.timers), len(q.heap))
+				q.pending, q.stale, q.size, q.timers.len(), len(q.heap))
 		}
 		return nil
 	}
@@ -151,7 +151,7 @@ func structureErr(q *Queue) error {
 		if r.n <= 0 {
 			return fmt.Errorf("live record of timer %d at %d has n=%d", r.t.id, pos, r.n)
 		}
-		if q.timers[r.t.id] != r.t {
+		if q.timers.get(r.t.id) != r.t {
 			return fmt.Errorf("live record at %d of timer %d that the queue forgot", pos, r.t.id)
 		}
 		queued[r.t] += r.n
@@ -169,29 +169,14 @@ func structureErr(q *Queue) error {
 	if stale != q.stale {
 		return fmt.Errorf("stale=%d but ring holds %d stale records", q.stale, stale)
 	}
-	for id, tm := range q.timers {
-		if tm.id != id {
-			return fmt.Errorf("timer map: key %d holds id %d", id, tm.id)
+	var terr error
+	q.timers.each(func(id uint64, tm *timer) {
+		if terr == nil {
+			terr = checkTimer(q, id, tm, queued, records)
 		}
-		if tm.queued != queued[tm] || tm.records != records[tm] {
-			return fmt.Errorf("timer %d: queued=%d records=%d, ring has %d in %d records",
-				id, tm.queued, tm.records, queued[tm], records[tm])
-		}
-		if tm.hasTail {
-			if tm.tail-q.head >= uint64(q.size) {
-				return fmt.Errorf("timer %d: tail %d outside the ring window", id, tm.tail)
-			}
-			if r := q.at(tm.tail); r.t != tm || r.gen != tm.gen {
-				return fmt.Errorf("timer %d: tail record is not its own live record", id)
-			}
-		}
-		inHeap := tm.hidx >= 0
-		if inHeap != (tm.state == tArmed) {
-			return fmt.Errorf("timer %d: state %d but heap index %d", id, tm.state, tm.hidx)
-		}
-		if tm.state == tDead {
-			return fmt.Errorf("timer %d: dead but still known", id)
-		}
+	})
+	if terr != nil {
+		return terr
 	}
 	for id, p := range q.producers {
 		if p.id != id || p.closed || p.queued != items[p] {
@@ -202,7 +187,7 @@ func structureErr(q *Queue) error {
 		if tm.hidx != i {
 			return fmt.Errorf("heap[%d] has hidx %d", i, tm.hidx)
 		}
-		if q.timers[tm.id] != tm {
+		if q.timers.get(tm.id) != tm {
 			return fmt.Errorf("heap[%d] timer %d is not known", i, tm.id)
 		}
 		if i > 0 && q.heap.less(i, (i-1)/2) {
@@ -1316,4 +1301,31 @@ func TestCloseClearsNotifier(t *testing.T) {
 	if nt.set || nt.sets != 1 || nt.clears != 1 {
 		t.Errorf("after Close: set=%v sets=%d clears=%d; want cleared once", nt.set, nt.sets, nt.clears)
 	}
+}
+
+// checkTimer checks one entry of the timer table against the ring.
+func checkTimer(q *Queue, id uint64, tm *timer, queued, records map[*timer]int) error {
+	if tm.id != id {
+		return fmt.Errorf("timer map: key %d holds id %d", id, tm.id)
+	}
+	if tm.queued != queued[tm] || tm.records != records[tm] {
+		return fmt.Errorf("timer %d: queued=%d records=%d, ring has %d in %d records",
+			id, tm.queued, tm.records, queued[tm], records[tm])
+	}
+	if tm.hasTail {
+		if tm.tail-q.head >= uint64(q.size) {
+			return fmt.Errorf("timer %d: tail %d outside the ring window", id, tm.tail)
+		}
+		if r := q.at(tm.tail); r.t != tm || r.gen != tm.gen {
+			return fmt.Errorf("timer %d: tail record is not its own live record", id)
+		}
+	}
+	inHeap := tm.hidx >= 0
+	if inHeap != (tm.state == tArmed) {
+		return fmt.Errorf("timer %d: state %d but heap index %d", id, tm.state, tm.hidx)
+	}
+	if tm.state == tDead {
+		return fmt.Errorf("timer %d: dead but still known", id)
+	}
+	return nil
 }

@@ -45,20 +45,17 @@
  *                        A plain job's threads are stopped and joined
  *                        first. A wait job's threads must be done, or be
  *                        blocked with their item queued (mit.pending()
- *                        counts it), because unregister frees the producer.
+ *                        counts it): unregister releases them.
  *   job:unregister_and_deliver()
  *                     -> status names of a plain deliver and of a
  *                        deliver_wait (from a helper thread, timeout 500 ms)
- *                        through the producer right after unregister. ONLY
- *                        from inside a luamockit callback: there the API
- *                        defers freeing the producer until process_events
- *                        returns; elsewhere this is a use after free.
+ *                        through the producer right after unregister
+ *                        (both must be ECLOSED: handles stay valid).
  *   job:deliver(thread, seq) -> status name: one plain delivery from the
  *                        calling (Lua) thread.
- *   job:deliver_unchecked(thread, seq): the same, even after unregister;
- *                        for test/producer/stale_handle_demo.lua only (a use
- *                        after free by the API's own contract).
- *   job:handle()      -> the producer pointer, as a string.
+ *   job:deliver_unchecked(thread, seq): the same, even after unregister
+ *                        (the API answers ECLOSED through a dead handle).
+ *   job:handle()      -> the producer handle, as a string.
  *
  * State close with blocked threads:
  *   tp.close_with_blocked{n = 1000, cpath = package.cpath, [plain = k], [stack_kb = 64]}
