@@ -214,6 +214,52 @@ func lmk_counts(h C.uint64_t, pending, inqueue *C.int) (rc C.int) {
 	return C.LMK_OK
 }
 
+// lmk_wait_begin starts a wait() in C: the Lua thread keeps time while it
+// waits (see queue.BeginWait). It returns the ns until the earliest timer
+// is due (-1: none) and stores whether events are pending.
+//
+//export lmk_wait_begin
+func lmk_wait_begin(h C.uint64_t, pending *C.int) (next C.int64_t) {
+	next, *pending = -1, 0
+	defer func() { recover() }()
+	if q := lookup(h); q != nil {
+		d, p := q.BeginWait()
+		next, *pending = C.int64_t(d), cbool(p)
+	}
+	return next
+}
+
+// lmk_wait_fire queues the expirations now due, on the waiting Lua thread.
+//
+//export lmk_wait_fire
+func lmk_wait_fire(h C.uint64_t, pending *C.int) (next C.int64_t) {
+	next, *pending = -1, 0
+	defer func() { recover() }()
+	if q := lookup(h); q != nil {
+		d, p := q.FireDue()
+		next, *pending = C.int64_t(d), cbool(p)
+	}
+	return next
+}
+
+// lmk_wait_end ends the wait: Go's runtime timer keeps time again.
+//
+//export lmk_wait_end
+func lmk_wait_end(h C.uint64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	if q := lookup(h); q != nil {
+		q.EndWait()
+	}
+	return C.LMK_OK
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // lmk_register adds a producer whose items carry cookie (its C handle).
 //
 //export lmk_register

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,7 +47,7 @@
 #define LMK_BATCH 256
 /* wait() re-checks for a pending Lua signal hook at least this often (ms),
  * for the case where the signal was delivered to another thread. */
-#define LMK_WAIT_SLICE 200
+#define LMK_WAIT_SLICE 250
 
 enum { T_NEW = 0, T_LIVE, T_STOPPED, T_DESTROYED };
 
@@ -592,34 +593,55 @@ static int hook_changed(lua_State *L, const hookmark *a) {
     return a->h != b.h || a->mask != b.mask || a->count != b.count;
 }
 
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* [-(0|1), +(1|2), e] wait([timeout_ms]) -> 0 | 1, message
  * Returns at once if events are pending, else blocks until one is, the
  * timeout passes (nil or 0: no timeout, as the original), or a signal
- * sets a Lua hook (lua.c's Ctrl-C handler does). */
+ * sets a Lua hook (lua.c's Ctrl-C handler does).
+ * While it blocks, this thread keeps time for the timers: it sleeps in
+ * ppoll() until the earliest is due and queues it itself, so no Go thread
+ * wakes up and a timer's callback is ready with ppoll's precision. */
 static int l_wait(lua_State *L) {
     lmk_state *st = getstate(L);
     double timeout = lua_isnoneornil(L, 1) ? 0 : checkms(L, 1, 1);
-    double deadline = timeout > 0 ? mono_ms() + timeout : 0;
+    int64_t deadline = timeout > 0 ? mono_ns() + (int64_t)(timeout * 1e6) : INT64_MAX;
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
+    int pending = 0, failed = 0, err = 0;
+    int64_t due, next = lmk_wait_begin(st->q, &pending);
+    due = next >= 0 ? mono_ns() + next : INT64_MAX;
     pfd.fd = st->efd;
     pfd.events = POLLIN;
-    for (;;) {
-        int slice = LMK_WAIT_SLICE, r;
-        if (timeout > 0) {
-            double left = deadline - mono_ms();
-            if (left <= 0) break;
-            if (left < slice) slice = (int)left + 1; /* round up: never wake early */
+    while (!pending) {
+        int64_t now = mono_ns(), wake = deadline;
+        struct timespec ts;
+        int r;
+        if (now >= due) { /* a timer is due: queue it from this thread */
+            next = lmk_wait_fire(st->q, &pending);
+            due = next >= 0 ? now + next : INT64_MAX;
+            continue;
         }
+        if (now >= deadline) break;
+        if (due < wake) wake = due;
+        if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
+        ts.tv_sec = (time_t)((wake - now) / 1000000000);
+        ts.tv_nsec = (long)((wake - now) % 1000000000);
         pfd.revents = 0;
-        r = poll(&pfd, 1, slice);
+        r = ppoll(&pfd, 1, &ts, NULL);
         if (r > 0) break;
-        if (r < 0 && errno != EINTR) {
-            lua_pushinteger(L, 1);
-            lua_pushstring(L, strerror(errno));
-            return 2;
-        }
+        if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
+    }
+    lmk_wait_end(st->q);
+    if (failed) {
+        lua_pushinteger(L, 1);
+        lua_pushstring(L, strerror(err));
+        return 2;
     }
     lua_pushinteger(L, 0);
     return 1;

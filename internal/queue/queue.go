@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"time"
 )
@@ -119,6 +120,8 @@ type Queue struct {
 	epoch   time.Time
 	sched   *time.Timer
 	schedAt int64 // due time sched is set for; -1 when not set
+	waiting bool  // the consumer keeps time (BeginWait .. EndWait)
+	waitDue int64 // when the waiting consumer wakes for the timers
 
 	producers  map[uint32]*producer
 	waiters    map[uint64]*waiter
@@ -434,12 +437,16 @@ func (q *Queue) schedule(t *timer, now int64) {
 	}
 }
 
-// resched points the runtime timer at the earliest due time.
+// resched points the runtime timer at the earliest due time, unless the
+// consumer, waiting in BeginWait/FireDue, will wake by then anyway.
 func (q *Queue) resched(now int64) {
 	if len(q.heap) == 0 {
 		return // a stale wake-up finds nothing due and costs nothing more
 	}
 	due := q.heap[0].due
+	if q.waiting && due >= q.waitDue {
+		return
+	}
 	if due == q.schedAt {
 		return
 	}
@@ -461,6 +468,12 @@ func (q *Queue) fire() {
 	}
 	now := q.now()
 	q.schedAt = -1
+	q.expire(now)
+	q.resched(now)
+}
+
+// expire queues every expiration due by now. q.mu must be held.
+func (q *Queue) expire(now int64) {
 	for len(q.heap) > 0 && q.heap[0].due <= now {
 		t := q.heap[0]
 		n := 1
@@ -476,7 +489,66 @@ func (q *Queue) fire() {
 		}
 		q.pushBack(t, n)
 	}
-	q.resched(now)
+}
+
+// nextLocked returns the delay until the earliest due timer (-1: none)
+// and records it as the time the waiting consumer wakes. q.mu must be held.
+func (q *Queue) nextLocked(now int64) time.Duration {
+	if len(q.heap) == 0 {
+		q.waitDue = math.MaxInt64
+		return -1
+	}
+	q.waitDue = q.heap[0].due
+	if d := q.waitDue - now; d > 0 {
+		return time.Duration(d)
+	}
+	return 0
+}
+
+// BeginWait tells the queue that its consumer is about to block in a wait
+// of its own (C's wait() in poll): while it waits, the consumer keeps time.
+// The runtime timer is stopped, so no Go thread wakes up for the timers;
+// the consumer sleeps until the returned delay (-1: no timer) and then
+// calls FireDue. Deliveries and expirations queued by anyone else still
+// signal the Notifier. It also reports whether events are pending.
+// EndWait ends the wait.
+func (q *Queue) BeginWait() (next time.Duration, pending bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return -1, false
+	}
+	q.waiting = true
+	if q.sched != nil && q.schedAt >= 0 {
+		q.sched.Stop()
+		q.schedAt = -1
+	}
+	return q.nextLocked(q.now()), q.pending > 0
+}
+
+// FireDue queues the expirations due now, on the calling (waiting
+// consumer's) thread, and returns the next delay and whether events are
+// pending.
+func (q *Queue) FireDue() (next time.Duration, pending bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return -1, false
+	}
+	now := q.now()
+	q.expire(now)
+	return q.nextLocked(now), q.pending > 0
+}
+
+// EndWait ends the consumer's wait: the runtime timer keeps time again.
+func (q *Queue) EndWait() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || !q.waiting {
+		return
+	}
+	q.waiting = false
+	q.resched(q.now())
 }
 
 // drop forgets t's queued expirations. q.mu must be held.
