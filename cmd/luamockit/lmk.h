@@ -46,6 +46,7 @@ typedef struct lmk_state {
     uint64_t q;          /* Go queue handle; 0 once closed */
     int efd;             /* eventfd: readable iff events are pending */
     int depth;           /* process_events calls on the C stack */
+    long live;           /* timers armed and not yet gone (one-offs: until run) */
     lua_Number next_id;  /* last timer id handed out */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */

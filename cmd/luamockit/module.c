@@ -47,7 +47,7 @@
 #define LMK_BATCH 256
 /* wait() re-checks for a pending Lua signal hook at least this often (ms),
  * for the case where the signal was delivered to another thread. */
-#define LMK_WAIT_SLICE 250
+#define LMK_WAIT_SLICE 1000
 
 enum { T_NEW = 0, T_LIVE, T_STOPPED, T_DESTROYED };
 
@@ -222,6 +222,7 @@ static int arm(lua_State *L, int periodic) {
         return lmk_error(L, rc_message(rc));
     }
     t->state = T_LIVE;
+    st->live++;
     return 1;
 }
 
@@ -242,6 +243,11 @@ static void skip_timer(lmk_state *st, lua_Number id) {
 static void destroy_timer(lua_State *L, lmk_timer *t) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
     if (t->state == T_DESTROYED) return;
+    if (t->state != T_NEW) {
+        rawgetid(L, CBS, t->id); /* absent: a one-off that has fired and run */
+        if (!lua_isnil(L, -1)) st->live--;
+        lua_pop(L, 1);
+    }
     if (t->state != T_NEW && st->q != 0 && !lmk_forked) lmk_cancel(st->q, (uint64_t)t->id);
     skip_timer(st, t->id);
     t->state = T_DESTROYED;
@@ -405,7 +411,10 @@ static int run_timer(lua_State *L, const lmk_slot *s, int base) {
         for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, t, j);
         lua_remove(L, t);
     }
-    if (s->flags & LMK_FLAG_LAST) release_id(L, id);
+    if (s->flags & LMK_FLAG_LAST) {
+        release_id(L, id);
+        ((lmk_state *)lua_touserdata(L, STATE))->live--;
+    }
     return lua_pcall(L, nargs, 0, base);
 }
 
@@ -612,8 +621,10 @@ static int l_wait(lua_State *L) {
     int64_t deadline = timeout > 0 ? mono_ns() + (int64_t)(timeout * 1e6) : INT64_MAX;
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
-    int pending = 0, failed = 0, err = 0;
-    int64_t due, next = lmk_wait_begin(st->q, &pending);
+    int pending = 0, failed = 0, err = 0, keeptime = st->live > 0;
+    /* With timers alive, this thread keeps time while it waits; with none,
+     * only deliveries can come, and they signal the eventfd: no Go call. */
+    int64_t due, next = keeptime ? lmk_wait_begin(st->q, &pending) : -1;
     due = next >= 0 ? mono_ns() + next : INT64_MAX;
     pfd.fd = st->efd;
     pfd.events = POLLIN;
@@ -637,7 +648,7 @@ static int l_wait(lua_State *L) {
         if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
     }
-    lmk_wait_end(st->q);
+    if (keeptime) lmk_wait_end(st->q);
     if (failed) {
         lua_pushinteger(L, 1);
         lua_pushstring(L, strerror(err));
@@ -790,6 +801,7 @@ static void push_universe(lua_State *L) {
     st->next_id = 0;
     st->main = NULL;
     st->depth = 0;
+    st->live = 0;
     st->producers = NULL;
     st->batches = NULL;
     lua_createtable(L, 0, 1);
