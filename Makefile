@@ -2,7 +2,14 @@
 #
 #   make build   build/lua5.1/luamockit.so and build/lua5.4/luamockit.so
 #   make demo    install what is missing (Debian), build, run a timer daemon in lua5.4
-#   make test    go test -race, busted under lua5.1, lua5.4 and luajit, the C host tests
+#   make test    go test -race, busted under lua5.1, lua5.4 and luajit, the C host tests,
+#                the LuaRocks round trips, then the same for lua5.2 and lua5.3 (test-extra)
+#   make lint    go vet, gofmt, luacheck, actionlint (not part of make test)
+#   make soak    the long soak (test/soak/run.sh), minutes
+#
+# LuaJIT loads the Lua 5.1 build. Lua 5.2 and 5.3 get their own builds under
+# build/extra/lua5.X/ (make build-extra). One interpreter at a time, as CI
+# runs them: make busted-lua5.1 | busted-lua5.2 | busted-lua5.3 | busted-lua5.4 | busted-luajit
 #
 # Header directories are overridable (LuaRocks passes LUA_INCDIR):
 #   make build LUA51_INCDIR=/opt/lua51/include LUA54_INCDIR=/opt/lua54/include
@@ -11,16 +18,25 @@ GO           ?= go
 CC           ?= cc
 LUA51_INCDIR ?= /usr/include/lua5.1
 LUA54_INCDIR ?= /usr/include/lua5.4
+LUA52_INCDIR ?= /usr/include/lua5.2
+LUA53_INCDIR ?= /usr/include/lua5.3
+LUAJIT       ?= luajit
 BUILD        ?= build
 GOFLAGS_BUILD ?= -trimpath -ldflags=-s
 BUSTED       ?= /usr/bin/busted
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests, the demo and lint need (shellcheck:
+# actionlint runs it on the workflow's scripts; ca-certificates: go mod
+# download). Keep .ci/run's list the same.
 APT_PACKAGES ?= gcc make git lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted luajit luarocks \
-                lua-socket lua-luv lua-posix lua-copas
+                lua-socket lua-luv lua-posix lua-copas \
+                lua5.2 lua5.3 liblua5.2-dev liblua5.3-dev lua-check shellcheck ca-certificates
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-go test-busted test-host test-modules test-rocks rock install-rock bench clean
+.PHONY: all build deps demo test test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+        build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
+        build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
+        busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
 
 all: build
 
@@ -54,7 +70,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-go test-busted test-host test-rocks
+test: deps build test-go test-busted test-host test-rocks test-extra
 
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers; -idirafter
@@ -82,10 +98,28 @@ $(BUILD)/test/lua5.4/testproducer.so: test/producer/testproducer.c $(API_H)
 
 test-modules: $(TEST_MODULES)
 
+# The whole busted suite under one interpreter (LMK_LUA: the interpreter
+# the specs start subprocesses with). LuaJIT runs the Lua 5.1 build.
+BUSTED_lua5.1 = LMK_LUA=lua5.1 $(call BUSTED_RUN,lua5.1,lua5.1)
+BUSTED_lua5.4 = LMK_LUA=lua5.4 $(call BUSTED_RUN,lua5.4,lua5.4)
+BUSTED_luajit = LMK_LUA=$(LUAJIT) $(call BUSTED_RUN,$(LUAJIT),lua5.1)
+
 test-busted: build test-modules
-	LMK_LUA=lua5.1 $(call BUSTED_RUN,lua5.1,lua5.1)
-	LMK_LUA=lua5.4 $(call BUSTED_RUN,lua5.4,lua5.4)
-	LMK_LUA=luajit $(call BUSTED_RUN,luajit,lua5.1)
+	$(BUSTED_lua5.1)
+	$(BUSTED_lua5.4)
+	$(BUSTED_luajit)
+
+# One interpreter each, building only its ABI (a CI leg has only that
+# version's headers).
+build-lua5.1 build-luajit: $(BUILD)/lua5.1/luamockit.so $(BUILD)/test/lua5.1/testproducer.so
+build-lua5.4: $(BUILD)/lua5.4/luamockit.so $(BUILD)/test/lua5.4/testproducer.so
+
+busted-lua5.1: build-lua5.1
+	$(BUSTED_lua5.1)
+busted-lua5.4: build-lua5.4
+	$(BUSTED_lua5.4)
+busted-luajit: build-luajit
+	$(BUSTED_luajit)
 
 # A C program that opens several Lua states (same thread and one per
 # pthread) in one process, for each ABI.
@@ -104,6 +138,80 @@ test-host: build
 # temporary trees for 5.1 and 5.4, each followed by a smoke spec.
 test-rocks:
 	sh test/rock/roundtrip.sh
+
+# ---- Lua 5.2 and 5.3 ----------------------------------------------------
+# Built from Debian's lua5.2/lua5.3 headers into build/extra/lua5.X/ (module)
+# and build/extra/test/lua5.X/ (test producer); the build/lua5.1 and
+# build/lua5.4 layout above is unchanged. test-extra: the busted suite, the
+# golua host (-tags lua52/lua53) and a LuaRocks round trip for each.
+EXTRA := $(BUILD)/extra
+BUSTED_RUN_EXTRA = $(1) $(BUSTED) --cpath="$(EXTRA)/$(2)/?.so;$(EXTRA)/test/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
+BUSTED_lua5.2 = LMK_LUA=lua5.2 $(call BUSTED_RUN_EXTRA,lua5.2,lua5.2)
+BUSTED_lua5.3 = LMK_LUA=lua5.3 $(call BUSTED_RUN_EXTRA,lua5.3,lua5.3)
+
+$(EXTRA)/lua5.2/luamockit.so: $(GO_SRC)
+	$(call cshared,$(LUA52_INCDIR),$@)
+
+$(EXTRA)/lua5.3/luamockit.so: $(GO_SRC)
+	$(call cshared,$(LUA53_INCDIR),$@)
+
+$(EXTRA)/test/lua5.2/testproducer.so: test/producer/testproducer.c $(API_H)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA52_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+
+$(EXTRA)/test/lua5.3/testproducer.so: test/producer/testproducer.c $(API_H)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA53_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+
+build-extra: $(EXTRA)/lua5.2/luamockit.so $(EXTRA)/lua5.3/luamockit.so
+test-modules-extra: $(EXTRA)/test/lua5.2/testproducer.so $(EXTRA)/test/lua5.3/testproducer.so
+
+build-lua5.2: $(EXTRA)/lua5.2/luamockit.so $(EXTRA)/test/lua5.2/testproducer.so
+build-lua5.3: $(EXTRA)/lua5.3/luamockit.so $(EXTRA)/test/lua5.3/testproducer.so
+
+busted-lua5.2: build-lua5.2
+	$(BUSTED_lua5.2)
+busted-lua5.3: build-lua5.3
+	$(BUSTED_lua5.3)
+
+# The binding in an in-process golua state (golua's lua52/lua53 tags).
+test-go-extra:
+	CGO_CFLAGS="-idirafter $(LUA52_INCDIR)" $(GO) test -race -count=1 -tags lua52 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA53_INCDIR)" $(GO) test -race -count=1 -tags lua53 ./cmd/luamockit
+
+test-extra: busted-lua5.2 busted-lua5.3 test-go-extra
+	$(MAKE) --no-print-directory rock-smoke ROCK_LUA_VERSION=5.2
+	$(MAKE) --no-print-directory rock-smoke ROCK_LUA_VERSION=5.3
+
+# One LuaRocks round trip for one Lua version (what CI runs per leg):
+# luarocks make into a temporary tree, then the smoke spec with that tree's
+# `luarocks path`, under ROCK_LUA (luajit: ROCK_LUA_VERSION=5.1 ROCK_LUA=luajit).
+ROCK_LUA_VERSION ?= 5.4
+ROCK_LUA         ?= lua$(ROCK_LUA_VERSION)
+rock-smoke:
+	@tree=$$(mktemp -d) && trap 'rm -rf "$$tree"' EXIT && \
+	echo "luarocks make --lua-version=$(ROCK_LUA_VERSION) --tree=$$tree" && \
+	luarocks make rockspec/luamockit-scm-1.rockspec --tree="$$tree" --lua-version=$(ROCK_LUA_VERSION) >/dev/null && \
+	eval "$$(luarocks path --tree "$$tree" --lua-version $(ROCK_LUA_VERSION))" && \
+	LMK_ROCK_TREE="$$tree" $(ROCK_LUA) $(BUSTED) --no-auto-insulate -o utfTerminal test/rock/smoke_spec.lua
+
+# ---- lint (not part of make test) ---------------------------------------
+# go vet for both ABIs (the golua host test file needs the headers, as in
+# test-go), gofmt, luacheck (.luacheckrc) and actionlint on the workflows.
+ACTIONLINT_VERSION ?= v1.7.7
+LUACHECK ?= luacheck
+
+lint:
+	$(GO) vet ./internal/...
+	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) vet ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lua54 ./cmd/luamockit
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not gofmt'ed:"; echo "$$out"; exit 1; fi; echo "gofmt -l .: clean"
+	$(LUACHECK) --no-color -q lua test
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) .github/workflows/*.yml
+
+# The soak (test/soak/run.sh): minutes of load under each interpreter.
+soak: build test-modules
+	BUILD=$(BUILD) sh test/soak/run.sh
 
 # LuaRocks' build (rockspec/luamockit-scm-1.rockspec): one .so for the Lua it
 # targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links).

@@ -21,7 +21,7 @@ describe("garbage collection", function()
     local started = (function()
       local cb = function() count.n = count.n + 1 end
       refs[cb] = true
-      local t = mit.getit(5, cb)
+      local t = mit.getit(5, cb) -- luacheck: ignore 211 (held while it runs)
       return H.drain_until(function() return count.n >= 2 end)
     end)()
     assert.is_true(started, "the timer never ran")
@@ -36,7 +36,7 @@ describe("garbage collection", function()
   it("collecting a dropped interval timer drops its queued events", function()
     local count = { n = 0 }
     ;(function()
-      local t = mit.getit(5, function() count.n = count.n + 1 end)
+      local t = mit.getit(5, function() count.n = count.n + 1 end) -- luacheck: ignore 211
       H.await_pending(3)
     end)()
     H.collect()
@@ -146,9 +146,9 @@ describe("garbage collection", function()
         local a = mit.getit(1000, cb); a:destroy()
         local b = mit.oneoff(1000, cb); b:destroy(true); b:destroy()
         local c = mit.getit(1000, cb); c:stop()
-        local d = mit.getit(1000, cb)
+        local d = mit.getit(1000, cb) -- luacheck: ignore 211 (dropped live)
       end
-      local e = mit.oneoff(0, cb)
+      local e = mit.oneoff(0, cb) -- luacheck: ignore 211
       H.await_pending(1)
       mit.process_events()
     end)()

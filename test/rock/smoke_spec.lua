@@ -37,7 +37,7 @@ describe("installed luamockit", function()
   end)
 
   it("ships the socket helper", function()
-    local ok, socket = pcall(require, "socket")
+    local ok = pcall(require, "socket")
     if not ok then return pending("LuaSocket not installed") end
     local msock = require("luamockit.socket")
     local w = assert(msock.new())
