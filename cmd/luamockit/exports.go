@@ -171,12 +171,12 @@ func slots(buf *C.lmk_slot, n C.int) []queue.Slot {
 	return unsafe.Slice((*queue.Slot)(unsafe.Pointer(buf)), int(n))
 }
 
-// lmk_take fills buf with up to capacity queued callback slots and stores in
-// *before how many were pending before the call. One crossing serves a
-// whole batch.
+// lmk_take fills buf with up to capacity queued callback slots, queued
+// before *limit; with *limit == 0 it begins a drain and sets *limit (see
+// queue.Drain). One crossing serves a whole batch.
 //
 //export lmk_take
-func lmk_take(h C.uint64_t, buf *C.lmk_slot, capacity C.int, before *C.int) (n C.int) {
+func lmk_take(h C.uint64_t, buf *C.lmk_slot, capacity C.int, limit *C.uint64_t) (n C.int) {
 	defer func() {
 		if recover() != nil {
 			n = 0
@@ -184,12 +184,12 @@ func lmk_take(h C.uint64_t, buf *C.lmk_slot, capacity C.int, before *C.int) (n C
 	}()
 	q := lookup(h)
 	if q == nil {
-		*before = 0
 		return 0
 	}
-	k, b := q.Take(slots(buf, capacity))
-	*before = C.int(b)
-	return C.int(k)
+	if *limit == 0 {
+		*limit = C.uint64_t(q.Drain())
+	}
+	return C.int(q.TakeBefore(slots(buf, capacity), uint64(*limit)))
 }
 
 // lmk_putback returns slots that were taken but not run to the queue head.

@@ -444,7 +444,8 @@ static void on_error(lua_State *L, lmk_state *st, lmk_batch *b, int base) {
 static long dispatch(lua_State *L, lmk_state *st, long limit) {
     lmk_slot buf[LMK_BATCH];
     lmk_batch b;
-    long budget = -1, ran = 0;
+    long ran = 0;
+    uint64_t end = 0; /* the drain's limit: events queued before the call */
     int base;
     lua_getfield(L, ANCHORS, "msgh"); /* cached: no allocation per call */
     if (lua_isnil(L, -1)) {
@@ -464,15 +465,13 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     st->batches = &b;
     st->depth++;
     for (;;) {
-        int before = 0, cap = LMK_BATCH;
-        if (budget < 0 && limit >= 0 && limit < cap) cap = (int)limit;
-        if (budget >= 0 && budget < cap) cap = (int)budget;
+        int cap = LMK_BATCH;
+        if (limit >= 0 && limit < cap) cap = (int)limit;
         if (cap == 0 || st->q == 0) break;
         b.next = 0;
-        b.n = lmk_take(st->q, buf, cap, &before);
-        if (budget < 0) budget = (limit >= 0 && limit < before) ? limit : before;
+        b.n = lmk_take(st->q, buf, cap, &end);
         if (b.n == 0) break;
-        budget -= b.n;
+        if (limit >= 0) limit -= b.n;
         while (b.next < b.n) {
             lmk_slot *s = &buf[b.next++];
             int status;
@@ -482,6 +481,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
             ran++;
             if (status != 0) on_error(L, st, &b, base);
         }
+        if (b.n < cap) break; /* the drain reached its end: no crossing more */
     }
     leave(st, &b);
     lua_settop(L, base - 1);

@@ -75,10 +75,11 @@ type timer struct {
 	gen    uint32 // bumped on stop/cancel: older records are stale
 	// queued counts expirations waiting in the ring; records counts the
 	// ring records of the current generation that point here.
-	queued  int
-	records int
-	hasTail bool
-	tail    uint64 // ring position of the record that takes new expirations
+	queued    int
+	records   int
+	hasTail   bool
+	tailEpoch uint64 // the drain epoch its tail record belongs to
+	tail      uint64 // ring position of the record that takes new expirations
 }
 
 // record is one ring entry: a timer's expirations (t != nil, n of them,
@@ -107,10 +108,13 @@ type Queue struct {
 	notify   Notifier
 	closed   bool
 
-	// ring of records at absolute positions [head, head+size)
-	ring []record
-	head uint64
-	size int
+	// ring of records at absolute positions [head, head+size); positions
+	// start at 1<<32 so that PutBack can go below the first one and 0 is
+	// never a position
+	ring       []record
+	head       uint64
+	size       int
+	drainEpoch uint64 // drain epoch (Drain)
 
 	pending int // expirations and items in live records
 	stale   int // records of stopped or cancelled timers and withdrawn items not yet dropped
@@ -134,6 +138,7 @@ func New(n Notifier) *Queue {
 	q := &Queue{
 		notify:    n,
 		ring:      make([]record, 16),
+		head:      1 << 32,
 		producers: make(map[uint32]*producer),
 		waiters:   make(map[uint64]*waiter),
 		epoch:     time.Now(),
@@ -263,16 +268,19 @@ func (q *Queue) grow() {
 	q.ring = nr
 }
 
-// pushBack adds n expirations of t, coalescing into t's tail record.
+// pushBack adds n expirations of t, coalescing into t's tail record if
+// that was queued since the last Drain (so that a drain never runs
+// expirations queued after it began, and never lets them overtake events
+// queued before).
 func (q *Queue) pushBack(t *timer, n int) {
-	if t.hasTail {
+	if t.hasTail && t.tailEpoch == q.drainEpoch {
 		q.at(t.tail).n += n
 	} else {
 		q.grow()
 		pos := q.head + uint64(q.size)
 		*q.at(pos) = record{t: t, gen: t.gen, n: n}
 		q.size++
-		t.hasTail, t.tail = true, pos
+		t.hasTail, t.tail, t.tailEpoch = true, pos, q.drainEpoch
 		t.records++
 	}
 	t.queued += n
@@ -299,17 +307,37 @@ func (q *Queue) popFront() {
 	q.size--
 }
 
-// Take moves up to len(buf) pending events, oldest first, into buf and
-// returns how many it wrote, and how many were pending before the call. An
+// Drain begins a drain: it returns the ring position that bounds the
+// events queued so far. TakeBefore with that limit takes only those events,
+// whatever is queued meanwhile (new expirations of a timer go to a new
+// record after the limit instead of joining the old one).
+func (q *Queue) Drain() (limit uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.drainEpoch++
+	return q.head + uint64(q.size)
+}
+
+// Take begins a drain and takes from it (Drain, then TakeBefore); it also
+// returns how many events were pending before the call.
+func (q *Queue) Take(buf []Slot) (n, before int) {
+	limit := q.Drain()
+	q.mu.Lock()
+	before = q.pending
+	q.mu.Unlock()
+	return q.TakeBefore(buf, limit), before
+}
+
+// TakeBefore moves up to len(buf) pending events queued before limit (see
+// Drain), oldest first, into buf and returns how many it wrote. An
 // expiration counted n times fills n consecutive slots. A one-off timer's
 // slot carries FlagLast, and the queue forgets the timer. A producer item
 // fills one slot with FlagItem (and FlagWait if a thread waits for it).
-func (q *Queue) Take(buf []Slot) (n, before int) {
+func (q *Queue) TakeBefore(buf []Slot, limit uint64) (n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	before = q.pending
 	taken := 0
-	for n < len(buf) && q.size > 0 {
+	for n < len(buf) && q.size > 0 && q.head < limit {
 		r := q.at(q.head)
 		if r.isStale() {
 			q.popFront()
@@ -349,7 +377,7 @@ func (q *Queue) Take(buf []Slot) (n, before int) {
 	if taken > 0 {
 		q.setPending(q.pending - taken)
 	}
-	return n, before
+	return n
 }
 
 // PutBack returns slots that Take handed out but that were not run to the
