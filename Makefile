@@ -28,7 +28,7 @@ BUSTED       ?= /usr/bin/busted
 # actionlint runs it on the workflow's scripts; ca-certificates: go mod
 # download). Keep .ci/run's list the same.
 APT_PACKAGES ?= gcc make git lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted luajit luarocks \
-                lua-socket lua-luv lua-posix lua-copas \
+                lua-socket lua-luv lua-posix lua-copas lua-cqueues \
                 lua5.2 lua5.3 liblua5.2-dev liblua5.3-dev lua-check shellcheck ca-certificates
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
