@@ -561,6 +561,7 @@ describe("producer API", function()
       local j = start{ threads = 1, count = 0, name = name,
         cb = function() calls[name] = (calls[name] or 0) + 1 end }
       j:join()
+      assert.is_nil(fresh[j:handle()], "two live producers share a handle")
       fresh[j:handle()] = true
       for _, o in ipairs(old) do
         assert.is_not.equal(o:handle(), j:handle(), "a new producer reuses an old handle")

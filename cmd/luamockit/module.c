@@ -266,11 +266,13 @@ static int t_destroy(lua_State *L) {
     return 1;
 }
 
+#if LUA_VERSION_NUM >= 504
 /* [-2, +0, -] __close (5.4): destroy, whatever error leaves the scope. */
 static int t_close(lua_State *L) {
     destroy_timer(L, checktimer(L));
     return 0;
 }
+#endif
 
 /* [-1, +0, -] __gc: an interval timer nobody holds is stopped and freed; so
  * is a stopped one-off (nobody can start it again). An armed one-off still
