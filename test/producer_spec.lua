@@ -555,7 +555,7 @@ describe("producer API", function()
       old[#old + 1] = j
       j:unregister()
     end
-    local fresh = {} -- luacheck: ignore 241
+    local fresh = {}
     for i = 1, 16 do
       local name = "new" .. i
       local j = start{ threads = 1, count = 0, name = name,
