@@ -31,10 +31,4 @@ files["test/**/*_spec.lua"] = {
   max_line_length = false,
 }
 
--- Being written right now by another engineer: lint them once they land.
-exclude_files = {
-  "test/soak/*",
-  "test/exit_spec.lua",
-  "test/fuzz_spec.lua",
-  "test/lifecycle_spec.lua",
-}
+exclude_files = {}

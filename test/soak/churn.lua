@@ -51,12 +51,14 @@ for round = 1, ROUNDS do
   mit.sleep(10)
   mit.process_events()
   if round == 1 then rss_first = rss_kib() end
-  if os.getenv("CHURN_TRACE") then io.stderr:write(round, " ", rss_kib(), " KiB, lua ", math.floor(collectgarbage("count")), " KiB\n") end
+  if os.getenv("CHURN_TRACE") then
+    io.stderr:write(round, " ", rss_kib(), " KiB, lua ", math.floor(collectgarbage("count")), " KiB\n")
+  end
 end
 local rss_end = rss_kib()
 local secs = (mit.monotime() - t0) / 1000
-print(string.format(
-  "churn: %d timers (%d destroyed, %d dropped) in %.1f s, %d callbacks; RSS after 10%%: %d KiB, at end: %d KiB (%+.1f %%)",
+print(string.format("churn: %d timers (%d destroyed, %d dropped) in %.1f s, %d callbacks; "
+  .. "RSS after 10%%: %d KiB, at end: %d KiB (%+.1f %%)",
   made, destroyed, dropped, secs, fired, rss_first, rss_end, (rss_end - rss_first) * 100 / rss_first))
 assert(mit.pending() == 0, "events left after the final drain")
 assert(rss_end <= rss_first * 1.10, "RSS grew by more than 10 %")
