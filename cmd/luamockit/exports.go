@@ -203,13 +203,16 @@ func lmk_putback(h C.uint64_t, buf *C.lmk_slot, n C.int) (rc C.int) {
 	return C.LMK_OK
 }
 
+// lmk_counts stores the pending and queued counts (64-bit: a stalled loop
+// can pile up more than 2^31 expirations).
+//
 //export lmk_counts
-func lmk_counts(h C.uint64_t, pending, inqueue *C.int) (rc C.int) {
+func lmk_counts(h C.uint64_t, pending, inqueue *C.int64_t) (rc C.int) {
 	defer recoverTo(&rc)
 	*pending, *inqueue = 0, 0
 	if q := lookup(h); q != nil {
-		*pending = C.int(q.Pending())
-		*inqueue = C.int(q.InQueue())
+		*pending = C.int64_t(q.Pending())
+		*inqueue = C.int64_t(q.InQueue())
 	}
 	return C.LMK_OK
 }

@@ -43,6 +43,8 @@
 /* Shortest interval: 1 us. Shorter ones would only make the Go scheduler
  * spin (expirations are counted exactly either way). */
 #define LMK_MIN_INTERVAL_MS 0.001
+/* What an interval timer weighs for the collector's pace, in KiB. */
+#define LMK_GC_DEBT_KB 1
 /* Slots taken from Go per crossing in process_events. */
 #define LMK_BATCH 256
 /* wait() re-checks for a pending Lua signal hook at least this often (ms),
@@ -223,6 +225,14 @@ static int arm(lua_State *L, int periodic) {
     }
     t->state = T_LIVE;
     st->live++;
+#if LUA_VERSION_NUM >= 502
+    /* An interval timer costs more than its small userdata: Go keeps it
+     * and it fires until destroyed or collected. Count it as
+     * LMK_GC_DEBT_KB of allocation, so that the collector finds dropped
+     * ones at a pace that reflects their cost (5.2+ only add debt here;
+     * 5.1's GCSTEP would collect at once). */
+    if (periodic && lua_gc(L, LUA_GCISRUNNING, 0)) lua_gc(L, LUA_GCSTEP, LMK_GC_DEBT_KB);
+#endif
     return 1;
 }
 
@@ -511,13 +521,13 @@ static int l_process_events(lua_State *L) {
  * ran is true if a callback ran, left the events still pending. */
 static int l_poll(lua_State *L) {
     lmk_state *st = getstate(L);
-    int pending = 0, inq = 0;
+    int64_t pending = 0, inq = 0;
     long ran;
     lua_settop(L, 0);
     ran = dispatch(L, st, 1);
     lmk_counts(st->q, &pending, &inq);
     lua_pushboolean(L, ran > 0);
-    lua_pushinteger(L, pending);
+    lua_pushinteger(L, (lua_Integer)pending);
     return 2;
 }
 
@@ -568,18 +578,18 @@ static int l_seterrorhandler(lua_State *L) {
 /* [-0, +1, e] pending() -> events that will run a callback */
 static int l_pending(lua_State *L) {
     lmk_state *st = getstate(L);
-    int pending = 0, inq = 0;
+    int64_t pending = 0, inq = 0;
     lmk_counts(st->q, &pending, &inq);
-    lua_pushinteger(L, pending);
+    lua_pushinteger(L, (lua_Integer)pending);
     return 1;
 }
 
 /* [-0, +1, e] inqueue() -> all queue entries, stale ones included */
 static int l_inqueue(lua_State *L) {
     lmk_state *st = getstate(L);
-    int pending = 0, inq = 0;
+    int64_t pending = 0, inq = 0;
     lmk_counts(st->q, &pending, &inq);
-    lua_pushinteger(L, inq);
+    lua_pushinteger(L, (lua_Integer)inq);
     return 1;
 }
 
