@@ -33,7 +33,7 @@ APT_PACKAGES ?= gcc make git lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-bus
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+.PHONY: all build deps demo test test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -70,7 +70,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-go test-busted test-host test-rocks test-extra
+test: deps build test-go test-busted test-host test-rocks test-extra test-soak-short
 
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers; -idirafter
@@ -212,6 +212,12 @@ lint:
 # The soak (test/soak/run.sh): minutes of load under each interpreter.
 soak: build test-modules
 	BUILD=$(BUILD) sh test/soak/run.sh
+
+# The short version of each soak part, for make test: 3 s of producers,
+# the 1 000 000-timer churn (under a second), 20 wait-loop rounds, 5 exit
+# runs per mode.
+test-soak-short: build test-modules
+	BUILD=$(BUILD) SOAK_SECS=3 CHURN_N=1000000 WAIT_ROUNDS=20 EXIT_RUNS=5 sh test/soak/run.sh
 
 # LuaRocks' build (rockspec/luamockit-scm-1.rockspec): one .so for the Lua it
 # targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links).
