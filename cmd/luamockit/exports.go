@@ -256,6 +256,18 @@ func lmk_wait_end(h C.uint64_t) (rc C.int) {
 	return C.LMK_OK
 }
 
+// lmk_set_consumer_clock lets the Lua thread keep time between its waits
+// (on) or hands it to a Go runtime timer (off); see queue.SetConsumerClock.
+//
+//export lmk_set_consumer_clock
+func lmk_set_consumer_clock(h C.uint64_t, on C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	if q := lookup(h); q != nil {
+		q.SetConsumerClock(on != 0)
+	}
+	return C.LMK_OK
+}
+
 func cbool(b bool) C.int {
 	if b {
 		return 1

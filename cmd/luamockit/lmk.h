@@ -47,6 +47,7 @@ typedef struct lmk_state {
     int efd;             /* eventfd: readable iff events are pending */
     int depth;           /* process_events calls on the C stack */
     long live;           /* timers armed and not yet gone (one-offs: until run) */
+    int lua_clock;       /* the Lua thread keeps time between waits (until fd()/setport()) */
     lua_Number next_id;  /* last timer id handed out */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */

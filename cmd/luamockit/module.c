@@ -531,11 +531,21 @@ static int l_poll(lua_State *L) {
     return 2;
 }
 
+/* Another loop will wait on the fd (or the UDP port) instead of wait():
+ * from now on a Go runtime timer queues expirations when they are due, so
+ * that the fd turns readable on time without this thread's help. */
+static void use_go_clock(lmk_state *st) {
+    if (!st->lua_clock) return;
+    st->lua_clock = 0;
+    lmk_set_consumer_clock(st->q, 0);
+}
+
 /* [-0, +1, e] fd() -> a file descriptor (eventfd; CLOEXEC, non-blocking)
  * readable exactly while events are pending: poll it from another event
  * loop, then call process_events(), which clears it. Do not close it. */
 static int l_fd(lua_State *L) {
     lmk_state *st = getstate(L);
+    use_go_clock(st);
     lua_pushinteger(L, st->efd);
     return 1;
 }
@@ -549,6 +559,7 @@ static int l_setport(lua_State *L) {
     int rc;
     if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
         luaL_argerror(L, 1, "port must be an integer from 0 to 65535");
+    if (n != 0) use_go_clock(st);
     rc = lmk_setport(st->q, (int)n);
     if (rc != LMK_OK) {
         lua_pushnil(L);
@@ -814,6 +825,7 @@ static void push_universe(lua_State *L) {
     st->main = NULL;
     st->depth = 0;
     st->live = 0;
+    st->lua_clock = 0;
     st->producers = NULL;
     st->batches = NULL;
     lua_createtable(L, 0, 1);
@@ -845,6 +857,11 @@ static void push_universe(lua_State *L) {
     if (st->efd < 0) lmk_error(L, strerror(errno));
     st->q = lmk_open(st->efd);
     if (st->q == 0) lmk_error(L, "cannot create the event queue");
+    /* Until fd() or setport(): between two wait() calls the Lua thread
+     * keeps time too (expirations are queued when it looks), so no Go
+     * thread wakes up for the timers at all. */
+    st->lua_clock = 1;
+    lmk_set_consumer_clock(st->q, 1);
 
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);

@@ -126,6 +126,11 @@ type Queue struct {
 	schedAt int64 // due time sched is set for; -1 when not set
 	waiting bool  // the consumer keeps time (BeginWait .. EndWait)
 	waitDue int64 // when the waiting consumer wakes for the timers
+	// consumerClock lets the consumer keep time between its waits too
+	// (SetConsumerClock); lazy is set while it does: the runtime timer is
+	// off and expirations due are queued when the consumer looks.
+	consumerClock bool
+	lazy          bool
 
 	producers  map[uint32]*producer
 	waiters    map[uint64]*waiter
@@ -190,6 +195,7 @@ func (q *Queue) Close() []Slot {
 func (q *Queue) Pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.catchUp()
 	return q.pending
 }
 
@@ -198,6 +204,7 @@ func (q *Queue) Pending() int {
 func (q *Queue) InQueue() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.catchUp()
 	return q.pending + q.stale
 }
 
@@ -314,6 +321,7 @@ func (q *Queue) popFront() {
 func (q *Queue) Drain() (limit uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.catchUp()
 	q.drainEpoch++
 	return q.head + uint64(q.size)
 }
@@ -336,6 +344,7 @@ func (q *Queue) Take(buf []Slot) (n, before int) {
 func (q *Queue) TakeBefore(buf []Slot, limit uint64) (n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.catchUp()
 	taken := 0
 	for n < len(buf) && q.size > 0 && q.head < limit {
 		r := q.at(q.head)
@@ -472,7 +481,7 @@ func (q *Queue) resched(now int64) {
 		return // a stale wake-up finds nothing due and costs nothing more
 	}
 	due := q.heap[0].due
-	if q.waiting && due >= q.waitDue {
+	if q.lazy || (q.waiting && due >= q.waitDue) {
 		return
 	}
 	if due == q.schedAt {
@@ -547,11 +556,14 @@ func (q *Queue) BeginWait() (next time.Duration, pending bool) {
 		return -1, false
 	}
 	q.waiting = true
+	q.lazy = false
 	if q.sched != nil && q.schedAt >= 0 {
 		q.sched.Stop()
 		q.schedAt = -1
 	}
-	return q.nextLocked(q.now()), q.pending > 0
+	now := q.now()
+	q.expire(now)
+	return q.nextLocked(now), q.pending > 0
 }
 
 // FireDue queues the expirations due now, on the calling (waiting
@@ -576,7 +588,42 @@ func (q *Queue) EndWait() {
 		return
 	}
 	q.waiting = false
+	if q.consumerClock {
+		q.lazy = true // it will look (Take, Pending, BeginWait) before anyone else
+		return
+	}
 	q.resched(q.now())
+}
+
+// SetConsumerClock chooses who keeps time between the consumer's waits.
+// Off (the default), EndWait hands time keeping back to the runtime timer,
+// so the Notifier fires on time for anyone watching it. On, the runtime
+// timer stays off after EndWait: expirations due are queued when the
+// consumer next looks (Take, Pending, InQueue, State, BeginWait), with the
+// same counts, order and absolute schedule, and no Go thread wakes up for
+// the timers at all. Only a consumer that waits through BeginWait and
+// nobody else may turn it on; turning it off queues what is due and
+// re-arms the runtime timer.
+func (q *Queue) SetConsumerClock(on bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.consumerClock = on
+	if !on && q.lazy && !q.closed {
+		q.lazy = false
+		now := q.now()
+		q.expire(now)
+		q.resched(now)
+	}
+}
+
+// catchUp queues what is due while the consumer keeps time. q.mu must be
+// held.
+func (q *Queue) catchUp() {
+	if q.lazy && len(q.heap) > 0 {
+		if now := q.now(); q.heap[0].due <= now {
+			q.expire(now)
+		}
+	}
 }
 
 // drop forgets t's queued expirations. q.mu must be held.
@@ -648,6 +695,7 @@ func (q *Queue) Start(id uint64) error {
 func (q *Queue) State(id uint64) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.catchUp()
 	t := q.timers.get(id)
 	if t == nil {
 		return StateNone
