@@ -240,8 +240,11 @@ install-rock:
 	install -m 644 cmd/luamockit/luamockit_api.h $(INST_INCDIR)/luamockit_api.h
 
 # Benchmarks against luv (Debian's lua-luv) and the floor, for each ABI.
-bench: build
+bench: build test-modules
 	BUILD=$(BUILD) sh test/bench/run.sh
+	@for v in 5.1 5.4; do \
+	  LUA_CPATH="$(BUILD)/lua$$v/?.so;$(BUILD)/test/lua$$v/?.so" lua$$v test/producer/bench.lua || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)
