@@ -8,37 +8,16 @@ local tp = require("testproducer")
 
 -- ------------------------------------------------------------ helpers --
 
+local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
+
 local function now() return mit.monotime() end
 
+-- The shared helpers (test/helpers.lua), with this file's 5 s default.
+local function drain_until(cond, timeout_ms) return (H.drain_until(cond, timeout_ms or 5000)) end
+local function poll_until(cond, timeout_ms) return H.poll_until(cond, timeout_ms or 5000) end
+local function await_pending(n, timeout_ms) return H.await_pending(n, timeout_ms or 5000) end
+
 local function pack(...) return { n = select("#", ...), ... } end
-
--- Runs the wait/process_events loop until cond() or timeout_ms; returns
--- whether cond() became true. process_events errors propagate.
-local function drain_until(cond, timeout_ms)
-  local deadline = now() + (timeout_ms or 5000)
-  while not cond() do
-    local left = deadline - now()
-    if left <= 0 then return false end
-    mit.wait(math.max(1, math.min(left, 50)))
-    mit.process_events()
-  end
-  return true
-end
-
--- Polls cond() without running callbacks.
-local function poll_until(cond, timeout_ms)
-  local deadline = now() + (timeout_ms or 5000)
-  while not cond() do
-    if now() >= deadline then return false end
-    mit.sleep(1)
-  end
-  return true
-end
-
-local function await_pending(n, timeout_ms)
-  local ok = poll_until(function() return mit.pending() >= n end, timeout_ms or 5000)
-  assert.is_true(ok, string.format("expected %d pending events, have %d", n, mit.pending()))
-end
 
 -- Jobs started by a test, cleaned up after it.
 local jobs = {}

@@ -26,21 +26,13 @@ end
 
 -- ------------------------------------------------------------ helpers --
 
+local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
+
 local function now() return mit.monotime() end
 
-local function poll_until(cond, timeout_ms)
-  local deadline = now() + (timeout_ms or 5000)
-  while not cond() do
-    if now() >= deadline then return false end
-    mit.sleep(1)
-  end
-  return true
-end
-
-local function await_pending(n, timeout_ms)
-  local ok = poll_until(function() return mit.pending() >= n end, timeout_ms or 5000)
-  assert.is_true(ok, string.format("expected %d pending events, have %d", n, mit.pending()))
-end
+-- The shared helpers (test/helpers.lua), with this file's 5 s default.
+local function poll_until(cond, timeout_ms) return H.poll_until(cond, timeout_ms or 5000) end
+local function await_pending(n, timeout_ms) return H.await_pending(n, timeout_ms or 5000) end
 
 -- posix.poll's rpoll/poll, retried on EINTR with the time left: a signal
 -- (the Go runtime's, for one) may interrupt poll(2) on this thread.
