@@ -37,6 +37,7 @@ typedef struct lmk_batch {
 
 #include "luamockit_api.h"
 
+
 #define LMK_STATE "luamockit.state"
 
 /* What C keeps of one Lua universe: a full userdata in the registry
@@ -48,7 +49,8 @@ typedef struct lmk_state {
     int depth;           /* process_events calls on the C stack */
     long live;           /* timers armed and not yet gone (one-offs: until run) */
     int lua_clock;       /* the Lua thread keeps time between waits (until fd()/setport()) */
-    lua_Number next_id;  /* last timer id handed out */
+    lua_Number next_id;  /* last timer id handed out on the main thread */
+    lua_Number next_coro_id; /* ... in coroutines (offset by 2^52) */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     lmk_batch *batches;  /* in-flight batches, innermost first */

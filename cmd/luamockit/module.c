@@ -89,9 +89,10 @@ void *lmk_testudata(lua_State *L, int i, const char *tname) {
 #endif
 
 /* Timer ids: integers kept as lua_Number (exact to 2^53), keys of CBS and
- * ANCHORS. An odd id marks a timer armed from a coroutine, whose thread is
- * anchored in ANCHORS; timers armed on the main thread (which never goes
- * away) have even ids and no anchor, so releasing them costs one rawset. */
+ * ANCHORS. Timers armed on the main thread (which never goes away) get
+ * dense ids from 1 and no anchor, so releasing them costs one rawset; ids
+ * from 2^52 up mark timers armed in a coroutine, whose thread is anchored
+ * in ANCHORS. */
 #if LUA_VERSION_NUM >= 503
 #define rawgetid(L, t, id) ((void)lua_rawgeti(L, t, (lua_Integer)(id)))
 #define rawsetid(L, t, id) lua_rawseti(L, t, (lua_Integer)(id))
@@ -118,7 +119,10 @@ static void rawsetid(lua_State *L, int t, lua_Number id) {
 }
 #endif
 
-static int anchored(lua_Number id) { return ((int64_t)id & 1) != 0; }
+/* Ids of timers armed in a coroutine start here (2^52); main-thread ids
+ * count up from 1, densely, so that CBS keeps them in its array part. */
+#define LMK_CORO_IDS 4503599627370496.0
+static int anchored(lua_Number id) { return id > LMK_CORO_IDS; }
 
 static void release_id(lua_State *L, lua_Number id) {
     lua_pushnil(L);
@@ -203,10 +207,9 @@ static int arm(lua_State *L, int periodic) {
             lua_rawseti(L, -2, 2 + i);
         }
     }
-    /* Even id on the main thread, odd (and anchored) in a coroutine. */
+    /* Main-thread ids count up from 1; coroutine ones (anchored) from 2^52. */
     coro = !lua_pushthread(L);
-    st->next_id += 2;
-    t->id = st->next_id - (coro ? 1 : 0);
+    t->id = coro ? LMK_CORO_IDS + ++st->next_coro_id : ++st->next_id;
     if (coro) {
         rawsetid(L, ANCHORS, t->id);
     } else {
@@ -822,6 +825,7 @@ static void push_universe(lua_State *L) {
     st->q = 0;
     st->efd = -1;
     st->next_id = 0;
+    st->next_coro_id = 0;
     st->main = NULL;
     st->depth = 0;
     st->live = 0;

@@ -61,4 +61,8 @@ print(string.format("churn: %d timers (%d destroyed, %d dropped) in %.1f s, %d c
   .. "RSS after 10%%: %d KiB, at end: %d KiB (%+.1f %%)",
   made, destroyed, dropped, secs, fired, rss_first, rss_end, (rss_end - rss_first) * 100 / rss_first))
 assert(mit.pending() == 0, "events left after the final drain")
-assert(rss_end <= rss_first * 1.10, "RSS grew by more than 10 %")
+-- 10 % by default (make soak); the short run in make test allows more
+-- (CHURN_TOL), as a few MiB of Go heap vary by a few hundred KiB from one
+-- measurement to the next; a leak of even a few bytes per timer still shows.
+local tol = tonumber(os.getenv("CHURN_TOL")) or 10
+assert(rss_end <= rss_first * (1 + tol / 100), "RSS grew by more than " .. tol .. " %")

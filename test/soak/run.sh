@@ -14,6 +14,7 @@
 #   LUAS          interpreters                              ["lua5.1 lua5.4"]
 #   SOAK_SECS     length of part (a), seconds                            [30]
 #   CHURN_N       timers for part (b)                               [1000000]
+#   CHURN_TOL     allowed RSS growth in part (b), percent                [10]
 #   WAIT_ROUNDS   rounds for part (c)                                  [1000]
 #   WAIT_STAGGER  ms between round starts in (c) (rounds overlap)        [50]
 #   EXIT_RUNS     runs per mode for part (d)                            [100]
