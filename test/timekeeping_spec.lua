@@ -24,6 +24,26 @@ describe("time keeping", function()
     t:destroy()
   end)
 
+  it("schedules a timer from the moment it was armed, however long until the next call", function()
+    -- Arms reach Go in batches, when the module is next called; each
+    -- carries the time it was made, so the count below is exact.
+    local now = mit.monotime
+    local n = 0
+    local t0 = now()
+    local t = mit.getit(10, function() n = n + 1 end)
+    local t1 = now()
+    while now() - t0 < 55 do end -- no call into the module
+    local before = now()
+    local p = mit.pending()
+    local after = now()
+    local lo, hi = math.floor((before - t1) / 10), math.floor((after - t0) / 10)
+    assert.is_true(p >= lo and p <= hi, ("pending %d, want %d..%d"):format(p, lo, hi))
+    assert.are.equal(p, mit.process_events())
+    assert.are.equal(p, n)
+    assert.are.equal("armed", t:state())
+    t:destroy()
+  end)
+
   it("wakes wait() at the timer's due time, not before (timing-sensitive)", function()
     local fired
     local due = mit.monotime() + 30
@@ -48,5 +68,74 @@ describe("time keeping", function()
     assert.is_true(took >= 15 and took < 1500, "fd readable after " .. took .. " ms")
     assert.are.equal(1, mit.process_events())
     o:cancel()
+  end)
+end)
+
+describe("the spin before a due timer", function()
+  local function slack()
+    local f = io.open("/proc/self/timerslack_ns", "r")
+    if not f then return nil end
+    local v = tonumber(f:read("*l"))
+    f:close()
+    return v
+  end
+
+  after_each(function() mit.setspin(250) end)
+
+  it("checks its argument", function()
+    for _, bad in ipairs({ -1, 0 / 0, 1e7, "x", {} }) do
+      local ok, err = pcall(mit.setspin, bad)
+      assert.is_false(ok)
+      assert.is_truthy(tostring(err):find("bad argument #1", 1, true), tostring(err))
+    end
+    assert.has_no.errors(function() mit.setspin(0) end)
+    assert.has_no.errors(function() mit.setspin(1000000) end)
+  end)
+
+  it("costs little CPU: a 300 ms wait for a timer is not spent spinning", function()
+    for _, us in ipairs({ 250, 1000000 }) do -- the default, and the largest lead
+      mit.setspin(us)
+      local ran = false
+      mit.oneoff(300, function() ran = true end)
+      local c0, t0 = os.clock(), mit.monotime()
+      while not ran do
+        mit.wait(1000)
+        mit.process_events()
+      end
+      local cpu, el = (os.clock() - c0) * 1000, mit.monotime() - t0
+      assert.is_true(el >= 299.5, "the timer ran " .. (300 - el) .. " ms early")
+      -- a lead of 1/100 of the sleep: at most 3 ms of 300, whatever setspin allows
+      assert.is_true(cpu < 30, ("setspin(%d): %.1f ms of CPU in a %.0f ms wait"):format(us, cpu, el))
+    end
+  end)
+
+  it("never runs a timer early, with or without the spin", function()
+    for _, us in ipairs({ 250, 0 }) do
+      mit.setspin(us)
+      local early = 0
+      for _ = 1, 20 do
+        local due = mit.monotime() + 5
+        local at
+        mit.oneoff(5, function() at = mit.monotime() end)
+        while not at do
+          mit.wait(1000)
+          mit.process_events()
+        end
+        if at < due - 0.05 then early = early + 1 end
+      end
+      assert.are.equal(0, early, "setspin(" .. us .. "): " .. early .. " of 20 one-offs ran early")
+    end
+  end)
+
+  it("gives the thread its timer slack back when wait() returns", function()
+    local before = slack()
+    if not before then
+      pending("/proc/self/timerslack_ns is not readable here")
+      return
+    end
+    mit.oneoff(30, function() end)
+    mit.wait(1000) -- sleeps towards a spin window (lead 300 us): slack lowered meanwhile
+    mit.process_events()
+    assert.are.equal(before, slack())
   end)
 end)

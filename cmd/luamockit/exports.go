@@ -109,17 +109,21 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 	return C.LMK_OK
 }
 
-// lmk_arm arms timer id: first expiration after delay ns, then every
-// period ns (0: one-off).
+// lmk_arm_batch arms n timers (queue.ArmBatch): reqs[i] is timer id,
+// first expiration delay ns after it was requested (age ns ago), then every
+// period ns (0: one-off); id 0 is skipped. It returns the first error.
 //
-//export lmk_arm
-func lmk_arm(h, id C.uint64_t, delay, period C.int64_t) (rc C.int) {
+//export lmk_arm_batch
+func lmk_arm_batch(h C.uint64_t, reqs *C.lmk_armreq, n C.int) (rc C.int) {
 	defer recoverTo(&rc)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	return code(q.Arm(uint64(id), time.Duration(delay), time.Duration(period)))
+	if n <= 0 {
+		return C.LMK_OK
+	}
+	return code(q.ArmBatch(unsafe.Slice((*queue.ArmReq)(unsafe.Pointer(reqs)), int(n))))
 }
 
 // lmk_cancel stops timer id for good; no event of it is queued afterwards.
@@ -369,5 +373,7 @@ func lmk_getport(h C.uint64_t) (port C.int) {
 	return 0
 }
 
+var _ [32 - unsafe.Sizeof(queue.ArmReq{})]byte
+var _ [unsafe.Sizeof(queue.ArmReq{}) - 32]byte
 var _ [32 - unsafe.Sizeof(queue.Slot{})]byte
 var _ [unsafe.Sizeof(queue.Slot{}) - 32]byte

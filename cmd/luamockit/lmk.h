@@ -20,6 +20,18 @@ typedef struct lmk_slot {
     uintptr_t cookie; /* the luamockit_producer (items) */
 } lmk_slot;
 
+/* One timer to arm, handed from C to Go in batches (queue.ArmReq). */
+typedef struct lmk_armreq {
+    uint64_t id;      /* 0: withdrawn before the batch went */
+    int64_t delay;    /* ns */
+    int64_t period;   /* ns; 0 for a one-off */
+    int64_t at;       /* C: CLOCK_MONOTONIC ns of the request; Go: its age */
+} lmk_armreq;
+
+/* Arm requests wait in the state for one crossing per LMK_ARM_BATCH, or
+ * until anything else needs the queue (see flush_arms in module.c). */
+#define LMK_ARM_BATCH 256
+
 #define LMK_FLAG_LAST 1u /* a one-off's only slot: release the timer after */
 #define LMK_FLAG_ITEM 2u /* a producer's item */
 #define LMK_FLAG_WAIT 4u /* a producer thread waits for lmk_item_done */
@@ -54,6 +66,9 @@ typedef struct lmk_state {
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     lmk_batch *batches;  /* in-flight batches, innermost first */
+    int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
+    int narms;           /* arm requests not yet handed to Go */
+    lmk_armreq arms[LMK_ARM_BATCH];
 } lmk_state;
 
 /* producer.c */

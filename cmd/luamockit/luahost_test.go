@@ -644,6 +644,7 @@ t:destroy()
 func TestGCStopsDroppedInterval(t *testing.T) {
 	h := newHost(t)
 	h.run(t, `
+collectgarbage("stop") -- no cycle may collect the handle before the count
 hits = 0
 local function arm() local t = mit.getit(2, function() hits = hits + 1 end) end
 arm()
@@ -653,7 +654,7 @@ mit.oneoff(20, function() oneoff_ran = true end) -- handle dropped: still fires
 	if n := h.goTimers(t); n != 2 {
 		t.Fatalf("Go tracks %d timers, want 2", n)
 	}
-	h.run(t, `collectgarbage("collect"); collectgarbage("collect")`)
+	h.run(t, `collectgarbage("restart"); collectgarbage("collect"); collectgarbage("collect")`)
 	if n := h.goTimers(t); n != 1 {
 		t.Errorf("after a full GC Go tracks %d timers, want 1 (the one-off)", n)
 	}
@@ -847,12 +848,13 @@ local function arm()
   local o = mit.oneoff(50, function() end)
   o:stop()
 end
+collectgarbage("stop") -- no cycle may collect a handle before the count
 for i = 1, 10 do arm() end
 `)
 	if n := h.goTimers(t); n != 10 {
 		t.Fatalf("Go tracks %d timers, want 10 stopped one-offs", n)
 	}
-	h.run(t, `collectgarbage("collect"); collectgarbage("collect")`)
+	h.run(t, `collectgarbage("restart"); collectgarbage("collect"); collectgarbage("collect")`)
 	if n := h.goTimers(t); n != 0 {
 		t.Errorf("after collecting the handles of 10 stopped one-offs, Go still tracks %d timers (leak)", n)
 	}

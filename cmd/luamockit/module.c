@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -138,6 +139,54 @@ static int lmk_error(lua_State *L, const char *what) {
     return luaL_error(L, "luamockit: %s", what);
 }
 
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Arming collects requests in st->arms and hands them to Go in one
+ * crossing per LMK_ARM_BATCH (arming is the hot path of code that arms
+ * many timers). Each request carries the time it was made, so every timer
+ * keeps its absolute schedule however late the batch goes. Everything that
+ * asks the queue about timers or events, or waits, flushes first, so the
+ * batching shows only in the cost; once fd() or setport() hand time
+ * keeping to Go, arms go at once (the Go timer must know them to wake the
+ * other loop on time). Returns an LMK_* code. */
+static int flush_arms(lmk_state *st) {
+    int n = st->narms, i;
+    int64_t now;
+    if (n == 0) return LMK_OK;
+    st->narms = 0;
+    if (st->q == 0 || lmk_forked) return LMK_ECLOSED;
+    now = mono_ns();
+    for (i = 0; i < n; i++) {
+        int64_t age = now - st->arms[i].at;
+        st->arms[i].at = age > 0 ? age : 0;
+    }
+    return lmk_arm_batch(st->q, st->arms, n);
+}
+
+static const char *rc_message(int rc);
+
+/* [-0, +0, e] flush_arms, raising if Go refused the batch. */
+static void flush_arms_or_raise(lua_State *L, lmk_state *st) {
+    int rc = flush_arms(st);
+    if (rc != LMK_OK) lmk_error(L, rc_message(rc));
+}
+
+/* Withdraws id's request if it has not gone to Go yet; 1 if it had not. */
+static int withdraw_arm(lmk_state *st, lua_Number id) {
+    int i;
+    for (i = st->narms - 1; i >= 0; i--) {
+        if ((lua_Number)st->arms[i].id == id) {
+            st->arms[i].id = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *rc_message(int rc) {
     switch (rc) {
     case LMK_ECLOSED: return "the Lua state's queue is closed";
@@ -217,9 +266,15 @@ static int arm(lua_State *L, int periodic) {
     }
     rawsetid(L, CBS, t->id);
 
-    {
+    rc = st->narms == LMK_ARM_BATCH ? flush_arms(st) : LMK_OK;
+    if (rc == LMK_OK) {
         int64_t ns = (int64_t)(ms * 1e6);
-        rc = lmk_arm(st->q, (uint64_t)t->id, ns, periodic ? ns : 0);
+        lmk_armreq *r = &st->arms[st->narms++];
+        r->id = (uint64_t)t->id;
+        r->delay = ns;
+        r->period = periodic ? ns : 0;
+        r->at = mono_ns();
+        if (!st->lua_clock) rc = flush_arms(st);
     }
     if (rc != LMK_OK) {
         release_id(L, t->id);
@@ -261,7 +316,8 @@ static void destroy_timer(lua_State *L, lmk_timer *t) {
         if (!lua_isnil(L, -1)) st->live--;
         lua_pop(L, 1);
     }
-    if (t->state != T_NEW && st->q != 0 && !lmk_forked) lmk_cancel(st->q, (uint64_t)t->id);
+    if (t->state != T_NEW && !withdraw_arm(st, t->id) && st->q != 0 && !lmk_forked)
+        lmk_cancel(st->q, (uint64_t)t->id);
     skip_timer(st, t->id);
     t->state = T_DESTROYED;
     release_id(L, t->id);
@@ -301,6 +357,7 @@ static const char *timer_state(lua_State *L, lmk_timer *t) {
     if (t->state == T_DESTROYED || t->state == T_NEW) return "destroyed";
     if (t->state == T_STOPPED) return "stopped";
     if (st->q == 0 || lmk_forked) return "destroyed";
+    flush_arms_or_raise(L, st);
     switch (lmk_state_of(st->q, (uint64_t)t->id)) {
     case LMK_ST_ARMED: return "armed";
     case LMK_ST_STOPPED: return "stopped";
@@ -329,6 +386,7 @@ static int t_stop(lua_State *L) {
     int rc;
     if (t->state == T_DESTROYED) return lmk_error(L, "timer is destroyed");
     if (t->state == T_STOPPED) { lua_settop(L, 1); return 1; }
+    flush_arms_or_raise(L, st);
     rc = lmk_stop(st->q, (uint64_t)t->id);
     if (rc == LMK_ENOTFOUND && !t->periodic) rc = LMK_EFIRED;
     if (rc != LMK_OK) return lmk_error(L, rc_message(rc));
@@ -344,6 +402,7 @@ static int t_start(lua_State *L) {
     lmk_state *st = getstate(L);
     int rc;
     if (t->state == T_DESTROYED) return lmk_error(L, "timer is destroyed");
+    flush_arms_or_raise(L, st);
     rc = lmk_start(st->q, (uint64_t)t->id);
     if (rc == LMK_ENOTFOUND && !t->periodic) rc = LMK_EFIRED;
     if (rc != LMK_OK) return lmk_error(L, rc_message(rc));
@@ -484,6 +543,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         if (limit >= 0 && limit < cap) cap = (int)limit;
         if (cap == 0 || st->q == 0) break;
         b.next = 0;
+        if (st->narms > 0) flush_arms_or_raise(L, st);
         b.n = lmk_take(st->q, buf, cap, &end);
         if (b.n == 0) break;
         if (limit >= 0) limit -= b.n;
@@ -528,6 +588,7 @@ static int l_poll(lua_State *L) {
     long ran;
     lua_settop(L, 0);
     ran = dispatch(L, st, 1);
+    flush_arms_or_raise(L, st);
     lmk_counts(st->q, &pending, &inq);
     lua_pushboolean(L, ran > 0);
     lua_pushinteger(L, (lua_Integer)pending);
@@ -540,6 +601,7 @@ static int l_poll(lua_State *L) {
 static void use_go_clock(lmk_state *st) {
     if (!st->lua_clock) return;
     st->lua_clock = 0;
+    flush_arms(st); /* the Go timer keeps time for these too */
     lmk_set_consumer_clock(st->q, 0);
 }
 
@@ -593,6 +655,7 @@ static int l_seterrorhandler(lua_State *L) {
 static int l_pending(lua_State *L) {
     lmk_state *st = getstate(L);
     int64_t pending = 0, inq = 0;
+    flush_arms_or_raise(L, st);
     lmk_counts(st->q, &pending, &inq);
     lua_pushinteger(L, (lua_Integer)pending);
     return 1;
@@ -602,6 +665,7 @@ static int l_pending(lua_State *L) {
 static int l_inqueue(lua_State *L) {
     lmk_state *st = getstate(L);
     int64_t pending = 0, inq = 0;
+    flush_arms_or_raise(L, st);
     lmk_counts(st->q, &pending, &inq);
     lua_pushinteger(L, (lua_Integer)inq);
     return 1;
@@ -628,10 +692,27 @@ static int hook_changed(lua_State *L, const hookmark *a) {
     return a->h != b.h || a->mask != b.mask || a->count != b.count;
 }
 
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+/* When wait() sleeps until a timer is due, it wakes a little early and
+ * spends the rest polling the clock (and the eventfd): a sleeping thread
+ * wakes 50-500 us late on a loaded or virtual machine (timer slack, the
+ * scheduler, the hypervisor), a polling one within a few us. The lead is
+ * 1/LMK_SPIN_DIV of the sleep, at most st->spin_ns (setspin(), default
+ * LMK_SPIN_DEFAULT_NS), and none below LMK_SPIN_MIN_NS: a wait of 20 ms
+ * spins at most 200 us (1 % of a core while it waits), waits for timers
+ * under 2 ms do not spin at all, nor do waits with no timer armed. While
+ * a spin window is ahead, the thread's timer slack is 1 ns (restored when
+ * wait returns), so the sleep before it ends on time too. */
+#define LMK_SPIN_DIV 100
+#define LMK_SPIN_MIN_NS 20000
+#define LMK_SPIN_DEFAULT_NS 250000
+
+/* When to stop sleeping for a timer due at due, seen at now. */
+static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
+    int64_t lead;
+    if (due == INT64_MAX || st->spin_ns <= 0) return due;
+    lead = (due - now) / LMK_SPIN_DIV;
+    if (lead > st->spin_ns) lead = st->spin_ns;
+    return lead >= LMK_SPIN_MIN_NS ? due - lead : due;
 }
 
 /* [-(0|1), +(1|2), e] wait([timeout_ms]) -> 0 | 1, message
@@ -640,7 +721,8 @@ static int64_t mono_ns(void) {
  * sets a Lua hook (lua.c's Ctrl-C handler does).
  * While it blocks, this thread keeps time for the timers: it sleeps in
  * ppoll() until the earliest is due and queues it itself, so no Go thread
- * wakes up and a timer's callback is ready with ppoll's precision. */
+ * wakes up and a timer's callback is ready with ppoll's precision (and
+ * the spin's, above). */
 static int l_wait(lua_State *L) {
     lmk_state *st = getstate(L);
     double timeout = lua_isnoneornil(L, 1) ? 0 : checkms(L, 1, 1);
@@ -648,10 +730,17 @@ static int l_wait(lua_State *L) {
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
     int pending = 0, failed = 0, err = 0, keeptime = st->live > 0;
+    int slack = -1; /* the thread's timer slack before we lowered it */
+    int64_t due, next, spin;
     /* With timers alive, this thread keeps time while it waits; with none,
      * only deliveries can come, and they signal the eventfd: no Go call. */
-    int64_t due, next = keeptime ? lmk_wait_begin(st->q, &pending) : -1;
-    due = next >= 0 ? mono_ns() + next : INT64_MAX;
+    flush_arms_or_raise(L, st);
+    next = keeptime ? lmk_wait_begin(st->q, &pending) : -1;
+    {
+        int64_t now = mono_ns();
+        due = next >= 0 ? now + next : INT64_MAX;
+        spin = spin_from(st, now, due);
+    }
     pfd.fd = st->efd;
     pfd.events = POLLIN;
     while (!pending) {
@@ -661,10 +750,17 @@ static int l_wait(lua_State *L) {
         if (now >= due) { /* a timer is due: queue it from this thread */
             next = lmk_wait_fire(st->q, &pending);
             due = next >= 0 ? now + next : INT64_MAX;
+            spin = spin_from(st, now, due);
             continue;
         }
         if (now >= deadline) break;
-        if (due < wake) wake = due;
+        if (spin < wake) wake = spin;
+        if (now >= wake && wake == spin) {
+            wake = now; /* in the spin window: look, do not sleep */
+        } else if (spin < due && slack < 0) {
+            slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+            if (slack > 1) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+        }
         if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
         ts.tv_sec = (time_t)((wake - now) / 1000000000);
         ts.tv_nsec = (long)((wake - now) % 1000000000);
@@ -674,6 +770,7 @@ static int l_wait(lua_State *L) {
         if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
     }
+    if (slack > 1) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
     if (keeptime) lmk_wait_end(st->q);
     if (failed) {
         lua_pushinteger(L, 1);
@@ -682,6 +779,16 @@ static int l_wait(lua_State *L) {
     }
     lua_pushinteger(L, 0);
     return 1;
+}
+
+/* [-1, +0, e] setspin(us): the longest a wait() may poll the clock before
+ * a timer is due (see spin_from); 0 turns polling off. Default 250. */
+static int l_setspin(lua_State *L) {
+    lmk_state *st = getstate(L);
+    lua_Number us = luaL_checknumber(L, 1);
+    if (isnan(us) || us < 0 || us > 1e6) luaL_argerror(L, 1, "microseconds must be in 0..1000000");
+    st->spin_ns = (int64_t)(us * 1000);
+    return 0;
 }
 
 /* [-(1|2), +2, e] sleep(ms[, resume]) -> remaining_ms, errno
@@ -758,6 +865,7 @@ static int l_monotime(lua_State *L) {
 /* [-1, +0, -] __gc of the state: stop every timer and free the queue. */
 static int s_gc(lua_State *L) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, 1);
+    st->narms = 0;
     if (st->q != 0 && !lmk_forked) {
         lmk_close(st->q); /* cancels queued items, releases waiting threads */
         lmk_producers_close(st);
@@ -780,6 +888,7 @@ static const luaL_Reg funcs[] = {
     {"mstimestamp", l_mstimestamp},
     {"monotime", l_monotime},
     {"seterrorhandler", l_seterrorhandler},
+    {"setspin", l_setspin},
     {"poll", l_poll},
     {"fd", l_fd},
     {"setport", l_setport},
@@ -832,6 +941,8 @@ static void push_universe(lua_State *L) {
     st->lua_clock = 0;
     st->producers = NULL;
     st->batches = NULL;
+    st->narms = 0;
+    st->spin_ns = LMK_SPIN_DEFAULT_NS;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);
     lua_setfield(L, -2, "__gc");
@@ -899,7 +1010,7 @@ int luaopen_luamockit(lua_State *L) {
         lua_setfield(L, -2, "__metatable");
     }
     /* state, cbs, anchors, mt */
-    lua_createtable(L, 0, 18);
+    lua_createtable(L, 0, 19);
     lua_insert(L, -(NUPS + 1));
     lmk_setfuncs(L, funcs, NUPS);
     lua_pushliteral(L, LMK_VERSION);

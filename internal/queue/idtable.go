@@ -56,6 +56,26 @@ func (m *idTable) put(id uint64, t *timer) {
 	}
 }
 
+// insert adds id -> t unless id is present; it reports whether it did.
+// One probe sequence does both the lookup and the insertion.
+func (m *idTable) insert(id uint64, t *timer) bool {
+	if 4*(m.n+1) > 3*len(m.slots) {
+		m.resize()
+	}
+	mask := len(m.slots) - 1
+	for i := m.home(id); ; i = (i + 1) & mask {
+		s := &m.slots[i]
+		if s.t == nil {
+			*s = idSlot{id, t}
+			m.n++
+			return true
+		}
+		if s.id == id {
+			return false
+		}
+	}
+}
+
 func (m *idTable) del(id uint64) {
 	if m.n == 0 {
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -119,13 +120,15 @@ type Queue struct {
 	pending int // expirations and items in live records
 	stale   int // records of stopped or cancelled timers and withdrawn items not yet dropped
 
-	timers  idTable
-	heap    timerHeap
-	epoch   time.Time
-	sched   *time.Timer
-	schedAt int64 // due time sched is set for; -1 when not set
-	waiting bool  // the consumer keeps time (BeginWait .. EndWait)
-	waitDue int64 // when the waiting consumer wakes for the timers
+	timers idTable
+	heap   timerHeap
+	epoch  time.Time
+	sched  *time.Timer
+	// fireWaiting: a fire goroutine is waiting for mu (see fire)
+	fireWaiting atomic.Bool
+	schedAt     int64 // due time sched is set for; -1 when not set
+	waiting     bool  // the consumer keeps time (BeginWait .. EndWait)
+	waitDue     int64 // when the waiting consumer wakes for the timers
 	// consumerClock lets the consumer keep time between its waits too
 	// (SetConsumerClock); lazy is set while it does: the runtime timer is
 	// off and expirations due are queued when the consumer looks.
@@ -450,23 +453,74 @@ func (q *Queue) Arm(id uint64, delay, period time.Duration) error {
 	if q.closed {
 		return ErrClosed
 	}
-	if q.timers.get(id) != nil {
+	t := &timer{id: id, delay: int64(delay), period: int64(period), hidx: -1}
+	if !q.timers.insert(id, t) {
 		return ErrExists
 	}
-	t := &timer{id: id, delay: int64(delay), period: int64(period), hidx: -1}
-	q.timers.put(id, t)
-	q.schedule(t, q.now())
+	now := q.now()
+	q.schedule(t, now, now)
 	return nil
 }
 
-// schedule arms t from now. q.mu must be held.
-func (q *Queue) schedule(t *timer, now int64) {
+// ArmReq is one timer of ArmBatch: Arm(ID, Delay, Period) as if called Age
+// ago. Its layout (four 8-byte fields) is shared with C (lmk_armreq).
+type ArmReq struct {
+	ID     uint64
+	Delay  int64 // ns
+	Period int64 // ns; 0 for a one-off
+	Age    int64 // ns since the caller decided to arm it
+}
+
+// ArmBatch arms several timers under one lock. Each is scheduled from the
+// moment it was requested (now - Age), so a caller that collects arm
+// requests and hands them over later keeps every timer's absolute
+// schedule; expirations that fell due in between are queued at once, with
+// their full counts. Requests with ID 0
+// are skipped (withdrawn). It arms every valid request and returns the
+// first error met (ErrRange, ErrExists), or ErrClosed.
+func (q *Queue) ArmBatch(reqs []ArmReq) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	var err error
+	now := q.now()
+	for i := range reqs {
+		r := &reqs[i]
+		switch {
+		case r.ID == 0:
+			continue
+		case r.Delay < 0 || r.Period < 0 || r.Age < 0:
+			if err == nil {
+				err = ErrRange
+			}
+			continue
+		}
+		t := &timer{id: r.ID, delay: r.Delay, period: r.Period, hidx: -1}
+		if !q.timers.insert(r.ID, t) {
+			if err == nil {
+				err = ErrExists
+			}
+			continue
+		}
+		q.schedule(t, now-r.Age, now)
+	}
+	if len(q.heap) > 0 && q.heap[0].due <= now {
+		q.expire(now) // what fell due since it was requested is queued now
+		q.resched(now)
+	}
+	return err
+}
+
+// schedule arms t from at (<= now). q.mu must be held.
+func (q *Queue) schedule(t *timer, at, now int64) {
 	t.state = tArmed
 	t.k = 0
-	t.start = now + t.delay - t.period
-	t.due = now + t.delay
+	t.start = at + t.delay - t.period
+	t.due = at + t.delay
 	if t.period == 0 {
-		t.start = now
+		t.start = at
 	}
 	q.heap.push(t)
 	if t.hidx == 0 {
@@ -497,8 +551,19 @@ func (q *Queue) resched(now int64) {
 }
 
 // fire runs on the runtime timer: it queues every expiration now due.
+//
+// At most one fire waits for the lock: a later one returns at once, since
+// the waiting one reads the clock after it gets the lock, which is after
+// the later one's due time. Without this, a pass slower than the shortest
+// period (tens of thousands of short timers on a loaded machine) piled up
+// a goroutine per expiry in front of the mutex, and every call of the Lua
+// thread waited behind all of them.
 func (q *Queue) fire() {
+	if q.fireWaiting.Swap(true) {
+		return
+	}
 	q.mu.Lock()
+	q.fireWaiting.Store(false)
 	defer q.mu.Unlock()
 	if q.closed {
 		return
@@ -687,7 +752,8 @@ func (q *Queue) Start(id uint64) error {
 	if t.hidx >= 0 {
 		q.heap.remove(t.hidx)
 	}
-	q.schedule(t, q.now())
+	now := q.now()
+	q.schedule(t, now, now)
 	return nil
 }
 

@@ -16,8 +16,11 @@ if C.impl == "mit" then
   local now, oneoff = mit.monotime, mit.oneoff
   local c0, w0 = os.clock(), now()
   for i = 1, N do hs[i] = oneoff(60000, cb) end
+  -- Arms go to Go in batches: pending() hands over the last one, so the
+  -- measured window holds every timer's whole cost.
+  local pend = mit.pending()
   local w1, c1 = now(), os.clock()
-  if mit.pending() ~= 0 or hs[N]:state() ~= "armed" then error("timers fired early") end
+  if pend ~= 0 or hs[N]:state() ~= "armed" then error("timers fired early") end
   C.emit("arm.ns", (w1 - w0) * 1e6 / N)
   C.emit("arm.cpu_ns", (c1 - c0) * 1e9 / N)
 elseif C.impl == "luv" then

@@ -1,0 +1,105 @@
+package queue
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A request handed over late keeps the schedule of the moment it was made:
+// an interval timer requested 2.5 periods ago has 2 expirations queued at
+// once and its next one 0.5 period away, like a timer armed back then.
+func TestArmBatchAgeKeepsSchedule(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	err := q.ArmBatch([]ArmReq{
+		{ID: 1, Delay: int64(U), Period: int64(U), Age: int64(5 * U / 2)},
+		{ID: 2, Delay: int64(U), Period: 0, Age: int64(3 * U / 2)}, // one-off, overdue
+		{ID: 3, Delay: int64(U), Period: 0, Age: int64(U / 2)},     // one-off, half a unit to go
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[uint64]int{}
+	for _, s := range takeAll(q) {
+		counts[s.ID]++
+	}
+	if counts[1] != 2 || counts[2] != 1 || counts[3] != 0 {
+		t.Fatalf("queued at once: %v, want map[1:2 2:1]", counts)
+	}
+	advance(q, U/2+U/10) // crosses timer 1's third expiration and 3's due time
+	counts = map[uint64]int{}
+	for _, s := range takeAll(q) {
+		counts[s.ID]++
+	}
+	if counts[1] != 1 || counts[3] != 1 || len(counts) != 2 {
+		t.Fatalf("after 0.6 unit more: %v, want map[1:1 3:1]", counts)
+	}
+	checkStructure(t, q)
+}
+
+func TestArmBatchErrorsAndWithdrawn(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	mustArm(t, q, 7, U, 0)
+	err := q.ArmBatch([]ArmReq{
+		{ID: 0, Delay: -1},                // withdrawn: skipped, even if invalid
+		{ID: 1, Delay: int64(U)},          // fine
+		{ID: 7, Delay: int64(U)},          // exists
+		{ID: 2, Delay: -1},                // range
+		{ID: 3, Delay: int64(U), Age: -1}, // range
+		{ID: 4, Delay: int64(U), Period: int64(U)},
+	})
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("ArmBatch = %v, want the first error met, ErrExists", err)
+	}
+	if n := q.Timers(); n != 3 {
+		t.Fatalf("Timers() = %d, want 3 (7, 1, 4)", n)
+	}
+	for id, want := range map[uint64]int{1: StateArmed, 4: StateArmed, 2: StateNone, 3: StateNone} {
+		if got := q.State(id); got != want {
+			t.Errorf("State(%d) = %v, want %v", id, got, want)
+		}
+	}
+	q.Close()
+	if err := q.ArmBatch([]ArmReq{{ID: 9, Delay: 1}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("ArmBatch after Close = %v, want ErrClosed", err)
+	}
+	checkStructure(t, q)
+}
+
+// Firings of the runtime timer do not pile up behind the mutex: while the
+// lock is held, any number of fires leave at most one goroutine waiting,
+// and once the lock is free that one queues what is due.
+func TestFireDoesNotPileUp(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	mustArm(t, q, 1, U, 0)
+	q.mu.Lock()
+	q.epoch = q.epoch.Add(-2 * U) // timer 1 is due
+	var wg sync.WaitGroup
+	returned := make(chan struct{}, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.fire()
+			returned <- struct{}{}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(returned) < 99 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := len(returned); n != 99 {
+		q.mu.Unlock()
+		t.Fatalf("%d of 100 fires returned while the lock was held, want 99", n)
+	}
+	q.mu.Unlock()
+	wg.Wait()
+	if p := q.Pending(); p != 1 {
+		t.Errorf("Pending() = %d after the waiting fire ran, want 1", p)
+	}
+	checkStructure(t, q)
+}
