@@ -1,10 +1,18 @@
 package queue
 
-// idTable maps timer ids to timers: open addressing with linear probing,
-// Fibonacci hashing and backward-shift deletion, so that deleting leaves no
+// idTable maps timer ids to timers: open addressing with linear probing in
+// Robin Hood order and backward-shift deletion, so that deleting leaves no
 // tombstones behind. The queue deletes a timer for every one-off that
 // fires; Go's map degraded badly under that pattern (lookups probing past
 // deleted slots), this table stays O(1).
+//
+// Robin Hood order: along a run of occupied slots, entries are sorted by
+// their home slot (an entry never sits in front of one whose home comes
+// earlier). So a lookup stops as soon as it meets an entry that is closer
+// to its home than the sought id would be, and a delete stops shifting
+// back at the first entry that sits at its home. With the block homes
+// below, consecutive ids sit at their homes, and deleting them in order
+// touches one or two slots each.
 type idTable struct {
 	slots []idSlot
 	n     int
@@ -18,91 +26,107 @@ type idSlot struct {
 
 const fib64 = 0x9E3779B97F4A7C15
 
-func (m *idTable) home(id uint64) int { return int((id * fib64) >> m.shift) }
+// idBlockBits: 1<<idBlockBits ids in a row (aligned) share a block of as
+// many slots. The block is placed by Fibonacci hashing, the id's low bits
+// pick the slot in it. Consecutive ids (what the C side hands out) then
+// sit in consecutive slots, so arming and firing timers in order walks the
+// table's memory in order instead of missing the cache on every id, while
+// distinct blocks still scatter.
+const idBlockBits = 4
 
-func (m *idTable) get(id uint64) *timer {
+// minSlots keeps a table at least one block wide.
+const minSlots = 16
+
+func (m *idTable) home(id uint64) int {
+	block := ((id >> idBlockBits) * fib64) >> (m.shift + idBlockBits)
+	return int(block<<idBlockBits | id&(1<<idBlockBits-1))
+}
+
+// dist is how far slot i lies past the home of the id stored there.
+func (m *idTable) dist(i int, id uint64) int {
+	return (i - m.home(id)) & (len(m.slots) - 1)
+}
+
+// find returns the slot index of id, or -1.
+func (m *idTable) find(id uint64) int {
 	if m.n == 0 {
-		return nil
+		return -1
 	}
 	mask := len(m.slots) - 1
-	for i := m.home(id); ; i = (i + 1) & mask {
+	for i, d := m.home(id), 0; ; i, d = (i+1)&mask, d+1 {
 		s := &m.slots[i]
-		if s.t == nil {
-			return nil
+		if s.t == nil || m.dist(i, s.id) < d {
+			return -1 // id would have displaced this entry
 		}
 		if s.id == id {
-			return s.t
+			return i
 		}
 	}
+}
+
+func (m *idTable) get(id uint64) *timer {
+	if i := m.find(id); i >= 0 {
+		return m.slots[i].t
+	}
+	return nil
 }
 
 // put adds or replaces the entry for id.
 func (m *idTable) put(id uint64, t *timer) {
-	if 4*(m.n+1) > 3*len(m.slots) {
-		m.resize()
+	if i := m.find(id); i >= 0 {
+		m.slots[i].t = t
+		return
 	}
-	mask := len(m.slots) - 1
-	for i := m.home(id); ; i = (i + 1) & mask {
-		s := &m.slots[i]
-		if s.t == nil {
-			*s = idSlot{id, t}
-			m.n++
-			return
-		}
-		if s.id == id {
-			s.t = t
-			return
-		}
-	}
+	m.add(id, t)
 }
 
 // insert adds id -> t unless id is present; it reports whether it did.
-// One probe sequence does both the lookup and the insertion.
 func (m *idTable) insert(id uint64, t *timer) bool {
+	if m.find(id) >= 0 {
+		return false
+	}
+	m.add(id, t)
+	return true
+}
+
+// add places an id known to be absent.
+func (m *idTable) add(id uint64, t *timer) {
 	if 4*(m.n+1) > 3*len(m.slots) {
 		m.resize()
 	}
 	mask := len(m.slots) - 1
-	for i := m.home(id); ; i = (i + 1) & mask {
+	cur := idSlot{id, t}
+	for i, d := m.home(id), 0; ; i, d = (i+1)&mask, d+1 {
 		s := &m.slots[i]
 		if s.t == nil {
-			*s = idSlot{id, t}
+			*s = cur
 			m.n++
-			return true
+			return
 		}
-		if s.id == id {
-			return false
+		if sd := m.dist(i, s.id); sd < d {
+			// the resident is nearer its home: it yields the slot
+			cur, *s = *s, cur
+			d = sd
 		}
 	}
 }
 
 func (m *idTable) del(id uint64) {
-	if m.n == 0 {
+	i := m.find(id)
+	if i < 0 {
 		return
 	}
+	// Backward shift: pull the following entries one slot back until an
+	// empty slot or an entry at its home.
 	mask := len(m.slots) - 1
-	i := m.home(id)
-	for ; ; i = (i + 1) & mask {
-		s := &m.slots[i]
-		if s.t == nil {
-			return
-		}
-		if s.id == id {
-			break
-		}
-	}
-	// Backward-shift: pull later entries of the cluster into the hole when
-	// their home does not lie cyclically in (hole, j].
-	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+	for {
+		j := (i + 1) & mask
 		s := m.slots[j]
-		if s.t == nil {
+		if s.t == nil || m.dist(j, s.id) == 0 {
 			break
 		}
-		h := m.home(s.id)
-		if (j > i && (h <= i || h > j)) || (j < i && h <= i && h > j) {
-			m.slots[i] = s
-			i = j
-		}
+		m.slots[i] = s
+		i = j
 	}
 	m.slots[i] = idSlot{}
 	m.n--
@@ -113,7 +137,7 @@ func (m *idTable) del(id uint64) {
 
 func (m *idTable) resize() {
 	old := m.slots
-	size := 16
+	size := minSlots
 	for 4*(m.n+1) > 3*size {
 		size *= 2
 	}
@@ -129,7 +153,7 @@ func (m *idTable) resize() {
 	m.n = 0
 	for _, s := range old {
 		if s.t != nil {
-			m.put(s.id, s.t)
+			m.add(s.id, s.t)
 		}
 	}
 }

@@ -47,11 +47,40 @@ func TestIDTableMatchesMap(t *testing.T) {
 			if tab.len() != len(ref) {
 				t.Fatalf("step %d: len %d, want %d", step, tab.len(), len(ref))
 			}
+			if step%1000 == 0 {
+				checkRobinHood(t, &tab)
+			}
 		}
 		for id, want := range ref {
 			if got := tab.get(id); got != want {
 				t.Fatalf("get(%d) = %p, want %p", id, got, want)
 			}
+		}
+	}
+}
+
+// checkRobinHood checks the table's order: along a run of occupied slots,
+// an entry lies at most one slot further from its home than the one
+// before it, and every entry is reachable from its home without crossing
+// an empty slot.
+func checkRobinHood(t *testing.T, m *idTable) {
+	t.Helper()
+	size := len(m.slots)
+	for i := 0; i < size; i++ {
+		s := m.slots[i]
+		if s.t == nil {
+			continue
+		}
+		d := m.dist(i, s.id)
+		for k := 1; k <= d; k++ {
+			if m.slots[(i-k+size)%size].t == nil {
+				t.Fatalf("id %d at slot %d: empty slot between it and its home", s.id, i)
+			}
+		}
+		prev := m.slots[(i-1+size)%size]
+		if prev.t != nil && d > m.dist((i-1+size)%size, prev.id)+1 {
+			t.Fatalf("id %d at slot %d (dist %d) behind id %d (dist %d): not in Robin Hood order",
+				s.id, i, d, prev.id, m.dist((i-1+size)%size, prev.id))
 		}
 	}
 }
