@@ -466,7 +466,7 @@ static void put_back(lua_State *L, lmk_state *st, lmk_slot *s, int n) {
 
 /* Runs one timer slot under lua_pcall with the message handler at base.
  * Returns -1 if the timer is gone (destroyed), else lua_pcall's status. */
-static int run_timer(lua_State *L, const lmk_slot *s, int base) {
+static int run_timer(lua_State *L, const lmk_slot *s) {
     lua_Number id = (lua_Number)s->id;
     int nargs = 0;
     rawgetid(L, CBS, id);
@@ -479,7 +479,7 @@ static int run_timer(lua_State *L, const lmk_slot *s, int base) {
         if (!lua_checkstack(L, nargs + 2)) {
             lua_pop(L, 1);
             lua_pushliteral(L, "luamockit: too many callback arguments");
-            return LUA_ERRRUN;
+            lua_error(L);
         }
         lua_rawgeti(L, t, 1);
         for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, t, j);
@@ -489,7 +489,43 @@ static int run_timer(lua_State *L, const lmk_slot *s, int base) {
         release_id(L, id);
         ((lmk_state *)lua_touserdata(L, STATE))->live--;
     }
-    return lua_pcall(L, nargs, 0, base);
+    lua_call(L, nargs, 0);
+    return 0;
+}
+
+/* What dispatch hands run_slots. */
+typedef struct runctx {
+    lmk_state *st;
+    lmk_batch *b;
+    long ran;
+} runctx;
+
+/* [-2, +1, e] run_slots(ctx, msgh): runs the slots of ctx->b from b->next
+ * on, in one protected call made by dispatch (one setjmp per batch, not
+ * per callback). A timer callback's error unwinds to that call with
+ * b->next already past its slot. A producer item runs under its own
+ * pcall (its thread must learn the outcome); its error is returned, for
+ * dispatch to handle like a callback's. Returns nil when the batch is
+ * done. */
+static int run_slots(lua_State *L) {
+    runctx *c = (runctx *)lua_touserdata(L, 1);
+    lmk_batch *b = c->b;
+    lua_remove(L, 1); /* msgh at 1, for items */
+    while (b->next < b->n) {
+        lmk_slot *s = &b->buf[b->next++];
+        if (s->flags & LMK_FLAG_SKIP) continue;
+        if (s->flags & LMK_FLAG_ITEM) {
+            int status = lmk_dispatch_item(L, c->st, s, 1);
+            if (status < 0) continue;
+            c->ran++;
+            if (status != 0) return 1; /* the item's error, traceback included */
+        } else {
+            c->ran++; /* counted before the call: a callback that raises has run */
+            if (run_timer(L, s) < 0) c->ran--;
+        }
+    }
+    lua_pushnil(L);
+    return 1;
 }
 
 static void leave(lmk_state *st, lmk_batch *b) {
@@ -518,10 +554,12 @@ static void on_error(lua_State *L, lmk_state *st, lmk_batch *b, int base) {
 static long dispatch(lua_State *L, lmk_state *st, long limit) {
     lmk_slot buf[LMK_BATCH];
     lmk_batch b;
-    long ran = 0;
     uint64_t end = 0; /* the drain's limit: events queued before the call */
     int base;
-    lua_getfield(L, ANCHORS, "msgh"); /* cached: no allocation per call */
+    runctx ctx;
+    /* msgh and run_slots share the module's upvalues (CBS, ANCHORS, ...);
+     * both closures are made once and cached: no allocation per call. */
+    lua_getfield(L, ANCHORS, "msgh");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushvalue(L, STATE); /* msgh needs ANCHORS for 5.1's traceback */
@@ -531,8 +569,18 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         lua_pushcclosure(L, msgh, NUPS);
         lua_pushvalue(L, -1);
         lua_setfield(L, ANCHORS, "msgh");
+        lua_pushvalue(L, STATE);
+        lua_pushvalue(L, CBS);
+        lua_pushvalue(L, ANCHORS);
+        lua_pushvalue(L, TIMER_MT);
+        lua_pushcclosure(L, run_slots, NUPS);
+        lua_setfield(L, ANCHORS, "run_slots");
     }
     base = lua_gettop(L);
+    lua_getfield(L, ANCHORS, "run_slots");
+    ctx.st = st;
+    ctx.b = &b;
+    ctx.ran = 0;
     b.buf = buf;
     b.next = b.n = 0;
     b.prev = st->batches;
@@ -548,19 +596,22 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         if (b.n == 0) break;
         if (limit >= 0) limit -= b.n;
         while (b.next < b.n) {
-            lmk_slot *s = &buf[b.next++];
             int status;
-            if (s->flags & LMK_FLAG_SKIP) continue;
-            status = (s->flags & LMK_FLAG_ITEM) ? lmk_dispatch_item(L, st, s, base) : run_timer(L, s, base);
-            if (status < 0) continue;
-            ran++;
-            if (status != 0) on_error(L, st, &b, base);
+            lua_pushvalue(L, base + 1); /* run_slots */
+            lua_pushlightuserdata(L, &ctx);
+            lua_pushvalue(L, base);     /* msgh */
+            status = lua_pcall(L, 2, 1, base);
+            if (status == 0 && lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                break;
+            }
+            on_error(L, st, &b, base); /* the error is on top; returns if handled */
         }
         if (b.n < cap) break; /* the drain reached its end: no crossing more */
     }
     leave(st, &b);
     lua_settop(L, base - 1);
-    return ran;
+    return ctx.ran;
 }
 
 /* [-(0|1), +1, e] process_events([max]) -> number of callbacks run.
