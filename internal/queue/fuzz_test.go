@@ -128,7 +128,7 @@ func sameSlots(a, b []Slot) bool {
 
 func (m *fuzzModel) armOneOff(arg byte) {
 	if len(m.timers) >= 40 {
-		m.q.fire()
+		m.q.fireNow(false)
 		return
 	}
 	id := uint64(len(m.timers) + 1)
@@ -152,7 +152,7 @@ func D(h int64) time.Duration { return time.Duration(h) * U }
 
 func (m *fuzzModel) armInterval(arg byte) {
 	if len(m.timers) >= 40 {
-		m.q.fire()
+		m.q.fireNow(false)
 		return
 	}
 	id := uint64(len(m.timers) + 1)

@@ -324,19 +324,24 @@ func (q *Queue) popFront() {
 func (q *Queue) Drain() (limit uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.drainLocked()
+}
+
+func (q *Queue) drainLocked() uint64 {
 	q.catchUp()
 	q.drainEpoch++
 	return q.head + uint64(q.size)
 }
 
-// Take begins a drain and takes from it (Drain, then TakeBefore); it also
-// returns how many events were pending before the call.
+// Take begins a drain and takes from it (Drain, then TakeBefore) under one
+// lock; it also returns how many events were pending when the drain
+// began, all of which it takes if buf has room.
 func (q *Queue) Take(buf []Slot) (n, before int) {
-	limit := q.Drain()
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	limit := q.drainLocked()
 	before = q.pending
-	q.mu.Unlock()
-	return q.TakeBefore(buf, limit), before
+	return q.takeBeforeLocked(buf, limit), before
 }
 
 // TakeBefore moves up to len(buf) pending events queued before limit (see
@@ -347,6 +352,10 @@ func (q *Queue) Take(buf []Slot) (n, before int) {
 func (q *Queue) TakeBefore(buf []Slot, limit uint64) (n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.takeBeforeLocked(buf, limit)
+}
+
+func (q *Queue) takeBeforeLocked(buf []Slot, limit uint64) (n int) {
 	q.catchUp()
 	taken := 0
 	for n < len(buf) && q.size > 0 && q.head < limit {
@@ -562,8 +571,16 @@ func (q *Queue) fire() {
 	if q.fireWaiting.Swap(true) {
 		return
 	}
+	q.fireNow(true)
+}
+
+// fireNow takes the lock and queues every expiration now due; waiting
+// says it runs for a fire that set fireWaiting.
+func (q *Queue) fireNow(waiting bool) {
 	q.mu.Lock()
-	q.fireWaiting.Store(false)
+	if waiting {
+		q.fireWaiting.Store(false)
+	}
 	defer q.mu.Unlock()
 	if q.closed {
 		return

@@ -30,7 +30,7 @@ func advance(q *Queue, d time.Duration) {
 	q.mu.Lock()
 	q.epoch = q.epoch.Add(-d)
 	q.mu.Unlock()
-	q.fire()
+	q.fireNow(false) // not fire: a runtime timer's fire waiting meanwhile would make it return at once
 }
 
 // fakeNotifier records Set and Clear. They run with the queue's mutex held,
