@@ -591,7 +591,13 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         if (limit >= 0 && limit < cap) cap = (int)limit;
         if (cap == 0 || st->q == 0) break;
         b.next = 0;
-        if (st->narms > 0) flush_arms_or_raise(L, st);
+        if (st->narms > 0) { /* timers armed by the callbacks so far */
+            int rc = flush_arms(st);
+            if (rc != LMK_OK) {
+                leave(st, &b); /* b lives on this C stack: unlink it before raising */
+                lmk_error(L, rc_message(rc));
+            }
+        }
         b.n = lmk_take(st->q, buf, cap, &end);
         if (b.n == 0) break;
         if (limit >= 0) limit -= b.n;
