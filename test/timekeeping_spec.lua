@@ -3,6 +3,7 @@
 -- fd() or setport() hands the waiting to another loop, a Go runtime timer
 -- queues them on time. Either way the user sees the same events.
 local mit = require("luamockit")
+local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 
 local function busy(ms) -- spin without calling into the module
   local t0 = os.clock()
@@ -54,6 +55,26 @@ describe("time keeping", function()
     assert.is_true(woke - due < 500, "woke " .. (woke - due) .. " ms late")
     assert.are.equal(1, mit.process_events())
     assert.is_truthy(fired)
+  end)
+
+  it("hands timers armed before fd() to the Go timer, so the fd turns readable on time", function()
+    if not pcall(require, "posix.poll") then return pending("luaposix poll not installed for " .. _VERSION) end
+    -- A fresh process: fd() is for good in a universe, and this one has used it.
+    local r = H.run_lua([[
+      local mit = require("luamockit")
+      local P = require("posix.poll")
+      local t0 = mit.monotime()
+      mit.oneoff(30, function() end) -- waits in the arm batch: no call into Go yet
+      local fd = mit.fd()
+      local r = P.rpoll(fd, 2000)
+      io.write(r, " ", mit.monotime() - t0, " ", mit.process_events(), "\n")
+    ]])
+    assert.are.equal(0, r.rc, r.err)
+    local ready, took, ran = r.out:match("^(%S+) (%S+) (%S+)")
+    assert.are.equal("1", ready, "fd not readable: " .. r.out)
+    took = tonumber(took)
+    assert.is_true(took >= 29.5 and took < 1500, "fd readable after " .. took .. " ms")
+    assert.are.equal("1", ran)
   end)
 
   it("makes mit.fd() readable on time once fd() is in use, with no call into the module", function()
