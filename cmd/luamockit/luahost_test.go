@@ -859,3 +859,32 @@ for i = 1, 10 do arm() end
 		t.Errorf("after collecting the handles of 10 stopped one-offs, Go still tracks %d timers (leak)", n)
 	}
 }
+
+// Arms wait in C and reach Go in batches. A timer destroyed before its
+// batch went is withdrawn: Go never arms it and its callback never runs;
+// the others of the batch arm normally, on their original schedule.
+func TestArmBatchWithdraw(t *testing.T) {
+	h := newHost(t)
+	h.run(t, `
+ran = {}
+t0 = mit.monotime()
+local a = mit.oneoff(20, function() ran[#ran + 1] = "a" end)
+local b = mit.oneoff(20, function() ran[#ran + 1] = "b" end)
+local c = mit.oneoff(20, function() ran[#ran + 1] = "c" end)
+b:destroy() -- still in the batch: withdrawn, no call into Go
+keep = { a, c }
+`)
+	if n := h.q.Timers(); n != 0 {
+		t.Fatalf("Go tracks %d timers before anything handed the batch over, want 0", n)
+	}
+	if n := h.goTimers(t); n != 2 {
+		t.Fatalf("Go tracks %d timers after the batch went, want 2", n)
+	}
+	h.run(t, `
+check(pump(function() return #ran == 2 end), "ran %s callbacks", #ran)
+check(ran[1] == "a" and ran[2] == "c", "ran %s", table.concat(ran, ","))
+check(mit.monotime() - t0 >= 19.5, "ran after %s ms, before the 20 ms were up", mit.monotime() - t0)
+mit.sleep(30, true)
+check(mit.process_events() == 0 and #ran == 2, "the withdrawn timer ran")
+`)
+}
