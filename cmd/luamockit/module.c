@@ -464,15 +464,18 @@ static void put_back(lua_State *L, lmk_state *st, lmk_slot *s, int n) {
     if (k > 0 && st->q != 0) lmk_putback(st->q, s, k);
 }
 
-/* Runs one timer slot under lua_pcall with the message handler at base.
- * Returns -1 if the timer is gone (destroyed), else lua_pcall's status. */
-static int run_timer(lua_State *L, const lmk_slot *s) {
+/* Runs one timer slot's callback (lua_call: run_slots is protected);
+ * cbs is the stack index of CBS. Returns -1 if the timer is gone
+ * (destroyed), else 0. */
+static int run_timer(lua_State *L, lmk_state *st, const lmk_slot *s, int cbs) {
     lua_Number id = (lua_Number)s->id;
-    int nargs = 0;
-    rawgetid(L, CBS, id);
-    if (lua_isnil(L, -1)) { lua_pop(L, 1); return -1; }
-    if (lua_type(L, -1) == LUA_TTABLE) { /* {cb, nargs, args...} */
-        int t = lua_gettop(L), j;
+    int nargs = 0, t;
+    rawgetid(L, cbs, id);
+    t = lua_type(L, -1);
+    if (t == LUA_TNIL) { lua_pop(L, 1); return -1; }
+    if (t == LUA_TTABLE) { /* {cb, nargs, args...} */
+        int j;
+        t = lua_gettop(L);
         lua_rawgeti(L, t, 2);
         nargs = (int)lua_tointeger(L, -1);
         lua_pop(L, 1);
@@ -486,8 +489,13 @@ static int run_timer(lua_State *L, const lmk_slot *s) {
         lua_remove(L, t);
     }
     if (s->flags & LMK_FLAG_LAST) {
-        release_id(L, id);
-        ((lmk_state *)lua_touserdata(L, STATE))->live--;
+        if (anchored(id)) {
+            release_id(L, id);
+        } else {
+            lua_pushnil(L);
+            rawsetid(L, cbs, id);
+        }
+        st->live--;
     }
     lua_call(L, nargs, 0);
     return 0;
@@ -511,6 +519,7 @@ static int run_slots(lua_State *L) {
     runctx *c = (runctx *)lua_touserdata(L, 1);
     lmk_batch *b = c->b;
     lua_remove(L, 1); /* msgh at 1, for items */
+    lua_pushvalue(L, CBS); /* at 2: a stack index is quicker than an upvalue */
     while (b->next < b->n) {
         lmk_slot *s = &b->buf[b->next++];
         if (s->flags & LMK_FLAG_SKIP) continue;
@@ -521,7 +530,7 @@ static int run_slots(lua_State *L) {
             if (status != 0) return 1; /* the item's error, traceback included */
         } else {
             c->ran++; /* counted before the call: a callback that raises has run */
-            if (run_timer(L, s) < 0) c->ran--;
+            if (run_timer(L, c->st, s, 2) < 0) c->ran--;
         }
     }
     lua_pushnil(L);
