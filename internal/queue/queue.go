@@ -387,7 +387,14 @@ func (q *Queue) takeBeforeLocked(buf []Slot, limit uint64) (n int) {
 		t.queued -= k
 		taken += k
 		if r.n == 0 {
-			q.popFront()
+			// popFront, for a live timer record
+			t.records--
+			if t.hasTail && t.tail == q.head {
+				t.hasTail = false
+			}
+			*r = record{}
+			q.head++
+			q.size--
 			if t.period == 0 && t.queued == 0 && t.state == tFired {
 				buf[n-1].Flags = FlagLast
 				t.state = tDead
