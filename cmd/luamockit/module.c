@@ -125,9 +125,11 @@ static void rawsetid(lua_State *L, int t, lua_Number id) {
 #define LMK_CORO_IDS 4503599627370496.0
 static int anchored(lua_Number id) { return id > LMK_CORO_IDS; }
 
-static void release_id(lua_State *L, lua_Number id) {
+/* Drops id's callback from CBS (at stack index cbs, or the upvalue) and
+ * its thread anchor, if any. */
+static void release_id(lua_State *L, int cbs, lua_Number id) {
     lua_pushnil(L);
-    rawsetid(L, CBS, id);
+    rawsetid(L, cbs, id);
     if (anchored(id)) {
         lua_pushnil(L);
         rawsetid(L, ANCHORS, id);
@@ -277,7 +279,7 @@ static int arm(lua_State *L, int periodic) {
         if (!st->lua_clock) rc = flush_arms(st);
     }
     if (rc != LMK_OK) {
-        release_id(L, t->id);
+        release_id(L, CBS, t->id);
         t->state = T_DESTROYED;
         return lmk_error(L, rc_message(rc));
     }
@@ -320,7 +322,7 @@ static void destroy_timer(lua_State *L, lmk_timer *t) {
         lmk_cancel(st->q, (uint64_t)t->id);
     skip_timer(st, t->id);
     t->state = T_DESTROYED;
-    release_id(L, t->id);
+    release_id(L, CBS, t->id);
 }
 
 /* [-(1|2), +1, e] t:destroy([wait]) -> nil; also t:cancel() and __close. */
@@ -489,12 +491,7 @@ static int run_timer(lua_State *L, lmk_state *st, const lmk_slot *s, int cbs) {
         lua_remove(L, t);
     }
     if (s->flags & LMK_FLAG_LAST) {
-        if (anchored(id)) {
-            release_id(L, id);
-        } else {
-            lua_pushnil(L);
-            rawsetid(L, cbs, id);
-        }
+        release_id(L, cbs, id);
         st->live--;
     }
     lua_call(L, nargs, 0);
@@ -557,6 +554,13 @@ static void on_error(lua_State *L, lmk_state *st, lmk_batch *b, int base) {
     lua_error(L);
 }
 
+/* [-0, +1, m] pushes f as a closure over the module's upvalues. */
+static void push_module_closure(lua_State *L, lua_CFunction f) {
+    int i;
+    for (i = 1; i <= NUPS; i++) lua_pushvalue(L, lua_upvalueindex(i));
+    lua_pushcclosure(L, f, NUPS);
+}
+
 /* Runs the events queued when called, at most limit (< 0: no limit), each
  * under lua_pcall on L; returns how many ran. Takes slots from Go in
  * batches: one crossing per LMK_BATCH events. */
@@ -571,18 +575,10 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     lua_getfield(L, ANCHORS, "msgh");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        lua_pushvalue(L, STATE); /* msgh needs ANCHORS for 5.1's traceback */
-        lua_pushvalue(L, CBS);
-        lua_pushvalue(L, ANCHORS);
-        lua_pushvalue(L, TIMER_MT);
-        lua_pushcclosure(L, msgh, NUPS);
+        push_module_closure(L, msgh); /* msgh needs ANCHORS for 5.1's traceback */
         lua_pushvalue(L, -1);
         lua_setfield(L, ANCHORS, "msgh");
-        lua_pushvalue(L, STATE);
-        lua_pushvalue(L, CBS);
-        lua_pushvalue(L, ANCHORS);
-        lua_pushvalue(L, TIMER_MT);
-        lua_pushcclosure(L, run_slots, NUPS);
+        push_module_closure(L, run_slots);
         lua_setfield(L, ANCHORS, "run_slots");
     }
     base = lua_gettop(L);

@@ -260,6 +260,11 @@ func (m *idTable) add(id uint64, t *timer) {
 		m.wn++
 		return
 	}
+	m.hashAdd(id, t)
+}
+
+// hashAdd puts id in the hash part and widens its id range.
+func (m *idTable) hashAdd(id uint64, t *timer) {
 	if m.h.n == 0 {
 		m.hmin, m.hmax = id, id
 	} else if id < m.hmin {
@@ -309,15 +314,7 @@ func (m *idTable) spill() {
 	m.win, m.base, m.wn = nil, 0, 0
 	for i, t := range win {
 		if t != nil {
-			id := base + uint64(i)
-			if m.h.n == 0 {
-				m.hmin, m.hmax = id, id
-			} else if id < m.hmin {
-				m.hmin = id
-			} else if id > m.hmax {
-				m.hmax = id
-			}
-			m.h.add(id, t)
+			m.hashAdd(base+uint64(i), t)
 		}
 	}
 }
