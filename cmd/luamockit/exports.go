@@ -75,21 +75,42 @@ func code(err error) C.int {
 }
 
 // lmk_open creates the queue of a new Lua universe, signalling efd, and
-// returns its handle (0 on failure).
+// returns its handle (0 on failure). *clockOff receives CLOCK_MONOTONIC
+// minus the queue's clock, so that C stamps arm requests in the queue's
+// time (lmk_armreq.at) when it makes them, not when Go gets them.
 //
 //export lmk_open
-func lmk_open(efd C.int) (h C.uint64_t) {
+func lmk_open(efd C.int, clockOff *C.int64_t) (h C.uint64_t) {
 	defer func() {
 		if recover() != nil {
 			h = 0
 		}
 	}()
 	n := &notifier{efd: int(efd)}
+	q := queue.New(n)
+	*clockOff = C.int64_t(clockOffset(q))
 	id := lastHandle.Add(1)
 	universesMu.Lock()
-	universes[id] = universe{q: queue.New(n), n: n}
+	universes[id] = universe{q: q, n: n}
 	universesMu.Unlock()
 	return C.uint64_t(id)
+}
+
+// clockOffset returns CLOCK_MONOTONIC minus q's clock. Both read the same
+// kernel clock (Go's monotonic time is CLOCK_MONOTONIC on Linux), so the
+// difference is a constant; of a few readings between two of C's, the
+// narrowest pair pins it to within tens of ns.
+func clockOffset(q *queue.Queue) int64 {
+	best, off := int64(-1), int64(0)
+	for range 5 {
+		c0 := int64(C.lmk_mono_ns())
+		g := q.Now()
+		c1 := int64(C.lmk_mono_ns())
+		if w := c1 - c0; best < 0 || w < best {
+			best, off = w, c0+w/2-g
+		}
+	}
+	return off
 }
 
 // lmk_close stops every timer of the universe, cancels its producers'
@@ -110,8 +131,9 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 }
 
 // lmk_arm_batch arms n timers (queue.ArmBatch): reqs[i] is timer id,
-// first expiration delay ns after it was requested (age ns ago), then every
-// period ns (0: one-off); id 0 is skipped. It returns the first error.
+// first expiration delay ns after it was requested (at, on the queue's
+// clock), then every period ns (0: one-off); id 0 is skipped. It returns
+// the first error.
 //
 //export lmk_arm_batch
 func lmk_arm_batch(h C.uint64_t, reqs *C.lmk_armreq, n C.int) (rc C.int) {
@@ -147,14 +169,17 @@ func lmk_stop(h, id C.uint64_t) (rc C.int) {
 	return code(q.Stop(uint64(id)))
 }
 
+// lmk_start re-arms timer id from time at of the queue's clock (see
+// lmk_open), the moment C was asked.
+//
 //export lmk_start
-func lmk_start(h, id C.uint64_t) (rc C.int) {
+func lmk_start(h, id C.uint64_t, at C.int64_t) (rc C.int) {
 	defer recoverTo(&rc)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	return code(q.Start(uint64(id)))
+	return code(q.StartAt(uint64(id), int64(at)))
 }
 
 //export lmk_state_of

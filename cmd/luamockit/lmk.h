@@ -25,7 +25,7 @@ typedef struct lmk_armreq {
     uint64_t id;      /* 0: withdrawn before the batch went */
     int64_t delay;    /* ns */
     int64_t period;   /* ns; 0 for a one-off */
-    int64_t at;       /* C: CLOCK_MONOTONIC ns of the request; Go: its age */
+    int64_t at;       /* the queue's clock when requested: CLOCK_MONOTONIC ns - clock_off */
 } lmk_armreq;
 
 /* Arm requests wait in the state for one crossing per LMK_ARM_BATCH, or
@@ -67,9 +67,13 @@ typedef struct lmk_state {
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     lmk_batch *batches;  /* in-flight batches, innermost first */
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
+    int64_t clock_off;   /* CLOCK_MONOTONIC ns - the queue's clock (lmk_open) */
     int narms;           /* arm requests not yet handed to Go */
     lmk_armreq arms[LMK_ARM_BATCH];
 } lmk_state;
+
+/* module.c */
+int64_t lmk_mono_ns(void); /* CLOCK_MONOTONIC in ns */
 
 /* producer.c */
 void lmk_publish_api(lua_State *L);

@@ -888,3 +888,45 @@ mit.sleep(30, true)
 check(mit.process_events() == 0 and #ran == 2, "the withdrawn timer ran")
 `)
 }
+
+// A batch that reaches Go late (a slow crossing, a contended lock) keeps
+// the schedule of the moment each timer was armed: the expirations due
+// meanwhile are pending as soon as it arrives. Here the hand-over waits
+// 55 ms for the universes' lock: a 10 ms interval timer armed before it
+// has 5 expirations pending right after, not 0.
+func TestArmBatchLateHandOverKeepsSchedule(t *testing.T) {
+	h := newHost(t)
+	h.run(t, `
+n = 0
+t0 = mit.monotime()
+tm = mit.getit(10, function() n = n + 1 end)
+`)
+	universesMu.Lock()
+	go func() {
+		time.Sleep(55 * time.Millisecond)
+		universesMu.Unlock()
+	}()
+	h.run(t, `
+local p = mit.pending() -- hands the batch over: waits for the lock
+local hi = math.floor((mit.monotime() - t0) / 10)
+check(p >= 5 and p <= hi, "%s expirations pending after a 55 ms hand-over, want 5..%s", p, hi)
+mit.process_events()
+check(n == p, "ran %s callbacks, want %s", n, p)
+tm:stop()
+n = 0
+t0 = mit.monotime()
+`)
+	// t:start() likewise restarts from the moment it is called.
+	universesMu.Lock()
+	go func() {
+		time.Sleep(35 * time.Millisecond)
+		universesMu.Unlock()
+	}()
+	h.run(t, `
+tm:start() -- waits for the lock
+local p = mit.pending()
+local hi = math.floor((mit.monotime() - t0) / 10)
+check(p >= 3 and p <= hi, "%s expirations pending after a 35 ms restart, want 3..%s", p, hi)
+tm:destroy()
+`)
+}

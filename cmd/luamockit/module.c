@@ -141,7 +141,7 @@ static int lmk_error(lua_State *L, const char *what) {
     return luaL_error(L, "luamockit: %s", what);
 }
 
-static int64_t mono_ns(void) {
+int64_t lmk_mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -149,23 +149,18 @@ static int64_t mono_ns(void) {
 
 /* Arming collects requests in st->arms and hands them to Go in one
  * crossing per LMK_ARM_BATCH (arming is the hot path of code that arms
- * many timers). Each request carries the time it was made, so every timer
- * keeps its absolute schedule however late the batch goes. Everything that
+ * many timers). Each request carries the time it was made, on the queue's
+ * clock, so every timer keeps its absolute schedule however late the batch
+ * goes, the crossing and Go's lock included. Everything that
  * asks the queue about timers or events, or waits, flushes first, so the
  * batching shows only in the cost; once fd() or setport() hand time
  * keeping to Go, arms go at once (the Go timer must know them to wake the
  * other loop on time). Returns an LMK_* code. */
 static int flush_arms(lmk_state *st) {
-    int n = st->narms, i;
-    int64_t now;
+    int n = st->narms;
     if (n == 0) return LMK_OK;
     st->narms = 0;
     if (st->q == 0 || lmk_forked) return LMK_ECLOSED;
-    now = mono_ns();
-    for (i = 0; i < n; i++) {
-        int64_t age = now - st->arms[i].at;
-        st->arms[i].at = age > 0 ? age : 0;
-    }
     return lmk_arm_batch(st->q, st->arms, n);
 }
 
@@ -275,7 +270,7 @@ static int arm(lua_State *L, int periodic) {
         r->id = (uint64_t)t->id;
         r->delay = ns;
         r->period = periodic ? ns : 0;
-        r->at = mono_ns();
+        r->at = lmk_mono_ns() - st->clock_off; /* the queue's clock */
         if (!st->lua_clock) rc = flush_arms(st);
     }
     if (rc != LMK_OK) {
@@ -402,10 +397,11 @@ static int t_stop(lua_State *L) {
 static int t_start(lua_State *L) {
     lmk_timer *t = checktimer(L);
     lmk_state *st = getstate(L);
+    int64_t at = lmk_mono_ns() - st->clock_off;
     int rc;
     if (t->state == T_DESTROYED) return lmk_error(L, "timer is destroyed");
     flush_arms_or_raise(L, st);
-    rc = lmk_start(st->q, (uint64_t)t->id);
+    rc = lmk_start(st->q, (uint64_t)t->id, at);
     if (rc == LMK_ENOTFOUND && !t->periodic) rc = LMK_EFIRED;
     if (rc != LMK_OK) return lmk_error(L, rc_message(rc));
     t->state = T_LIVE;
@@ -788,7 +784,7 @@ static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
 static int l_wait(lua_State *L) {
     lmk_state *st = getstate(L);
     double timeout = lua_isnoneornil(L, 1) ? 0 : checkms(L, 1, 1);
-    int64_t deadline = timeout > 0 ? mono_ns() + (int64_t)(timeout * 1e6) : INT64_MAX;
+    int64_t deadline = timeout > 0 ? lmk_mono_ns() + (int64_t)(timeout * 1e6) : INT64_MAX;
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
     int pending = 0, failed = 0, err = 0, keeptime = st->live > 0;
@@ -799,14 +795,14 @@ static int l_wait(lua_State *L) {
     flush_arms_or_raise(L, st);
     next = keeptime ? lmk_wait_begin(st->q, &pending) : -1;
     {
-        int64_t now = mono_ns();
+        int64_t now = lmk_mono_ns();
         due = next >= 0 ? now + next : INT64_MAX;
         spin = spin_from(st, now, due);
     }
     pfd.fd = st->efd;
     pfd.events = POLLIN;
     while (!pending) {
-        int64_t now = mono_ns(), wake = deadline;
+        int64_t now = lmk_mono_ns(), wake = deadline;
         struct timespec ts;
         int r;
         if (now >= due) { /* a timer is due: queue it from this thread */
@@ -1032,7 +1028,7 @@ static void push_universe(lua_State *L) {
 
     st->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (st->efd < 0) lmk_error(L, strerror(errno));
-    st->q = lmk_open(st->efd);
+    st->q = lmk_open(st->efd, &st->clock_off);
     if (st->q == 0) lmk_error(L, "cannot create the event queue");
     /* Until fd() or setport(): between two wait() calls the Lua thread
      * keeps time too (expirations are queued when it looks), so no Go

@@ -7,16 +7,20 @@ import (
 	"time"
 )
 
-// A request handed over late keeps the schedule of the moment it was made:
-// an interval timer requested 2.5 periods ago has 2 expirations queued at
-// once and its next one 0.5 period away, like a timer armed back then.
-func TestArmBatchAgeKeepsSchedule(t *testing.T) {
+// A request handed over late keeps the schedule of the moment it was made
+// (At), whatever the clock says when the batch gets the lock: an interval
+// timer requested 2.5 periods ago has 2 expirations queued at once and its
+// next one 0.5 period away, like a timer armed back then.
+func TestArmBatchAtKeepsSchedule(t *testing.T) {
 	q := New(nil)
 	defer q.Close()
+	now := q.Now()
+	q.epoch = q.epoch.Add(-5 * U / 2) // the clock moves on 2.5 units before the batch goes
 	err := q.ArmBatch([]ArmReq{
-		{ID: 1, Delay: int64(U), Period: int64(U), Age: int64(5 * U / 2)},
-		{ID: 2, Delay: int64(U), Period: 0, Age: int64(3 * U / 2)}, // one-off, overdue
-		{ID: 3, Delay: int64(U), Period: 0, Age: int64(U / 2)},     // one-off, half a unit to go
+		{ID: 1, Delay: int64(U), Period: int64(U), At: now},
+		{ID: 2, Delay: int64(U), Period: 0, At: now + int64(U)},   // one-off, overdue
+		{ID: 3, Delay: int64(U), Period: 0, At: now + int64(2*U)}, // one-off, half a unit to go
+		{ID: 4, Delay: int64(U), Period: 0, At: now + int64(4*U)}, // stamped ahead of the queue's clock: counts from now
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +29,7 @@ func TestArmBatchAgeKeepsSchedule(t *testing.T) {
 	for _, s := range takeAll(q) {
 		counts[s.ID]++
 	}
-	if counts[1] != 2 || counts[2] != 1 || counts[3] != 0 {
+	if counts[1] != 2 || counts[2] != 1 || len(counts) != 2 {
 		t.Fatalf("queued at once: %v, want map[1:2 2:1]", counts)
 	}
 	advance(q, U/2+U/10) // crosses timer 1's third expiration and 3's due time
@@ -36,6 +40,14 @@ func TestArmBatchAgeKeepsSchedule(t *testing.T) {
 	if counts[1] != 1 || counts[3] != 1 || len(counts) != 2 {
 		t.Fatalf("after 0.6 unit more: %v, want map[1:1 3:1]", counts)
 	}
+	advance(q, U/2) // 1.1 units after the batch: 4's due time
+	counts = map[uint64]int{}
+	for _, s := range takeAll(q) {
+		counts[s.ID]++
+	}
+	if counts[4] != 1 || len(counts) != 1 {
+		t.Fatalf("1.1 units after the batch: %v, want timer 4 expired", counts)
+	}
 	checkStructure(t, q)
 }
 
@@ -44,11 +56,11 @@ func TestArmBatchErrorsAndWithdrawn(t *testing.T) {
 	defer q.Close()
 	mustArm(t, q, 7, U, 0)
 	err := q.ArmBatch([]ArmReq{
-		{ID: 0, Delay: -1},                // withdrawn: skipped, even if invalid
-		{ID: 1, Delay: int64(U)},          // fine
-		{ID: 7, Delay: int64(U)},          // exists
-		{ID: 2, Delay: -1},                // range
-		{ID: 3, Delay: int64(U), Age: -1}, // range
+		{ID: 0, Delay: -1},               // withdrawn: skipped, even if invalid
+		{ID: 1, Delay: int64(U)},         // fine
+		{ID: 7, Delay: int64(U)},         // exists
+		{ID: 2, Delay: -1},               // range
+		{ID: 3, Delay: int64(U), At: -1}, // range: before the queue existed
 		{ID: 4, Delay: int64(U), Period: int64(U)},
 	})
 	if !errors.Is(err, ErrExists) {
@@ -100,6 +112,52 @@ func TestFireDoesNotPileUp(t *testing.T) {
 	wg.Wait()
 	if p := q.Pending(); p != 1 {
 		t.Errorf("Pending() = %d after the waiting fire ran, want 1", p)
+	}
+	checkStructure(t, q)
+}
+
+// StartAt restarts from the moment it was asked for: an interval timer
+// restarted 2.5 periods before the call got the lock has 2 expirations
+// queued at once (and its queued ones dropped by the stop stay dropped); a
+// time ahead of the queue's clock counts as now.
+func TestStartAtKeepsSchedule(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	mustArm(t, q, 1, U, U)
+	mustArm(t, q, 2, U, U)
+	if err := q.Stop(1); err != nil {
+		t.Fatal(err)
+	}
+	asked := q.Now()
+	advance(q, 5*U/2) // timer 2 expires twice meanwhile
+	if err := q.StartAt(1, asked); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.StartAt(2, q.Now()+int64(10*U)); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[uint64]int{}
+	for _, s := range takeAll(q) {
+		counts[s.ID]++
+	}
+	if counts[1] != 2 || counts[2] != 2 || len(counts) != 2 {
+		t.Fatalf("queued after the restarts: %v, want map[1:2 2:2]", counts)
+	}
+	advance(q, 6*U/10) // 1's third expiration (3 U after asked); 2 restarted 0.6 U ago
+	counts = map[uint64]int{}
+	for _, s := range takeAll(q) {
+		counts[s.ID]++
+	}
+	if counts[1] != 1 || len(counts) != 1 {
+		t.Fatalf("0.6 unit later: %v, want map[1:1]", counts)
+	}
+	advance(q, U/2) // 2's first since its restart
+	counts = map[uint64]int{}
+	for _, s := range takeAll(q) {
+		counts[s.ID]++
+	}
+	if counts[2] != 1 || len(counts) != 1 {
+		t.Fatalf("1.1 units after the restart: %v, want map[2:1]", counts)
 	}
 	checkStructure(t, q)
 }

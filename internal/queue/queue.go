@@ -158,6 +158,10 @@ func New(n Notifier) *Queue {
 
 func (q *Queue) now() int64 { return int64(time.Since(q.epoch)) }
 
+// Now returns the queue's clock: monotonic ns since New. ArmReq.At is a
+// reading of it.
+func (q *Queue) Now() int64 { return q.now() }
+
 // Close stops every timer, drops every queued event, unregisters every
 // producer and releases every waiting producer thread with
 // StatusCancelled. It returns the slots of the plain (not waited-for)
@@ -478,22 +482,24 @@ func (q *Queue) Arm(id uint64, delay, period time.Duration) error {
 	return nil
 }
 
-// ArmReq is one timer of ArmBatch: Arm(ID, Delay, Period) as if called Age
-// ago. Its layout (four 8-byte fields) is shared with C (lmk_armreq).
+// ArmReq is one timer of ArmBatch: Arm(ID, Delay, Period) as if called at
+// time At of the queue's clock (Now). Its layout (four 8-byte fields) is
+// shared with C (lmk_armreq).
 type ArmReq struct {
 	ID     uint64
 	Delay  int64 // ns
 	Period int64 // ns; 0 for a one-off
-	Age    int64 // ns since the caller decided to arm it
+	At     int64 // Now() when the caller decided to arm it
 }
 
 // ArmBatch arms several timers under one lock. Each is scheduled from the
-// moment it was requested (now - Age), so a caller that collects arm
-// requests and hands them over later keeps every timer's absolute
-// schedule; expirations that fell due in between are queued at once, with
-// their full counts. Requests with ID 0
-// are skipped (withdrawn). It arms every valid request and returns the
-// first error met (ErrRange, ErrExists), or ErrClosed.
+// moment it was requested (At; a time after the lock was taken counts as
+// that time), so a caller that collects arm requests and hands them over
+// later keeps every timer's absolute schedule, however long the hand-over
+// and the lock took; expirations that fell due in between are queued at
+// once, with their full counts. Requests with ID 0 are skipped
+// (withdrawn). It arms every valid request and returns the first error met
+// (ErrRange, ErrExists), or ErrClosed.
 func (q *Queue) ArmBatch(reqs []ArmReq) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -507,7 +513,7 @@ func (q *Queue) ArmBatch(reqs []ArmReq) error {
 		switch {
 		case r.ID == 0:
 			continue
-		case r.Delay < 0 || r.Period < 0 || r.Age < 0:
+		case r.Delay < 0 || r.Period < 0 || r.At < 0:
 			if err == nil {
 				err = ErrRange
 			}
@@ -520,7 +526,7 @@ func (q *Queue) ArmBatch(reqs []ArmReq) error {
 			}
 			continue
 		}
-		q.schedule(t, now-r.Age, now)
+		q.schedule(t, min(r.At, now), now)
 	}
 	if len(q.heap) > 0 && q.heap[0].due <= now {
 		q.expire(now) // what fell due since it was requested is queued now
@@ -763,7 +769,13 @@ func (q *Queue) Stop(id uint64) error {
 
 // Start re-arms the timer from now, with its first expiration one delay
 // away, whether it was stopped or armed. Queued expirations are kept.
-func (q *Queue) Start(id uint64) error {
+func (q *Queue) Start(id uint64) error { return q.StartAt(id, math.MaxInt64) }
+
+// StartAt is Start as if called at time at of the queue's clock (Now; a
+// time after the lock was taken counts as that time), so that a restart
+// keeps the schedule of the moment it was asked for however long the
+// caller waited for the lock. Expirations already due are queued at once.
+func (q *Queue) StartAt(id uint64, at int64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	t := q.timers.get(id)
@@ -777,7 +789,11 @@ func (q *Queue) Start(id uint64) error {
 		q.heap.remove(t.hidx)
 	}
 	now := q.now()
-	q.schedule(t, now, now)
+	q.schedule(t, min(at, now), now)
+	if t.due <= now {
+		q.expire(now)
+		q.resched(now)
+	}
 	return nil
 }
 
