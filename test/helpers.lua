@@ -158,8 +158,9 @@ function H.track(t)
   return t
 end
 
--- Destroys tracked timers, restores the default error handler and drops
--- whatever is left in the queue (running leftover callbacks, errors
+-- Destroys tracked timers, stops the interval timers nobody references
+-- any more (the collector does), restores the default error handler and
+-- drops whatever is left in the queue (running leftover callbacks, errors
 -- ignored).
 function H.reset()
   mit.seterrorhandler(nil)
@@ -167,9 +168,28 @@ function H.reset()
     pcall(tracked[i].destroy, tracked[i])
     tracked[i] = nil
   end
+  H.collect()
   for _ = 1, 100 do
     if mit.inqueue() == 0 then break end
     pcall(mit.process_events)
+  end
+end
+
+-- A test that fails midway skips its own clean-up: an interval timer it
+-- armed would go on queueing events into every later test, turning one
+-- failure into dozens. After a failed test the suite resets (its timers'
+-- handles are unreachable by then, so the collector stops them).
+do
+  local ok, busted = pcall(require, "busted")
+  if ok and type(busted) == "table" and busted.subscribe then
+    busted.subscribe({ "test", "end" }, function(_, _, status)
+      if status == "failure" or status == "error" then
+        local left = mit.inqueue()
+        H.reset()
+        io.stderr:write(("helpers: reset after a failed test (%d queue entries were left)\n"):format(left))
+      end
+      return nil, true
+    end)
   end
 end
 
