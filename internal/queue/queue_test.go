@@ -1058,7 +1058,7 @@ func TestWait_Timing(t *testing.T) {
 	}{
 		{"pending returns at once", func(q *Queue) { q.Arm(1, U, 0); advance(q, U) }, 5 * time.Second, true, 0, 500 * time.Millisecond},
 		{"zero timeout, nothing pending", nil, 0, false, 0, 500 * time.Millisecond},
-		{"zero timeout, pending", func(q *Queue) { q.Arm(1, 0, 0); q.fire() }, 0, true, 0, 500 * time.Millisecond},
+		{"zero timeout, pending", func(q *Queue) { q.Arm(1, 0, 0); q.fireNow(false) }, 0, true, 0, 500 * time.Millisecond},
 		{"timeout", nil, 60 * time.Millisecond, false, 60 * time.Millisecond, 560 * time.Millisecond},
 		{"stale record only", func(q *Queue) { q.Arm(1, U, U); advance(q, U); q.Stop(1) }, 60 * time.Millisecond, false, 60 * time.Millisecond, 560 * time.Millisecond},
 		{"event arrives", func(q *Queue) { q.Arm(1, 40*time.Millisecond, 0) }, 5 * time.Second, true, 40 * time.Millisecond, 540 * time.Millisecond},
