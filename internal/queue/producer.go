@@ -48,7 +48,7 @@ func (w *waiter) finish(status int) {
 }
 
 func itemSlot(r *record) Slot {
-	s := Slot{Flags: FlagItem, PID: r.p.id, Item: r.item, Cookie: r.p.cookie}
+	s := Slot{Flags: FlagItem, PID: r.p.id, Item: uintptr(r.val), Cookie: r.p.cookie}
 	if r.w != nil {
 		s.ID = r.w.id
 		s.Flags |= FlagWait
@@ -116,7 +116,7 @@ func (q *Queue) pushItem(p *producer, item uintptr, w *waiter, front bool) {
 	} else {
 		pos = q.head + uint64(q.size)
 	}
-	*q.at(pos) = record{p: p, w: w, item: item, n: 1}
+	*q.at(pos) = record{p: p, w: w, val: uint64(item), n: 1}
 	q.size++
 	p.queued++
 	if w != nil {

@@ -144,6 +144,12 @@ func structureErr(q *Queue) error {
 		if r.t == nil {
 			return fmt.Errorf("record at %d has no timer", pos)
 		}
+		if r.once != (r.t.period == 0) || (r.once && r.val != r.t.id) {
+			return fmt.Errorf("record at %d of timer %d (period %d): once=%v val=%d", pos, r.t.id, r.t.period, r.once, r.val)
+		}
+		if r.once && (r.n == 0) != (r.gen != r.t.gen) {
+			return fmt.Errorf("one-off record at %d of timer %d: n=%d but generation %d of %d", pos, r.t.id, r.n, r.gen, r.t.gen)
+		}
 		if r.gen != r.t.gen {
 			stale++
 			continue
