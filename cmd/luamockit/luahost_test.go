@@ -889,6 +889,16 @@ check(mit.process_events() == 0 and #ran == 2, "the withdrawn timer ran")
 `)
 }
 
+// holdUniverses takes the universes' lock and releases it d later, so that
+// the next call from C into Go waits that long for it.
+func holdUniverses(d time.Duration) {
+	universesMu.Lock()
+	go func() {
+		time.Sleep(d)
+		universesMu.Unlock()
+	}()
+}
+
 // A batch that reaches Go late (a slow crossing, a contended lock) keeps
 // the schedule of the moment each timer was armed: the expirations due
 // meanwhile are pending as soon as it arrives. Here the hand-over waits
@@ -901,11 +911,7 @@ n = 0
 t0 = mit.monotime()
 tm = mit.getit(10, function() n = n + 1 end)
 `)
-	universesMu.Lock()
-	go func() {
-		time.Sleep(55 * time.Millisecond)
-		universesMu.Unlock()
-	}()
+	holdUniverses(55 * time.Millisecond)
 	h.run(t, `
 local p = mit.pending() -- hands the batch over: waits for the lock
 local hi = math.floor((mit.monotime() - t0) / 10)
@@ -917,11 +923,7 @@ n = 0
 t0 = mit.monotime()
 `)
 	// t:start() likewise restarts from the moment it is called.
-	universesMu.Lock()
-	go func() {
-		time.Sleep(35 * time.Millisecond)
-		universesMu.Unlock()
-	}()
+	holdUniverses(35 * time.Millisecond)
 	h.run(t, `
 tm:start() -- waits for the lock
 local p = mit.pending()

@@ -25,26 +25,17 @@ func TestArmBatchAtKeepsSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts := map[uint64]int{}
-	for _, s := range takeAll(q) {
-		counts[s.ID]++
-	}
+	counts := takeCounts(q)
 	if counts[1] != 2 || counts[2] != 1 || len(counts) != 2 {
 		t.Fatalf("queued at once: %v, want map[1:2 2:1]", counts)
 	}
 	advance(q, U/2+U/10) // crosses timer 1's third expiration and 3's due time
-	counts = map[uint64]int{}
-	for _, s := range takeAll(q) {
-		counts[s.ID]++
-	}
+	counts = takeCounts(q)
 	if counts[1] != 1 || counts[3] != 1 || len(counts) != 2 {
 		t.Fatalf("after 0.6 unit more: %v, want map[1:1 3:1]", counts)
 	}
 	advance(q, U/2) // 1.1 units after the batch: 4's due time
-	counts = map[uint64]int{}
-	for _, s := range takeAll(q) {
-		counts[s.ID]++
-	}
+	counts = takeCounts(q)
 	if counts[4] != 1 || len(counts) != 1 {
 		t.Fatalf("1.1 units after the batch: %v, want timer 4 expired", counts)
 	}
@@ -116,6 +107,15 @@ func TestFireDoesNotPileUp(t *testing.T) {
 	checkStructure(t, q)
 }
 
+// takeCounts takes every pending event and counts them per timer id.
+func takeCounts(q *Queue) map[uint64]int {
+	counts := map[uint64]int{}
+	for _, s := range takeAll(q) {
+		counts[s.ID]++
+	}
+	return counts
+}
+
 // StartAt restarts from the moment it was asked for: an interval timer
 // restarted 2.5 periods before the call got the lock has 2 expirations
 // queued at once (and its queued ones dropped by the stop stay dropped); a
@@ -136,26 +136,17 @@ func TestStartAtKeepsSchedule(t *testing.T) {
 	if err := q.StartAt(2, q.Now()+int64(10*U)); err != nil {
 		t.Fatal(err)
 	}
-	counts := map[uint64]int{}
-	for _, s := range takeAll(q) {
-		counts[s.ID]++
-	}
+	counts := takeCounts(q)
 	if counts[1] != 2 || counts[2] != 2 || len(counts) != 2 {
 		t.Fatalf("queued after the restarts: %v, want map[1:2 2:2]", counts)
 	}
 	advance(q, 6*U/10) // 1's third expiration (3 U after asked); 2 restarted 0.6 U ago
-	counts = map[uint64]int{}
-	for _, s := range takeAll(q) {
-		counts[s.ID]++
-	}
+	counts = takeCounts(q)
 	if counts[1] != 1 || len(counts) != 1 {
 		t.Fatalf("0.6 unit later: %v, want map[1:1]", counts)
 	}
 	advance(q, U/2) // 2's first since its restart
-	counts = map[uint64]int{}
-	for _, s := range takeAll(q) {
-		counts[s.ID]++
-	}
+	counts = takeCounts(q)
 	if counts[2] != 1 || len(counts) != 1 {
 		t.Fatalf("1.1 units after the restart: %v, want map[2:1]", counts)
 	}
