@@ -73,6 +73,7 @@ type timer struct {
 	k      int64 // expirations scheduled so far
 	hidx   int   // index in the heap, -1 when not in it
 	state  timerState
+	lent   bool   // lent to the consumer (Lend): out of the heap until Reclaim
 	gen    uint32 // bumped on stop/cancel: older records are stale
 	// queued counts expirations waiting in the ring; records counts the
 	// ring records of the current generation that point here.
@@ -738,6 +739,7 @@ func (q *Queue) catchUp() {
 
 // drop forgets t's queued expirations. q.mu must be held.
 func (q *Queue) drop(t *timer) {
+	t.lent = false
 	if t.hidx >= 0 {
 		q.heap.remove(t.hidx)
 	}
@@ -806,6 +808,7 @@ func (q *Queue) StartAt(id uint64, at int64) error {
 	if t.hidx >= 0 {
 		q.heap.remove(t.hidx)
 	}
+	t.lent = false
 	now := q.now()
 	q.schedule(t, min(at, now), now)
 	if t.due <= now {
