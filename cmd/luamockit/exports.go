@@ -248,17 +248,41 @@ func lmk_counts(h C.uint64_t, pending, inqueue *C.int64_t) (rc C.int) {
 
 // lmk_wait_begin starts a wait() in C: the Lua thread keeps time while it
 // waits (see queue.BeginWait). It returns the ns until the earliest timer
-// is due (-1: none) and stores whether events are pending.
+// is due (-1: none) and stores whether events are pending. With room for
+// lent timers (capacity > 0), it also tries to lend the Lua thread the
+// interval timers (queue.Lend): *nlent of them in lent, and *horizon, the
+// queue's time past which it must reclaim them; when it lends, the wait
+// on Go's side is over (no lmk_wait_end).
 //
 //export lmk_wait_begin
-func lmk_wait_begin(h C.uint64_t, pending *C.int) (next C.int64_t) {
-	next, *pending = -1, 0
-	defer func() { recover() }()
+func lmk_wait_begin(h C.uint64_t, pending *C.int, lent *C.lmk_lent, capacity C.int, nlent *C.int, horizon *C.int64_t) (next C.int64_t) {
+	next, *pending, *nlent = -1, 0, 0
+	defer func() {
+		if recover() != nil {
+			*nlent = 0
+		}
+	}()
 	if q := lookup(h); q != nil {
 		d, p := q.BeginWait()
 		next, *pending = C.int64_t(d), cbool(p)
+		if !p && capacity > 0 {
+			n, hz := q.Lend(unsafe.Slice((*queue.Lent)(unsafe.Pointer(lent)), int(capacity)))
+			*nlent, *horizon = C.int(n), C.int64_t(hz)
+		}
 	}
 	return next
+}
+
+// lmk_reclaim takes back the timers lent by lmk_wait_begin, with the
+// expirations the Lua thread took of each (queue.Reclaim).
+//
+//export lmk_reclaim
+func lmk_reclaim(h C.uint64_t, lent *C.lmk_lent, n C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	if q := lookup(h); q != nil && n > 0 {
+		q.Reclaim(unsafe.Slice((*queue.Lent)(unsafe.Pointer(lent)), int(n)))
+	}
+	return C.LMK_OK
 }
 
 // lmk_wait_fire queues the expirations now due, on the waiting Lua thread.
@@ -398,6 +422,8 @@ func lmk_getport(h C.uint64_t) (port C.int) {
 	return 0
 }
 
+var _ [32 - unsafe.Sizeof(queue.Lent{})]byte
+var _ [unsafe.Sizeof(queue.Lent{}) - 32]byte
 var _ [32 - unsafe.Sizeof(queue.ArmReq{})]byte
 var _ [unsafe.Sizeof(queue.ArmReq{}) - 32]byte
 var _ [32 - unsafe.Sizeof(queue.Slot{})]byte

@@ -28,6 +28,19 @@ typedef struct lmk_armreq {
     int64_t at;       /* the queue's clock when requested: CLOCK_MONOTONIC ns - clock_off */
 } lmk_armreq;
 
+/* An interval timer lent to the Lua thread by lmk_wait_begin (queue.Lent):
+ * its expiration k is due at start + k * period on the queue's clock; k
+ * counts those taken so far. */
+typedef struct lmk_lent {
+    uint64_t id;
+    int64_t start;
+    int64_t period;
+    int64_t k;
+} lmk_lent;
+
+/* Timers lent at most: Go lends only when every armed timer fits. */
+#define LMK_LEASE 64
+
 /* Arm requests wait in the state for one crossing per LMK_ARM_BATCH, or
  * until anything else needs the queue (see flush_arms in module.c). */
 #define LMK_ARM_BATCH 256
@@ -44,6 +57,8 @@ typedef struct lmk_batch {
     lmk_slot *buf;
     int next;               /* index of the next slot to run */
     int n;
+    int lent;               /* taken from the lease of generation gen, not from Go */
+    unsigned gen;
     struct lmk_batch *prev;
 } lmk_batch;
 
@@ -69,6 +84,10 @@ typedef struct lmk_state {
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
     int64_t clock_off;   /* CLOCK_MONOTONIC ns - the queue's clock (lmk_open) */
     int narms;           /* arm requests not yet handed to Go */
+    int nlent;           /* interval timers lent by Go (0: no lease) */
+    unsigned lease_gen;  /* bumped whenever a lease begins or ends */
+    int64_t horizon;     /* the queue's time when a timer Go kept is due */
+    lmk_lent lent[LMK_LEASE];
     lmk_armreq arms[LMK_ARM_BATCH];
 } lmk_state;
 

@@ -147,6 +147,120 @@ int64_t lmk_mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---- the lease ----
+ * While wait() sleeps with interval timers armed (and neither fd() nor
+ * setport() in use), Go lends them to this thread (lmk_wait_begin,
+ * queue.Lend): the thread counts their expirations from their absolute
+ * schedules and runs them in process_events with no call into Go, so a
+ * loop of short interval timers wakes this thread and nothing else (each
+ * call from C into Go costs a wake-up of Go's monitor thread once the
+ * runtime has gone idle, more than the rest of such a cycle). Go keeps
+ * every other timer and its events; past st->horizon one of its timers is
+ * due, and the lease goes back. Everything that asks Go about timers or
+ * events hands the lease back first (flush_arms calls lease_return). */
+
+static int64_t lent_due(const lmk_lent *e) { return e->start + (e->k + 1) * e->period; }
+
+/* The queue's time of the earliest lent expiration not yet taken. */
+static int64_t lease_due(const lmk_state *st) {
+    int64_t due = INT64_MAX;
+    int i;
+    for (i = 0; i < st->nlent; i++) {
+        int64_t d = lent_due(&st->lent[i]);
+        if (d < due) due = d;
+    }
+    return due;
+}
+
+/* When this thread must next look, on CLOCK_MONOTONIC: the earliest lent
+ * expiration or the horizon. */
+static int64_t lease_next(const lmk_state *st) {
+    int64_t due = lease_due(st);
+    if (st->horizon < due) due = st->horizon;
+    return due == INT64_MAX ? due : due + st->clock_off;
+}
+
+/* Hands the lent timers back to Go with the expirations taken of each. */
+static void lease_return(lmk_state *st) {
+    if (st->nlent == 0) return;
+    if (st->q != 0 && !lmk_forked) lmk_reclaim(st->q, st->lent, st->nlent);
+    st->nlent = 0;
+    st->lease_gen++;
+}
+
+/* Drops timer id from the lease (it is being cancelled: Go forgets it). */
+static void lease_forget(lmk_state *st, lua_Number id) {
+    int i;
+    for (i = 0; i < st->nlent; i++) {
+        if ((lua_Number)st->lent[i].id == id) {
+            st->lent[i] = st->lent[--st->nlent];
+            if (st->nlent == 0) st->lease_gen++;
+            return;
+        }
+    }
+}
+
+/* Undoes the taking of the lent slots s[0..n) that did not run. */
+static void lease_untake(lmk_state *st, const lmk_slot *s, int n) {
+    int i, j;
+    for (i = 0; i < n; i++) {
+        if (s[i].flags & LMK_FLAG_SKIP) continue;
+        for (j = 0; j < st->nlent; j++) {
+            if (st->lent[j].id == s[i].id) {
+                st->lent[j].k--;
+                break;
+            }
+        }
+    }
+}
+
+/* Whether lent timer a's next expiration goes before b's in Go's order
+ * (queue.expire: by due time, then by id). */
+static int lent_before(const lmk_lent *a, const lmk_lent *b) {
+    int64_t da = lent_due(a), db = lent_due(b);
+    return da < db || (da == db && a->id < b->id);
+}
+
+/* Takes into buf the lent expirations due now, in the order Go would
+ * queue them (by due time, then id; a timer's expirations together), at
+ * most limit (< 0: no limit). Returns how many, or -1 after handing the
+ * lease back when they are not all there is to run: Go has events (the
+ * eventfd is readable), one of Go's timers is due, or more are due than
+ * one batch holds. */
+static int take_lent(lmk_state *st, lmk_slot *buf, long limit) {
+    int64_t now = lmk_mono_ns() - st->clock_off, total = 0, cnt[LMK_LEASE];
+    int order[LMK_LEASE], m = 0, n = 0, i, j;
+    struct pollfd pfd;
+    if (now >= st->horizon) goto back;
+    pfd.fd = st->efd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) != 0) goto back;
+    for (i = 0; i < st->nlent; i++) {
+        lmk_lent *e = &st->lent[i];
+        if (now < lent_due(e)) continue;
+        cnt[i] = (now - e->start) / e->period - e->k;
+        total += cnt[i];
+        for (j = m; j > 0 && lent_before(e, &st->lent[order[j - 1]]); j--) order[j] = order[j - 1];
+        order[j] = i;
+        m++;
+    }
+    if (total > LMK_BATCH && (limit < 0 || limit > LMK_BATCH)) goto back;
+    for (i = 0; i < m; i++) {
+        lmk_lent *e = &st->lent[order[i]];
+        int64_t c = cnt[order[i]];
+        for (; c > 0 && n < LMK_BATCH && (limit < 0 || n < limit); c--, n++) {
+            memset(&buf[n], 0, sizeof buf[n]);
+            buf[n].id = e->id;
+            e->k++;
+        }
+    }
+    return n;
+back:
+    lease_return(st);
+    return -1;
+}
+
 /* Arming collects requests in st->arms and hands them to Go in one
  * crossing per LMK_ARM_BATCH (arming is the hot path of code that arms
  * many timers). Each request carries the time it was made, on the queue's
@@ -158,6 +272,7 @@ int64_t lmk_mono_ns(void) {
  * other loop on time). Returns an LMK_* code. */
 static int flush_arms(lmk_state *st) {
     int n = st->narms;
+    lease_return(st);
     if (n == 0) return LMK_OK;
     st->narms = 0;
     if (st->q == 0 || lmk_forked) return LMK_ECLOSED;
@@ -313,8 +428,10 @@ static void destroy_timer(lua_State *L, lmk_timer *t) {
         if (!lua_isnil(L, -1)) st->live--;
         lua_pop(L, 1);
     }
-    if (t->state != T_NEW && !withdraw_arm(st, t->id) && st->q != 0 && !lmk_forked)
+    if (t->state != T_NEW && !withdraw_arm(st, t->id) && st->q != 0 && !lmk_forked) {
+        lease_forget(st, t->id);
         lmk_cancel(st->q, (uint64_t)t->id);
+    }
     skip_timer(st, t->id);
     t->state = T_DESTROYED;
     release_id(L, CBS, t->id);
@@ -446,8 +563,12 @@ static int msgh(lua_State *L) {
 /* Return the slots after a failed callback to the queue, minus those of
  * timers destroyed and producers unregistered meanwhile, so the next
  * process_events runs them. */
-static void put_back(lua_State *L, lmk_state *st, lmk_slot *s, int n) {
+static void put_back(lua_State *L, lmk_state *st, const lmk_batch *b, lmk_slot *s, int n) {
     int i, k = 0;
+    if (b->lent && b->gen == st->lease_gen) { /* still lent: untake them */
+        lease_untake(st, s, n);
+        return;
+    }
     for (i = 0; i < n; i++) {
         if (s[i].flags & LMK_FLAG_SKIP) continue;
         if (s[i].flags & LMK_FLAG_ITEM) {
@@ -545,7 +666,7 @@ static void on_error(lua_State *L, lmk_state *st, lmk_batch *b, int base) {
     } else {
         lua_pop(L, 1);
     }
-    put_back(L, st, b->buf + b->next, b->n - b->next);
+    put_back(L, st, b, b->buf + b->next, b->n - b->next);
     leave(st, b);
     lua_error(L);
 }
@@ -584,6 +705,8 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     ctx.ran = 0;
     b.buf = buf;
     b.next = b.n = 0;
+    b.lent = 0;
+    b.gen = 0;
     b.prev = st->batches;
     st->batches = &b;
     st->depth++;
@@ -592,14 +715,20 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         if (limit >= 0 && limit < cap) cap = (int)limit;
         if (cap == 0 || st->q == 0) break;
         b.next = 0;
-        if (st->narms > 0) { /* timers armed by the callbacks so far */
-            int rc = flush_arms(st);
-            if (rc != LMK_OK) {
-                leave(st, &b); /* b lives on this C stack: unlink it before raising */
-                lmk_error(L, rc_message(rc));
+        b.lent = 0;
+        if (st->nlent > 0 && st->narms == 0 && (b.n = take_lent(st, buf, limit)) >= 0) {
+            b.lent = 1; /* all that was due; it is the only batch */
+            b.gen = st->lease_gen;
+        } else {
+            if (st->narms > 0) { /* timers armed by the callbacks so far */
+                int rc = flush_arms(st);
+                if (rc != LMK_OK) {
+                    leave(st, &b); /* b lives on this C stack: unlink it before raising */
+                    lmk_error(L, rc_message(rc));
+                }
             }
+            b.n = lmk_take(st->q, buf, cap, &end);
         }
-        b.n = lmk_take(st->q, buf, cap, &end);
         if (b.n == 0) break;
         if (limit >= 0) limit -= b.n;
         while (b.next < b.n) {
@@ -614,7 +743,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
             }
             on_error(L, st, &b, base); /* the error is on top; returns if handled */
         }
-        if (b.n < cap) break; /* the drain reached its end: no crossing more */
+        if (b.lent || b.n < cap) break; /* the drain reached its end: no crossing more */
     }
     leave(st, &b);
     lua_settop(L, base - 1);
@@ -773,6 +902,25 @@ static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
     return lead >= LMK_SPIN_MIN_NS ? due - lead : due;
 }
 
+/* Starts the Go side of a wait: Go queues what is due and, if it can,
+ * lends this thread its interval timers (see the lease, above). Returns
+ * when this thread must next look, on CLOCK_MONOTONIC (INT64_MAX: no
+ * timer), and sets *gowait if Go is waiting for lmk_wait_fire/_end. */
+static int64_t wait_begin(lmk_state *st, int *pending, int *gowait) {
+    int n = 0;
+    int64_t horizon = INT64_MAX;
+    int64_t next = lmk_wait_begin(st->q, pending, st->lent, st->lua_clock ? LMK_LEASE : 0, &n, &horizon);
+    if (n > 0) {
+        st->nlent = n;
+        st->lease_gen++;
+        st->horizon = horizon;
+        *gowait = 0;
+        return lease_next(st);
+    }
+    *gowait = 1;
+    return next >= 0 ? lmk_mono_ns() + next : INT64_MAX;
+}
+
 /* [-(0|1), +(1|2), e] wait([timeout_ms]) -> 0 | 1, message
  * Returns at once if events are pending, else blocks until one is, the
  * timeout passes (nil or 0: no timeout, as the original), or a signal
@@ -780,34 +928,45 @@ static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
  * While it blocks, this thread keeps time for the timers: it sleeps in
  * ppoll() until the earliest is due and queues it itself, so no Go thread
  * wakes up and a timer's callback is ready with ppoll's precision (and
- * the spin's, above). */
+ * the spin's, above). With timers lent (the lease), it only counts: the
+ * sleep and the wake-up make no call into Go at all. */
 static int l_wait(lua_State *L) {
     lmk_state *st = getstate(L);
     double timeout = lua_isnoneornil(L, 1) ? 0 : checkms(L, 1, 1);
     int64_t deadline = timeout > 0 ? lmk_mono_ns() + (int64_t)(timeout * 1e6) : INT64_MAX;
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
-    int pending = 0, failed = 0, err = 0, keeptime = st->live > 0;
+    int pending = 0, failed = 0, err = 0, gowait = 0;
     int slack = -1; /* the thread's timer slack before we lowered it */
-    int64_t due, next, spin;
-    /* With timers alive, this thread keeps time while it waits; with none,
-     * only deliveries can come, and they signal the eventfd: no Go call. */
-    flush_arms_or_raise(L, st);
-    next = keeptime ? lmk_wait_begin(st->q, &pending) : -1;
-    {
-        int64_t now = lmk_mono_ns();
-        due = next >= 0 ? now + next : INT64_MAX;
-        spin = spin_from(st, now, due);
+    int64_t due = INT64_MAX, spin;
+    if (st->nlent > 0 && st->narms == 0) {
+        due = lease_next(st); /* keep the lease: no Go call */
+    } else {
+        /* With timers alive, this thread keeps time while it waits; with
+         * none, only deliveries can come, and they signal the eventfd: no
+         * Go call. */
+        flush_arms_or_raise(L, st);
+        if (st->live > 0) due = wait_begin(st, &pending, &gowait);
     }
+    spin = spin_from(st, lmk_mono_ns(), due);
     pfd.fd = st->efd;
     pfd.events = POLLIN;
     while (!pending) {
         int64_t now = lmk_mono_ns(), wake = deadline;
         struct timespec ts;
         int r;
-        if (now >= due) { /* a timer is due: queue it from this thread */
-            next = lmk_wait_fire(st->q, &pending);
-            due = next >= 0 ? now + next : INT64_MAX;
+        if (now >= due) { /* a timer is due */
+            if (st->nlent > 0 && now - st->clock_off >= lease_due(st)) {
+                pending = 1; /* a lent one: process_events takes it */
+                break;
+            }
+            if (st->nlent > 0) { /* one of Go's: the lease goes back */
+                lease_return(st);
+                due = wait_begin(st, &pending, &gowait);
+            } else { /* queue it from this thread */
+                int64_t next = lmk_wait_fire(st->q, &pending);
+                due = next >= 0 ? now + next : INT64_MAX;
+            }
             spin = spin_from(st, now, due);
             continue;
         }
@@ -829,7 +988,7 @@ static int l_wait(lua_State *L) {
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
     }
     if (slack > 1) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
-    if (keeptime) lmk_wait_end(st->q);
+    if (gowait) lmk_wait_end(st->q);
     if (failed) {
         lua_pushinteger(L, 1);
         lua_pushstring(L, strerror(err));
@@ -924,6 +1083,7 @@ static int l_monotime(lua_State *L) {
 static int s_gc(lua_State *L) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, 1);
     st->narms = 0;
+    st->nlent = 0;
     if (st->q != 0 && !lmk_forked) {
         lmk_close(st->q); /* cancels queued items, releases waiting threads */
         lmk_producers_close(st);
@@ -1000,6 +1160,9 @@ static void push_universe(lua_State *L) {
     st->producers = NULL;
     st->batches = NULL;
     st->narms = 0;
+    st->nlent = 0;
+    st->lease_gen = 0;
+    st->horizon = INT64_MAX;
     st->spin_ns = LMK_SPIN_DEFAULT_NS;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);

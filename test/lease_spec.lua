@@ -1,0 +1,284 @@
+-- Interval timers in a wait()/process_events() loop. While wait() sleeps
+-- with only a few interval timers armed, Go lends them to the Lua thread,
+-- which counts and runs their expirations itself, with no call into Go
+-- (see "the lease" in cmd/luamockit/module.c). The user must see exactly
+-- what the queue alone gives: every expiration once, on the absolute
+-- schedule, in order with everything else, whatever the callbacks do.
+--
+-- Each test runs in a fresh process: once any spec has called fd(), a Go
+-- timer keeps time in this process's universe and nothing is lent.
+local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
+
+local prelude = [=[
+local mit = require("luamockit")
+local now = mit.monotime -- reads the clock only: no call into Go
+local floor = math.floor
+
+local function check(ok, msg)
+  if not ok then error(msg or "check failed", 2) end
+end
+
+local function between(x, lo, hi, what)
+  check(x >= lo and x <= hi, ("%s = %s, expected within [%s, %s]"):format(what, x, lo, hi))
+end
+
+local function equal(want, got, what)
+  check(want == got, ("%s: %s, expected %s"):format(what or "value", tostring(got), tostring(want)))
+end
+
+local function busy(ms)
+  local t0 = now()
+  while now() - t0 < ms do end
+end
+
+local function drain_for(ms)
+  local deadline = now() + ms
+  while true do
+    local left = deadline - now()
+    if left <= 0 then return end
+    mit.wait(math.max(0.5, left))
+    mit.process_events()
+  end
+end
+
+local function drain_until(cond, ms)
+  local deadline = now() + ms
+  while not cond() do
+    if now() >= deadline then return false end
+    mit.wait(50)
+    mit.process_events()
+  end
+  return true
+end
+
+local function collect()
+  collectgarbage("collect")
+  collectgarbage("collect")
+end
+
+-- Runs process_events once more and checks each timer's count against its
+-- schedule: everything due when process_events was called has run (lower
+-- bound), nothing ran before it was due (upper bound). Both bounds are
+-- exact: no timing tolerance.
+local function check_counts(timers)
+  local before = now()
+  mit.process_events()
+  local after = now()
+  for i, t in ipairs(timers) do
+    between(t.n, floor((before - t.t1) / t.ms), floor((after - t.t0) / t.ms), "expirations of timer " .. i)
+  end
+end
+
+-- Arms an interval timer that counts its runs, and remembers when: t0
+-- before, t1 after.
+local function counted(ms, extra)
+  local t = { n = 0, ms = ms }
+  t.t0 = now()
+  t.h = mit.getit(ms, function()
+    t.n = t.n + 1
+    if extra then extra(t) end
+  end)
+  t.t1 = now()
+  return t
+end
+]=]
+
+-- it(name, body): body runs in a fresh process after the prelude above.
+local function it_child(name, body)
+  it(name, function()
+    local r = H.run_lua(prelude .. body .. "\nio.write('done')\n")
+    assert.are.equal(0, r.rc, r.err)
+    assert.are.equal("done", r.out, r.err)
+  end)
+end
+
+describe("interval timers in a wait loop", function()
+  it_child("run every expiration once, on each timer's schedule", [[
+    local ts = {}
+    for i = 1, 6 do ts[i] = counted(2 + i / 4) end
+    drain_for(250)
+    check_counts(ts)
+  ]])
+
+  it_child("leave pending() what wait() returned for", [[
+    local a = counted(3)
+    for _ = 1, 5 do
+      equal(0, mit.wait(1000), "wait()")
+      local p = mit.pending()
+      check(p >= 1, "wait() returned with pending() = " .. p)
+      check(mit.process_events() >= p)
+    end
+    check_counts({ a })
+  ]])
+
+  it_child("run a one-off armed before the loop on time (timing-sensitive)", [[
+    local a, b = counted(3), counted(4)
+    local armed, fired = now(), nil
+    local _ = mit.oneoff(45, function() fired = now() end)
+    check(drain_until(function() return fired ~= nil end, 2000))
+    between(fired - armed, 45, 45 + 40, "one-off ran after (ms)")
+    check_counts({ a, b })
+  ]])
+
+  it_child("run a one-off armed in a callback on time (timing-sensitive)", [[
+    local armed, fired
+    local a = counted(2, function(t)
+      if t.n == 10 then
+        armed = now()
+        local _ = mit.oneoff(20, function() fired = now() end)
+      end
+    end)
+    check(drain_until(function() return fired ~= nil end, 2000))
+    between(fired - armed, 20, 20 + 40, "one-off ran after (ms)")
+    check_counts({ a })
+  ]])
+
+  it_child("leave the expirations after a failing callback to the next call, none lost or run twice", [[
+    local boom = false
+    local ts = {}
+    ts[1] = counted(2, function()
+      if boom then
+        boom = false
+        error("boom")
+      end
+    end)
+    ts[2], ts[3] = counted(2), counted(2)
+    drain_for(30)
+    busy(20) -- about 10 expirations of each due, in one batch
+    boom = true
+    local ok, err = pcall(mit.process_events)
+    check(not ok, "process_events did not raise")
+    check(tostring(err):find("boom"), tostring(err))
+    check(mit.pending() >= 15, "pending after the error: " .. mit.pending())
+    check_counts(ts)
+  ]])
+
+  it_child("go on after a failing callback with an error handler", [[
+    local errs = 0
+    mit.seterrorhandler(function() errs = errs + 1 end)
+    local a = counted(2, function(t) if t.n % 3 == 0 then error("every third") end end)
+    local b = counted(3)
+    drain_for(30)
+    busy(20)
+    drain_for(20)
+    check_counts({ a, b })
+    equal(floor(a.n / 3), errs)
+  ]])
+
+  it_child("stop running a timer destroyed or stopped by another's callback", [[
+    local b, c
+    local a = counted(2, function(t)
+      if t.n == 5 then
+        b.h:destroy()
+        c.h:stop()
+      end
+    end)
+    b, c = counted(2), counted(2)
+    check(drain_until(function() return a.n >= 5 end, 2000))
+    local nb, nc = b.n, c.n
+    drain_for(40)
+    equal(nb, b.n, "a destroyed timer ran")
+    equal(nc, c.n, "a stopped timer ran")
+    equal("destroyed", b.h:state())
+    equal("stopped", c.h:state())
+    c.h:start()
+    drain_for(30)
+    check(c.n > nc, "a restarted timer did not run")
+    check_counts({ a })
+  ]])
+
+  it_child("drop the queued expirations of a timer that destroys itself", [[
+    local other = counted(2)
+    local s = counted(2, function(t) if t.n == 3 then t.h:destroy() end end)
+    drain_for(10)
+    busy(20) -- s has several expirations due when it destroys itself
+    drain_for(20)
+    equal(3, s.n)
+    check_counts({ other })
+  ]])
+
+  it_child("run at most max of the due expirations, the rest on the next call", [[
+    local a, b = counted(2), counted(2)
+    drain_for(20)
+    busy(20)
+    equal(3, mit.process_events(3))
+    check(mit.pending() >= 12, "pending after process_events(3): " .. mit.pending())
+    check_counts({ a, b })
+  ]])
+
+  it_child("count right with process_events nested in a callback", [[
+    local nest = false
+    local ts = {}
+    ts[1] = counted(2, function()
+      if nest then
+        nest = false
+        mit.process_events()
+      end
+    end)
+    ts[2] = counted(2)
+    drain_for(20)
+    busy(20)
+    nest = true
+    drain_for(20)
+    check(not nest, "the nested call did not happen")
+    check_counts(ts)
+  ]])
+
+  it_child("stop a dropped timer when the collector runs in a callback", [[
+    local dropped = 0
+    do
+      mit.getit(2, function() dropped = dropped + 1 end) -- nobody holds it
+    end
+    local gc_now = false
+    local a = counted(2, function()
+      if gc_now then
+        gc_now = false
+        collect()
+      end
+    end)
+    drain_for(20)
+    check(dropped > 0)
+    gc_now = true
+    drain_for(10)
+    local seen = dropped
+    drain_for(30)
+    equal(seen, dropped, "a collected timer ran")
+    check_counts({ a })
+  ]])
+
+  it_child("keep a stopped and restarted timer on its new schedule", [[
+    local a, b = counted(2), counted(3)
+    drain_for(20)
+    b.h:stop()
+    local nb = b.n
+    drain_for(20)
+    equal(nb, b.n)
+    b.n, b.t0 = 0, now()
+    b.h:start()
+    b.t1 = now()
+    drain_for(30)
+    check_counts({ a, b })
+  ]])
+
+  it("hand the timers to Go's clock when fd() is called mid-loop", function()
+    if not pcall(require, "posix.poll") then return pending("luaposix poll not installed for " .. _VERSION) end
+    local r = H.run_lua([[
+      local mit = require("luamockit")
+      local P = require("posix.poll")
+      local n = 0
+      local t = mit.getit(5, function() n = n + 1 end)
+      local stop = mit.monotime() + 30
+      while mit.monotime() < stop do mit.wait(50); mit.process_events() end
+      local fd = mit.fd()
+      local t0 = mit.monotime()
+      local r = P.rpoll(fd, 2000)
+      io.write(r, " ", mit.monotime() - t0, " ", mit.process_events(), "\n")
+    ]])
+    assert.are.equal(0, r.rc, r.err)
+    local ready, took, ran = r.out:match("^(%S+) (%S+) (%S+)")
+    assert.are.equal("1", ready, "fd not readable: " .. r.out)
+    took = tonumber(took)
+    assert.is_true(took < 1500, "fd readable after " .. took .. " ms")
+    assert.is_true(tonumber(ran) >= 1)
+  end)
+end)
