@@ -16,6 +16,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ const (
 	opRegister           // a producer
 	opDeliver            // a plain item for producer arg%(producers+1)+1
 	opUnregister         // producer arg%(producers+1)+1
+	opLend               // lend the interval timers for arg%4 hours, the consumer taking none, half or all of what falls due
 	numOps
 )
 
@@ -350,6 +352,11 @@ func (m *fuzzModel) advance(h int64) {
 	if m.closed {
 		return
 	}
+	m.elapse(h)
+}
+
+// elapse moves the model's clock h hours on and counts what fell due.
+func (m *fuzzModel) elapse(h int64) {
 	m.vnow += h
 	for _, mt := range m.timers {
 		if mt.st != mArmed {
@@ -367,6 +374,68 @@ func (m *fuzzModel) advance(h int64) {
 			mt.k = k
 		}
 	}
+}
+
+// lend: the consumer keeps time (SetConsumerClock), waits, and is lent the
+// interval timers if the queue can lend them all; it keeps them for some
+// hours, runs some of their expirations itself, hands them back (Reclaim)
+// and hands time keeping back to the runtime timer, which queues the rest.
+func (m *fuzzModel) lend(arg byte) {
+	q := m.q
+	m.advance(0) // settles zero-delay one-offs: pending is exact below
+	if m.closed {
+		return
+	}
+	lo, _ := m.bounds()
+	armed, intervals := 0, 0
+	for _, mt := range m.timers {
+		if mt.st == mArmed {
+			armed++
+			if !mt.oneoff {
+				intervals++
+			}
+		}
+	}
+	q.SetConsumerClock(true)
+	q.BeginWait()
+	buf := make([]Lent, 8)
+	n, horizon := q.Lend(buf)
+	want := 0
+	if lo == 0 && armed <= len(buf) {
+		want = intervals
+	}
+	if n != want {
+		m.fail("Lend lent %d timers, model %d (pending %d, armed %d)", n, want, lo, armed)
+	}
+	if n == 0 {
+		q.EndWait()
+		q.SetConsumerClock(false)
+		return
+	}
+	if (horizon == math.MaxInt64) != (armed == intervals) {
+		m.fail("Lend horizon %d with %d one-offs armed", horizon, armed-intervals)
+	}
+	h := int64(arg % 4)
+	shift(q, D(h))
+	m.vnow += h
+	for i := range buf[:n] {
+		l := &buf[i]
+		mt := m.timers[l.ID-1]
+		if mt.oneoff || mt.st != mArmed || l.K != mt.k {
+			m.fail("lent %+v, model timer %+v", *l, *mt)
+		}
+		due := max(l.K, (q.Now()-l.Start)/l.Period)
+		if want := max(mt.k, (m.vnow-mt.vstart)/mt.period); due != want {
+			m.fail("timer %d: %d expirations due by the lent schedule, model %d", l.ID, due, want)
+		}
+		c := (due - l.K) * int64(arg/4%3) / 2
+		l.K += c
+		mt.k += c // run by the consumer: never queued
+	}
+	q.Reclaim(buf[:n])
+	q.SetConsumerClock(false) // queues what fell due and was not taken
+	m.vnow -= h
+	m.elapse(h)
 }
 
 func (m *fuzzModel) misc(arg byte) {
@@ -574,6 +643,8 @@ func runOps(t *testing.T, data []byte) {
 			m.deliver(arg)
 		case opUnregister:
 			m.unregister(arg)
+		case opLend:
+			m.lend(arg)
 		}
 		m.check()
 	}
@@ -611,6 +682,9 @@ func FuzzQueueOps(f *testing.F) {
 		// errors and close
 		{opArmInterval, 4, opMisc, 1, opMisc, 2, opMisc, 3, opAdvance, 2, opMisc, 3, opMisc, 0, opArmOneOff, 0,
 			opCancel, 0, opStop, 0, opStart, 0, opMisc, 0},
+		// lend intervals with a one-off armed, the consumer taking half, then all
+		{opArmInterval, 0, opArmInterval, 4, opArmOneOff, 3, opLend, 6, opTake, 6, opLend, 11, opTake, 6,
+			opStop, 0, opLend, 1, opCancel, 1, opLend, 3, opTake, 6},
 		// stale records between live ones
 		{opArmInterval, 0, opArmInterval, 0, opArmInterval, 0, opAdvance, 2, opStop, 1, opTake, 1, opTake, 2,
 			opTake, 6, opStart, 1, opStop, 1, opStart, 1, opAdvance, 2, opTake, 6},

@@ -74,7 +74,7 @@ func (q *Queue) Reclaim(lent []Lent) {
 		}
 		t.lent = false
 		if k := lent[i].K; k > t.k {
-			t.k = min(k, (now-t.start)/t.period)
+			t.k = max(t.k, min(k, (now-t.start)/t.period))
 		}
 		t.due = t.start + (t.k+1)*t.period
 		q.heap.push(t)

@@ -55,6 +55,7 @@ func TestLendReclaimKeepsSchedules(t *testing.T) {
 	if q.waiting || !q.lazy {
 		t.Fatal("a lend must end the wait and leave the queue lazy")
 	}
+	checkStructure(t, q)
 	shift(q, 4*U+U/2)
 	if p := q.Pending(); p != 0 {
 		t.Fatalf("Pending = %d while the due timers are lent, want 0 (they are the consumer's)", p)

@@ -1327,8 +1327,11 @@ func checkTimer(q *Queue, id uint64, tm *timer, queued, records map[*timer]int) 
 		}
 	}
 	inHeap := tm.hidx >= 0
-	if inHeap != (tm.state == tArmed) {
-		return fmt.Errorf("timer %d: state %d but heap index %d", id, tm.state, tm.hidx)
+	if inHeap != (tm.state == tArmed && !tm.lent) {
+		return fmt.Errorf("timer %d: state %d (lent %v) but heap index %d", id, tm.state, tm.lent, tm.hidx)
+	}
+	if tm.lent && (tm.state != tArmed || tm.period == 0) {
+		return fmt.Errorf("timer %d: lent in state %d, period %d", id, tm.state, tm.period)
 	}
 	if tm.state == tDead {
 		return fmt.Errorf("timer %d: dead but still known", id)
