@@ -248,5 +248,24 @@ function H.run_lua(code)
   return { rc = rc, out = out, err = err }
 end
 
+-- Runs setup in a new process (with mit and P = posix.poll loaded); setup
+-- sets the globals fd (mit.fd()) and t0 (a monotime()). The child polls fd
+-- for up to 2 s, then runs process_events. Asserts that the child exited
+-- cleanly and fd turned readable; returns the ms from t0 until it did and
+-- the callbacks run.
+function H.fd_child(setup)
+  local r = H.run_lua([[
+    local mit = require("luamockit")
+    local P = require("posix.poll")
+  ]] .. setup .. [[
+    local r = P.rpoll(fd, 2000)
+    io.write(r, " ", mit.monotime() - t0, " ", mit.process_events(), "\n")
+  ]])
+  luassert.are.equal(0, r.rc, r.err)
+  local ready, took, ran = r.out:match("^(%S+) (%S+) (%S+)")
+  luassert.are.equal("1", ready, "fd not readable: " .. r.out)
+  return tonumber(took), tonumber(ran)
+end
+
 package.loaded["test.helpers"] = H
 return H

@@ -262,23 +262,14 @@ describe("interval timers in a wait loop", function()
 
   it("hand the timers to Go's clock when fd() is called mid-loop", function()
     if not pcall(require, "posix.poll") then return pending("luaposix poll not installed for " .. _VERSION) end
-    local r = H.run_lua([[
-      local mit = require("luamockit")
-      local P = require("posix.poll")
-      local n = 0
-      local t = mit.getit(5, function() n = n + 1 end)
+    local took, ran = H.fd_child([[
+      local t = mit.getit(5, function() end)
       local stop = mit.monotime() + 30
       while mit.monotime() < stop do mit.wait(50); mit.process_events() end
-      local fd = mit.fd()
-      local t0 = mit.monotime()
-      local r = P.rpoll(fd, 2000)
-      io.write(r, " ", mit.monotime() - t0, " ", mit.process_events(), "\n")
+      fd = mit.fd()
+      t0 = mit.monotime()
     ]])
-    assert.are.equal(0, r.rc, r.err)
-    local ready, took, ran = r.out:match("^(%S+) (%S+) (%S+)")
-    assert.are.equal("1", ready, "fd not readable: " .. r.out)
-    took = tonumber(took)
     assert.is_true(took < 1500, "fd readable after " .. took .. " ms")
-    assert.is_true(tonumber(ran) >= 1)
+    assert.is_true(ran >= 1)
   end)
 end)
