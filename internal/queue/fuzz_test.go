@@ -685,6 +685,9 @@ func FuzzQueueOps(f *testing.F) {
 		// lend intervals with a one-off armed, the consumer taking half, then all
 		{opArmInterval, 0, opArmInterval, 4, opArmOneOff, 3, opLend, 6, opTake, 6, opLend, 11, opTake, 6,
 			opStop, 0, opLend, 1, opCancel, 1, opLend, 3, opTake, 6},
+		// a run of one-offs with holes: cancels inside it, a partial take, a put-back
+		{opArmOneOff, 1, opArmOneOff, 1, opArmOneOff, 1, opArmOneOff, 1, opArmOneOff, 1, opAdvance, 1,
+			opCancel, 1, opCancel, 2, opTake, 2, opPutBack, 1, opCancel, 3, opArmOneOff, 0, opTake, 6, opTake, 6},
 		// stale records between live ones
 		{opArmInterval, 0, opArmInterval, 0, opArmInterval, 0, opAdvance, 2, opStop, 1, opTake, 1, opTake, 2,
 			opTake, 6, opStart, 1, opStop, 1, opStart, 1, opAdvance, 2, opTake, 6},

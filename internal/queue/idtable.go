@@ -288,6 +288,31 @@ func (m *idTable) del(id uint64) {
 	}
 	m.win[i] = nil
 	m.wn--
+	m.settle()
+}
+
+// delRange deletes the ids id .. id+k-1 (a run of one-offs taken): a
+// stretch of the window is cleared in one go.
+func (m *idTable) delRange(id uint64, k int) {
+	i, ok := m.inWin(id)
+	if !ok || k > len(m.win)-i {
+		for end := id + uint64(k); id < end; id++ {
+			m.del(id)
+		}
+		return
+	}
+	for _, t := range m.win[i : i+k] {
+		if t != nil {
+			m.wn--
+		}
+	}
+	clear(m.win[i : i+k])
+	m.settle()
+}
+
+// settle restores the window's shape after deletions: empty, or starting
+// at a live entry and at least a quarter full once it is long.
+func (m *idTable) settle() {
 	if m.wn == 0 {
 		m.win, m.base = m.win[:0], 0
 		if cap(m.win) > winMin {

@@ -85,10 +85,12 @@ type timer struct {
 }
 
 // record is one ring entry: a timer's expirations (t != nil, n of them,
-// stale once t.gen moves on), a one-off's only expiration (once: t and
-// its id in val; drop makes it stale by setting n to 0, so that Take never
-// reads the timer) or one producer item (p != nil, the item in val, stale
-// once n drops to 0).
+// stale once t.gen moves on), a run of one-off expirations (once: the
+// timers with ids val .. val+n-1, each expiring once; see pushOnce) or
+// one producer item (p != nil, the item in val, stale once n drops to 0).
+// A one-off's record names its timers by id only, so that Take never
+// reads a timer it hands out: drop makes a one-off's lone record stale by
+// setting n to 0, and marks its id in a longer run as a hole.
 type record struct {
 	t    *timer
 	p    *producer
@@ -100,7 +102,7 @@ type record struct {
 }
 
 func (r *record) isStale() bool {
-	if r.t != nil && !r.once {
+	if r.t != nil {
 		return r.gen != r.t.gen
 	}
 	return r.n == 0
@@ -122,7 +124,15 @@ type Queue struct {
 	drainEpoch uint64 // drain epoch (Drain)
 
 	pending int // expirations and items in live records
-	stale   int // records of stopped or cancelled timers and withdrawn items not yet dropped
+	stale   int // records of stopped or cancelled timers and withdrawn items not yet dropped, plus holes
+
+	// runPos is the ring position of the last run of one-offs begun, in
+	// drain epoch runEpoch: a one-off expiring next to it joins it.
+	runPos   uint64
+	runEpoch uint64
+	// holes counts, per id, the dropped one-offs still inside runs (see
+	// drop); Take skips as many occurrences of the id, oldest first.
+	holes map[uint64]int
 
 	timers idTable
 	heap   timerHeap
@@ -196,7 +206,7 @@ func (q *Queue) Close() []Slot {
 		p.closed = true
 	}
 	q.setPending(0)
-	q.ring, q.size, q.stale = nil, 0, 0
+	q.ring, q.size, q.stale, q.holes = nil, 0, 0, nil
 	q.timers, q.heap, q.producers, q.waiters = idTable{}, nil, nil, nil
 	q.nonEmpty.Broadcast()
 	return dropped
@@ -291,12 +301,16 @@ func (q *Queue) grow() {
 // expirations queued after it began, and never lets them overtake events
 // queued before).
 func (q *Queue) pushBack(t *timer, n int) {
+	if t.period == 0 {
+		q.pushOnce(t)
+		return
+	}
 	if t.hasTail && t.tailEpoch == q.drainEpoch {
 		q.at(t.tail).n += n
 	} else {
 		q.grow()
 		pos := q.head + uint64(q.size)
-		*q.at(pos) = record{t: t, gen: t.gen, n: n, once: t.period == 0, val: t.id}
+		*q.at(pos) = record{t: t, gen: t.gen, n: n, val: t.id}
 		q.size++
 		t.hasTail, t.tail, t.tailEpoch = true, pos, q.drainEpoch
 		t.records++
@@ -305,12 +319,40 @@ func (q *Queue) pushBack(t *timer, n int) {
 	q.setPending(q.pending + n)
 }
 
+// pushOnce queues a one-off's only expiration. When the ring's last record
+// is a run of one-offs begun since the last Drain and ending at t.id - 1,
+// t joins it: timers armed in a row with the same delay then fire into a
+// single record, which Take turns into slots without a memory access per
+// timer.
+func (q *Queue) pushOnce(t *timer) {
+	pos := q.head + uint64(q.size) - 1
+	if q.size > 0 && pos == q.runPos && q.runEpoch == q.drainEpoch && q.joins(q.at(pos), t.id) {
+		q.at(pos).n++
+	} else {
+		q.grow()
+		pos = q.head + uint64(q.size)
+		*q.at(pos) = record{once: true, val: t.id, n: 1}
+		q.size++
+		q.runPos, q.runEpoch = pos, q.drainEpoch
+	}
+	t.hasTail, t.tail, t.tailEpoch = true, pos, q.drainEpoch
+	t.records++
+	t.queued++
+	q.setPending(q.pending + 1)
+}
+
+// joins reports whether the one-off id may join the run r.
+func (q *Queue) joins(r *record, id uint64) bool {
+	return r.once && r.n > 0 && r.val+uint64(r.n) == id
+}
+
 // popFront drops the head record.
 func (q *Queue) popFront() {
 	r := q.at(q.head)
 	switch {
 	case r.isStale():
 		q.stale--
+	case r.once: // Take takes runs itself
 	case r.t != nil:
 		t := r.t
 		t.records--
@@ -373,16 +415,20 @@ func (q *Queue) takeBeforeLocked(buf []Slot, limit uint64) (n int) {
 			continue
 		}
 		if r.once {
-			// A one-off's only expiration: the queue forgets the timer
-			// without reading it (it is garbage from here on), which
-			// spares a cache miss per event when thousands fire at once.
-			buf[n] = Slot{ID: r.val, Flags: FlagLast}
-			n++
-			taken++
-			q.timers.del(r.val)
-			*r = record{}
-			q.head++
-			q.size--
+			k := r.n
+			if room := len(buf) - n; k > room {
+				k = room
+			}
+			got := q.takeRun(buf[n:], r.val, k)
+			n += got
+			taken += got
+			r.val += uint64(k)
+			r.n -= k
+			if r.n == 0 {
+				*r = record{}
+				q.head++
+				q.size--
+			}
 			continue
 		}
 		if r.p != nil {
@@ -420,6 +466,36 @@ func (q *Queue) takeBeforeLocked(buf []Slot, limit uint64) (n int) {
 	}
 	if taken > 0 {
 		q.setPending(q.pending - taken)
+	}
+	return n
+}
+
+// takeRun hands out the one-offs with ids id .. id+k-1 of a run, skipping
+// holes, and forgets their timers without reading them (a burst of
+// thousands then costs no cache miss per timer). Returns the slots
+// written.
+func (q *Queue) takeRun(buf []Slot, id uint64, k int) int {
+	if len(q.holes) == 0 {
+		for i := range buf[:k] {
+			buf[i] = Slot{ID: id + uint64(i), Flags: FlagLast}
+		}
+		q.timers.delRange(id, k)
+		return k
+	}
+	n := 0
+	for end := id + uint64(k); id < end; id++ {
+		if c, ok := q.holes[id]; ok {
+			if c == 1 {
+				delete(q.holes, id)
+			} else {
+				q.holes[id] = c - 1
+			}
+			q.stale--
+			continue
+		}
+		buf[n] = Slot{ID: id, Flags: FlagLast}
+		n++
+		q.timers.del(id)
 	}
 	return n
 }
@@ -464,10 +540,13 @@ func (q *Queue) PutBack(slots []Slot) (dropped []Slot) {
 		}
 		q.grow()
 		q.head--
-		once := last && t.period == 0
-		*q.at(q.head) = record{t: t, gen: t.gen, n: n, once: once, val: t.id}
-		if once {
+		q.runPos = 0 // no run to join at the tail any more
+		if last && t.period == 0 {
+			n = 1
+			*q.at(q.head) = record{once: true, val: t.id, n: 1}
 			t.hasTail, t.tail = true, q.head // where drop finds it
+		} else {
+			*q.at(q.head) = record{t: t, gen: t.gen, n: n, val: t.id}
 		}
 		q.size++
 		t.records++
@@ -744,7 +823,14 @@ func (q *Queue) drop(t *timer) {
 		q.heap.remove(t.hidx)
 	}
 	if t.period == 0 && t.hasTail {
-		q.at(t.tail).n = 0 // a one-off's record: stale without a look at t
+		if r := q.at(t.tail); r.n == 1 {
+			r.n = 0 // its lone record: stale, and Take never looks at t
+		} else {
+			if q.holes == nil {
+				q.holes = make(map[uint64]int)
+			}
+			q.holes[t.id]++ // one of a run: Take skips it
+		}
 	}
 	q.stale += t.records
 	t.records = 0

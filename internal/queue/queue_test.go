@@ -117,6 +117,13 @@ func structureErr(q *Queue) error {
 	records := map[*timer]int{}
 	items := map[*producer]int{}
 	pending, stale := 0, 0
+	holes := map[uint64]int{}
+	for id, c := range q.holes {
+		if c <= 0 {
+			return fmt.Errorf("hole count %d for id %d", c, id)
+		}
+		holes[id] = c
+	}
 	for i := 0; i < q.size; i++ {
 		pos := q.head + uint64(i)
 		r := q.at(pos)
@@ -141,14 +148,37 @@ func structureErr(q *Queue) error {
 			pending++
 			continue
 		}
+		if r.once {
+			if r.t != nil || r.n < 0 {
+				return fmt.Errorf("run at %d: timer %v, n=%d", pos, r.t != nil, r.n)
+			}
+			if r.n == 0 {
+				stale++
+				continue
+			}
+			// Each id is a hole (oldest occurrences first, as Take skips
+			// them) or a fired one-off whose record this is.
+			for id := r.val; id < r.val+uint64(r.n); id++ {
+				if holes[id] > 0 {
+					holes[id]--
+					stale++
+					continue
+				}
+				tm := q.timers.get(id)
+				if tm == nil || tm.period != 0 || tm.state != tFired || !tm.hasTail || tm.tail != pos {
+					return fmt.Errorf("run at %d holds one-off %d, not a fired one-off queued here (%+v)", pos, id, tm)
+				}
+				queued[tm]++
+				records[tm]++
+				pending++
+			}
+			continue
+		}
 		if r.t == nil {
 			return fmt.Errorf("record at %d has no timer", pos)
 		}
-		if r.once != (r.t.period == 0) || (r.once && r.val != r.t.id) {
-			return fmt.Errorf("record at %d of timer %d (period %d): once=%v val=%d", pos, r.t.id, r.t.period, r.once, r.val)
-		}
-		if r.once && (r.n == 0) != (r.gen != r.t.gen) {
-			return fmt.Errorf("one-off record at %d of timer %d: n=%d but generation %d of %d", pos, r.t.id, r.n, r.gen, r.t.gen)
+		if r.t.period == 0 {
+			return fmt.Errorf("record at %d of one-off %d is not a run", pos, r.t.id)
 		}
 		if r.gen != r.t.gen {
 			stale++
@@ -163,6 +193,11 @@ func structureErr(q *Queue) error {
 		queued[r.t] += r.n
 		records[r.t]++
 		pending += r.n
+	}
+	for id, c := range holes {
+		if c != 0 {
+			return fmt.Errorf("%d holes for id %d that no run holds", c, id)
+		}
 	}
 	for i := q.size; i < len(q.ring); i++ {
 		if r := q.at(q.head + uint64(i)); r.t != nil {
@@ -821,6 +856,133 @@ func TestStopStartOneOff(t *testing.T) {
 	checkStructure(t, q)
 }
 
+// One-offs armed in a row with one delay fire into a single run record;
+// Take hands them out in id order, however the buffer splits the run.
+func TestOneOffRun(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	for id := uint64(1); id <= 1000; id++ {
+		mustArm(t, q, id, U, 0)
+	}
+	advance(q, U)
+	if q.size != 1 {
+		t.Errorf("1000 one-offs fired into %d records, want one run", q.size)
+	}
+	checkStructure(t, q)
+	buf := make([]Slot, 7)
+	var got []Slot
+	for {
+		n, _ := q.Take(buf)
+		got = append(got, buf[:n]...)
+		checkStructure(t, q)
+		if n == 0 {
+			break
+		}
+	}
+	if len(got) != 1000 {
+		t.Fatalf("took %d slots, want 1000", len(got))
+	}
+	for i, s := range got {
+		if s != (Slot{ID: uint64(i + 1), Flags: FlagLast}) {
+			t.Fatalf("slot %d = %+v, want one-off %d", i, s, i+1)
+		}
+	}
+	if n := q.Timers(); n != 0 {
+		t.Errorf("%d timers still known after their one-offs were taken", n)
+	}
+}
+
+// A one-off cancelled inside a run leaves a hole that Take skips; an id
+// armed again after its cancel fires into a later run, and only the hole
+// of the earlier one is skipped.
+func TestOneOffRunHoles(t *testing.T) {
+	q, nt := newNotified()
+	defer q.Close()
+	for id := uint64(1); id <= 6; id++ {
+		mustArm(t, q, id, U, 0)
+	}
+	advance(q, U)
+	for _, id := range []uint64{1, 3, 6} { // first, middle, last
+		if !q.Cancel(id) {
+			t.Fatalf("Cancel(%d) = false", id)
+		}
+		checkStructure(t, q)
+	}
+	wantCounts(t, q, 3, 6)
+	mustArm(t, q, 2+5, U, 0) // 7
+	mustArm(t, q, 3, U, 0)   // a cancelled id armed again
+	mustArm(t, q, 4+4, U, 0) // 8
+	advance(q, U)            // 7 | 3 | 8: three records after the first run
+	checkStructure(t, q)
+	if !q.Cancel(3) { // the new 3: its lone record goes stale
+		t.Fatal("Cancel(3) = false")
+	}
+	wantCounts(t, q, 5, 9)
+	buf := make([]Slot, 2)
+	var got []uint64
+	for {
+		n, _ := q.Take(buf)
+		got = append(got, ids(buf[:n])...)
+		checkStructure(t, q)
+		if n == 0 {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[2 4 5 7 8]" {
+		t.Errorf("took %v, want [2 4 5 7 8]", got)
+	}
+	wantCounts(t, q, 0, 0)
+	if len(q.holes) != 0 {
+		t.Errorf("holes left: %v", q.holes)
+	}
+	checkNotifier(t, q, nt)
+}
+
+// A run queued before a drain began takes no one-off that fires after it,
+// though that one-off's id follows the run's.
+func TestOneOffRunDrainLimit(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	mustArm(t, q, 1, U, 0)
+	mustArm(t, q, 2, U, 0)
+	mustArm(t, q, 3, 2*U, 0)
+	advance(q, U)
+	limit := q.Drain()
+	advance(q, U) // 3 fires next to the run [1 2], after the drain began
+	buf := make([]Slot, 8)
+	if n := q.TakeBefore(buf, limit); fmt.Sprint(ids(buf[:n])) != "[1 2]" {
+		t.Errorf("the drain took %v, want [1 2]", ids(buf[:n]))
+	}
+	if got := ids(takeAll(q)); fmt.Sprint(got) != "[3]" {
+		t.Errorf("the next drain took %v, want [3]", got)
+	}
+	checkStructure(t, q)
+}
+
+// Slots of a run put back return as lone records ahead of the rest of the
+// run, and a cancel of one of them or of the rest is exact.
+func TestOneOffRunPutBack(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	for id := uint64(1); id <= 5; id++ {
+		mustArm(t, q, id, U, 0)
+	}
+	advance(q, U)
+	buf := make([]Slot, 3)
+	n, _ := q.Take(buf) // 1 2 3 out, 4 5 left in the run
+	q.PutBack(buf[1:n]) // 2 3 back
+	checkStructure(t, q)
+	q.Cancel(2)
+	q.Cancel(5)
+	checkStructure(t, q)
+	wantCounts(t, q, 2, 4)
+	if got := ids(takeAll(q)); fmt.Sprint(got) != "[3 4]" {
+		t.Errorf("took %v, want [3 4]", got)
+	}
+	wantCounts(t, q, 0, 0)
+	checkStructure(t, q)
+}
+
 func TestStopStart_Timing(t *testing.T) {
 	const period = 5 * time.Millisecond
 	q := New(nil)
@@ -1322,7 +1484,7 @@ func checkTimer(q *Queue, id uint64, tm *timer, queued, records map[*timer]int) 
 		if tm.tail-q.head >= uint64(q.size) {
 			return fmt.Errorf("timer %d: tail %d outside the ring window", id, tm.tail)
 		}
-		if r := q.at(tm.tail); r.t != tm || r.gen != tm.gen {
+		if r := q.at(tm.tail); tm.period != 0 && (r.t != tm || r.gen != tm.gen) {
 			return fmt.Errorf("timer %d: tail record is not its own live record", id)
 		}
 	}
