@@ -1,7 +1,7 @@
--- Interval timers in a wait()/process_events() loop. While wait() sleeps
--- with only a few interval timers armed, Go lends them to the Lua thread,
--- which counts and runs their expirations itself, with no call into Go
--- (see "the lease" in cmd/luamockit/module.c). The user must see exactly
+-- Timers in a wait()/process_events() loop. While wait() sleeps with only
+-- a few timers armed (interval timers and one-offs), Go lends them to the
+-- Lua thread, which counts and runs their expirations itself, with no call
+-- into Go (see "the lease" in cmd/luamockit/module.c). The user must see exactly
 -- what the queue alone gives: every expiration once, on the absolute
 -- schedule, in order with everything else, whatever the callbacks do.
 --
@@ -272,4 +272,111 @@ describe("interval timers in a wait loop", function()
     assert.is_true(took < 1500, "fd readable after " .. took .. " ms")
     assert.is_true(ran >= 1)
   end)
+end)
+
+describe("one-offs in a wait loop", function()
+  it_child("run each once, none early, in due order", [[
+    local ran, order = {}, {}
+    local delays = { 30, 6, 18, 6, 42, 12, 24, 3 }
+    local armed = {}
+    for i, d in ipairs(delays) do
+      armed[i] = now()
+      local _ = mit.oneoff(d, function()
+        ran[i] = (ran[i] or 0) + 1
+        order[#order + 1] = i
+        check(now() - armed[i] >= d, "one-off " .. i .. " ran early")
+      end)
+    end
+    check(drain_until(function() return #order == #delays end, 3000), "not all one-offs ran")
+    drain_for(20)
+    for i = 1, #delays do equal(1, ran[i], "runs of one-off " .. i) end
+    equal("8 2 4 6 3 7 1 5", table.concat(order, " "), "order")
+  ]])
+
+  it_child("leave pending() the one-off wait() returned for, and run it once", [[
+    local n = 0
+    local t = mit.oneoff(5, function() n = n + 1 end)
+    equal(0, mit.wait(1000), "wait()")
+    equal(1, mit.pending(), "pending()")
+    equal("fired", t:state())
+    equal(1, mit.process_events())
+    equal(1, n)
+    equal(0, mit.pending())
+    drain_for(20)
+    equal(1, n)
+  ]])
+
+  it_child("not run one-offs destroyed or stopped by another callback; run a restarted one once", [[
+    local b, c = { n = 0 }, { n = 0 }
+    local a = counted(2, function(t)
+      if t.n == 3 then
+        b.h:destroy()
+        c.h:stop()
+      end
+    end)
+    b.h = mit.oneoff(30, function() b.n = b.n + 1 end)
+    c.h = mit.oneoff(30, function() c.n = c.n + 1 end)
+    drain_for(60)
+    equal(0, b.n, "a destroyed one-off ran")
+    equal(0, c.n, "a stopped one-off ran")
+    equal("stopped", c.h:state())
+    local started = now()
+    c.h:start()
+    check(drain_until(function() return c.n > 0 end, 2000), "the restarted one-off did not run")
+    check(now() - started >= 30, "the restarted one-off ran early")
+    drain_for(50)
+    equal(1, c.n)
+    check_counts({ a })
+  ]])
+
+  it_child("raise a one-off's error once, and run the one-offs due with it on the next call", [[
+    local n = { 0, 0, 0 }
+    local hs = {}
+    for i = 1, 3 do
+      hs[i] = mit.oneoff(5, function()
+        n[i] = n[i] + 1
+        if i == 1 then error("boom") end
+      end)
+    end
+    equal(0, mit.wait(1000), "wait()")
+    busy(2) -- all three due
+    local ok, err = pcall(mit.process_events)
+    check(not ok and tostring(err):find("boom"), "process_events did not raise: " .. tostring(err))
+    equal(2, mit.pending(), "pending after the error")
+    equal(2, mit.process_events())
+    drain_for(20)
+    equal("1 1 1", table.concat(n, " "), "runs")
+  ]])
+
+  it_child("release a one-off's callback and arguments once it has run", [[
+    local weak = setmetatable({}, { __mode = "k" })
+    local ran = false
+    do
+      local arg = {}
+      weak[arg] = true
+      local _ = mit.oneoff(3, function(x) ran = x ~= nil end, arg)
+    end
+    drain_for(30)
+    check(ran, "the one-off did not run with its argument")
+    collect()
+    check(next(weak) == nil, "the one-off's argument is still held after it ran")
+  ]])
+
+  it_child("run one-offs armed in callbacks, one after another", [[
+    local runs, late = 0, 0
+    local function again()
+      runs = runs + 1
+      if runs < 50 then
+        local armed = now()
+        local _ = mit.oneoff(2, function()
+          check(now() - armed >= 2, "ran early")
+          again()
+        end)
+      end
+    end
+    again()
+    check(drain_until(function() return runs == 50 end, 5000), "only " .. runs .. " of 50 ran")
+    drain_for(10)
+    equal(50, runs)
+  ]])
 end)

@@ -249,13 +249,12 @@ func lmk_counts(h C.uint64_t, pending, inqueue *C.int64_t) (rc C.int) {
 // lmk_wait_begin starts a wait() in C: the Lua thread keeps time while it
 // waits (see queue.BeginWait). It returns the ns until the earliest timer
 // is due (-1: none) and stores whether events are pending. With room for
-// lent timers (capacity > 0), it also tries to lend the Lua thread the
-// interval timers (queue.Lend): *nlent of them in lent, and *horizon, the
-// queue's time past which it must reclaim them; when it lends, the wait
-// on Go's side is over (no lmk_wait_end).
+// lent timers (capacity > 0), it also tries to lend the Lua thread every
+// armed timer (queue.Lend): *nlent of them in lent; when it lends, the
+// wait on Go's side is over (no lmk_wait_end).
 //
 //export lmk_wait_begin
-func lmk_wait_begin(h C.uint64_t, pending *C.int, lent *C.lmk_lent, capacity C.int, nlent *C.int, horizon *C.int64_t) (next C.int64_t) {
+func lmk_wait_begin(h C.uint64_t, pending *C.int, lent *C.lmk_lent, capacity C.int, nlent *C.int) (next C.int64_t) {
 	next, *pending, *nlent = -1, 0, 0
 	defer func() {
 		if recover() != nil {
@@ -266,8 +265,7 @@ func lmk_wait_begin(h C.uint64_t, pending *C.int, lent *C.lmk_lent, capacity C.i
 		d, p := q.BeginWait()
 		next, *pending = C.int64_t(d), cbool(p)
 		if !p && capacity > 0 {
-			n, hz := q.Lend(unsafe.Slice((*queue.Lent)(unsafe.Pointer(lent)), int(capacity)))
-			*nlent, *horizon = C.int(n), C.int64_t(hz)
+			*nlent = C.int(q.Lend(unsafe.Slice((*queue.Lent)(unsafe.Pointer(lent)), int(capacity))))
 		}
 	}
 	return next

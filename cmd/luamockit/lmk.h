@@ -28,9 +28,10 @@ typedef struct lmk_armreq {
     int64_t at;       /* the queue's clock when requested: CLOCK_MONOTONIC ns - clock_off */
 } lmk_armreq;
 
-/* An interval timer lent to the Lua thread by lmk_wait_begin (queue.Lent):
- * its expiration k is due at start + k * period on the queue's clock; k
- * counts those taken so far. */
+/* A timer lent to the Lua thread by lmk_wait_begin (queue.Lent): an
+ * interval timer's expiration k is due at start + k * period on the
+ * queue's clock, a one-off's (period 0) only one at start; k counts those
+ * taken so far. */
 typedef struct lmk_lent {
     uint64_t id;
     int64_t start;
@@ -86,7 +87,6 @@ typedef struct lmk_state {
     int narms;           /* arm requests not yet handed to Go */
     int nlent;           /* interval timers lent by Go (0: no lease) */
     unsigned lease_gen;  /* bumped whenever a lease begins or ends */
-    int64_t horizon;     /* the queue's time when a timer Go kept is due */
     lmk_lent lent[LMK_LEASE];
     lmk_armreq arms[LMK_ARM_BATCH];
 } lmk_state;

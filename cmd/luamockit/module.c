@@ -148,18 +148,29 @@ int64_t lmk_mono_ns(void) {
 }
 
 /* ---- the lease ----
- * While wait() sleeps with interval timers armed (and neither fd() nor
- * setport() in use), Go lends them to this thread (lmk_wait_begin,
- * queue.Lend): the thread counts their expirations from their absolute
- * schedules and runs them in process_events with no call into Go, so a
- * loop of short interval timers wakes this thread and nothing else (each
- * call from C into Go costs a wake-up of Go's monitor thread once the
- * runtime has gone idle, more than the rest of such a cycle). Go keeps
- * every other timer and its events; past st->horizon one of its timers is
- * due, and the lease goes back. Everything that asks Go about timers or
- * events hands the lease back first (flush_arms calls lease_return). */
+ * While wait() sleeps with at most LMK_LEASE timers armed (and neither
+ * fd() nor setport() in use), Go lends them all to this thread
+ * (lmk_wait_begin, queue.Lend): the thread counts their expirations from
+ * their absolute schedules and runs them in process_events with no call
+ * into Go, so a loop of short interval timers, or of one-offs, wakes this
+ * thread and nothing else, and a due timer's callback waits for no call
+ * into Go (each call into a runtime gone idle costs a wake-up of Go's
+ * monitor thread, 5-60 us on a virtual machine, more than the rest of such
+ * a cycle). Everything that asks Go about timers or events, and every
+ * arm, hands the lease back first (flush_arms calls lease_return). */
 
-static int64_t lent_due(const lmk_lent *e) { return e->start + (e->k + 1) * e->period; }
+/* The queue's time of lent timer e's next expiration (INT64_MAX: a
+ * one-off already taken). */
+static int64_t lent_due(const lmk_lent *e) {
+    if (e->period == 0) return e->k == 0 ? e->start : INT64_MAX;
+    return e->start + (e->k + 1) * e->period;
+}
+
+/* How many expirations of lent timer e are due at now and not taken. */
+static int64_t lent_count(const lmk_lent *e, int64_t now) {
+    if (now < lent_due(e)) return 0;
+    return e->period == 0 ? 1 : (now - e->start) / e->period - e->k;
+}
 
 /* The queue's time of the earliest lent expiration not yet taken. */
 static int64_t lease_due(const lmk_state *st) {
@@ -173,10 +184,9 @@ static int64_t lease_due(const lmk_state *st) {
 }
 
 /* When this thread must next look, on CLOCK_MONOTONIC: the earliest lent
- * expiration or the horizon. */
+ * expiration (INT64_MAX: none left). */
 static int64_t lease_next(const lmk_state *st) {
     int64_t due = lease_due(st);
-    if (st->horizon < due) due = st->horizon;
     return due == INT64_MAX ? due : due + st->clock_off;
 }
 
@@ -222,24 +232,22 @@ static int lent_before(const lmk_lent *a, const lmk_lent *b) {
 }
 
 /* Takes into buf the lent expirations due now, in the order Go would
- * queue them (by due time, then id; a timer's expirations together), at
- * most limit (< 0: no limit). Returns how many, or -1 after handing the
- * lease back when they are not all there is to run: Go has events (the
- * eventfd is readable), one of Go's timers is due, or more are due than
- * one batch holds. */
+ * queue them (by due time, then id; a timer's expirations together; a
+ * one-off's with LMK_FLAG_LAST), at most limit (< 0: no limit). Returns
+ * how many, or -1 after handing the lease back when they are not all
+ * there is to run: Go has events (the eventfd is readable), or more are
+ * due than one batch holds. */
 static int take_lent(lmk_state *st, lmk_slot *buf, long limit) {
     int64_t now = lmk_mono_ns() - st->clock_off, total = 0, cnt[LMK_LEASE];
     int order[LMK_LEASE], m = 0, n = 0, i, j;
     struct pollfd pfd;
-    if (now >= st->horizon) goto back;
     pfd.fd = st->efd;
     pfd.events = POLLIN;
     pfd.revents = 0;
     if (poll(&pfd, 1, 0) != 0) goto back;
     for (i = 0; i < st->nlent; i++) {
         lmk_lent *e = &st->lent[i];
-        if (now < lent_due(e)) continue;
-        cnt[i] = (now - e->start) / e->period - e->k;
+        if ((cnt[i] = lent_count(e, now)) == 0) continue;
         total += cnt[i];
         for (j = m; j > 0 && lent_before(e, &st->lent[order[j - 1]]); j--) order[j] = order[j - 1];
         order[j] = i;
@@ -252,6 +260,7 @@ static int take_lent(lmk_state *st, lmk_slot *buf, long limit) {
         for (; c > 0 && n < LMK_BATCH && (limit < 0 || n < limit); c--, n++) {
             memset(&buf[n], 0, sizeof buf[n]);
             buf[n].id = e->id;
+            if (e->period == 0) buf[n].flags = LMK_FLAG_LAST;
             e->k++;
         }
     }
@@ -908,12 +917,10 @@ static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
  * timer), and sets *gowait if Go is waiting for lmk_wait_fire/_end. */
 static int64_t wait_begin(lmk_state *st, int *pending, int *gowait) {
     int n = 0;
-    int64_t horizon = INT64_MAX;
-    int64_t next = lmk_wait_begin(st->q, pending, st->lent, st->lua_clock ? LMK_LEASE : 0, &n, &horizon);
+    int64_t next = lmk_wait_begin(st->q, pending, st->lent, st->lua_clock ? LMK_LEASE : 0, &n);
     if (n > 0) {
         st->nlent = n;
         st->lease_gen++;
-        st->horizon = horizon;
         *gowait = 0;
         return lease_next(st);
     }
@@ -956,13 +963,9 @@ static int l_wait(lua_State *L) {
         struct timespec ts;
         int r;
         if (now >= due) { /* a timer is due */
-            if (st->nlent > 0 && now - st->clock_off >= lease_due(st)) {
+            if (st->nlent > 0) {
                 pending = 1; /* a lent one: process_events takes it */
                 break;
-            }
-            if (st->nlent > 0) { /* one of Go's: the lease goes back */
-                lease_return(st);
-                due = wait_begin(st, &pending, &gowait);
             } else { /* queue it from this thread */
                 int64_t next = lmk_wait_fire(st->q, &pending);
                 due = next >= 0 ? now + next : INT64_MAX;
@@ -1162,7 +1165,6 @@ static void push_universe(lua_State *L) {
     st->narms = 0;
     st->nlent = 0;
     st->lease_gen = 0;
-    st->horizon = INT64_MAX;
     st->spin_ns = LMK_SPIN_DEFAULT_NS;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);

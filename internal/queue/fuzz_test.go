@@ -16,7 +16,6 @@ package queue
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"testing"
 	"time"
@@ -36,7 +35,7 @@ const (
 	opRegister           // a producer
 	opDeliver            // a plain item for producer arg%(producers+1)+1
 	opUnregister         // producer arg%(producers+1)+1
-	opLend               // lend the interval timers for arg%4 hours, the consumer taking none, half or all of what falls due
+	opLend               // lend the timers for arg%4 hours, the consumer taking none, half or all of what falls due
 	numOps
 )
 
@@ -377,9 +376,10 @@ func (m *fuzzModel) elapse(h int64) {
 }
 
 // lend: the consumer keeps time (SetConsumerClock), waits, and is lent the
-// interval timers if the queue can lend them all; it keeps them for some
-// hours, runs some of their expirations itself, hands them back (Reclaim)
-// and hands time keeping back to the runtime timer, which queues the rest.
+// armed timers if the queue can lend them all; it keeps them for some
+// hours, runs some of their expirations itself (a one-off's, all or
+// none), hands them back (Reclaim) and hands time keeping back to the
+// runtime timer, which queues the rest.
 func (m *fuzzModel) lend(arg byte) {
 	q := m.q
 	m.advance(0) // settles zero-delay one-offs: pending is exact below
@@ -387,22 +387,19 @@ func (m *fuzzModel) lend(arg byte) {
 		return
 	}
 	lo, _ := m.bounds()
-	armed, intervals := 0, 0
+	armed := 0
 	for _, mt := range m.timers {
 		if mt.st == mArmed {
 			armed++
-			if !mt.oneoff {
-				intervals++
-			}
 		}
 	}
 	q.SetConsumerClock(true)
 	q.BeginWait()
 	buf := make([]Lent, 8)
-	n, horizon := q.Lend(buf)
+	n := q.Lend(buf)
 	want := 0
 	if lo == 0 && armed <= len(buf) {
-		want = intervals
+		want = armed
 	}
 	if n != want {
 		m.fail("Lend lent %d timers, model %d (pending %d, armed %d)", n, want, lo, armed)
@@ -412,17 +409,24 @@ func (m *fuzzModel) lend(arg byte) {
 		q.SetConsumerClock(false)
 		return
 	}
-	if (horizon == math.MaxInt64) != (armed == intervals) {
-		m.fail("Lend horizon %d with %d one-offs armed", horizon, armed-intervals)
-	}
 	h := int64(arg % 4)
 	shift(q, D(h))
 	m.vnow += h
 	for i := range buf[:n] {
 		l := &buf[i]
 		mt := m.timers[l.ID-1]
-		if mt.oneoff || mt.st != mArmed || l.K != mt.k {
+		if mt.oneoff != (l.Period == 0) || mt.st != mArmed || l.K != mt.k {
 			m.fail("lent %+v, model timer %+v", *l, *mt)
+		}
+		if mt.oneoff {
+			if due := q.Now() >= l.Start; due != (m.vnow >= mt.due) {
+				m.fail("one-off %d: due %v by the lent schedule, model due at %d, now %d", l.ID, due, mt.due, m.vnow)
+			}
+			if m.vnow >= mt.due && arg/4%3 == 2 {
+				l.K = 1
+				mt.st = mGone // run by the consumer: never queued
+			}
+			continue
 		}
 		due := max(l.K, (q.Now()-l.Start)/l.Period)
 		if want := max(mt.k, (m.vnow-mt.vstart)/mt.period); due != want {

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"math"
 	"testing"
 	"time"
 )
@@ -15,21 +14,26 @@ func shift(q *Queue, d time.Duration) {
 }
 
 // lendAll begins a wait on a consumer-clock queue and lends what it can.
-func lendAll(t *testing.T, q *Queue, room int) ([]Lent, int64) {
+func lendAll(t *testing.T, q *Queue, room int) []Lent {
 	t.Helper()
 	if _, pending := q.BeginWait(); pending {
 		t.Fatal("events pending before the lend")
 	}
 	buf := make([]Lent, room)
-	n, horizon := q.Lend(buf)
-	return buf[:n], horizon
+	return buf[:q.Lend(buf)]
 }
 
 // take advances a lent timer's count as the consumer does when it runs
 // expirations, and checks that they were due.
 func take(t *testing.T, q *Queue, l *Lent, n int64) {
 	t.Helper()
-	if due := (q.Now() - l.Start) / l.Period; l.K+n > due {
+	due := int64(0)
+	if l.Period == 0 && q.Now() >= l.Start {
+		due = 1
+	} else if l.Period > 0 {
+		due = (q.Now() - l.Start) / l.Period
+	}
+	if l.K+n > due {
 		t.Fatalf("timer %d: taking %d after %d, only %d due", l.ID, n, l.K, due)
 	}
 	l.K += n
@@ -44,13 +48,17 @@ func TestLendReclaimKeepsSchedules(t *testing.T) {
 	q.SetConsumerClock(true)
 	mustArm(t, q, 1, U, U)
 	mustArm(t, q, 2, 3*U, 3*U)
-	mustArm(t, q, 3, 5*U+U/2, 0) // a one-off: Go keeps it
-	lent, horizon := lendAll(t, q, 8)
-	if len(lent) != 2 || lent[0].ID != 1 || lent[1].ID != 2 {
-		t.Fatalf("lent %+v, want timers 1 and 2", lent)
+	mustArm(t, q, 3, 5*U+U/2, 0) // a one-off, due at 5.5
+	lent := lendAll(t, q, 8)
+	byID := map[uint64]*Lent{}
+	for i := range lent {
+		byID[lent[i].ID] = &lent[i]
 	}
-	if want := q.Now() + int64(5*U+U/2); horizon < want-int64(U/10) || horizon > want {
-		t.Fatalf("horizon %d, want the one-off's due time ~%d", horizon, want)
+	if len(lent) != 3 || byID[1] == nil || byID[2] == nil || byID[3] == nil {
+		t.Fatalf("lent %+v, want timers 1, 2 and 3", lent)
+	}
+	if one := byID[3]; one.Period != 0 || one.K != 0 || one.Start < q.Now()+int64(5*U) || one.Start > q.Now()+int64(5*U+U/2) {
+		t.Fatalf("lent one-off %+v, want period 0, k 0, start at its due time (~5.5 units from now)", *one)
 	}
 	if q.waiting || !q.lazy {
 		t.Fatal("a lend must end the wait and leave the queue lazy")
@@ -60,7 +68,7 @@ func TestLendReclaimKeepsSchedules(t *testing.T) {
 	if p := q.Pending(); p != 0 {
 		t.Fatalf("Pending = %d while the due timers are lent, want 0 (they are the consumer's)", p)
 	}
-	take(t, q, &lent[0], 3) // 4 due, 3 taken
+	take(t, q, byID[1], 3) // 4 due, 3 taken
 	q.Reclaim(lent)
 	if got := takeCounts(q); got[1] != 1 || got[2] != 1 || len(got) != 2 {
 		t.Fatalf("after Reclaim: %v, want map[1:1 2:1] (due minus taken)", got)
@@ -68,6 +76,46 @@ func TestLendReclaimKeepsSchedules(t *testing.T) {
 	shift(q, 3*U/2) // 6 units: timer 1 at 5 and 6, timer 2 at 6, the one-off at 5.5
 	if got := takeCounts(q); got[1] != 2 || got[2] != 1 || got[3] != 1 {
 		t.Fatalf("at 6 units: %v, want map[1:2 2:1 3:1]", got)
+	}
+	checkStructure(t, q)
+}
+
+// A lent one-off the consumer took is over when it comes back: the queue
+// forgets it and queues nothing. One it did not take, or claims to have
+// taken before it was due, keeps its due time.
+func TestLendOneOffs(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	q.SetConsumerClock(true)
+	mustArm(t, q, 1, U, 0)
+	mustArm(t, q, 2, U, 0)
+	mustArm(t, q, 3, 3*U, 0)
+	lent := lendAll(t, q, 4)
+	if len(lent) != 3 {
+		t.Fatalf("lent %d one-offs, want 3", len(lent))
+	}
+	shift(q, 2*U)
+	for i := range lent {
+		switch lent[i].ID {
+		case 1:
+			take(t, q, &lent[i], 1)
+		case 3:
+			lent[i].K = 1 // not due yet: the count is clamped
+		}
+	}
+	q.Reclaim(lent)
+	if s := q.State(1); s != StateNone {
+		t.Errorf("State(1) = %d after its lent expiration was taken, want StateNone", s)
+	}
+	if got := takeCounts(q); got[2] != 1 || len(got) != 1 {
+		t.Fatalf("after Reclaim: %v, want map[2:1] (due, not taken)", got)
+	}
+	shift(q, 2*U)
+	if got := takeCounts(q); got[3] != 1 || len(got) != 1 {
+		t.Fatalf("at 4 units: %v, want map[3:1]", got)
+	}
+	if n := q.Timers(); n != 0 {
+		t.Errorf("%d timers still known", n)
 	}
 	checkStructure(t, q)
 }
@@ -84,7 +132,7 @@ func TestLendRefuses(t *testing.T) {
 			}
 		}},
 		{"events pending", func(q *Queue) { mustArm(t, q, 9, 0, 0) }},
-		{"only one-offs", func(q *Queue) { q.Cancel(1); mustArm(t, q, 9, U, 0) }},
+		{"nothing armed", func(q *Queue) { q.Cancel(1) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,8 +143,8 @@ func TestLendRefuses(t *testing.T) {
 			c.setup(q)
 			q.BeginWait()
 			buf := make([]Lent, 4)
-			if n, horizon := q.Lend(buf); n != 0 || horizon != math.MaxInt64 {
-				t.Fatalf("Lend = %d, %d; want 0, MaxInt64", n, horizon)
+			if n := q.Lend(buf); n != 0 {
+				t.Fatalf("Lend = %d, want 0", n)
 			}
 			q.EndWait()
 			checkStructure(t, q)
@@ -106,7 +154,7 @@ func TestLendRefuses(t *testing.T) {
 	defer q.Close()
 	q.SetConsumerClock(true)
 	mustArm(t, q, 1, U, U)
-	if n, _ := q.Lend(make([]Lent, 4)); n != 0 {
+	if n := q.Lend(make([]Lent, 4)); n != 0 {
 		t.Fatalf("Lend outside a wait lent %d timers", n)
 	}
 }
@@ -120,7 +168,7 @@ func TestLentTimerStopStartCancel(t *testing.T) {
 	mustArm(t, q, 1, U, U)
 	mustArm(t, q, 2, U, U)
 	mustArm(t, q, 3, U, U)
-	lent, _ := lendAll(t, q, 4)
+	lent := lendAll(t, q, 4)
 	if len(lent) != 3 {
 		t.Fatalf("lent %d timers, want 3", len(lent))
 	}
@@ -157,7 +205,7 @@ func TestReclaimClampsCount(t *testing.T) {
 	defer q.Close()
 	q.SetConsumerClock(true)
 	mustArm(t, q, 1, U, U)
-	lent, _ := lendAll(t, q, 1)
+	lent := lendAll(t, q, 1)
 	shift(q, 2*U+U/2)
 	lent[0].K = 10
 	q.Reclaim(lent)

@@ -1492,7 +1492,7 @@ func checkTimer(q *Queue, id uint64, tm *timer, queued, records map[*timer]int) 
 	if inHeap != (tm.state == tArmed && !tm.lent) {
 		return fmt.Errorf("timer %d: state %d (lent %v) but heap index %d", id, tm.state, tm.lent, tm.hidx)
 	}
-	if tm.lent && (tm.state != tArmed || tm.period == 0) {
+	if tm.lent && tm.state != tArmed {
 		return fmt.Errorf("timer %d: lent in state %d, period %d", id, tm.state, tm.period)
 	}
 	if tm.state == tDead {
