@@ -85,7 +85,7 @@ typedef struct lmk_state {
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
     int64_t clock_off;   /* CLOCK_MONOTONIC ns - the queue's clock (lmk_open) */
     int narms;           /* arm requests not yet handed to Go */
-    int nlent;           /* interval timers lent by Go (0: no lease) */
+    int nlent;           /* timers lent by Go (0: no lease) */
     unsigned lease_gen;  /* bumped whenever a lease begins or ends */
     lmk_lent lent[LMK_LEASE];
     lmk_armreq arms[LMK_ARM_BATCH];
