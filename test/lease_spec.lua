@@ -380,3 +380,76 @@ describe("one-offs in a wait loop", function()
     equal(50, runs)
   ]])
 end)
+
+describe("timers armed while the lease is held", function()
+  it_child("keep an interval timer armed in a callback on its schedule when the lease goes back", [[
+    local b
+    local a = counted(3, function(t)
+      if t.n == 2 then b = counted(2) end
+    end)
+    check(drain_until(function() return b ~= nil and b.n >= 5 end, 2000), "the timer armed in a callback did not run")
+    busy(7) -- some of b's expirations due, not run
+    check(mit.pending() >= 3, "pending() after the hand-over: " .. mit.pending()) -- Go learns b with its count
+    equal("armed", b.h:state())
+    drain_for(30)
+    check_counts({ a, b })
+  ]])
+
+  it_child("never run a timer armed in a callback and destroyed before Go knew it", [[
+    local b
+    local a = counted(2, function(t)
+      if t.n == 2 then b = counted(2) end
+      if t.n == 8 then b.h:destroy() end
+    end)
+    check(drain_until(function() return a.n >= 8 end, 2000))
+    local nb = b.n
+    check(nb >= 1, "b never ran")
+    drain_for(20)
+    local _ = mit.pending() -- hands the lease back to Go
+    drain_for(20)
+    equal(nb, b.n, "a destroyed timer ran")
+    equal("destroyed", b.h:state())
+    check_counts({ a })
+  ]])
+
+  it_child("stop and restart a one-off armed in a callback", [[
+    local b = { n = 0 }
+    local a = counted(2, function(t)
+      if t.n == 2 then b.h = mit.oneoff(20, function() b.n = b.n + 1 end) end
+      if t.n == 4 then b.h:stop() end
+    end)
+    drain_for(60)
+    equal(0, b.n, "a stopped one-off ran")
+    equal("stopped", b.h:state())
+    local started = now()
+    b.h:start()
+    check(drain_until(function() return b.n > 0 end, 2000), "the restarted one-off did not run")
+    check(now() - started >= 20, "it ran early")
+    drain_for(40)
+    equal(1, b.n)
+    check_counts({ a })
+  ]])
+
+  it_child("leave one-offs armed in a callback that a failing callback kept from running to the next call", [[
+    local n = { 0, 0, 0 }
+    local first = mit.oneoff(2, function()
+      for i = 1, 3 do
+        local _ = mit.oneoff(5, function()
+          n[i] = n[i] + 1
+          if i == 1 then error("boom") end
+        end)
+      end
+    end)
+    equal(0, mit.wait(1000))
+    equal(1, mit.process_events())
+    equal(0, mit.wait(1000)) -- the three join the lease and fall due
+    busy(2)
+    local ok, err = pcall(mit.process_events)
+    check(not ok and tostring(err):find("boom"), "process_events did not raise: " .. tostring(err))
+    equal(2, mit.pending(), "pending after the error") -- the lease goes back: two left to run
+    equal(2, mit.process_events())
+    drain_for(20)
+    equal("1 1 1", table.concat(n, " "), "runs")
+    equal("fired", first:state())
+  ]])
+end)

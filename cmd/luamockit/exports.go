@@ -422,7 +422,7 @@ func lmk_getport(h C.uint64_t) (port C.int) {
 
 var _ [32 - unsafe.Sizeof(queue.Lent{})]byte
 var _ [unsafe.Sizeof(queue.Lent{}) - 32]byte
-var _ [32 - unsafe.Sizeof(queue.ArmReq{})]byte
-var _ [unsafe.Sizeof(queue.ArmReq{}) - 32]byte
+var _ [40 - unsafe.Sizeof(queue.ArmReq{})]byte
+var _ [unsafe.Sizeof(queue.ArmReq{}) - 40]byte
 var _ [32 - unsafe.Sizeof(queue.Slot{})]byte
 var _ [unsafe.Sizeof(queue.Slot{}) - 32]byte

@@ -26,6 +26,7 @@ typedef struct lmk_armreq {
     int64_t delay;    /* ns */
     int64_t period;   /* ns; 0 for a one-off */
     int64_t at;       /* the queue's clock when requested: CLOCK_MONOTONIC ns - clock_off */
+    int64_t k;        /* expirations already run in C (a lease's born timer) */
 } lmk_armreq;
 
 /* A timer lent to the Lua thread by lmk_wait_begin (queue.Lent): an
@@ -85,9 +86,11 @@ typedef struct lmk_state {
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
     int64_t clock_off;   /* CLOCK_MONOTONIC ns - the queue's clock (lmk_open) */
     int narms;           /* arm requests not yet handed to Go */
-    int nlent;           /* timers lent by Go (0: no lease) */
+    int nlent;           /* timers in the lease (0: no lease) */
     unsigned lease_gen;  /* bumped whenever a lease begins or ends */
     lmk_lent lent[LMK_LEASE];
+    unsigned char born[LMK_LEASE];  /* lent[i] was armed during the lease: Go does not know it */
+    lmk_armreq born_req[LMK_LEASE]; /* ... and this is its arm request */
     lmk_armreq arms[LMK_ARM_BATCH];
 } lmk_state;
 

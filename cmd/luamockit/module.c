@@ -156,8 +156,12 @@ int64_t lmk_mono_ns(void) {
  * thread and nothing else, and a due timer's callback waits for no call
  * into Go (each call into a runtime gone idle costs a wake-up of Go's
  * monitor thread, 5-60 us on a virtual machine, more than the rest of such
- * a cycle). Everything that asks Go about timers or events, and every
- * arm, hands the lease back first (flush_arms calls lease_return). */
+ * a cycle). Timers armed while the lease is held join it at the next
+ * wait() if they fit, "born" in it: Go learns of them only when the lease
+ * goes back, with the expirations run so far (a one-off that ran is never
+ * armed in Go at all), so a loop that re-arms a one-off in its callback
+ * makes no call into Go either. Everything that asks Go about timers or
+ * events hands the lease back first (flush_arms calls lease_return). */
 
 /* The queue's time of lent timer e's next expiration (INT64_MAX: a
  * one-off already taken). */
@@ -190,24 +194,79 @@ static int64_t lease_next(const lmk_state *st) {
     return due == INT64_MAX ? due : due + st->clock_off;
 }
 
-/* Hands the lent timers back to Go with the expirations taken of each. */
-static void lease_return(lmk_state *st) {
-    if (st->nlent == 0) return;
-    if (st->q != 0 && !lmk_forked) lmk_reclaim(st->q, st->lent, st->nlent);
-    st->nlent = 0;
-    st->lease_gen++;
+/* Removes lease entry i (the last one takes its place). */
+static void lease_drop(lmk_state *st, int i) {
+    int last = --st->nlent;
+    st->lent[i] = st->lent[last];
+    st->born[i] = st->born[last];
+    st->born_req[i] = st->born_req[last];
 }
 
-/* Drops timer id from the lease (it is being cancelled: Go forgets it). */
-static void lease_forget(lmk_state *st, lua_Number id) {
-    int i;
+/* Hands the lease back to Go with the expirations taken of each timer:
+ * the born ones are armed (queue.ArmBatch with their counts), the others
+ * reclaimed. Returns an LMK_* code (of arming the born ones). */
+static int lease_return(lmk_state *st) {
+    lmk_armreq reqs[LMK_LEASE];
+    int i, n = 0, rc = LMK_OK;
+    if (st->nlent == 0) return LMK_OK;
+    for (i = 0; i < st->nlent; i++) {
+        if (!st->born[i] || (st->lent[i].period == 0 && st->lent[i].k > 0)) continue;
+        reqs[n] = st->born_req[i];
+        reqs[n].k = st->lent[i].k;
+        n++;
+    }
+    if (st->q != 0 && !lmk_forked) {
+        if (n > 0) rc = lmk_arm_batch(st->q, reqs, n);
+        lmk_reclaim(st->q, st->lent, st->nlent); /* skips the born: not lent */
+    }
+    st->nlent = 0;
+    st->lease_gen++;
+    return rc;
+}
+
+/* Drops timer id from the lease (it is being cancelled). Returns 1 if it
+ * was born in the lease: Go does not know it. */
+static int lease_forget(lmk_state *st, lua_Number id) {
+    int i, born;
     for (i = 0; i < st->nlent; i++) {
         if ((lua_Number)st->lent[i].id == id) {
-            st->lent[i] = st->lent[--st->nlent];
+            born = st->born[i];
+            lease_drop(st, i);
             if (st->nlent == 0) st->lease_gen++;
-            return;
+            return born;
         }
     }
+    return 0;
+}
+
+/* Takes the arm requests not yet handed to Go into the lease, born, if
+ * they all fit; first drops the born one-offs that have run, unless a
+ * process_events is under way (its batch may still untake them). Returns
+ * 1 if no request is left. */
+static int lease_adopt(lmk_state *st) {
+    int i, want = 0;
+    if (st->depth == 0) {
+        for (i = 0; i < st->nlent;) {
+            if (st->born[i] && st->lent[i].period == 0 && st->lent[i].k > 0) lease_drop(st, i);
+            else i++;
+        }
+    }
+    for (i = 0; i < st->narms; i++) want += st->arms[i].id != 0;
+    if (st->nlent + want > LMK_LEASE) return 0;
+    for (i = 0; i < st->narms; i++) {
+        const lmk_armreq *r = &st->arms[i];
+        lmk_lent *e = &st->lent[st->nlent];
+        if (r->id == 0) continue;
+        e->id = r->id;
+        e->period = r->period;
+        e->start = r->at + r->delay - r->period; /* a one-off: its due time */
+        e->k = 0;
+        st->born[st->nlent] = 1;
+        st->born_req[st->nlent] = *r;
+        st->nlent++;
+    }
+    st->narms = 0;
+    return 1;
 }
 
 /* Undoes the taking of the lent slots s[0..n) that did not run. */
@@ -266,7 +325,7 @@ static int take_lent(lmk_state *st, lmk_slot *buf, long limit) {
     }
     return n;
 back:
-    lease_return(st);
+    (void)lease_return(st); /* arming the born fails only once the state is closed */
     return -1;
 }
 
@@ -280,12 +339,12 @@ back:
  * keeping to Go, arms go at once (the Go timer must know them to wake the
  * other loop on time). Returns an LMK_* code. */
 static int flush_arms(lmk_state *st) {
-    int n = st->narms;
-    lease_return(st);
-    if (n == 0) return LMK_OK;
+    int n = st->narms, rc = lease_return(st);
+    if (n == 0) return rc;
     st->narms = 0;
     if (st->q == 0 || lmk_forked) return LMK_ECLOSED;
-    return lmk_arm_batch(st->q, st->arms, n);
+    n = lmk_arm_batch(st->q, st->arms, n);
+    return rc != LMK_OK ? rc : n;
 }
 
 static const char *rc_message(int rc);
@@ -395,6 +454,7 @@ static int arm(lua_State *L, int periodic) {
         r->delay = ns;
         r->period = periodic ? ns : 0;
         r->at = lmk_mono_ns() - st->clock_off; /* the queue's clock */
+        r->k = 0;
         if (!st->lua_clock) rc = flush_arms(st);
     }
     if (rc != LMK_OK) {
@@ -438,8 +498,7 @@ static void destroy_timer(lua_State *L, lmk_timer *t) {
         lua_pop(L, 1);
     }
     if (t->state != T_NEW && !withdraw_arm(st, t->id) && st->q != 0 && !lmk_forked) {
-        lease_forget(st, t->id);
-        lmk_cancel(st->q, (uint64_t)t->id);
+        if (!lease_forget(st, t->id)) lmk_cancel(st->q, (uint64_t)t->id);
     }
     skip_timer(st, t->id);
     t->state = T_DESTROYED;
@@ -920,6 +979,7 @@ static int64_t wait_begin(lmk_state *st, int *pending, int *gowait) {
     int64_t next = lmk_wait_begin(st->q, pending, st->lent, st->lua_clock ? LMK_LEASE : 0, &n);
     if (n > 0) {
         st->nlent = n;
+        memset(st->born, 0, sizeof st->born); /* all Go's */
         st->lease_gen++;
         *gowait = 0;
         return lease_next(st);
@@ -946,7 +1006,7 @@ static int l_wait(lua_State *L) {
     int pending = 0, failed = 0, err = 0, gowait = 0;
     int slack = -1; /* the thread's timer slack before we lowered it */
     int64_t due = INT64_MAX, spin;
-    if (st->nlent > 0 && st->narms == 0) {
+    if (st->nlent > 0 && (st->narms == 0 || lease_adopt(st)) && st->nlent > 0) {
         due = lease_next(st); /* keep the lease: no Go call */
     } else {
         /* With timers alive, this thread keeps time while it waits; with

@@ -42,6 +42,37 @@ func TestArmBatchAtKeepsSchedule(t *testing.T) {
 	checkStructure(t, q)
 }
 
+// A request for a timer the caller kept and ran itself before handing it
+// over (K) queues only the expirations it did not run; a one-off it ran is
+// not armed at all; a K beyond the clock is clamped.
+func TestArmBatchTakenCounts(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	now := q.Now()
+	q.epoch = q.epoch.Add(-7 * U / 2) // 3.5 units pass before the batch goes
+	err := q.ArmBatch([]ArmReq{
+		{ID: 1, Delay: int64(U), Period: int64(U), At: now, K: 2},  // 3 due, 2 run
+		{ID: 2, Delay: int64(U), Period: 0, At: now, K: 1},         // a one-off that ran
+		{ID: 3, Delay: int64(U), Period: int64(U), At: now, K: 9},  // more than due: clamped to 3
+		{ID: 4, Delay: int64(4 * U), Period: 0, At: now, K: 0},     // a one-off still to come
+		{ID: 5, Delay: int64(U), Period: int64(U), At: now, K: -1}, // range
+	})
+	if !errors.Is(err, ErrRange) {
+		t.Fatalf("ArmBatch = %v, want ErrRange for the negative count", err)
+	}
+	if counts := takeCounts(q); counts[1] != 1 || len(counts) != 1 {
+		t.Fatalf("queued at once: %v, want map[1:1]", counts)
+	}
+	if s := q.State(2); s != StateNone {
+		t.Errorf("State(2) = %d, want StateNone: a one-off that ran is not armed", s)
+	}
+	advance(q, U) // 4.5 units: the 4th expiration of 1 and 3, and 4's due time
+	if counts := takeCounts(q); counts[1] != 1 || counts[3] != 1 || counts[4] != 1 || len(counts) != 3 {
+		t.Fatalf("at 4.5 units: %v, want map[1:1 3:1 4:1]", counts)
+	}
+	checkStructure(t, q)
+}
+
 func TestArmBatchErrorsAndWithdrawn(t *testing.T) {
 	q := New(nil)
 	defer q.Close()

@@ -578,13 +578,15 @@ func (q *Queue) Arm(id uint64, delay, period time.Duration) error {
 }
 
 // ArmReq is one timer of ArmBatch: Arm(ID, Delay, Period) as if called at
-// time At of the queue's clock (Now). Its layout (four 8-byte fields) is
-// shared with C (lmk_armreq).
+// time At of the queue's clock (Now), of which the caller has already run
+// K expirations itself (a timer it kept before the queue knew it, see
+// Lend). Its layout (five 8-byte fields) is shared with C (lmk_armreq).
 type ArmReq struct {
 	ID     uint64
 	Delay  int64 // ns
 	Period int64 // ns; 0 for a one-off
 	At     int64 // Now() when the caller decided to arm it
+	K      int64 // expirations already run by the caller (a one-off: over, not armed)
 }
 
 // ArmBatch arms several timers under one lock. Each is scheduled from the
@@ -592,9 +594,10 @@ type ArmReq struct {
 // that time), so a caller that collects arm requests and hands them over
 // later keeps every timer's absolute schedule, however long the hand-over
 // and the lock took; expirations that fell due in between are queued at
-// once, with their full counts. Requests with ID 0 are skipped
-// (withdrawn). It arms every valid request and returns the first error met
-// (ErrRange, ErrExists), or ErrClosed.
+// once, with their full counts, minus the K the caller ran (clamped to
+// those due by now). Requests with ID 0 are skipped (withdrawn), and so
+// are one-offs with K > 0 (they have run). It arms every valid request and
+// returns the first error met (ErrRange, ErrExists), or ErrClosed.
 func (q *Queue) ArmBatch(reqs []ArmReq) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -606,9 +609,9 @@ func (q *Queue) ArmBatch(reqs []ArmReq) error {
 	for i := range reqs {
 		r := &reqs[i]
 		switch {
-		case r.ID == 0:
+		case r.ID == 0 || (r.Period == 0 && r.K > 0):
 			continue
-		case r.Delay < 0 || r.Period < 0 || r.At < 0:
+		case r.Delay < 0 || r.Period < 0 || r.At < 0 || r.K < 0:
 			if err == nil {
 				err = ErrRange
 			}
@@ -622,6 +625,11 @@ func (q *Queue) ArmBatch(reqs []ArmReq) error {
 			continue
 		}
 		q.schedule(t, min(r.At, now), now)
+		if r.K > 0 {
+			t.k = max(0, min(r.K, (now-t.start)/t.period))
+			t.due = t.start + (t.k+1)*t.period
+			q.heap.fix(t.hidx)
+		}
 	}
 	if len(q.heap) > 0 && q.heap[0].due <= now {
 		q.expire(now) // what fell due since it was requested is queued now
