@@ -225,7 +225,8 @@ static int lease_return(lmk_state *st) {
 }
 
 /* Drops timer id from the lease (it is being cancelled). Returns 1 if it
- * was born in the lease: Go does not know it. */
+ * was born in the lease (Go does not know it), 0 if Go lent it, -1 if it
+ * is not in the lease. */
 static int lease_forget(lmk_state *st, lua_Number id) {
     int i, born;
     for (i = 0; i < st->nlent; i++) {
@@ -236,7 +237,7 @@ static int lease_forget(lmk_state *st, lua_Number id) {
             return born;
         }
     }
-    return 0;
+    return -1;
 }
 
 /* Takes the arm requests not yet handed to Go into the lease, born, if
@@ -491,14 +492,19 @@ static void skip_timer(lmk_state *st, lua_Number id) {
 /* Stop t for good and release its callback; safe to call twice. */
 static void destroy_timer(lua_State *L, lmk_timer *t) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    int ran = 0;
     if (t->state == T_DESTROYED) return;
     if (t->state != T_NEW) {
         rawgetid(L, CBS, t->id); /* absent: a one-off that has fired and run */
-        if (!lua_isnil(L, -1)) st->live--;
+        ran = lua_isnil(L, -1);
+        if (!ran) st->live--;
         lua_pop(L, 1);
     }
     if (t->state != T_NEW && !withdraw_arm(st, t->id) && st->q != 0 && !lmk_forked) {
-        if (!lease_forget(st, t->id)) lmk_cancel(st->q, (uint64_t)t->id);
+        /* Go forgot a one-off that ran when its slot was taken, unless it
+         * is still lent: no call into Go for the handles of those. */
+        int in_lease = lease_forget(st, t->id);
+        if (in_lease == 0 || (in_lease < 0 && !ran)) lmk_cancel(st->q, (uint64_t)t->id);
     }
     skip_timer(st, t->id);
     t->state = T_DESTROYED;
