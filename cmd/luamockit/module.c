@@ -1012,6 +1012,8 @@ static int l_wait(lua_State *L) {
     int pending = 0, failed = 0, err = 0, gowait = 0;
     int slack = -1; /* the thread's timer slack before we lowered it */
     int64_t due = INT64_MAX, spin;
+    /* lease_adopt may empty the lease (born one-offs that ran, only
+     * withdrawn requests): then nothing is lent and Go decides. */
     if (st->nlent > 0 && (st->narms == 0 || lease_adopt(st)) && st->nlent > 0) {
         due = lease_next(st); /* keep the lease: no Go call */
     } else {

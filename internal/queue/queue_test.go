@@ -856,29 +856,42 @@ func TestStopStartOneOff(t *testing.T) {
 	checkStructure(t, q)
 }
 
-// One-offs armed in a row with one delay fire into a single run record;
-// Take hands them out in id order, however the buffer splits the run.
-func TestOneOffRun(t *testing.T) {
-	q := New(nil)
-	defer q.Close()
-	for id := uint64(1); id <= 1000; id++ {
+// armOneOffs arms one-offs 1..n, each due one unit from now, in id order.
+func armOneOffs(t testing.TB, q *Queue, n uint64) {
+	t.Helper()
+	for id := uint64(1); id <= n; id++ {
 		mustArm(t, q, id, U, 0)
 	}
-	advance(q, U)
-	if q.size != 1 {
-		t.Errorf("1000 one-offs fired into %d records, want one run", q.size)
-	}
-	checkStructure(t, q)
-	buf := make([]Slot, 7)
+}
+
+// takeStepwise takes everything in Takes of size slots, checking the
+// queue's structure after each.
+func takeStepwise(t testing.TB, q *Queue, size int) []Slot {
+	t.Helper()
+	buf := make([]Slot, size)
 	var got []Slot
 	for {
 		n, _ := q.Take(buf)
 		got = append(got, buf[:n]...)
 		checkStructure(t, q)
 		if n == 0 {
-			break
+			return got
 		}
 	}
+}
+
+// One-offs armed in a row with one delay fire into a single run record;
+// Take hands them out in id order, however the buffer splits the run.
+func TestOneOffRun(t *testing.T) {
+	q := New(nil)
+	defer q.Close()
+	armOneOffs(t, q, 1000)
+	advance(q, U)
+	if q.size != 1 {
+		t.Errorf("1000 one-offs fired into %d records, want one run", q.size)
+	}
+	checkStructure(t, q)
+	got := takeStepwise(t, q, 7)
 	if len(got) != 1000 {
 		t.Fatalf("took %d slots, want 1000", len(got))
 	}
@@ -898,9 +911,7 @@ func TestOneOffRun(t *testing.T) {
 func TestOneOffRunHoles(t *testing.T) {
 	q, nt := newNotified()
 	defer q.Close()
-	for id := uint64(1); id <= 6; id++ {
-		mustArm(t, q, id, U, 0)
-	}
+	armOneOffs(t, q, 6)
 	advance(q, U)
 	for _, id := range []uint64{1, 3, 6} { // first, middle, last
 		if !q.Cancel(id) {
@@ -909,26 +920,16 @@ func TestOneOffRunHoles(t *testing.T) {
 		checkStructure(t, q)
 	}
 	wantCounts(t, q, 3, 6)
-	mustArm(t, q, 2+5, U, 0) // 7
-	mustArm(t, q, 3, U, 0)   // a cancelled id armed again
-	mustArm(t, q, 4+4, U, 0) // 8
-	advance(q, U)            // 7 | 3 | 8: three records after the first run
+	mustArm(t, q, 7, U, 0)
+	mustArm(t, q, 3, U, 0) // a cancelled id armed again
+	mustArm(t, q, 8, U, 0)
+	advance(q, U) // 7 joins the run; the new 3 and 8 get records of their own
 	checkStructure(t, q)
 	if !q.Cancel(3) { // the new 3: its lone record goes stale
 		t.Fatal("Cancel(3) = false")
 	}
 	wantCounts(t, q, 5, 9)
-	buf := make([]Slot, 2)
-	var got []uint64
-	for {
-		n, _ := q.Take(buf)
-		got = append(got, ids(buf[:n])...)
-		checkStructure(t, q)
-		if n == 0 {
-			break
-		}
-	}
-	if fmt.Sprint(got) != "[2 4 5 7 8]" {
+	if got := ids(takeStepwise(t, q, 2)); fmt.Sprint(got) != "[2 4 5 7 8]" {
 		t.Errorf("took %v, want [2 4 5 7 8]", got)
 	}
 	wantCounts(t, q, 0, 0)
@@ -964,9 +965,7 @@ func TestOneOffRunDrainLimit(t *testing.T) {
 func TestOneOffRunPutBack(t *testing.T) {
 	q := New(nil)
 	defer q.Close()
-	for id := uint64(1); id <= 5; id++ {
-		mustArm(t, q, id, U, 0)
-	}
+	armOneOffs(t, q, 5)
 	advance(q, U)
 	buf := make([]Slot, 3)
 	n, _ := q.Take(buf) // 1 2 3 out, 4 5 left in the run
