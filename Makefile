@@ -33,7 +33,7 @@ APT_PACKAGES ?= gcc make git lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-bus
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+.PHONY: all build deps demo test test-engine test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -70,7 +70,16 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-go test-busted test-host test-rocks test-extra test-soak-short
+test: deps build test-engine test-go test-busted test-host test-rocks test-extra test-soak-short
+
+# The Lua thread's timer engine (cmd/luamockit/engine.c) alone, against a
+# model, under AddressSanitizer and UBSan: ENGINE_SEEDS random runs.
+ENGINE_SEEDS ?= 2000
+test-engine:
+	@mkdir -p $(BUILD)/host
+	$(CC) -O1 -g -Wall -Wextra -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	  -Icmd/luamockit -o $(BUILD)/host/engine_test test/engine_test.c cmd/luamockit/engine.c
+	$(BUILD)/host/engine_test $(ENGINE_SEEDS)
 
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers; -idirafter
@@ -78,8 +87,8 @@ test: deps build test-go test-busted test-host test-rocks test-extra test-soak-s
 test-go:
 	$(GO) vet ./internal/...
 	$(GO) test -race -count=1 ./internal/...
-	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) test -race -count=1 ./cmd/luamockit
-	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lua54 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) test -race -count=1 -tags lmkhost ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua54 ./cmd/luamockit
 
 BUSTED_RUN = $(1) $(BUSTED) --cpath="$(BUILD)/$(2)/?.so;$(BUILD)/test/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
 
@@ -176,8 +185,8 @@ busted-lua5.3: build-lua5.3
 
 # The binding in an in-process golua state (golua's lua52/lua53 tags).
 test-go-extra:
-	CGO_CFLAGS="-idirafter $(LUA52_INCDIR)" $(GO) test -race -count=1 -tags lua52 ./cmd/luamockit
-	CGO_CFLAGS="-idirafter $(LUA53_INCDIR)" $(GO) test -race -count=1 -tags lua53 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA52_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua52 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA53_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua53 ./cmd/luamockit
 
 test-extra: busted-lua5.2 busted-lua5.3 test-go-extra
 	$(MAKE) --no-print-directory rock-smoke ROCK_LUA_VERSION=5.2
@@ -203,8 +212,8 @@ LUACHECK ?= luacheck
 
 lint:
 	$(GO) vet ./internal/...
-	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) vet ./cmd/luamockit
-	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lua54 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) vet -tags lmkhost ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54 ./cmd/luamockit
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not gofmt'ed:"; echo "$$out"; exit 1; fi; echo "gofmt -l .: clean"
 	$(LUACHECK) --no-color -q lua test
 	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) .github/workflows/*.yml
@@ -216,9 +225,9 @@ soak: build test-modules
 # The short version of each soak part, for make test: 3 s of producers,
 # the 1 000 000-timer churn (under a second; RSS bound 25 % instead of the
 # soak's 10 %, for the noise of a single measurement), 20 wait-loop rounds,
-# 5 exit runs per mode.
+# 5 exit runs per mode, 40 + 40 model seeds (the busted suite runs more).
 test-soak-short: build test-modules
-	BUILD=$(BUILD) SOAK_SECS=3 CHURN_N=1000000 CHURN_TOL=25 WAIT_ROUNDS=20 EXIT_RUNS=5 sh test/soak/run.sh
+	BUILD=$(BUILD) SOAK_SECS=3 CHURN_N=1000000 CHURN_TOL=25 WAIT_ROUNDS=20 EXIT_RUNS=5 MODEL_SEEDS=40 sh test/soak/run.sh
 
 # LuaRocks' build (rockspec/luamockit-scm-1.rockspec): one .so for the Lua it
 # targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links).

@@ -80,17 +80,15 @@ describe("lifecycle: destroy", function()
     assert.equal("destroyed", o:state())
   end)
 
-  it("destroy() without wait stops callbacks at once: pending() drops, inqueue() keeps the stale entry until the next process_events", function()
+  it("destroy() without wait stops callbacks at once: pending() and inqueue() drop, no stale entry is left", function()
     local c = counter()
     local t = H.track(mit.getit(1, c.cb))
     H.await_pending(3)
     assert.is_true(mit.inqueue() >= mit.pending())
     t:destroy()
     assert.equal(0, mit.pending(), "pending() still counts the destroyed timer's events")
-    local stale = mit.inqueue()
-    assert.is_true(stale >= 1, "inqueue() should still count the stale entry, got " .. stale)
+    assert.equal(0, mit.inqueue(), "inqueue() still counts the destroyed timer's events")
     assert.equal(0, mit.process_events())
-    assert.equal(0, mit.inqueue(), "process_events left stale entries")
     H.drain_for(20)
     assert.equal(0, c.n)
   end)
@@ -264,7 +262,7 @@ describe("lifecycle: reentrancy", function()
       local r = 0
       if id % 7 == 0 then
         r = mit.process_events(1 + id % 5)
-      elseif id % 11 == 0 then
+      elseif id % 61 == 0 then -- each unlimited nested call runs the rest: ~25 levels deep
         r = mit.process_events()
       elseif id % 13 == 0 then
         if mit.poll() then r = 1 end
@@ -285,6 +283,40 @@ describe("lifecycle: reentrancy", function()
     assert.equal(0, wrong, "events not run exactly once")
     assert.equal(N, H.count(seen))
     assert.is_true(nested_ran > 0, "no nested call ran anything: the test did not test nesting")
+  end)
+
+  it("a nested process_events goes on in the outer call's order: callbacks run in due order across nesting", function()
+    local order = {}
+    local function cb(i)
+      order[#order + 1] = i
+      if i % 3 == 0 then mit.process_events(2) end
+      if i == 10 then mit.process_events() end
+    end
+    for i = 1, 30 do H.track(mit.oneoff(0, cb, i)); mit.sleep(0.05) end -- due in arming order
+    H.await_pending(30)
+    assert.equal(30, H.drain_until(function() return #order == 30 end, 3000) and #order)
+    for i = 1, 30 do assert.equal(i, order[i], "position " .. i .. ": " .. table.concat(order, " ")) end
+  end)
+
+  it("process_events nested too deeply raises a clear error; nothing is lost or run twice", function()
+    local N, seen, dup = 200, {}, 0
+    local function cb(id)
+      if seen[id] then dup = dup + 1 end
+      seen[id] = true
+      mit.process_events() -- every callback nests: the chain is as deep as the events
+    end
+    for id = 1, N do H.track(mit.oneoff(0, cb, id)) end
+    H.await_pending(N)
+    local ok, err = pcall(mit.process_events)
+    assert.is_false(ok)
+    assert.matches("process_events nested too deeply", tostring(err))
+    while H.count(seen) < N do
+      ok, err = pcall(mit.process_events)
+      assert.is_true(ok or tostring(err):find("nested too deeply", 1, true) ~= nil, tostring(err))
+    end
+    assert.equal(0, dup)
+    assert.equal(N, H.count(seen))
+    assert.equal(0, mit.pending())
   end)
 
   it("the counts returned by nested and outer process_events add up to the events run", function()

@@ -1,8 +1,9 @@
 /*
- * lmk.h: declarations shared by the C shim and the Go exports, and the
- * compat layer between the Lua 5.1 and 5.4 C APIs (as luasocket's compat.c).
- * Nothing here raises by itself; every Lua call that can raise lives in
- * module.c, and no Go frame is on the stack when one does.
+ * lmk.h: what the C files of the shim share: the universe and timer
+ * structs, the structs that cross to Go (checked field by field in
+ * exports.go), the status codes of the Go exports, the one enum of timer
+ * states, and the functions one file offers the others. The Lua 5.1-5.4
+ * differences live in compat.h.
  */
 #ifndef LMK_H
 #define LMK_H
@@ -11,142 +12,144 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-/* One callback invocation handed from the Go queue to C (queue.Slot). */
-typedef struct lmk_slot {
-    uint64_t id;      /* timer id; for a producer item, its waiter id */
-    uint32_t flags;   /* LMK_FLAG_* */
-    uint32_t pid;     /* producer id (items) */
-    uintptr_t item;   /* the producer's item (items) */
-    uintptr_t cookie; /* the luamockit_producer (items) */
-} lmk_slot;
-
-/* One timer to arm, handed from C to Go in batches (queue.ArmReq). */
-typedef struct lmk_armreq {
-    uint64_t id;      /* 0: withdrawn before the batch went */
-    int64_t delay;    /* ns */
-    int64_t period;   /* ns; 0 for a one-off */
-    int64_t at;       /* the queue's clock when requested: CLOCK_MONOTONIC ns - clock_off */
-    int64_t k;        /* expirations already run in C (a lease's born timer) */
-} lmk_armreq;
-
-/* A timer lent to the Lua thread by lmk_wait_begin (queue.Lent): an
- * interval timer's expiration k is due at start + k * period on the
- * queue's clock, a one-off's (period 0) only one at start; k counts those
- * taken so far. */
-typedef struct lmk_lent {
-    uint64_t id;
-    int64_t start;
-    int64_t period;
-    int64_t k;
-} lmk_lent;
-
-/* Timers lent at most: Go lends only when every armed timer fits. */
-#define LMK_LEASE 64
-
-/* Arm requests wait in the state for one crossing per LMK_ARM_BATCH, or
- * until anything else needs the queue (see flush_arms in module.c). */
-#define LMK_ARM_BATCH 256
-
-#define LMK_FLAG_LAST 1u /* a one-off's only slot: release the timer after */
-#define LMK_FLAG_ITEM 2u /* a producer's item */
-#define LMK_FLAG_WAIT 4u /* a producer thread waits for lmk_item_done */
-#define LMK_FLAG_SKIP 0x80000000u /* C only: dropped while its batch was in flight */
-
-/* A batch of slots taken by one process_events call, on its C stack; the
- * universe keeps the in-flight ones (nested calls) in a list so that stop,
- * destroy and unregister can drop slots not yet run. */
-typedef struct lmk_batch {
-    lmk_slot *buf;
-    int next;               /* index of the next slot to run */
-    int n;
-    int lent;               /* taken from the lease of generation gen, not from Go */
-    unsigned gen;
-    struct lmk_batch *prev;
-} lmk_batch;
-
+#include "compat.h"
+#include "engine.h"
 #include "luamockit_api.h"
 
-
+#define LMK_VERSION "luamockit 0.1.0"
+#define LMK_TIMER "luamockit.timer"
 #define LMK_STATE "luamockit.state"
 
-/* What C keeps of one Lua universe: a full userdata in the registry
- * (registry[LMK_STATE][1]), upvalue 1 of every module function. Only the
- * thread running the universe touches it. */
-typedef struct lmk_state {
-    uint64_t q;          /* Go queue handle; 0 once closed */
-    int efd;             /* eventfd: readable iff events are pending */
-    int depth;           /* process_events calls on the C stack */
-    long live;           /* timers armed and not yet gone (one-offs: until run) */
-    int lua_clock;       /* the Lua thread keeps time between waits (until fd()/setport()) */
-    lua_Number next_id;  /* last timer id handed out on the main thread */
-    lua_Number next_coro_id; /* ... in coroutines (offset by 2^52) */
-    lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
-    struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
-    lmk_batch *batches;  /* in-flight batches, innermost first */
-    int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
-    int64_t clock_off;   /* CLOCK_MONOTONIC ns - the queue's clock (lmk_open) */
-    int narms;           /* arm requests not yet handed to Go */
-    int nlent;           /* timers in the lease (0: no lease) */
-    unsigned lease_gen;  /* bumped whenever a lease begins or ends */
-    lmk_lent lent[LMK_LEASE];
-    unsigned char born[LMK_LEASE];  /* lent[i] was armed during the lease: Go does not know it */
-    lmk_armreq born_req[LMK_LEASE]; /* ... and this is its arm request */
-    lmk_armreq arms[LMK_ARM_BATCH];
-} lmk_state;
+/* ---- crossing to Go ---- */
 
-/* module.c */
-int64_t lmk_mono_ns(void); /* CLOCK_MONOTONIC in ns */
+/* A timer's schedule (queue.Entry): see engine.h for the fields. */
+typedef struct lmk_entry {
+    uint64_t id;
+    uintptr_t ptr; /* the lmk_timer */
+    int64_t due;   /* times on Go's clock: CLOCK_MONOTONIC ns - clock_off */
+    int64_t period;
+    int64_t left;
+    int64_t bl_due;
+    int64_t bl_left;
+} lmk_entry;
 
-/* producer.c */
-void lmk_publish_api(lua_State *L);
-int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base);
-int lmk_item_live(const lmk_slot *s);
-void lmk_drop_item(lmk_state *st, const lmk_slot *s);
-void lmk_skip_producer(lmk_state *st, const struct lmk_producer *p);
-void lmk_producers_sweep(lmk_state *st);
-void lmk_producers_close(lmk_state *st);
+/* A producer item handed from the Go queue to C (queue.Slot). */
+typedef struct lmk_slot {
+    uint64_t id;      /* its waiter id (LMK_FLAG_WAIT), else 0 */
+    uint32_t flags;
+    uint32_t pid;     /* producer id */
+    uintptr_t item;   /* the producer's item */
+    uintptr_t cookie; /* the lmk_producer */
+    int64_t stamp;    /* delivered at, on Go's clock */
+} lmk_slot;
 
+#define LMK_FLAG_WAIT 4u /* a producer thread waits for lmk_item_done */
 
 /* Return codes of the Go exports. */
 enum {
     LMK_OK = 0,
-    LMK_ECLOSED = 1,   /* the state's queue is closed */
-    LMK_EEXISTS = 2,
-    LMK_ENOTFOUND = 3,
-    LMK_EFIRED = 4,    /* the one-off has already fired */
-    LMK_ERANGE = 5,
-    LMK_ESYS = 6,      /* a system call failed */
-    LMK_EPANIC = 99    /* a Go panic, recovered at the boundary */
+    LMK_ECLOSED = 1, /* the state's queue is closed */
+    LMK_EEXISTS = 2, /* Go already holds a timer with that id */
+    LMK_ERANGE = 3,  /* not a schedule Go can hold */
+    LMK_ESYS = 4,    /* a system call failed */
+    LMK_ENOMEM = 5,  /* C ran out of memory (not from Go) */
+    LMK_EPANIC = 99  /* a Go panic, recovered at the boundary */
 };
 
-/* Timer states (queue.State*). */
-enum { LMK_ST_NONE = 0, LMK_ST_ARMED = 1, LMK_ST_STOPPED = 2, LMK_ST_FIRED = 3 };
+/* ---- timers ---- */
 
-int luaopen_luamockit(lua_State *L);
+/* A timer's state, as t:state() names it (timer.c). */
+enum lmk_tstate {
+    LMK_T_ARMED = 0, /* scheduled (a one-off past its due time reports "fired") */
+    LMK_T_STOPPED,
+    LMK_T_FIRED,     /* a one-off whose callback has been taken to run */
+    LMK_T_DESTROYED
+};
 
-/* producer.c: run a dropped item's cancel function (called from Go). */
+/* Where an armed timer's schedule is: the lease contract (lease.c). */
+enum { LMK_AT_NONE = 0, LMK_AT_ENGINE, LMK_AT_GO };
+
+/* A timer: the userdata behind a handle. Its schedule (s) is the engine's
+ * record while it is there, and an exact copy of Go's while Go holds it. */
+typedef struct lmk_timer {
+    lmk_sched s;     /* first: an lmk_sched * is an lmk_timer * */
+    double ms;       /* the interval (one-off: the delay), as given */
+    uint8_t state;   /* enum lmk_tstate */
+    uint8_t where;   /* LMK_AT_* */
+    uint8_t periodic;
+    uint8_t coro;    /* armed in a coroutine: its thread is anchored */
+} lmk_timer;
+
+/* ---- a universe ---- */
+
+/* Upvalues of every module function and method. */
+#define STATE lua_upvalueindex(1)   /* the lmk_state userdata */
+#define CBS lua_upvalueindex(2)     /* id -> callback, or {cb, nargs, args...} */
+#define ANCHORS lua_upvalueindex(3) /* id -> the coroutine that armed it */
+#define TIMER_MT lua_upvalueindex(4)
+#define ALIVE lua_upvalueindex(5)   /* id -> handle, while an armed one-off */
+#define MISC lua_upvalueindex(6)    /* the MISC_* slots below */
+#define NUPS 6
+
+/* MISC's slots: integer keys, so reading or clearing them never allocates. */
+enum { MISC_ERRH = 1, MISC_TRACEBACK, MISC_MSGH, MISC_RUN, MISC_N = MISC_RUN };
+
+/* What C keeps of one Lua universe: a full userdata in the registry, upvalue
+ * 1 of every module function. Only the thread running the universe
+ * touches it. */
+typedef struct lmk_state {
+    uint64_t q;          /* Go queue handle; 0 once closed */
+    int efd;             /* eventfd: readable while Go has something pending */
+    int depth;           /* process_events calls on the C stack */
+    int go_clock;        /* fd()/setport() in use: Go keeps time between drains */
+    lua_Number next_id;  /* last timer id handed out */
+    lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
+    struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
+    int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
+    int64_t clock_off;   /* CLOCK_MONOTONIC ns - Go's queue clock */
+    lmk_engine eng;      /* the schedules the Lua thread holds */
+} lmk_state;
+
+/* ---- what the files offer each other ---- */
+
+/* module.c */
+int lmk_error(lua_State *L, const char *what);
+const char *lmk_rc_message(int rc);
+lmk_state *lmk_getstate(lua_State *L);
+extern volatile int lmk_forked;
+
+/* clock.c */
+int64_t lmk_mono_ns(void);
+extern const luaL_Reg lmk_clock_funcs[];
+
+/* timer.c */
+double lmk_checkms(lua_State *L, int arg, int zero_ok);
+extern const luaL_Reg lmk_timer_funcs[], lmk_timer_methods[], lmk_timer_meta[];
+void lmk_release_id(lua_State *L, lmk_timer *t);
+
+/* lease.c */
+int lmk_schedule(lmk_state *st, lmk_timer *t);
+void lmk_unschedule(lmk_state *st, lmk_timer *t);
+int lmk_lend_due(lmk_state *st, int64_t upto);
+int lmk_return_all(lmk_state *st);
+int lmk_use_go_clock(lmk_state *st);
+int64_t lmk_go_pending(lmk_state *st, int64_t *inqueue);
+
+/* dispatch.c */
+extern const luaL_Reg lmk_dispatch_funcs[];
+void lmk_dispatch_init(lua_State *L, int first);
+
+/* wait.c */
+extern const luaL_Reg lmk_wait_funcs[];
+int lmk_efd_readable(const lmk_state *st);
+
+/* producer.c */
+void lmk_publish_api(lua_State *L);
+int lmk_run_item(lua_State *L, lmk_state *st, const lmk_slot *s, int msgh);
+void lmk_producers_sweep(lmk_state *st);
+void lmk_producers_close(lmk_state *st);
 void lmk_cancel_item(uintptr_t cookie, uintptr_t item);
 
-/* Test host helpers (host.go): not part of the Lua API. */
-void lmk_host_openlibs(lua_State *L);
-void lmk_host_preload(lua_State *L);
-const char *lmk_host_run(lua_State *L, const char *chunk);
-
-/* ---- compat ---- */
-#if LUA_VERSION_NUM < 502
-#define lmk_rawlen(L, i) lua_objlen(L, i)
-#define lmk_newuserdata(L, sz) lua_newuserdata(L, sz)
-void lmk_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
-void *lmk_testudata(lua_State *L, int i, const char *tname);
-#else
-#define lmk_rawlen(L, i) lua_rawlen(L, i)
-#define lmk_setfuncs(L, l, nup) luaL_setfuncs(L, l, nup)
-#define lmk_testudata(L, i, t) luaL_testudata(L, i, t)
-#if LUA_VERSION_NUM >= 504
-#define lmk_newuserdata(L, sz) lua_newuserdatauv(L, sz, 0)
-#else
-#define lmk_newuserdata(L, sz) lua_newuserdata(L, sz)
-#endif
-#endif
+int luaopen_luamockit(lua_State *L);
 
 #endif

@@ -2,7 +2,8 @@
  * producer.c: the producer C API (luamockit_api.h), DarkSideSync's idea on
  * our per-universe queue. Producer threads only reach the Go queue (through
  * lmk_deliver / lmk_deliver_wait); decode and result run on the Lua thread
- * inside process_events, under the same lua_pcall as timer callbacks.
+ * inside process_events (dispatch.c), one item at a time, each under its
+ * own lua_pcall so that a waiting thread learns the outcome.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static luamockit_producer *api_register(lua_State *L, const luamockit_producer_d
     lmk_state *st = universe_of(L);
     lmk_producer *p;
     uint32_t pid = 0;
-    if (st == NULL || st->q == 0 || st->q > 0xffffffffu || d == NULL || d->decode == NULL) return NULL;
+    if (st == NULL || st->q == 0 || lmk_forked || st->q > 0xffffffffu || d == NULL || d->decode == NULL) return NULL;
     p = (lmk_producer *)calloc(1, sizeof *p);
     if (p == NULL) return NULL;
     p->d = *d;
@@ -85,16 +86,15 @@ static void unlink_producer(lmk_state *st, lmk_producer *p) {
 
 static void api_unregister(luamockit_producer *h) {
     lmk_producer *p;
-    if (h == NULL) return;
     /* Go forgets the producer, cancels its queued items and releases its
      * waiting threads; it knows nothing of a closed state or a second
-     * unregister, and then returns 0. */
-    p = (lmk_producer *)lmk_unregister(handle_q(h), handle_pid(h));
-    if (p == NULL) return;
+     * unregister, and then gives no cookie. */
+    uintptr_t cookie = 0;
+    if (h == NULL || lmk_unregister(handle_q(h), handle_pid(h), &cookie) != LMK_OK || cookie == 0) return;
+    p = (lmk_producer *)cookie;
     /* The state lives, so this is its Lua thread (the API's contract). */
     p->dead = 1;
-    lmk_skip_producer(p->st, p);
-    if (p->st->depth == 0) { /* no batch in flight can still name p */
+    if (p->st->depth == 0) { /* no drain can still be running its item */
         unlink_producer(p->st, p);
         free_producer(p);
     } /* else freed by lmk_producers_sweep when process_events returns */
@@ -133,35 +133,6 @@ void lmk_cancel_item(uintptr_t cookie, uintptr_t item) {
     if (p->d.cancel) p->d.cancel((void *)item, p->d.ud);
 }
 
-/* Whether a taken item can still run (its producer is registered). */
-int lmk_item_live(const lmk_slot *s) {
-    return !((lmk_producer *)s->cookie)->dead;
-}
-
-/* Drops a taken item whose producer was unregistered meanwhile: a waiting
- * thread is released with ECANCELLED, a plain item goes to cancel. */
-void lmk_drop_item(lmk_state *st, const lmk_slot *s) {
-    lmk_producer *p = (lmk_producer *)s->cookie;
-    if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
-    else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
-}
-
-/* Drops p's slots that in-flight batches have not run yet, synchronously:
- * once unregister returns, nothing of p is called again. */
-void lmk_skip_producer(lmk_state *st, const lmk_producer *p) {
-    lmk_batch *b;
-    int i;
-    for (b = st->batches; b; b = b->prev) {
-        for (i = b->next; i < b->n; i++) {
-            lmk_slot *s = &b->buf[i];
-            if ((s->flags & (LMK_FLAG_ITEM | LMK_FLAG_SKIP)) == LMK_FLAG_ITEM && s->cookie == (uintptr_t)p) {
-                lmk_drop_item(st, s);
-                s->flags |= LMK_FLAG_SKIP;
-            }
-        }
-    }
-}
-
 /* [-0, +1, e] runs in lua_pcall: decode, call, hand results back; returns
  * whether a callback ran. */
 static int run_item(lua_State *L) {
@@ -190,19 +161,20 @@ static int run_item(lua_State *L) {
     return 1;
 }
 
-/* Runs one item slot under lua_pcall with message handler at base.
- * Returns -1 if the item was dropped (producer unregistered meanwhile),
+/* Runs one item under lua_pcall with the message handler at msgh.
+ * Returns -1 if nothing ran (decode skipped it, or its producer is gone),
  * else lua_pcall's status (the error on the stack if non-zero). */
-int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base) {
+int lmk_run_item(lua_State *L, lmk_state *st, const lmk_slot *s, int msgh) {
     lmk_producer *p = (lmk_producer *)s->cookie;
     int status, ran = 1;
-    if (p->dead) {
-        lmk_drop_item(st, s);
+    if (p->dead) { /* cannot happen: Go drops a producer's items at unregister */
+        if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
+        else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
         return -1;
     }
     lua_pushcfunction(L, run_item);
     lua_pushlightuserdata(L, (void *)s);
-    status = lua_pcall(L, 1, 1, base);
+    status = lua_pcall(L, 1, 1, msgh);
     if (status == 0) {
         ran = lua_toboolean(L, -1);
         lua_pop(L, 1);
@@ -213,7 +185,7 @@ int lmk_dispatch_item(lua_State *L, lmk_state *st, const lmk_slot *s, int base) 
     return status == 0 && !ran ? -1 : status;
 }
 
-/* Frees the producers unregistered during process_events. */
+/* Frees the producers unregistered during a drain. */
 void lmk_producers_sweep(lmk_state *st) {
     lmk_producer **pp = &st->producers;
     while (*pp) {

@@ -1,29 +1,48 @@
-// Package queue is the event queue and the timers of one Lua universe.
+// Package queue holds the timers and the producer items of one Lua
+// universe on the Go side, and tells the universe's file descriptor when
+// something is pending. It is pure Go and knows nothing of Lua: timers are
+// named by ids the caller assigns, and their schedules are Entries.
 //
-// A Queue holds the expirations of its timers in FIFO order until the Lua
-// side takes them. It is pure Go and knows nothing of Lua: timers and
-// events are named by integer ids that the caller assigns.
+// # Who owns a timer's schedule
 //
-// Timers run on Go's runtime timers: a Queue keeps its timers in a binary
-// heap ordered by due time and arms a single time.AfterFunc for the
-// earliest one, so an idle timer costs a heap slot, not a goroutine or an
-// OS thread. Interval timers keep to their absolute schedule (start +
-// k*period); a late wake-up counts every period that has passed, so the
-// callback still runs once per expiration, but the queue stores one record
-// with a count per timer rather than one entry per expiration, so a stalled
-// consumer does not grow memory per expiration. One-offs with consecutive
-// ids that fire one after another (a burst armed in a row with one delay)
-// share one record too, a run of ids, so taking thousands of them reads no
-// memory per timer.
+// Every schedule is in exactly one place. Either the queue holds it (in a
+// heap ordered by the next due time, then id) and keeps time for it with
+// one runtime timer, or the consumer (the Lua thread) holds it under a
+// lease. There is no copy on the other side that could disagree: the
+// queue hands a schedule over with Lend or LendID and forgets it, and takes
+// one with Return, and nothing else moves a schedule. While the consumer
+// holds a schedule it counts and runs the expirations itself, stops,
+// restarts and drops it, with no call into the queue; while the queue
+// holds it, the entry does not change (the queue only keeps time), so a
+// copy the consumer kept when it returned the timer stays exact and can
+// answer "when is it due" without a call.
 //
-// Concurrency: every method is safe for concurrent use. One mutex guards the
-// whole queue; a condition variable and the Notifier are signalled when the
-// number of pending events goes from zero to non-zero, and the Notifier is
-// cleared when it drops back to zero, all under that mutex, so the
-// Notifier's state always matches Pending() > 0. Take and PutBack are meant
-// for the single thread that consumes the queue.
+// The binding uses two leases, one contract (see the README's Design):
+// by default the Lua thread holds every schedule of its universe and never
+// returns them, so its loop makes no call into Go; once an outside event
+// loop watches the file descriptor (fd(), setport()), the queue holds
+// them, and each process_events borrows the due ones for its drain and
+// returns them with whatever its callbacks armed.
 //
-// Costs: Arm, Cancel, Stop and Start are O(log n) in the number of armed
-// timers; an expiration is O(log n) plus O(1) amortised in the ring; Take is
-// O(1) per slot filled and allocates nothing once the ring has grown.
+// # Pending and the Notifier
+//
+// Something is pending when an item is queued or a timer the queue holds
+// has an expiration due. The Notifier is Set when that becomes true and
+// Cleared when it becomes false, under the queue's mutex, so it always
+// matches; the runtime timer wakes the queue when the earliest timer falls
+// due, and goes unused while nothing is held.
+//
+// # Items
+//
+// Producer items are kept in a FIFO ring, stamped with the time of their
+// delivery, so the consumer can run them in time order with the timers'
+// expirations (TakeItem takes the oldest, if it was delivered by a given
+// time).
+//
+// # Concurrency and costs
+//
+// Every method is safe for concurrent use; one mutex guards the queue.
+// Lend, LendID and Return cost O(log n) per timer in the number held;
+// Pending visits only the timers that are due. Deliver and TakeItem are
+// O(1) amortised.
 package queue

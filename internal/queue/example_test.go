@@ -7,33 +7,41 @@ import (
 	"github.com/luamockit/luamockit/internal/queue"
 )
 
-// A consumer arms timers, waits for the queue to have something, and takes
-// the expirations in batches: an interval timer's expirations that piled
-// up come as consecutive slots of its id, and a one-off's single slot
-// carries FlagLast, after which the queue has forgotten the timer.
+// A consumer hands the queue two timers to keep time for, waits until
+// something is due, borrows what is due, runs one expiration of each, and
+// returns the timers that go on: the queue keeps time for them again.
 func Example() {
-	q := queue.New(nil) // or a Notifier, told when the queue turns non-empty and empty
+	q := queue.New(nil) // or a Notifier, told when something is pending and when nothing is
 	defer q.Close()
 
-	q.Arm(1, 30*time.Millisecond, 0)                   // one-off, after 30 ms
-	q.Arm(2, 10*time.Millisecond, 10*time.Millisecond) // every 10 ms
-
-	buf := make([]queue.Slot, 64)
-	for q.Timers() > 1 { // until the one-off has been taken
+	ms := int64(time.Millisecond)
+	now := q.Now()
+	q.Return([]queue.Entry{
+		{ID: 1, Due: now + 25*ms, Period: 25 * ms, Left: 1},  // a one-off
+		{ID: 2, Due: now + 10*ms, Period: 10 * ms, Left: -1}, // every 10 ms
+	})
+	ticks := 0
+	buf := make([]queue.Entry, 8)
+	for q.Timers() > 0 {
 		if !q.Wait(time.Second) {
 			fmt.Println("timeout")
 			return
 		}
-		n, _ := q.Take(buf)
-		for _, s := range buf[:n] {
-			if s.ID == 1 {
-				fmt.Println("one-off fired, last:", s.Flags&queue.FlagLast != 0)
+		n := q.Lend(q.Now(), buf)
+		for _, e := range buf[:n] {
+			if e.ID == 1 {
+				fmt.Println("one-off ran") // over: not returned
+				continue
 			}
+			ticks++
+			e.Due += e.Period // the expiration ran
+			if ticks < 4 {
+				q.Return([]queue.Entry{e})
+			} // else stopped: never returned
 		}
 	}
-	q.Cancel(2) // drops its queued expirations too
-	fmt.Println("pending:", q.Pending(), "timers:", q.Timers())
+	fmt.Println("ticks:", ticks, "pending:", q.Pending(), "timers:", q.Timers())
 	// Output:
-	// one-off fired, last: true
-	// pending: 0 timers: 0
+	// one-off ran
+	// ticks: 4 pending: 0 timers: 0
 }

@@ -1,13 +1,19 @@
 package queue
 
-// timerHeap is a binary min-heap of timers ordered by due time, then by id
-// so that timers due at the same instant expire in the order they were
-// armed. Each timer records its index for O(log n) removal.
+// timer is an Entry the queue holds, with its place in the heap.
+type timer struct {
+	Entry
+	hidx int
+}
+
+// timerHeap is a binary min-heap of timers ordered by Key, then by id, so
+// that timers due at the same instant come in id order. Each timer records
+// its index for O(log n) removal.
 type timerHeap []*timer
 
 func (h timerHeap) less(i, j int) bool {
-	a, b := h[i], h[j]
-	return a.due < b.due || (a.due == b.due && a.id < b.id)
+	a, b := h[i].Key(), h[j].Key()
+	return a < b || (a == b && h[i].ID < h[j].ID)
 }
 
 func (h timerHeap) swap(i, j int) {
@@ -38,7 +44,7 @@ func (h *timerHeap) remove(i int) {
 	t.hidx = -1
 }
 
-// fix restores the heap order after the due time at index i changed.
+// fix restores the heap order after the key at index i changed.
 func (h timerHeap) fix(i int) {
 	if !h.down(i) {
 		h.up(i)

@@ -3,7 +3,7 @@ package queue
 import "time"
 
 // Status of a delivery, as returned by Deliver, DeliverWait and passed to
-// ItemDone. The values are part of the producer C API (luamockit.h).
+// ItemDone. The values are part of the producer C API (luamockit_api.h).
 const (
 	StatusOK          = 0 // delivered; for DeliverWait: the callback ran and its results were handed back
 	StatusClosed      = 1 // the queue is closed or the producer unregistered: the item was not taken
@@ -12,12 +12,25 @@ const (
 	StatusCallbackErr = 4 // DeliverWait: the Lua callback raised an error
 )
 
+// Slot is one producer item handed to the consumer by TakeItem. Its layout
+// (five 8-byte fields) matches struct lmk_slot in the C shim.
+type Slot struct {
+	ID     uint64  // the waiter id of a FlagWait item (ItemDone), else 0
+	Flags  uint32  // FlagWait
+	PID    uint32  // producer id
+	Item   uintptr // the producer's item
+	Cookie uintptr // the producer's handle
+	Stamp  int64   // when it was delivered, on the queue's clock
+}
+
+// FlagWait marks an item whose producer thread waits for ItemDone.
+const FlagWait uint32 = 4
+
 // producer is a registered source of items.
 type producer struct {
 	id     uint32
 	cookie uintptr
 	closed bool
-	queued int // live item records in the ring
 }
 
 type waiterState uint8
@@ -47,13 +60,101 @@ func (w *waiter) finish(status int) {
 	close(w.ch)
 }
 
-func itemSlot(r *record) Slot {
-	s := Slot{Flags: FlagItem, PID: r.p.id, Item: uintptr(r.val), Cookie: r.p.cookie}
+// item is one ring record: a delivered item, dead once withdrawn.
+type item struct {
+	p     *producer
+	w     *waiter
+	val   uintptr
+	stamp int64
+	live  bool
+}
+
+func (r *item) slot() Slot {
+	s := Slot{PID: r.p.id, Item: r.val, Cookie: r.p.cookie, Stamp: r.stamp}
 	if r.w != nil {
 		s.ID = r.w.id
-		s.Flags |= FlagWait
+		s.Flags = FlagWait
 	}
 	return s
+}
+
+// itemRing is the FIFO of items, at absolute positions [head, head+size).
+// Withdrawn items stay in it, dead, until they reach the head.
+type itemRing struct {
+	buf  []item
+	head uint64
+	size int
+	live int
+}
+
+func (r *itemRing) init() { r.buf = make([]item, 16) }
+
+func (r *itemRing) at(pos uint64) *item { return &r.buf[pos&uint64(len(r.buf)-1)] }
+
+func (r *itemRing) push(it item) uint64 {
+	if r.size == len(r.buf) {
+		nb := make([]item, 2*len(r.buf))
+		for i := 0; i < r.size; i++ {
+			pos := r.head + uint64(i)
+			nb[pos&uint64(len(nb)-1)] = *r.at(pos)
+		}
+		r.buf = nb
+	}
+	pos := r.head + uint64(r.size)
+	*r.at(pos) = it
+	r.size++
+	r.live++
+	return pos
+}
+
+// front drops dead records at the head and returns the first live one.
+func (r *itemRing) front() *item {
+	for r.size > 0 {
+		if it := r.at(r.head); it.live {
+			return it
+		}
+		r.pop()
+	}
+	return nil
+}
+
+func (r *itemRing) pop() {
+	it := r.at(r.head)
+	if it.live {
+		r.live--
+	}
+	*it = item{}
+	r.head++
+	r.size--
+}
+
+// kill makes a live record dead in place.
+func (r *itemRing) kill(it *item) {
+	it.live = false
+	r.live--
+}
+
+// trim drops the dead records at the head (all of them, when none is
+// live), so that withdrawn items do not linger.
+func (r *itemRing) trim() {
+	if r.live == 0 {
+		for r.size > 0 {
+			r.pop()
+		}
+		return
+	}
+	r.front()
+}
+
+// dropAll empties the ring and returns its live plain items.
+func (r *itemRing) dropAll() (dropped []Slot) {
+	for i := 0; i < r.size; i++ {
+		if it := r.at(r.head + uint64(i)); it.live && it.w == nil {
+			dropped = append(dropped, it.slot())
+		}
+	}
+	*r = itemRing{}
+	return dropped
 }
 
 // Register adds a producer whose items carry cookie (the C side's handle)
@@ -71,8 +172,8 @@ func (q *Queue) Register(cookie uintptr) (uint32, error) {
 
 // Unregister removes the producer, drops its queued items and releases its
 // waiting threads with StatusCancelled. It returns the producer's cookie
-// (0 if pid is unknown) and the slots of the plain items it dropped, for
-// the caller to run their cancel function.
+// (0 if pid is unknown) and the plain items it dropped, for the caller to
+// run their cancel function.
 func (q *Queue) Unregister(pid uint32) (cookie uintptr, dropped []Slot) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -82,48 +183,22 @@ func (q *Queue) Unregister(pid uint32) (cookie uintptr, dropped []Slot) {
 	}
 	delete(q.producers, pid)
 	p.closed = true
-	for i := 0; i < q.size && p.queued > 0; i++ {
-		r := q.at(q.head + uint64(i))
-		if r.p != p || r.n == 0 {
+	for i := 0; i < q.items.size; i++ {
+		it := q.items.at(q.items.head + uint64(i))
+		if it.p != p || !it.live {
 			continue
 		}
-		if r.w != nil {
-			r.w.finish(StatusCancelled)
-			delete(q.waiters, r.w.id)
+		if it.w != nil {
+			it.w.finish(StatusCancelled)
+			delete(q.waiters, it.w.id)
 		} else {
-			dropped = append(dropped, itemSlot(r))
+			dropped = append(dropped, it.slot())
 		}
-		q.withdraw(r)
+		q.items.kill(it)
 	}
+	q.items.trim()
+	q.update()
 	return p.cookie, dropped
-}
-
-// withdraw turns a live item record stale. q.mu must be held.
-func (q *Queue) withdraw(r *record) {
-	r.n = 0
-	r.p.queued--
-	q.stale++
-	q.setPending(q.pending - 1)
-}
-
-// pushItem queues one item. q.mu must be held.
-func (q *Queue) pushItem(p *producer, item uintptr, w *waiter, front bool) {
-	q.grow()
-	var pos uint64
-	if front {
-		q.head--
-		pos = q.head
-	} else {
-		pos = q.head + uint64(q.size)
-	}
-	*q.at(pos) = record{p: p, w: w, val: uint64(item), n: 1}
-	q.size++
-	p.queued++
-	if w != nil {
-		w.pos = pos
-		w.state = wQueued
-	}
-	q.setPending(q.pending + 1)
 }
 
 // Deliver queues item for the producer; it returns StatusOK, or
@@ -136,8 +211,18 @@ func (q *Queue) Deliver(pid uint32, item uintptr) int {
 	if q.closed || p == nil {
 		return StatusClosed
 	}
-	q.pushItem(p, item, nil, false)
+	q.deliver(p, item, nil)
 	return StatusOK
+}
+
+// deliver queues one item. q.mu must be held.
+func (q *Queue) deliver(p *producer, val uintptr, w *waiter) {
+	pos := q.items.push(item{p: p, w: w, val: val, stamp: q.now(), live: true})
+	if w != nil {
+		w.pos = pos
+		w.state = wQueued
+	}
+	q.signal(true)
 }
 
 // DeliverWait queues item and blocks until the consumer reports it done
@@ -156,7 +241,7 @@ func (q *Queue) DeliverWait(pid uint32, item uintptr, timeout time.Duration) int
 	q.lastWaiter++
 	w := &waiter{id: q.lastWaiter, ch: make(chan struct{})}
 	q.waiters[w.id] = w
-	q.pushItem(p, item, w, false)
+	q.deliver(p, item, w)
 	q.mu.Unlock()
 
 	if timeout > 0 {
@@ -169,9 +254,11 @@ func (q *Queue) DeliverWait(pid uint32, item uintptr, timeout time.Duration) int
 		}
 		q.mu.Lock()
 		if w.state == wQueued {
-			q.withdraw(q.at(w.pos))
+			q.items.kill(q.items.at(w.pos))
+			q.items.trim()
 			w.finish(StatusTimeout)
 			delete(q.waiters, w.id)
+			q.update()
 		}
 		q.mu.Unlock()
 	}
@@ -179,7 +266,7 @@ func (q *Queue) DeliverWait(pid uint32, item uintptr, timeout time.Duration) int
 	return w.status
 }
 
-// ItemDone reports the outcome of a FlagWait slot and releases its thread.
+// ItemDone reports the outcome of a FlagWait item and releases its thread.
 func (q *Queue) ItemDone(wid uint64, status int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -189,24 +276,21 @@ func (q *Queue) ItemDone(wid uint64, status int) {
 	}
 }
 
-// putBackItem returns a taken item to the head. q.mu must be held.
-func (q *Queue) putBackItem(s Slot, dropped *[]Slot) {
-	p := q.producers[s.PID]
-	var w *waiter
-	if s.Flags&FlagWait != 0 {
-		w = q.waiters[s.ID]
-		if w == nil {
-			return // released meanwhile
+// TakeItem takes the oldest item if it was delivered at or before bound
+// (on the queue's clock). ok reports whether it took one; more whether an
+// item delivered at or before upto is still queued.
+func (q *Queue) TakeItem(bound, upto int64) (s Slot, ok, more bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	it := q.items.front()
+	if it != nil && it.stamp <= bound {
+		s, ok = it.slot(), true
+		if it.w != nil {
+			it.w.state = wTaken
 		}
+		q.items.pop()
+		q.update()
+		it = q.items.front()
 	}
-	if p == nil {
-		if w != nil {
-			w.finish(StatusCancelled)
-			delete(q.waiters, w.id)
-		} else {
-			*dropped = append(*dropped, s)
-		}
-		return
-	}
-	q.pushItem(p, s.Item, w, true)
+	return s, ok, it != nil && it.stamp <= upto
 }

@@ -16,41 +16,53 @@ func mustRegister(t testing.TB, q *Queue, cookie uintptr) uint32 {
 	return pid
 }
 
-func TestDeliverInOrderWithTimers(t *testing.T) {
-	q, nt := newNotified()
+// takeItems takes every item delivered by upto.
+func takeItems(q *Queue, upto int64) []Slot {
+	var out []Slot
+	for {
+		s, ok, _ := q.TakeItem(upto, upto)
+		if !ok {
+			return out
+		}
+		out = append(out, s)
+	}
+}
+
+func TestItemsInOrderWithStamps(t *testing.T) {
+	q, c, n := newVirtual()
 	defer q.Close()
 	p1 := mustRegister(t, q, 0xA)
 	p2 := mustRegister(t, q, 0xB)
 	if p1 == p2 {
 		t.Fatal("two producers got the same id")
 	}
-	mustArm(t, q, 7, U, 0)
 	if st := q.Deliver(p1, 100); st != StatusOK {
 		t.Fatalf("Deliver = %d", st)
 	}
-	advance(q, U)
+	checkNotifier(t, q, n)
+	c.advance(q, 10)
 	q.Deliver(p2, 200)
+	c.advance(q, 10)
 	q.Deliver(p1, 101)
-	wantCounts(t, q, 4, 4)
-	checkNotifier(t, q, nt)
-	got := takeAll(q)
-	want := []Slot{
-		{Flags: FlagItem, PID: p1, Item: 100, Cookie: 0xA},
-		{ID: 7, Flags: FlagLast},
-		{Flags: FlagItem, PID: p2, Item: 200, Cookie: 0xB},
-		{Flags: FlagItem, PID: p1, Item: 101, Cookie: 0xA},
+	if p := q.Pending(); p != 3 {
+		t.Fatalf("Pending = %d, want 3", p)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("Take = %+v, want %+v", got, want)
+	// bound: only what was delivered by it
+	s, ok, more := q.TakeItem(1000, 1020)
+	if !ok || s != (Slot{PID: p1, Item: 100, Cookie: 0xA, Stamp: 1000}) || !more {
+		t.Fatalf("TakeItem = %+v %v %v", s, ok, more)
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("slot %d = %+v, want %+v", i, got[i], want[i])
-		}
+	if _, ok, more := q.TakeItem(1005, 1005); ok || more {
+		t.Fatalf("TakeItem took an item delivered after its bound (more %v)", more)
 	}
-	wantCounts(t, q, 0, 0)
-	checkStructure(t, q)
-	checkNotifier(t, q, nt)
+	got := takeItems(q, 1020)
+	if len(got) != 2 || got[0].Item != 200 || got[0].Stamp != 1010 || got[1].Item != 101 {
+		t.Fatalf("rest = %+v", got)
+	}
+	checkNotifier(t, q, n)
+	if n.state() {
+		t.Error("notifier still set with no items")
+	}
 }
 
 func TestDeliverRefused(t *testing.T) {
@@ -77,271 +89,184 @@ func TestDeliverRefused(t *testing.T) {
 	if _, d := q.Unregister(pid2); d != nil {
 		t.Errorf("Unregister after Close dropped %v", d)
 	}
-	wantCounts(t, q, 0, 0)
 }
 
+// Unregister drops the producer's queued items (returned for cancel), keeps
+// the others in order, and leaves no dead record behind.
 func TestUnregisterDropsQueuedItems(t *testing.T) {
-	q, nt := newNotified()
+	q, _, n := newVirtual()
 	defer q.Close()
 	p1 := mustRegister(t, q, 0xA)
 	p2 := mustRegister(t, q, 0xB)
-	q.Deliver(p1, 1)
-	q.Deliver(p2, 2)
-	q.Deliver(p1, 3)
-	mustArm(t, q, 9, U, U)
-	advance(q, U)
-	q.Deliver(p1, 4)
-	taken := make([]Slot, 1)
-	if n, _ := q.Take(taken); n != 1 || taken[0].Item != 1 {
-		t.Fatalf("Take = %+v", taken[:n])
+	for i, p := range []uint32{p1, p2, p1, p1, p2} {
+		q.Deliver(p, uintptr(i+1))
 	}
 	cookie, dropped := q.Unregister(p1)
 	if cookie != 0xA {
-		t.Errorf("Unregister returned cookie %#x, want 0xA", cookie)
+		t.Errorf("cookie %#x, want 0xA", cookie)
 	}
-	if !sameSlots(dropped, []Slot{
-		{Flags: FlagItem, PID: p1, Item: 3, Cookie: 0xA},
-		{Flags: FlagItem, PID: p1, Item: 4, Cookie: 0xA},
-	}) {
-		t.Errorf("Unregister dropped %+v, want items 3 and 4", dropped)
+	if len(dropped) != 3 || dropped[0].Item != 1 || dropped[1].Item != 3 || dropped[2].Item != 4 {
+		t.Errorf("dropped %+v, want items 1, 3, 4", dropped)
 	}
-	wantCounts(t, q, 2, 4) // item 2 and timer 9; two stale item records
-	checkStructure(t, q)
-	// the taken item 1 comes back from PutBack as dropped: its producer is gone
-	if d := q.PutBack(taken); !sameSlots(d, taken) {
-		t.Errorf("PutBack of an unregistered producer's item dropped %+v, want %+v", d, taken)
+	// the dead records between the live ones count in InQueue until taken
+	if p, iq := q.Pending(), q.InQueue(); p != 2 || iq != 4 {
+		t.Errorf("Pending %d, InQueue %d; want 2 and 4", p, iq)
 	}
-	got := takeAll(q)
-	if len(got) != 2 || got[0].Item != 2 || got[1].ID != 9 {
-		t.Errorf("Take after Unregister = %+v", got)
+	got := takeItems(q, 1<<60)
+	if len(got) != 2 || got[0].Item != 2 || got[1].Item != 5 {
+		t.Errorf("left: %+v", got)
 	}
-	wantCounts(t, q, 0, 0)
+	if iq := q.InQueue(); iq != 0 {
+		t.Errorf("InQueue = %d after taking everything", iq)
+	}
+	checkNotifier(t, q, n)
 	if c, d := q.Unregister(p1); c != 0 || d != nil {
 		t.Error("second Unregister found the producer again")
 	}
-	checkStructure(t, q)
-	checkNotifier(t, q, nt)
-}
-
-func TestPutBackItemsFirst(t *testing.T) {
-	q := New(nil)
-	defer q.Close()
-	pid := mustRegister(t, q, 0xA)
-	for i := uintptr(1); i <= 4; i++ {
-		q.Deliver(pid, i)
+	// a producer whose only items are dropped leaves an empty ring
+	p3 := mustRegister(t, q, 0xC)
+	q.Deliver(p3, 9)
+	q.Unregister(p3)
+	if iq := q.InQueue(); iq != 0 {
+		t.Errorf("InQueue = %d, want 0: dead records linger", iq)
 	}
-	buf := make([]Slot, 3)
-	q.Take(buf)        // items 1, 2, 3
-	q.PutBack(buf[1:]) // 2 and 3 did not run
-	if got := takeAll(q); len(got) != 3 || got[0].Item != 2 || got[1].Item != 3 || got[2].Item != 4 {
-		t.Errorf("Take after PutBack = %+v, want items 2, 3, 4", got)
-	}
-	checkStructure(t, q)
-}
-
-func TestCloseReturnsPlainItems(t *testing.T) {
-	q := New(nil)
-	pid := mustRegister(t, q, 0xC)
-	q.Deliver(pid, 1)
-	q.Deliver(pid, 2)
-	mustArm(t, q, 1, U, 0)
-	advance(q, U)
-	waited := make(chan int, 1)
-	go func() { waited <- q.DeliverWait(pid, 3, 0) }()
-	if !eventually(5*time.Second, func() bool { return q.Pending() == 4 }) {
-		t.Fatalf("Pending() = %d, want 4", q.Pending())
-	}
-	dropped := q.Close()
-	if !sameSlots(dropped, []Slot{
-		{Flags: FlagItem, PID: pid, Item: 1, Cookie: 0xC},
-		{Flags: FlagItem, PID: pid, Item: 2, Cookie: 0xC},
-	}) {
-		t.Errorf("Close dropped %+v, want the two plain items", dropped)
-	}
-	select {
-	case st := <-waited:
-		if st != StatusCancelled {
-			t.Errorf("DeliverWait released by Close with %d, want StatusCancelled", st)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not release a waiting producer")
-	}
-	if d := q.Close(); d != nil {
-		t.Errorf("second Close dropped %v", d)
-	}
-}
-
-// deliverWait starts DeliverWait on its own goroutine and waits until the
-// item is queued.
-func deliverWait(t *testing.T, q *Queue, pid uint32, item uintptr, timeout time.Duration) <-chan int {
-	t.Helper()
-	before := q.InQueue()
-	ch := make(chan int, 1)
-	go func() { ch <- q.DeliverWait(pid, item, timeout) }()
-	if !eventually(5*time.Second, func() bool { return q.InQueue() > before }) {
-		t.Fatal("DeliverWait queued nothing")
-	}
-	return ch
-}
-
-func expectStatus(t *testing.T, ch <-chan int, want int, within time.Duration) {
-	t.Helper()
-	select {
-	case st := <-ch:
-		if st != want {
-			t.Errorf("DeliverWait = %d, want %d", st, want)
-		}
-	case <-time.After(within):
-		t.Fatalf("DeliverWait still blocked after %v", within)
-	}
-}
-
-func expectBlocked(t *testing.T, ch <-chan int) {
-	t.Helper()
-	select {
-	case st := <-ch:
-		t.Fatalf("DeliverWait returned %d early", st)
-	case <-time.After(30 * time.Millisecond):
-	}
+	checkNotifier(t, q, n)
 }
 
 func TestDeliverWaitDone(t *testing.T) {
-	for _, status := range []int{StatusOK, StatusCallbackErr} {
-		q := New(nil)
-		pid := mustRegister(t, q, 0xD)
-		ch := deliverWait(t, q, pid, 77, 0)
-		expectBlocked(t, ch)
-		buf := make([]Slot, 4)
-		n, _ := q.Take(buf)
-		if n != 1 || buf[0].Flags != FlagItem|FlagWait || buf[0].Item != 77 || buf[0].ID == 0 {
-			t.Fatalf("Take = %+v", buf[:n])
-		}
-		expectBlocked(t, ch) // taken, not done
-		q.ItemDone(buf[0].ID, status)
-		expectStatus(t, ch, status, 5*time.Second)
-		q.ItemDone(buf[0].ID, StatusOK) // a second report is ignored
-		checkStructure(t, q)
-		q.Close()
-	}
-}
-
-func TestDeliverWaitPutBack(t *testing.T) {
 	q := New(nil)
 	defer q.Close()
-	pid := mustRegister(t, q, 0xD)
-	ch := deliverWait(t, q, pid, 5, 0)
-	buf := make([]Slot, 1)
-	q.Take(buf)
-	q.PutBack(buf)
-	expectBlocked(t, ch)
-	again := make([]Slot, 1)
-	if n, _ := q.Take(again); n != 1 || again[0] != buf[0] {
-		t.Fatalf("Take after PutBack = %+v, want %+v", again[:n], buf[0])
+	pid := mustRegister(t, q, 1)
+	res := make(chan int)
+	go func() { res <- q.DeliverWait(pid, 7, 0) }()
+	var s Slot
+	for {
+		var ok bool
+		if s, ok, _ = q.TakeItem(1<<62, 1<<62); ok {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
-	q.ItemDone(again[0].ID, StatusOK)
-	expectStatus(t, ch, StatusOK, 5*time.Second)
-	checkStructure(t, q)
+	if s.Flags&FlagWait == 0 || s.ID == 0 || s.Item != 7 {
+		t.Fatalf("slot %+v", s)
+	}
+	select {
+	case st := <-res:
+		t.Fatalf("DeliverWait returned %d before ItemDone", st)
+	case <-time.After(20 * time.Millisecond):
+	}
+	q.ItemDone(s.ID, StatusCallbackErr)
+	if st := <-res; st != StatusCallbackErr {
+		t.Errorf("DeliverWait = %d, want StatusCallbackErr", st)
+	}
+	q.ItemDone(s.ID, StatusOK) // harmless twice
 }
 
 func TestDeliverWaitTimeout_Timing(t *testing.T) {
-	q, nt := newNotified()
+	q := New(nil)
 	defer q.Close()
-	pid := mustRegister(t, q, 0xE)
+	pid := mustRegister(t, q, 1)
 	t0 := time.Now()
-	ch := deliverWait(t, q, pid, 1, 40*time.Millisecond)
-	expectStatus(t, ch, StatusTimeout, 5*time.Second)
-	if el := time.Since(t0); el < 40*time.Millisecond {
-		t.Errorf("timed out after %v, want >= 40ms", el)
+	if st := q.DeliverWait(pid, 7, 30*time.Millisecond); st != StatusTimeout {
+		t.Fatalf("DeliverWait = %d, want StatusTimeout", st)
 	}
-	wantCounts(t, q, 0, 1) // withdrawn: a stale record until the next Take
-	if got := takeAll(q); len(got) != 0 {
-		t.Errorf("Take returned a withdrawn item: %+v", got)
+	if d := time.Since(t0); d < 25*time.Millisecond {
+		t.Errorf("timed out after %v", d)
 	}
-	wantCounts(t, q, 0, 0)
-	checkNotifier(t, q, nt)
-
-	// Taken before the timeout: the producer waits for ItemDone.
-	ch = deliverWait(t, q, pid, 2, 300*time.Millisecond)
-	buf := make([]Slot, 1)
-	if n, _ := q.Take(buf); n != 1 {
-		t.Fatal("the item was withdrawn before it could be taken")
+	if p, iq := q.Pending(), q.InQueue(); p != 0 || iq != 0 {
+		t.Errorf("Pending %d, InQueue %d after the withdrawal", p, iq)
 	}
-	time.Sleep(400 * time.Millisecond)
-	expectBlocked(t, ch)
-	q.ItemDone(buf[0].ID, StatusOK)
-	expectStatus(t, ch, StatusOK, 5*time.Second)
-	checkStructure(t, q)
+	// an item taken before the timeout is waited for
+	res := make(chan int)
+	go func() { res <- q.DeliverWait(pid, 8, 30*time.Millisecond) }()
+	var s Slot
+	for ok := false; !ok; {
+		s, ok, _ = q.TakeItem(1<<62, 1<<62)
+		time.Sleep(100 * time.Microsecond)
+	}
+	time.Sleep(60 * time.Millisecond)
+	q.ItemDone(s.ID, StatusOK)
+	if st := <-res; st != StatusOK {
+		t.Errorf("DeliverWait of a taken item = %d, want StatusOK", st)
+	}
 }
 
 func TestDeliverWaitCancelled(t *testing.T) {
 	q := New(nil)
-	defer q.Close()
-	pid := mustRegister(t, q, 0xF)
-	w1 := deliverWait(t, q, pid, 1, 0)
-	w2 := deliverWait(t, q, pid, 2, 0)
-	buf := make([]Slot, 1)
-	q.Take(buf) // item 1; item 2 stays queued
-	if _, d := q.Unregister(pid); len(d) != 0 {
-		t.Errorf("Unregister dropped waited-for items as plain ones: %+v", d)
+	p1 := mustRegister(t, q, 1)
+	p2 := mustRegister(t, q, 2)
+	var wg sync.WaitGroup
+	got := make([]int, 4)
+	for i := range got {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			got[i] = q.DeliverWait([]uint32{p1, p2}[i%2], uintptr(i), 0)
+		}(i)
 	}
-	expectStatus(t, w2, StatusCancelled, 5*time.Second)
-	// Item 1 is in the consumer's hands: its thread waits for the consumer,
-	// which puts it back (or reports it done) once it sees the producer is
-	// gone; PutBack then releases it with StatusCancelled.
-	expectBlocked(t, w1)
-	if d := q.PutBack(buf); len(d) != 0 {
-		t.Errorf("PutBack of a waited-for item dropped %+v as a plain item", d)
+	for q.Pending() < 4 {
+		time.Sleep(time.Millisecond)
 	}
-	expectStatus(t, w1, StatusCancelled, 5*time.Second)
-	q.ItemDone(buf[0].ID, StatusOK) // ignored: already released
-	wantCounts(t, q, 0, 1)          // item 2's withdrawn record
-	if got := takeAll(q); len(got) != 0 {
-		t.Errorf("Take after Unregister = %+v", got)
+	q.Unregister(p1) // releases 0 and 2
+	q.Close()        // releases 1 and 3
+	wg.Wait()
+	for i, st := range got {
+		if st != StatusCancelled {
+			t.Errorf("waiter %d = %d, want StatusCancelled", i, st)
+		}
 	}
-	wantCounts(t, q, 0, 0)
-	checkStructure(t, q)
 }
 
-// Many producers deliver concurrently while one consumer takes: every item
-// arrives exactly once, in each producer's order.
+func TestCloseReturnsPlainItems(t *testing.T) {
+	q := New(nil)
+	pid := mustRegister(t, q, 0xA)
+	q.Deliver(pid, 1)
+	q.Deliver(pid, 2)
+	dropped := q.Close()
+	if len(dropped) != 2 || dropped[0].Item != 1 || dropped[1].Item != 2 {
+		t.Errorf("Close dropped %+v", dropped)
+	}
+	if q.Close() != nil {
+		t.Error("second Close dropped items again")
+	}
+}
+
+// Four goroutines deliver while one takes: every item exactly once, in
+// per-producer order (run with -race).
 func TestDeliverConcurrent(t *testing.T) {
-	q, nt := newNotified()
+	q := New(nil)
 	defer q.Close()
-	const producers, items = 8, 2000
-	pids := make([]uint32, producers)
+	const G, N = 4, 5000
+	pids := make([]uint32, G)
 	for i := range pids {
 		pids[i] = mustRegister(t, q, uintptr(i))
 	}
 	var wg sync.WaitGroup
-	for i := range pids {
+	for g := 0; g < G; g++ {
 		wg.Add(1)
-		go func(pid uint32) {
+		go func(g int) {
 			defer wg.Done()
-			for k := 1; k <= items; k++ {
-				if st := q.Deliver(pid, uintptr(k)); st != StatusOK {
+			for i := 1; i <= N; i++ {
+				if st := q.Deliver(pids[g], uintptr(i)); st != StatusOK {
 					t.Errorf("Deliver = %d", st)
 					return
 				}
 			}
-		}(pids[i])
+		}(g)
 	}
-	last := map[uint32]uintptr{}
-	buf := make([]Slot, 7)
-	for got := 0; got < producers*items; {
-		if !q.Wait(5 * time.Second) {
-			t.Fatalf("stalled after %d items", got)
+	next := make([]uintptr, G)
+	for total := 0; total < G*N; {
+		s, ok, _ := q.TakeItem(1<<62, 1<<62)
+		if !ok {
+			q.Wait(time.Millisecond)
+			continue
 		}
-		n, _ := q.Take(buf)
-		for _, s := range buf[:n] {
-			if s.Item != last[s.PID]+1 {
-				t.Fatalf("producer %d: item %d after %d", s.PID, s.Item, last[s.PID])
-			}
-			last[s.PID] = s.Item
+		g := int(s.Cookie)
+		if s.Item != next[g]+1 {
+			t.Fatalf("producer %d: item %d after %d", g, s.Item, next[g])
 		}
-		got += n
+		next[g] = s.Item
+		total++
 	}
 	wg.Wait()
-	wantCounts(t, q, 0, 0)
-	checkStructure(t, q)
-	checkNotifier(t, q, nt)
 }

@@ -5,6 +5,7 @@
 #   (b) churn: create/destroy 1 000 000 timers, RSS after 10 % vs end (churn.lua)
 #   (c) the wait/process loop, 1 000 rounds of 1 000 one-offs (waitloop.lua)
 #   (d) exit runs: 100 per mode (normal end, os.exit(0[, true]), os.exit(3)) (exits.lua)
+#   (e) the model-based test, 2 000 seeds without fd() and 2 000 with (model.sh)
 # One summary line per part; exits non-zero if any part fails.
 #
 #   BUILD=build sh test/soak/run.sh
@@ -18,7 +19,8 @@
 #   WAIT_ROUNDS   rounds for part (c)                                  [1000]
 #   WAIT_STAGGER  ms between round starts in (c) (rounds overlap)        [50]
 #   EXIT_RUNS     runs per mode for part (d)                            [100]
-#   PARTS         parts to run                                 ["a b c d"]
+#   MODEL_SEEDS   seeds of each half of part (e)                       [2000]
+#   PARTS         parts to run                               ["a b c d e"]
 #
 # The .so files are copied to a private directory first: others may rebuild
 # build/ while this runs, and a shared object rewritten under a running
@@ -32,7 +34,8 @@ CHURN_N=${CHURN_N:-1000000}
 WAIT_ROUNDS=${WAIT_ROUNDS:-1000}
 WAIT_STAGGER=${WAIT_STAGGER:-50}
 EXIT_RUNS=${EXIT_RUNS:-100}
-PARTS=${PARTS:-"a b c d"}
+MODEL_SEEDS=${MODEL_SEEDS:-2000}
+PARTS=${PARTS:-"a b c d e"}
 
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lmksoak.XXXXXX") || exit 1
@@ -68,7 +71,7 @@ part() {
   t1=$(date +%s)
   sed "s/^/  [$lua] /" "$out"
   if [ $rc -eq 0 ]; then verdict=PASS; else verdict="FAIL (exit $rc)"; fail=1; fi
-  line=$(grep -E "^(producers|churn|waitloop|exits):" "$out" | head -n 1)
+  line=$(grep -E "^(producers|churn|waitloop|exits|model):" "$out" | tail -n 1)
   [ -n "$line" ] || line=$(tail -n 1 "$out")
   echo "soak ($letter) $name [$lua]: $verdict in $((t1 - t0)) s: $line" >>"$summary"
 }
@@ -79,6 +82,7 @@ for lua in $LUAS; do
   part "$lua" b churn "$lua" "$here/churn.lua" "$CHURN_N"
   part "$lua" c waitloop "$lua" "$here/waitloop.lua" "$WAIT_ROUNDS" "$WAIT_STAGGER"
   part "$lua" d exits "$lua" "$here/exits.lua" "$EXIT_RUNS" "$lua"
+  part "$lua" e model sh "$here/model.sh" "$lua" "$MODEL_SEEDS"
 done
 
 echo

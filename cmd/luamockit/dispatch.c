@@ -1,0 +1,304 @@
+/*
+ * dispatch.c: process_events and poll, which run the due expirations and
+ * producer items on the calling thread, and the error protocol.
+ *
+ * A drain runs what was due when it began (its bound, upto): expirations
+ * from the engine in (due, id) order, a timer's due expirations back to
+ * back (lmk_eng_next), and producer items merged in by their delivery
+ * time. It takes one expiration at a time, right before its callback
+ * runs, so there is nothing in flight to undo: a callback that raises has
+ * used its expiration, and everything else is still where it was; a
+ * process_events called by a callback goes on in the same order. The
+ * callbacks of an outermost drain run inside one protected call
+ * (run_drain), which a callback's error unwinds to; those of a nested
+ * drain each under their own. The drain then goes on (error handler) or
+ * raises the error.
+ */
+#include <math.h>
+
+#include "lmk.h"
+#include "_cgo_export.h"
+
+/* How deep process_events may nest in callbacks. Nested calls go on with
+ * the same drain, in order, so each level is a callback that called it
+ * again; past this depth process_events raises instead of overflowing the
+ * C stack (each level uses one of Lua's 200 C levels), and nothing is
+ * lost. */
+#define LMK_MAX_NEST 64
+
+typedef struct drain {
+    lmk_state *st;
+    int64_t upto; /* CLOCK_MONOTONIC ns: the drain runs what was due by then */
+    long limit;   /* callbacks left to run; < 0: no limit */
+    long ran;
+    int items;    /* Go may have items delivered by upto */
+} drain;
+
+/* [-1, +1, m] msgh: the error with a traceback of where it was raised. */
+static int msgh(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+#if LUA_VERSION_NUM >= 502
+    luaL_traceback(L, L, msg, 1);
+#else
+    lua_rawgeti(L, MISC, MISC_TRACEBACK);
+    if (lua_isfunction(L, -1)) {
+        lua_pushstring(L, msg);
+        lua_pushinteger(L, 2);
+        lua_call(L, 2, 1);
+    } else {
+        lua_pushstring(L, msg);
+    }
+#endif
+    return 1;
+}
+
+/* Runs one expiration of timer t: pushes its callback and arguments (cbs:
+ * the stack index of CBS), takes the expiration, releases a one-off that
+ * has run out, and calls it: with lua_call inside run_drain's protected
+ * call (each == 0), or under its own lua_pcall with the message handler
+ * at msgh. Returns 0, or 1 with the error on top (each only). */
+static int run_timer(lua_State *L, lmk_state *st, lmk_timer *t, int cbs, int msgh, int each) {
+    int nargs = 0, bad = 0;
+    lmk_rawgetid(L, cbs, t->s.id);
+    if (lua_type(L, -1) == LUA_TTABLE) { /* {cb, nargs, args...} */
+        int j, tab = lua_gettop(L);
+        lua_rawgeti(L, tab, 2);
+        nargs = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        if (!lua_checkstack(L, nargs + 2)) {
+            bad = 1;
+        } else {
+            lua_rawgeti(L, tab, 1);
+            for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, tab, j);
+        }
+        lua_remove(L, tab);
+    }
+    if (lmk_eng_take(&st->eng, &t->s)) { /* a one-off: its only expiration */
+        lmk_release_id(L, t);
+        t->state = LMK_T_FIRED;
+        t->where = LMK_AT_NONE;
+    }
+    if (bad) {
+        lua_pushliteral(L, "luamockit: too many callback arguments");
+        if (each) return 1;
+        lua_error(L);
+    }
+    if (!each) {
+        lua_call(L, nargs, 0);
+        return 0;
+    }
+    return lua_pcall(L, nargs, 0, msgh) != 0;
+}
+
+/* Takes the item due next if it was delivered before bound (and by the
+ * drain's bound). Returns 1 with *s filled, else 0. */
+static int take_item(drain *d, int64_t bound, lmk_slot *s) {
+    lmk_state *st = d->st;
+    int ok = 0, more = 0;
+    if (bound > d->upto) bound = d->upto;
+    if (lmk_take_item(st->q, bound - st->clock_off, d->upto - st->clock_off, s, &ok, &more) != LMK_OK) ok = more = 0;
+    d->items = more;
+    return ok;
+}
+
+/* Runs the drain from where it stands (cbs, msgh: stack indices of CBS
+ * and the message handler). Returns 0 when it is done, or 1 with an error
+ * on top: a producer item's (it runs under its own pcall, as its thread
+ * must learn the outcome), or with each, a callback's. Without each, a
+ * callback's error unwinds to the caller's lua_pcall. */
+static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
+    lmk_state *st = d->st;
+    while (d->limit != 0 && st->q != 0) {
+        lmk_sched *s = lmk_eng_next(&st->eng, d->upto);
+        if (d->items) {
+            lmk_slot item;
+            /* an item delivered before the timer's expiration goes first */
+            if (take_item(d, s ? lmk_sched_key(s) - 1 : d->upto, &item)) {
+                int status = lmk_run_item(L, st, &item, msgh);
+                if (status < 0) continue; /* skipped: nothing ran */
+                d->ran++;
+                if (d->limit > 0) d->limit--;
+                if (status != 0) return 1; /* the item's error, traceback included */
+                continue;
+            }
+        }
+        if (s == NULL) break;
+        d->ran++; /* counted before the call: a callback that raises has run */
+        if (d->limit > 0) d->limit--;
+        if (run_timer(L, st, (lmk_timer *)s, cbs, msgh, each)) return 1;
+    }
+    return 0;
+}
+
+/* [-2, +1, e] run_drain(drain, msgh): drain_loop inside the one protected
+ * call of an outermost drain, so that callbacks need no setjmp each.
+ * Returns nil when the drain is done, else an item's error. */
+static int run_drain(lua_State *L) {
+    drain *d = (drain *)lua_touserdata(L, 1);
+    lua_remove(L, 1);      /* msgh at 1 */
+    lua_pushvalue(L, CBS); /* at 2: a stack index is quicker than an upvalue */
+    if (drain_loop(L, d, 2, 1, 0)) return 1;
+    lua_pushnil(L);
+    return 1;
+}
+
+/* A callback's error is on top: hand it to the error handler. Returns 1 if
+ * the handler took it, 0 if it is to be raised (the handler's own error
+ * replaces it). */
+static int handled(lua_State *L, int msgh_idx) {
+    lua_rawgeti(L, MISC, MISC_ERRH);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_insert(L, -2);
+    return lua_pcall(L, 1, 0, msgh_idx) == 0;
+}
+
+/* The drain is over (or unwinding): the outermost one hands Go back what
+ * it holds while Go keeps time, and frees unregistered producers. */
+static void leave(lmk_state *st) {
+    if (--st->depth > 0) return;
+    if (st->go_clock) (void)lmk_return_all(st); /* fails only once the state is closed */
+    if (st->producers) lmk_producers_sweep(st);
+}
+
+/* Runs what is due now, at most limit callbacks (< 0: no limit), on L;
+ * returns how many ran. */
+static long dispatch(lua_State *L, lmk_state *st, long limit) {
+    drain d;
+    int base;
+    if (st->depth >= LMK_MAX_NEST) lmk_error(L, "process_events nested too deeply in callbacks");
+    d.st = st;
+    d.upto = lmk_mono_ns();
+    d.limit = limit;
+    d.ran = 0;
+    if (st->go_clock) {
+        int rc = lmk_lend_due(st, d.upto);
+        if (rc != LMK_OK && rc != LMK_ENOMEM) lmk_error(L, lmk_rc_message(rc));
+    }
+    d.items = lmk_efd_readable(st);
+    if (st->depth == 0) lmk_eng_begin(&st->eng); /* a nested drain goes on with the record being run */
+    lua_rawgeti(L, MISC, MISC_MSGH);
+    base = lua_gettop(L);
+    if (st->depth++ > 0) {
+        /* Nested in a callback: each callback under its own pcall, called
+         * from this frame, which costs one level of the C stack per
+         * nesting level instead of two. */
+        lua_pushvalue(L, CBS);
+        while (drain_loop(L, &d, base + 1, base, 1)) {
+            if (!handled(L, base)) { /* the error is on top */
+                leave(st);
+                lua_error(L);
+            }
+        }
+    } else {
+        for (;;) {
+            int status;
+            lua_rawgeti(L, MISC, MISC_RUN);
+            lua_pushlightuserdata(L, &d);
+            lua_pushvalue(L, base);
+            status = lua_pcall(L, 2, 1, base);
+            if (status == 0 && lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                break;
+            }
+            if (!handled(L, base)) { /* the error is on top */
+                leave(st);
+                lua_error(L);
+            }
+        }
+    }
+    leave(st);
+    lua_settop(L, base - 1);
+    return d.ran;
+}
+
+/* [-(0|1), +1, e] process_events([max]) -> number of callbacks run.
+ * Runs what was due when it is called (at most max). On a callback error
+ * with no error handler, it raises the error; what has not run stays. */
+static int l_process_events(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    long limit = -1;
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Number m = luaL_checknumber(L, 1);
+        if (!(m >= 1) || isinf(m)) luaL_argerror(L, 1, "max must be a positive number");
+        limit = m > 1e15 ? (long)1e15 : (long)m;
+    }
+    lua_settop(L, 0);
+    lua_pushinteger(L, (lua_Integer)dispatch(L, st, limit));
+    return 1;
+}
+
+/* The events pending now: due expirations (the engine's and Go's) and
+ * items. */
+static int64_t pending(lmk_state *st, int64_t *inqueue) {
+    int64_t eng = lmk_eng_pending(&st->eng, lmk_mono_ns()), inq = 0;
+    int64_t go = lmk_go_pending(st, &inq);
+    if (inqueue) *inqueue = eng + inq;
+    return eng + go;
+}
+
+/* [-0, +2, e] poll() -> ran, left: runs the next event only; ran is true
+ * if a callback ran, left the events still pending. */
+static int l_poll(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    long ran;
+    lua_settop(L, 0);
+    ran = dispatch(L, st, 1);
+    lua_pushboolean(L, ran > 0);
+    lua_pushinteger(L, (lua_Integer)pending(st, NULL));
+    return 2;
+}
+
+/* [-0, +1, e] pending() -> events that will run a callback */
+static int l_pending(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    lua_pushinteger(L, (lua_Integer)pending(st, NULL));
+    return 1;
+}
+
+/* [-0, +1, e] inqueue() -> pending() plus withdrawn items not yet dropped */
+static int l_inqueue(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    int64_t inq = 0;
+    (void)pending(st, &inq);
+    lua_pushinteger(L, (lua_Integer)inq);
+    return 1;
+}
+
+/* [-(0|1), +0, e] seterrorhandler(f|nil): f(err) gets each callback error
+ * and processing goes on; nil restores raising from process_events. */
+static int l_seterrorhandler(lua_State *L) {
+    if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_rawseti(L, MISC, MISC_ERRH);
+    return 0;
+}
+
+/* Makes the closures a drain uses, over the module's upvalues (the NUPS
+ * values from stack index first on), and keeps them in MISC: no drain
+ * allocates them. [-0, +0, m] */
+void lmk_dispatch_init(lua_State *L, int first) {
+    static const lua_CFunction fs[] = {msgh, run_drain};
+    static const int slots[] = {MISC_MSGH, MISC_RUN};
+    int i, j;
+    for (i = 0; i < 2; i++) {
+        for (j = 0; j < NUPS; j++) lua_pushvalue(L, first + j);
+        lua_pushcclosure(L, fs[i], NUPS);
+        lua_rawseti(L, first + NUPS - 1, slots[i]); /* MISC is the last upvalue */
+    }
+}
+
+const luaL_Reg lmk_dispatch_funcs[] = {
+    {"process_events", l_process_events},
+    {"poll", l_poll},
+    {"pending", l_pending},
+    {"inqueue", l_inqueue},
+    {"seterrorhandler", l_seterrorhandler},
+    {NULL, NULL}
+};

@@ -1,0 +1,176 @@
+/*
+ * wait.c: blocking until something is due (wait, setspin), and folding
+ * luamockit into another event loop (fd, setport, getport).
+ *
+ * wait() sleeps in ppoll() on the eventfd (Go sets it for producer items,
+ * and for due timers while Go keeps time) until the engine's next
+ * expiration, so a loop of wait() and process_events() wakes this thread
+ * and no other.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <sys/prctl.h>
+
+#include "lmk.h"
+#include "_cgo_export.h"
+
+/* wait() re-checks for a pending Lua signal hook at least this often (ms),
+ * for the case where the signal was delivered to another thread. */
+#define LMK_WAIT_SLICE 1000
+
+/* When wait() sleeps until a timer is due, it wakes a little early and
+ * spends the rest polling the clock (and the eventfd): a sleeping thread
+ * wakes 50-500 us late on a loaded or virtual machine (timer slack, the
+ * scheduler, the hypervisor), a polling one within a few us. The lead is
+ * 1/LMK_SPIN_DIV of the sleep, at most st->spin_ns (setspin(), default
+ * LMK_SPIN_DEFAULT_NS), and none below LMK_SPIN_MIN_NS: a wait of 20 ms
+ * spins at most 200 us (1 % of a core while it waits), waits for timers
+ * under 2 ms do not spin at all, nor do waits with no timer armed. While
+ * a spin window is ahead, the thread's timer slack is 1 ns (restored when
+ * wait returns), so the sleep before it ends on time too. */
+#define LMK_SPIN_DIV 100
+#define LMK_SPIN_MIN_NS 20000
+
+/* Whether the eventfd is readable: Go has something pending. */
+int lmk_efd_readable(const lmk_state *st) {
+    struct pollfd pfd;
+    if (st->efd < 0) return 0;
+    pfd.fd = st->efd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    return poll(&pfd, 1, 0) > 0;
+}
+
+/* When to stop sleeping for a timer due at due, seen at now. */
+static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
+    int64_t lead;
+    if (due == INT64_MAX || st->spin_ns <= 0) return due;
+    lead = (due - now) / LMK_SPIN_DIV;
+    if (lead > st->spin_ns) lead = st->spin_ns;
+    return lead >= LMK_SPIN_MIN_NS ? due - lead : due;
+}
+
+typedef struct hookmark { lua_Hook h; int mask, count; } hookmark;
+
+static hookmark hook_of(lua_State *L) {
+    hookmark m;
+    m.h = lua_gethook(L);
+    m.mask = lua_gethookmask(L);
+    m.count = lua_gethookcount(L);
+    return m;
+}
+
+static int hook_changed(lua_State *L, const hookmark *a) {
+    hookmark b = hook_of(L);
+    return a->h != b.h || a->mask != b.mask || a->count != b.count;
+}
+
+/* [-(0|1), +(1|2), e] wait([timeout_ms]) -> 0 | 1, message
+ * Returns at once if something is pending, else blocks until something
+ * is, the timeout passes (nil or 0: no timeout, as the original), or a
+ * signal sets a Lua hook (lua.c's Ctrl-C handler does). */
+static int l_wait(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    double timeout = lua_isnoneornil(L, 1) ? 0 : lmk_checkms(L, 1, 1);
+    int64_t start = lmk_mono_ns();
+    int64_t deadline = timeout > 0 ? start + (int64_t)(timeout * 1e6) : INT64_MAX;
+    int64_t due = lmk_eng_next_due(&st->eng), spin = spin_from(st, start, due);
+    hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
+    struct pollfd pfd;
+    int failed = 0, err = 0;
+    int slack = -1; /* the thread's timer slack before we lowered it */
+    pfd.fd = st->efd;
+    pfd.events = POLLIN;
+    for (;;) {
+        int64_t now = lmk_mono_ns(), wake = deadline;
+        struct timespec ts;
+        int r;
+        if (now >= due || now >= deadline) break; /* a timer is due, or time is up */
+        if (spin < wake) wake = spin;
+        if (now >= wake && wake == spin) {
+            wake = now; /* in the spin window: look, do not sleep */
+        } else if (spin < due && slack < 0) {
+            slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+            if (slack > 1) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+        }
+        if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
+        ts.tv_sec = (time_t)((wake - now) / 1000000000);
+        ts.tv_nsec = (long)((wake - now) % 1000000000);
+        pfd.revents = 0;
+        r = ppoll(&pfd, 1, &ts, NULL);
+        if (r > 0) break;
+        if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
+        if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
+    }
+    if (slack > 1) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+    if (failed) {
+        lua_pushinteger(L, 1);
+        lua_pushstring(L, strerror(err));
+        return 2;
+    }
+    lua_pushinteger(L, 0);
+    return 1;
+}
+
+/* [-1, +0, e] setspin(us): the longest a wait() may poll the clock before
+ * a timer is due (see spin_from); 0 turns polling off. Default 250. */
+static int l_setspin(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    lua_Number us = luaL_checknumber(L, 1);
+    if (us != us || us < 0 || us > 1e6) luaL_argerror(L, 1, "microseconds must be in 0..1000000");
+    st->spin_ns = (int64_t)(us * 1000);
+    return 0;
+}
+
+/* [-0, +1, e] fd() -> a file descriptor (eventfd; CLOEXEC, non-blocking)
+ * readable exactly while events are pending: poll it from another event
+ * loop, then call process_events(), which clears it. Do not close it.
+ * From the first call on, Go keeps time between drains (lease.c). */
+static int l_fd(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    int rc = lmk_use_go_clock(st);
+    if (rc != LMK_OK) return lmk_error(L, lmk_rc_message(rc));
+    lua_pushinteger(L, st->efd);
+    return 1;
+}
+
+/* [-1, +(1|2), e] setport(port) -> true | nil, message: one UDP datagram
+ * to 127.0.0.1:port each time the queue goes from nothing pending to
+ * something pending; 0 disables. */
+static int l_setport(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    lua_Number n = luaL_checknumber(L, 1);
+    int rc;
+    if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
+        luaL_argerror(L, 1, "port must be an integer from 0 to 65535");
+    if (n != 0 && (rc = lmk_use_go_clock(st)) != LMK_OK) return lmk_error(L, lmk_rc_message(rc));
+    rc = lmk_setport(st->q, (int)n);
+    if (rc != LMK_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, rc == LMK_ESYS ? "cannot create the UDP socket" : lmk_rc_message(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* [-0, +1, e] getport() -> the port set by setport (0: none) */
+static int l_getport(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    int port = 0;
+    (void)lmk_getport(st->q, &port);
+    lua_pushinteger(L, port);
+    return 1;
+}
+
+const luaL_Reg lmk_wait_funcs[] = {
+    {"wait", l_wait},
+    {"setspin", l_setspin},
+    {"fd", l_fd},
+    {"setport", l_setport},
+    {"getport", l_getport},
+    {NULL, NULL}
+};

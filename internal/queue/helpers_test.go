@@ -1,0 +1,112 @@
+package queue
+
+import (
+	"sync"
+	"testing"
+)
+
+// vclock is a virtual clock for a queue under test: time moves only when
+// the test says, and the test fires the queue's wake-up itself.
+type vclock struct {
+	mu  sync.Mutex
+	now int64
+}
+
+func (c *vclock) read() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// newVirtual returns a queue on a virtual clock starting at 1000 ns, with
+// a notifier that records its state.
+func newVirtual() (*Queue, *vclock, *flagNotifier) {
+	n := &flagNotifier{}
+	q := New(n)
+	c := &vclock{now: 1000}
+	q.clock = c.read
+	return q, c, n
+}
+
+// advance moves the clock by d and runs the wake-up the runtime timer would.
+func (c *vclock) advance(q *Queue, d int64) {
+	c.mu.Lock()
+	c.now += d
+	c.mu.Unlock()
+	q.fire()
+}
+
+// flagNotifier records Set/Clear and fails on a repeated transition.
+type flagNotifier struct {
+	mu           sync.Mutex
+	set          bool
+	sets, clears int
+	bad          int
+}
+
+func (n *flagNotifier) Set() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.set {
+		n.bad++
+	}
+	n.set = true
+	n.sets++
+}
+
+func (n *flagNotifier) Clear() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.set {
+		n.bad++
+	}
+	n.set = false
+	n.clears++
+}
+
+func (n *flagNotifier) state() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.set
+}
+
+// checkNotifier fails unless the notifier says exactly what is pending.
+func checkNotifier(t testing.TB, q *Queue, n *flagNotifier) {
+	t.Helper()
+	q.mu.Lock()
+	want := q.pendingNow(q.now())
+	q.mu.Unlock()
+	if got := n.state(); got != want {
+		t.Fatalf("notifier set = %v, want %v (pending now)", got, want)
+	}
+	if n.bad != 0 {
+		t.Fatalf("notifier got %d repeated transitions", n.bad)
+	}
+}
+
+func interval(id uint64, due, period int64) Entry {
+	return Entry{ID: id, Due: due, Period: period, Left: -1}
+}
+
+func oneoff(id uint64, due int64) Entry { return Entry{ID: id, Due: due, Period: 5, Left: 1} }
+
+func mustReturn(t testing.TB, q *Queue, es ...Entry) {
+	t.Helper()
+	if err := q.Return(es); err != nil {
+		t.Fatalf("Return(%+v) = %v", es, err)
+	}
+}
+
+// lendAll lends everything due at upto, in one call.
+func lendAll(q *Queue, upto int64) []Entry {
+	buf := make([]Entry, 1024)
+	return buf[:q.Lend(upto, buf)]
+}
+
+func ids(es []Entry) []uint64 {
+	out := make([]uint64, len(es))
+	for i := range es {
+		out[i] = es[i].ID
+	}
+	return out
+}
