@@ -104,23 +104,49 @@ describe("garbage collection", function()
     assert.equal(1, fired.n)
   end)
 
-  it("a one-off releases its callback, arguments and arming coroutine once it has run", function()
+  it("a one-off that has run keeps its callback while its handle is held, and releases it with the handle", function()
     local refs = weak()
     local fired = { n = 0 }
-    local handle = (function()
+    local holder = {}
+    ;(function()
       local arg = {}
       local cb = function(a) fired.n = fired.n + 1 end
       local co = coroutine.create(function() return mit.oneoff(10, cb, arg) end)
       refs[arg], refs[cb], refs[co] = "argument", "callback", "coroutine"
       local _, t = coroutine.resume(co)
-      return t
+      holder.t = t
     end)()
     assert.is_true(H.drain_until(function() return fired.n == 1 end))
+    H.collect()
+    assert.equal("fired", holder.t:state()) -- the handle is still usable
+    local n = 0
+    for _ in pairs(refs) do n = n + 1 end
+    assert.equal(3, n, "the handle still refers to the timer")
+    holder.t = nil
+    H.collect()
     H.collect()
     local left = {}
     for _, what in pairs(refs) do left[#left + 1] = what end
     assert.same({}, left)
-    assert.equal("fired", handle:state()) -- the handle itself is still usable
+  end)
+
+  it("a one-off whose handle was dropped releases its callback, arguments and coroutine once it has run", function()
+    local refs = weak()
+    local fired = { n = 0 }
+    ;(function()
+      local arg = {}
+      local cb = function(a) fired.n = fired.n + 1 end
+      local co = coroutine.create(function() mit.oneoff(10, cb, arg) end)
+      refs[arg], refs[cb], refs[co] = "argument", "callback", "coroutine"
+      assert(coroutine.resume(co))
+    end)()
+    H.collect() -- the handle goes; the one-off goes on
+    assert.is_true(H.drain_until(function() return fired.n == 1 end))
+    H.collect()
+    H.collect()
+    local left = {}
+    for _, what in pairs(refs) do left[#left + 1] = what end
+    assert.same({}, left)
   end)
 
   it("a destroyed timer releases its callback and arguments even while its handle is held", function()

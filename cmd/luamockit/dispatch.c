@@ -56,14 +56,15 @@ static int msgh(lua_State *L) {
     return 1;
 }
 
-/* Runs one expiration of timer t: pushes its callback and arguments (cbs:
- * the stack index of CBS), takes the expiration, releases a one-off that
- * has run out, and calls it: with lua_call inside run_drain's protected
- * call (each == 0), or under its own lua_pcall with the message handler
- * at msgh. Returns 0, or 1 with the error on top (each only). */
-static int run_timer(lua_State *L, lmk_state *st, lmk_timer *t, int cbs, int msgh, int each) {
+/* Runs one expiration of timer r: pushes its callback and arguments (cbs:
+ * the stack index of CBS), takes the expiration, and calls it: with
+ * lua_call inside run_drain's protected call (each == 0), or under its own
+ * lua_pcall with the message handler at msgh. A one-off that has run is
+ * "fired"; if its handle is gone, nothing can refer to it again and it is
+ * freed. Returns 0, or 1 with the error on top (each only). */
+static int run_timer(lua_State *L, lmk_state *st, lmk_rec *r, int cbs, int msgh, int each) {
     int nargs = 0, bad = 0;
-    lmk_rawgetid(L, cbs, t->s.id);
+    lmk_rawgetid(L, cbs, r->s.id);
     if (lua_type(L, -1) == LUA_TTABLE) { /* {cb, nargs, args...} */
         int j, tab = lua_gettop(L);
         lua_rawgeti(L, tab, 2);
@@ -77,10 +78,14 @@ static int run_timer(lua_State *L, lmk_state *st, lmk_timer *t, int cbs, int msg
         }
         lua_remove(L, tab);
     }
-    if (lmk_eng_take(&st->eng, &t->s)) { /* a one-off: its only expiration */
-        lmk_release_id(L, t);
-        t->state = LMK_T_FIRED;
-        t->where = LMK_AT_NONE;
+    if (lmk_eng_take(&st->eng, &r->s)) { /* a one-off: its only expiration */
+        r->where = LMK_AT_NONE;
+        if (r->orphan) {
+            lmk_release_id(L, r, cbs);
+            lmk_rec_free(st, r);
+        } else {
+            r->state = LMK_T_FIRED;
+        }
     }
     if (bad) {
         lua_pushliteral(L, "luamockit: too many callback arguments");
@@ -129,7 +134,7 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
         if (s == NULL) break;
         d->ran++; /* counted before the call: a callback that raises has run */
         if (d->limit > 0) d->limit--;
-        if (run_timer(L, st, (lmk_timer *)s, cbs, msgh, each)) return 1;
+        if (run_timer(L, st, (lmk_rec *)s, cbs, msgh, each)) return 1;
     }
     return 0;
 }

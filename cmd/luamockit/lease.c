@@ -26,8 +26,8 @@
  *   engine did.
  *
  * While Go holds a schedule it never changes it (it only keeps time), so
- * the copy in the timer (t->s) stays exact: state() and the like need no
- * call into Go.
+ * the copy in the timer's record (r->s) stays exact: state() and the like
+ * need no call into Go.
  */
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -35,7 +35,7 @@
 /* Entries cross to Go this many at a time. */
 #define XFER 64
 
-static void to_entry(const lmk_state *st, const lmk_timer *t, lmk_entry *e) {
+static void to_entry(const lmk_state *st, const lmk_rec *t, lmk_entry *e) {
     e->id = t->s.id;
     e->ptr = (uintptr_t)t;
     e->due = t->s.due - st->clock_off;
@@ -45,7 +45,7 @@ static void to_entry(const lmk_state *st, const lmk_timer *t, lmk_entry *e) {
     e->bl_left = t->s.bl_left;
 }
 
-static void from_entry(const lmk_state *st, lmk_timer *t, const lmk_entry *e) {
+static void from_entry(const lmk_state *st, lmk_rec *t, const lmk_entry *e) {
     t->s.due = e->due + st->clock_off;
     t->s.period = e->period;
     t->s.left = e->left;
@@ -55,9 +55,9 @@ static void from_entry(const lmk_state *st, lmk_timer *t, const lmk_entry *e) {
 
 static int go_usable(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
-/* Places armed t's schedule with its holder: Go while it keeps time
+/* Places armed timer t's schedule with its holder: Go while it keeps time
  * between drains, else this thread's engine. Returns an LMK_* code. */
-int lmk_schedule(lmk_state *st, lmk_timer *t) {
+int lmk_schedule(lmk_state *st, lmk_rec *t) {
     if (st->go_clock && st->depth == 0) {
         lmk_entry e;
         int rc;
@@ -72,9 +72,9 @@ int lmk_schedule(lmk_state *st, lmk_timer *t) {
     return LMK_OK;
 }
 
-/* Takes t's schedule from its holder into t->s, where this thread may
- * change it; it is then nobody's until lmk_schedule. */
-void lmk_unschedule(lmk_state *st, lmk_timer *t) {
+/* Takes timer t's schedule from its holder into t->s, where this thread
+ * may change it; it is then nobody's until lmk_schedule. */
+void lmk_unschedule(lmk_state *st, lmk_rec *t) {
     if (t->where == LMK_AT_ENGINE) {
         lmk_eng_remove(&st->eng, &t->s);
     } else if (t->where == LMK_AT_GO && go_usable(st)) {
@@ -96,7 +96,7 @@ int lmk_lend_due(lmk_state *st, int64_t upto) {
         n = 0;
         if ((rc = lmk_lend(st->q, upto - st->clock_off, buf, XFER, &n)) != LMK_OK) return rc;
         for (i = 0; i < n; i++) {
-            lmk_timer *t = (lmk_timer *)buf[i].ptr;
+            lmk_rec *t = (lmk_rec *)buf[i].ptr;
             from_entry(st, t, &buf[i]);
             if (lmk_eng_insert(&st->eng, &t->s) != 0) {
                 (void)lmk_return(st->q, buf + i, n - i); /* Go's again, nothing lost */
@@ -115,7 +115,7 @@ int lmk_return_all(lmk_state *st) {
     int n = 0, rc = LMK_OK, r;
     if (!go_usable(st)) return LMK_ECLOSED;
     while ((s = lmk_eng_pop_any(&st->eng)) != NULL) {
-        lmk_timer *t = (lmk_timer *)s;
+        lmk_rec *t = (lmk_rec *)s;
         to_entry(st, t, &buf[n++]);
         t->where = LMK_AT_GO;
         if (n == XFER) {

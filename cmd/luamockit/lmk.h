@@ -69,16 +69,36 @@ enum lmk_tstate {
 /* Where an armed timer's schedule is: the lease contract (lease.c). */
 enum { LMK_AT_NONE = 0, LMK_AT_ENGINE, LMK_AT_GO };
 
-/* A timer: the userdata behind a handle. Its schedule (s) is the engine's
- * record while it is there, and an exact copy of Go's while Go holds it. */
-typedef struct lmk_timer {
-    lmk_sched s;     /* first: an lmk_sched * is an lmk_timer * */
-    double ms;       /* the interval (one-off: the delay), as given */
-    uint8_t state;   /* enum lmk_tstate */
-    uint8_t where;   /* LMK_AT_* */
+/* A timer's record, in the universe's slab (records.c): its schedule is
+ * the engine's while the timer is there, and an exact copy of Go's while
+ * Go holds it. A record lives while its timer is armed, or stopped or
+ * fired with a handle that still refers to it; the handle never outlives
+ * it unnoticed (see lmk_timer). */
+typedef struct lmk_rec {
+    lmk_sched s;      /* first: an lmk_sched * is an lmk_rec * */
+    double ms;        /* the interval (one-off: the delay), as given */
+    uint8_t state;    /* enum lmk_tstate (never LMK_T_DESTROYED: freed then) */
+    uint8_t where;    /* LMK_AT_* */
     uint8_t periodic;
-    uint8_t coro;    /* armed in a coroutine: its thread is anchored */
+    uint8_t coro;     /* armed in a coroutine: its thread is anchored (ANCHORS) */
+    uint8_t orphan;   /* its handle was collected: it releases itself when done */
+} lmk_rec;
+
+/* A timer handle (the userdata Lua holds). r is NULL once the timer is
+ * destroyed; ms and periodic stay for interval() and tostring(). */
+typedef struct lmk_timer {
+    lmk_rec *r;
+    double ms;
+    uint64_t id;
+    uint8_t periodic;
 } lmk_timer;
+
+/* The records of a universe: chunks that never move, and a free list. */
+typedef struct lmk_slab {
+    lmk_rec **chunks;
+    int nchunks, cap;
+    lmk_rec *free;
+} lmk_slab;
 
 /* ---- a universe ---- */
 
@@ -87,9 +107,8 @@ typedef struct lmk_timer {
 #define CBS lua_upvalueindex(2)     /* id -> callback, or {cb, nargs, args...} */
 #define ANCHORS lua_upvalueindex(3) /* id -> the coroutine that armed it */
 #define TIMER_MT lua_upvalueindex(4)
-#define ALIVE lua_upvalueindex(5)   /* id -> handle, while an armed one-off */
-#define MISC lua_upvalueindex(6)    /* the MISC_* slots below */
-#define NUPS 6
+#define MISC lua_upvalueindex(5)    /* the MISC_* slots below */
+#define NUPS 5
 
 /* MISC's slots: integer keys, so reading or clearing them never allocates. */
 enum { MISC_ERRH = 1, MISC_TRACEBACK, MISC_MSGH, MISC_RUN, MISC_N = MISC_RUN };
@@ -108,6 +127,7 @@ typedef struct lmk_state {
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
     int64_t clock_off;   /* CLOCK_MONOTONIC ns - Go's queue clock */
     lmk_engine eng;      /* the schedules the Lua thread holds */
+    lmk_slab recs;       /* every timer's record */
 } lmk_state;
 
 /* ---- what the files offer each other ---- */
@@ -125,11 +145,16 @@ extern const luaL_Reg lmk_clock_funcs[];
 /* timer.c */
 double lmk_checkms(lua_State *L, int arg, int zero_ok);
 extern const luaL_Reg lmk_timer_funcs[], lmk_timer_methods[], lmk_timer_meta[];
-void lmk_release_id(lua_State *L, lmk_timer *t);
+void lmk_release_id(lua_State *L, const lmk_rec *r, int cbs);
+
+/* records.c */
+lmk_rec *lmk_rec_new(lmk_state *st);
+void lmk_rec_free(lmk_state *st, lmk_rec *r);
+void lmk_recs_free_all(lmk_state *st);
 
 /* lease.c */
-int lmk_schedule(lmk_state *st, lmk_timer *t);
-void lmk_unschedule(lmk_state *st, lmk_timer *t);
+int lmk_schedule(lmk_state *st, lmk_rec *r);
+void lmk_unschedule(lmk_state *st, lmk_rec *r);
 int lmk_lend_due(lmk_state *st, int64_t upto);
 int lmk_return_all(lmk_state *st);
 int lmk_use_go_clock(lmk_state *st);

@@ -6,14 +6,15 @@
  * Arguments are checked, and errors raised, only in C and only after the
  * Go call of the moment has returned: Go never has a frame on the stack
  * when a Lua error unwinds. The files, one concern each: timer.c (arming,
- * timer methods), lease.c (who holds a schedule), engine.c (the Lua
- * thread's timers), dispatch.c (process_events, the error protocol),
+ * timer methods), records.c (timer records), lease.c (who holds a
+ * schedule), engine.c (the Lua thread's timers), dispatch.c
+ * (process_events, the error protocol),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
  * API), compat.c (Lua 5.1-5.4).
  *
  * A universe's state is a full userdata kept in the registry under
  * LMK_STATE, with the tables every module function has as upvalues (see
- * lmk.h): CBS, ANCHORS, the timer metatable, ALIVE and MISC.
+ * lmk.h): CBS, ANCHORS, the timer metatable and MISC.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -70,13 +71,14 @@ static int s_gc(lua_State *L) {
     }
     st->q = 0;
     lmk_eng_free(&st->eng);
+    lmk_recs_free_all(st);
     if (st->efd >= 0) close(st->efd);
     st->efd = -1;
     return 0;
 }
 
 /* [-0, +NUPS, e] pushes this universe's upvalues (state, CBS, ANCHORS,
- * timer metatable, ALIVE, MISC), creating them on first use. */
+ * timer metatable, MISC), creating them on first use. */
 static void push_universe(lua_State *L) {
     lmk_state *st;
     int i, reg;
@@ -112,8 +114,6 @@ static void push_universe(lua_State *L) {
         lua_setfield(L, -2, "__metatable");
     }
     lua_rawseti(L, reg, 4);
-    lua_newtable(L); /* ALIVE */
-    lua_rawseti(L, reg, 5);
     lua_createtable(L, MISC_N, 0); /* MISC: every slot exists, so setting one never allocates */
     for (i = 1; i <= MISC_N; i++) {
         lua_pushboolean(L, 0);
@@ -133,7 +133,7 @@ static void push_universe(lua_State *L) {
     st->main = lua_tothread(L, -1);
     lua_pop(L, 1);
 #endif
-    lua_rawseti(L, reg, 6);
+    lua_rawseti(L, reg, 5);
     lua_pushvalue(L, reg);
     lua_setfield(L, LUA_REGISTRYINDEX, LMK_STATE);
 

@@ -1,8 +1,9 @@
 /*
  * timer.c: arming timers and the methods of a timer handle, with their
- * argument checks. Where a schedule lives, and moving it, is lease.c's
- * business: a method takes the schedule (lmk_unschedule), changes t->s,
- * and places it again (lmk_schedule).
+ * argument checks. A handle (lmk_timer) refers to its timer's record
+ * (lmk_rec, records.c); where the schedule lives, and moving it, is
+ * lease.c's business: a method takes the schedule (lmk_unschedule),
+ * changes r->s, and places it again (lmk_schedule).
  */
 #include <math.h> /* isnan, isinf: macros, no libm */
 #include <stdio.h>
@@ -30,45 +31,39 @@ double lmk_checkms(lua_State *L, int arg, int zero_ok) {
     return ms;
 }
 
-/* [-0, +0, v] the timer at argument 1. */
+/* [-0, +0, v] the timer handle at argument 1. */
 static lmk_timer *checktimer(lua_State *L) {
     return (lmk_timer *)luaL_checkudata(L, 1, LMK_TIMER);
 }
 
-/* The registry keeps an armed one-off's handle (ALIVE), so that it still
- * fires after its handle is dropped. [-0, +0, m] */
-static void anchor(lua_State *L, lmk_timer *t, int idx) {
-    lua_pushvalue(L, idx);
-    lmk_rawsetid(L, ALIVE, t->s.id);
-}
-
-/* [-0, +0, -] clears id's ALIVE entry, if it has one (clearing a key that
- * exists never allocates). */
-static void unanchor(lua_State *L, lmk_timer *t) {
-    if (t->periodic || t->state != LMK_T_ARMED) return;
+/* Releases what the registry holds for r: its callback and the coroutine
+ * that armed it; cbs: CBS's index (the upvalue, or a copy on the stack).
+ * Both keys exist, and clearing a key that exists never allocates.
+ * [-0, +0, -] */
+void lmk_release_id(lua_State *L, const lmk_rec *r, int cbs) {
     lua_pushnil(L);
-    lmk_rawsetid(L, ALIVE, t->s.id);
-}
-
-/* Releases what the registry holds for t: its callback, the coroutine that
- * armed it, its handle. t is armed or stopped. [-0, +0, -] */
-void lmk_release_id(lua_State *L, lmk_timer *t) {
-    unanchor(L, t);
-    lua_pushnil(L);
-    lmk_rawsetid(L, CBS, t->s.id);
-    if (t->coro) {
+    lmk_rawsetid(L, cbs, r->s.id);
+    if (r->coro) {
         lua_pushnil(L);
-        lmk_rawsetid(L, ANCHORS, t->s.id);
+        lmk_rawsetid(L, ANCHORS, r->s.id);
     }
 }
 
 /* A fresh schedule from now: the first expiration one interval (a
  * one-off: its delay) away. */
-static void restart(lmk_timer *t, int64_t now) {
-    int64_t ns = (int64_t)(t->ms * 1e6);
-    t->s.period = ns;
-    t->s.left = t->periodic ? -1 : 1;
-    t->s.due = now + ns;
+static void restart(lmk_rec *r, int64_t now) {
+    int64_t ns = (int64_t)(r->ms * 1e6);
+    r->s.period = ns;
+    r->s.left = r->periodic ? -1 : 1;
+    r->s.due = now + ns;
+}
+
+/* The live record of handle h, or NULL (destroyed, or the state closed:
+ * its records went with it). */
+static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
+    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    if (h->r != NULL && (st->q == 0 || lmk_forked)) h->r = NULL;
+    return h->r;
 }
 
 /* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
@@ -76,19 +71,24 @@ static int arm(lua_State *L, int periodic) {
     lmk_state *st = lmk_getstate(L);
     double ms = lmk_checkms(L, 1, !periodic);
     int nargs, i, rc, ud;
-    lmk_timer *t;
+    lmk_timer *h;
+    lmk_rec *r;
     luaL_checktype(L, 2, LUA_TFUNCTION);
     nargs = lua_gettop(L) - 2;
 
-    t = (lmk_timer *)lmk_newuserdata(L, sizeof *t);
-    memset(t, 0, sizeof *t);
-    t->s.hidx = -1;
-    t->ms = ms;
-    t->periodic = (uint8_t)periodic;
-    t->state = LMK_T_DESTROYED; /* until it is armed */
+    h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
+    memset(h, 0, sizeof *h);
+    h->ms = ms;
+    h->periodic = (uint8_t)periodic;
     lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
     ud = lua_gettop(L);
+    if ((r = lmk_rec_new(st)) == NULL) return lmk_error(L, lmk_rc_message(LMK_ENOMEM));
+    r->ms = ms;
+    r->periodic = (uint8_t)periodic;
+    r->state = LMK_T_STOPPED; /* until it is armed */
+    r->s.id = h->id = (uint64_t)++st->next_id;
+    h->r = r;
 
     if (nargs == 0) {
         lua_pushvalue(L, 2);
@@ -103,21 +103,18 @@ static int arm(lua_State *L, int periodic) {
             lua_rawseti(L, -2, 2 + i);
         }
     }
-    t->s.id = (uint64_t)++st->next_id;
-    lmk_rawsetid(L, CBS, t->s.id);
+    lmk_rawsetid(L, CBS, r->s.id);
     if (!lua_pushthread(L)) { /* a coroutine: anchored while the timer lives */
-        t->coro = 1;
-        lmk_rawsetid(L, ANCHORS, t->s.id);
+        r->coro = 1;
+        lmk_rawsetid(L, ANCHORS, r->s.id);
     } else {
         lua_pop(L, 1);
     }
-    if (!periodic) anchor(L, t, ud);
-    t->state = LMK_T_ARMED;
-    restart(t, lmk_mono_ns());
-    rc = lmk_schedule(st, t);
+    restart(r, lmk_mono_ns());
+    r->state = LMK_T_ARMED;
+    rc = lmk_schedule(st, r);
     if (rc != LMK_OK) {
-        lmk_release_id(L, t);
-        t->state = LMK_T_DESTROYED;
+        r->state = LMK_T_STOPPED; /* collected with the handle */
         return lmk_error(L, lmk_rc_message(rc));
     }
 #if LUA_VERSION_NUM >= 502
@@ -134,26 +131,25 @@ static int arm(lua_State *L, int periodic) {
 static int l_oneoff(lua_State *L) { return arm(L, 0); }
 static int l_getit(lua_State *L) { return arm(L, 1); }
 
-/* Stops t for good and releases what the registry holds for it; safe to
- * call twice, and after the state closed (then the schedule is gone with
- * the engine and the queue). */
-static void destroy_timer(lua_State *L, lmk_timer *t) {
+/* Stops h's timer for good and frees what it holds; safe to call twice,
+ * and after the state closed (then its record is gone with the state). */
+static void destroy_timer(lua_State *L, lmk_timer *h) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
-    int state = t->state;
-    if (state == LMK_T_DESTROYED) return;
-    if (state == LMK_T_ARMED && st->q != 0 && !lmk_forked) lmk_unschedule(st, t);
-    if (state != LMK_T_FIRED) lmk_release_id(L, t); /* a fired one-off released it */
-    t->state = LMK_T_DESTROYED;
-    t->where = LMK_AT_NONE;
+    lmk_rec *r = rec_of(L, h);
+    if (r == NULL) return;
+    if (r->state == LMK_T_ARMED) lmk_unschedule(st, r);
+    lmk_release_id(L, r, CBS);
+    lmk_rec_free(st, r);
+    h->r = NULL;
 }
 
 /* [-(1|2), +1, e] t:destroy([wait]) -> nil; also t:cancel(). Synchronous
  * with or without wait: once it returns, no callback of t runs. */
 static int t_destroy(lua_State *L) {
-    lmk_timer *t = checktimer(L);
+    lmk_timer *h = checktimer(L);
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TBOOLEAN);
-    if (lmk_forked && t->state != LMK_T_DESTROYED) lmk_getstate(L);
-    destroy_timer(L, t);
+    if (lmk_forked && h->r != NULL) lmk_getstate(L);
+    destroy_timer(L, h);
     lua_pushnil(L);
     return 1;
 }
@@ -166,25 +162,33 @@ static int t_close(lua_State *L) {
 }
 #endif
 
-/* [-1, +0, -] __gc: a collected handle is destroyed. An armed one-off is
- * never collected (ALIVE holds it), so old code that drops the handle
- * still gets its callback; an interval timer nobody holds is stopped. */
+/* [-1, +0, -] __gc: an armed one-off whose handle is collected goes on
+ * (old code drops the handle) and frees itself once it has run; anything
+ * else whose handle is collected is destroyed (an interval timer nobody
+ * holds is stopped). */
 static int t_gc(lua_State *L) {
-    destroy_timer(L, (lmk_timer *)lua_touserdata(L, 1));
+    lmk_timer *h = (lmk_timer *)lua_touserdata(L, 1);
+    lmk_rec *r = rec_of(L, h);
+    if (r != NULL && r->state == LMK_T_ARMED && !r->periodic) {
+        r->orphan = 1;
+        h->r = NULL;
+        return 0;
+    }
+    destroy_timer(L, h);
     return 0;
 }
 
-/* Whether a one-off has expired (its callback has run, or is due). */
-static int oneoff_fired(const lmk_timer *t) {
-    return !t->periodic && (t->state == LMK_T_FIRED ||
-                            (t->state == LMK_T_ARMED && t->s.due <= lmk_mono_ns()));
+/* Whether one-off r has expired (its callback has run, or is due). */
+static int oneoff_fired(const lmk_rec *r) {
+    return !r->periodic && (r->state == LMK_T_FIRED ||
+                            (r->state == LMK_T_ARMED && r->s.due <= lmk_mono_ns()));
 }
 
-static const char *timer_state(lua_State *L, const lmk_timer *t) {
-    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
-    if (t->state == LMK_T_DESTROYED || st->q == 0 || lmk_forked) return "destroyed";
-    if (t->state == LMK_T_STOPPED) return "stopped";
-    return oneoff_fired(t) ? "fired" : "armed";
+static const char *timer_state(lua_State *L, lmk_timer *h) {
+    lmk_rec *r = rec_of(L, h);
+    if (r == NULL) return "destroyed";
+    if (r->state == LMK_T_STOPPED) return "stopped";
+    return oneoff_fired(r) ? "fired" : "armed";
 }
 
 /* [-1, +1, e] t:state() -> "armed" | "stopped" | "fired" | "destroyed" */
@@ -202,14 +206,14 @@ static int t_interval(lua_State *L) {
 /* [-1, +1, e] t:stop() -> t: disarms it and drops its expirations not yet
  * run; t:start() re-arms it. */
 static int t_stop(lua_State *L) {
-    lmk_timer *t = checktimer(L);
+    lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
-    if (t->state == LMK_T_DESTROYED) return lmk_error(L, "timer is destroyed");
-    if (t->state == LMK_T_STOPPED) { lua_settop(L, 1); return 1; }
-    if (oneoff_fired(t)) return lmk_error(L, "the one-off timer has already fired");
-    lmk_unschedule(st, t);
-    unanchor(L, t);
-    t->state = LMK_T_STOPPED;
+    lmk_rec *r = rec_of(L, h);
+    if (r == NULL) return lmk_error(L, "timer is destroyed");
+    if (r->state == LMK_T_STOPPED) { lua_settop(L, 1); return 1; }
+    if (oneoff_fired(r)) return lmk_error(L, "the one-off timer has already fired");
+    lmk_unschedule(st, r);
+    r->state = LMK_T_STOPPED;
     lua_settop(L, 1);
     return 1;
 }
@@ -219,31 +223,30 @@ static int t_stop(lua_State *L) {
  * timer that fell due before and have not run still run: they stay, one
  * record queued at the first one's due time. */
 static int t_start(lua_State *L) {
-    lmk_timer *t = checktimer(L);
+    lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
+    lmk_rec *r = rec_of(L, h);
     int64_t now;
     int rc;
-    if (t->state == LMK_T_DESTROYED) return lmk_error(L, "timer is destroyed");
-    if (oneoff_fired(t)) return lmk_error(L, "the one-off timer has already fired");
+    if (r == NULL) return lmk_error(L, "timer is destroyed");
+    if (oneoff_fired(r)) return lmk_error(L, "the one-off timer has already fired");
     now = lmk_mono_ns();
-    if (t->state == LMK_T_ARMED) {
+    if (r->state == LMK_T_ARMED) {
         int64_t n;
-        lmk_unschedule(st, t);
-        n = lmk_sched_due_count(&t->s, now) - t->s.bl_left;
+        lmk_unschedule(st, r);
+        n = lmk_sched_due_count(&r->s, now) - r->s.bl_left;
         if (n > 0) {
-            if (t->s.bl_left == 0) t->s.bl_due = t->s.due;
-            t->s.bl_left += n;
+            if (r->s.bl_left == 0) r->s.bl_due = r->s.due;
+            r->s.bl_left += n;
         }
     } else {
-        t->s.bl_left = 0;
-        if (!t->periodic) anchor(L, t, 1);
+        r->s.bl_left = 0;
     }
-    restart(t, now);
-    t->state = LMK_T_ARMED;
-    rc = lmk_schedule(st, t);
+    restart(r, now);
+    r->state = LMK_T_ARMED;
+    rc = lmk_schedule(st, r);
     if (rc != LMK_OK) {
-        unanchor(L, t);
-        t->state = LMK_T_STOPPED;
+        r->state = LMK_T_STOPPED;
         return lmk_error(L, lmk_rc_message(rc));
     }
     lua_settop(L, 1);
@@ -252,11 +255,11 @@ static int t_start(lua_State *L) {
 
 /* [-1, +1, m] __tostring: "luamockit.timer: 0x... (interval 100 ms, armed)" */
 static int t_tostring(lua_State *L) {
-    lmk_timer *t = checktimer(L);
+    lmk_timer *h = checktimer(L);
     char ms[32];
-    snprintf(ms, sizeof ms, "%.15g", t->ms);
-    lua_pushfstring(L, LMK_TIMER ": %p (%s %s ms, %s)", (void *)t,
-                    t->periodic ? "interval" : "one-off", ms, timer_state(L, t));
+    snprintf(ms, sizeof ms, "%.15g", h->ms);
+    lua_pushfstring(L, LMK_TIMER ": %p (%s %s ms, %s)", (void *)h,
+                    h->periodic ? "interval" : "one-off", ms, timer_state(L, h));
     return 1;
 }
 
