@@ -186,7 +186,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         int rc = lmk_lend_due(st, d.upto);
         if (rc != LMK_OK && rc != LMK_ENOMEM) lmk_error(L, lmk_rc_message(rc));
     }
-    d.items = lmk_efd_readable(st);
+    d.items = lmk_go_has_pending(st);
     if (st->depth == 0) lmk_eng_begin(&st->eng); /* a nested drain goes on with the record being run */
     lua_rawgeti(L, MISC, MISC_MSGH);
     base = lua_gettop(L);

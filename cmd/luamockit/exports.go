@@ -78,14 +78,15 @@ func entries(buf *C.lmk_entry, n C.int) []queue.Entry {
 	return unsafe.Slice((*queue.Entry)(unsafe.Pointer(buf)), int(n))
 }
 
-// lmk_open creates the queue of a new Lua universe, signalling efd, and
+// lmk_open creates the queue of a new Lua universe, signalling efd and
+// *flag (C memory that outlives the queue: the universe's struct), and
 // stores its handle in *h. *clockOff receives CLOCK_MONOTONIC minus the
 // queue's clock: C converts every time it hands Go.
 //
 //export lmk_open
-func lmk_open(efd C.int, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
+func lmk_open(efd C.int, flag *C.int32_t, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	defer guard(&rc, C.LMK_EPANIC)
-	n := &notifier{efd: int(efd)}
+	n := &notifier{efd: int(efd), flag: (*int32)(unsafe.Pointer(flag))}
 	q := queue.New(n)
 	*clockOff = C.int64_t(clockOffset(q))
 	id := lastHandle.Add(1)

@@ -142,7 +142,7 @@ int lmk_use_go_clock(lmk_state *st) {
  * readable. */
 int64_t lmk_go_pending(lmk_state *st, int64_t *inqueue) {
     int64_t pending = 0, inq = 0;
-    if (go_usable(st) && (st->go_clock || lmk_efd_readable(st))) lmk_counts(st->q, &pending, &inq);
+    if (go_usable(st) && (st->go_clock || lmk_go_has_pending(st))) lmk_counts(st->q, &pending, &inq);
     if (inqueue) *inqueue = inq;
     return pending;
 }

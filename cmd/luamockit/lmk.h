@@ -119,6 +119,7 @@ enum { MISC_ERRH = 1, MISC_TRACEBACK, MISC_MSGH, MISC_RUN, MISC_N = MISC_RUN };
 typedef struct lmk_state {
     uint64_t q;          /* Go queue handle; 0 once closed */
     int efd;             /* eventfd: readable while Go has something pending */
+    int32_t go_pending;  /* the same, stored by Go (atomically) */
     int depth;           /* process_events calls on the C stack */
     int go_clock;        /* fd()/setport() in use: Go keeps time between drains */
     lua_Number next_id;  /* last timer id handed out */
@@ -166,7 +167,7 @@ void lmk_dispatch_init(lua_State *L, int first);
 
 /* wait.c */
 extern const luaL_Reg lmk_wait_funcs[];
-int lmk_efd_readable(const lmk_state *st);
+int lmk_go_has_pending(const lmk_state *st);
 
 /* producer.c */
 void lmk_publish_api(lua_State *L);

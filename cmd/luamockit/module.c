@@ -139,7 +139,7 @@ static void push_universe(lua_State *L) {
 
     st->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (st->efd < 0) lmk_error(L, strerror(errno));
-    if (lmk_open(st->efd, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
+    if (lmk_open(st->efd, &st->go_pending, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
         lmk_error(L, "cannot create the event queue");
 
     for (i = 1; i <= NUPS; i++) lua_rawgeti(L, reg, i);

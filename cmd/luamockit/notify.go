@@ -3,18 +3,21 @@ package main
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
 // notifier is the queue.Notifier of a Lua universe. The queue calls Set and
-// Clear under its lock on the pending count's 0 <-> non-zero transitions:
-// the eventfd that wait() and mit.fd() users poll is readable exactly while
-// events are pending, and with a port set, one UDP datagram goes to
-// 127.0.0.1:port on each empty -> non-empty transition.
+// Clear under its lock when its pending state changes: the eventfd that
+// wait() and mit.fd() users poll is readable exactly while something is
+// pending, flag (an int in the universe's C struct) says the same to the
+// Lua thread without a system call, and with a port set, one UDP datagram
+// goes to 127.0.0.1:port on each empty -> non-empty transition.
 type notifier struct {
-	efd int
-	mu  sync.RWMutex // Set reads udp under RLock, so setPort never closes an fd in use
-	udp *udpTarget
+	efd  int
+	flag *int32 // C memory: lmk_state.go_pending
+	mu   sync.RWMutex // Set reads udp under RLock, so setPort never closes an fd in use
+	udp  *udpTarget
 }
 
 type udpTarget struct {
@@ -24,6 +27,7 @@ type udpTarget struct {
 }
 
 func (n *notifier) Set() {
+	atomic.StoreInt32(n.flag, 1)
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], 1)
 	for {
@@ -41,6 +45,7 @@ func (n *notifier) Set() {
 }
 
 func (n *notifier) Clear() {
+	atomic.StoreInt32(n.flag, 0)
 	var b [8]byte
 	for {
 		if _, err := syscall.Read(n.efd, b[:]); err != syscall.EINTR {

@@ -34,14 +34,10 @@
 #define LMK_SPIN_DIV 100
 #define LMK_SPIN_MIN_NS 20000
 
-/* Whether the eventfd is readable: Go has something pending. */
-int lmk_efd_readable(const lmk_state *st) {
-    struct pollfd pfd;
-    if (st->efd < 0) return 0;
-    pfd.fd = st->efd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    return poll(&pfd, 1, 0) > 0;
+/* Whether Go has something pending (what the eventfd says), with no system
+ * call: Go's notifier stores it in the universe's struct. */
+int lmk_go_has_pending(const lmk_state *st) {
+    return __atomic_load_n(&st->go_pending, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* When to stop sleeping for a timer due at due, seen at now. */
