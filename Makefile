@@ -24,12 +24,9 @@ LUAJIT       ?= luajit
 BUILD        ?= build
 GOFLAGS_BUILD ?= -trimpath -ldflags=-s
 BUSTED       ?= /usr/bin/busted
-# Debian packages the build, the tests, the demo and lint need (shellcheck:
-# actionlint runs it on the workflow's scripts; ca-certificates: go mod
-# download). Keep .ci/run's list the same.
-APT_PACKAGES ?= gcc make git lua5.1 lua5.4 liblua5.1-0-dev liblua5.4-dev lua-busted luajit luarocks \
-                lua-socket lua-luv lua-posix lua-copas lua-cqueues \
-                lua5.2 lua5.3 liblua5.2-dev liblua5.3-dev lua-check shellcheck ca-certificates
+# Debian packages the build, the tests, the demo and lint need: every group
+# of .ci/packages (which .ci/run and the workflow read too).
+APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 

@@ -1,12 +1,12 @@
--- Timers in a wait()/process_events() loop. While wait() sleeps with only
--- a few timers armed (interval timers and one-offs), Go lends them to the
--- Lua thread, which counts and runs their expirations itself, with no call
--- into Go (see "the lease" in cmd/luamockit/module.c). The user must see exactly
--- what the queue alone gives: every expiration once, on the absolute
--- schedule, in order with everything else, whatever the callbacks do.
+-- Timers in a wait()/process_events() loop. Until fd() or setport(), the
+-- Lua thread holds every schedule of its universe and counts and runs the
+-- expirations itself, with no call into Go (the lease: see
+-- cmd/luamockit/lease.c). The user must see exactly what Go's queue would
+-- give: every expiration once, on the absolute schedule, in order with
+-- everything else, whatever the callbacks do.
 --
--- Each test runs in a fresh process: once any spec has called fd(), a Go
--- timer keeps time in this process's universe and nothing is lent.
+-- Each test runs in a fresh process: once any spec has called fd(), Go
+-- keeps time in this process's universe between drains.
 local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 
 local prelude = [=[

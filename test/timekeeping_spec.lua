@@ -67,7 +67,7 @@ describe("time keeping", function()
     -- A fresh process: fd() is for good in a universe, and this one has used it.
     local took, ran = H.fd_child([[
       t0 = mit.monotime()
-      mit.oneoff(30, function() end) -- waits in the arm batch: no call into Go yet
+      mit.oneoff(30, function() end) -- the Lua thread holds it: no call into Go yet
       fd = mit.fd()
     ]])
     assert.is_true(took >= 29.5 and took < 1500, "fd readable after " .. took .. " ms")

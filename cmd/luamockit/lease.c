@@ -4,8 +4,9 @@
  * Go's queue (internal/queue) owns every schedule; the Lua thread holds
  * the ones Go lends it, in its engine (engine.c), and counts and runs their
  * expirations with no call into Go: a call from C into an idle Go runtime
- * wakes Go's monitor thread, which costs 5-60 us, more than a whole cycle
- * of a loop of short timers. The contract:
+ * wakes Go's monitor thread, which can cost more than a whole cycle of a
+ * loop of short timers (the README's benchmarks measure it). The
+ * contract:
  *
  * - Which timers: while Go keeps no time (the default, until fd() or
  *   setport()), the Lua thread holds every schedule of its universe: those

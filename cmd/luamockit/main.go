@@ -2,10 +2,11 @@
 // luamockit.so and loaded by the stock interpreters with
 // require("luamockit").
 //
-// The Lua face lives in C (module.c): it checks arguments, raises errors and
-// runs callbacks, so no Lua error ever unwinds across a Go frame. The Go
-// side (exports.go) owns one internal/queue.Queue per Lua universe, named by
-// an integer handle, and never sees a lua_State.
+// The Lua face lives in C (module.c and the files it names): it checks
+// arguments, raises errors, keeps the timers the Lua thread holds and runs
+// callbacks, so no Lua error ever unwinds across a Go frame. The Go side
+// (exports.go, producer.go) owns one internal/queue.Queue per Lua
+// universe, named by an integer handle, and never sees a lua_State.
 package main
 
 func main() {}

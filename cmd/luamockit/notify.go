@@ -15,7 +15,7 @@ import (
 // goes to 127.0.0.1:port on each empty -> non-empty transition.
 type notifier struct {
 	efd  int
-	flag *int32 // C memory: lmk_state.go_pending
+	flag *int32       // C memory: lmk_state.go_pending
 	mu   sync.RWMutex // Set reads udp under RLock, so setPort never closes an fd in use
 	udp  *udpTarget
 }

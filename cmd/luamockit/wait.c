@@ -23,8 +23,8 @@
 
 /* When wait() sleeps until a timer is due, it wakes a little early and
  * spends the rest polling the clock (and the eventfd): a sleeping thread
- * wakes 50-500 us late on a loaded or virtual machine (timer slack, the
- * scheduler, the hypervisor), a polling one within a few us. The lead is
+ * wakes late by the timer slack and the scheduler's (and a hypervisor's)
+ * delays, a polling one as soon as it looks. The lead is
  * 1/LMK_SPIN_DIV of the sleep, at most st->spin_ns (setspin(), default
  * LMK_SPIN_DEFAULT_NS), and none below LMK_SPIN_MIN_NS: a wait of 20 ms
  * spins at most 200 us (1 % of a core while it waits), waits for timers
