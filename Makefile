@@ -21,6 +21,7 @@ LUA54_INCDIR ?= /usr/include/lua5.4
 LUA52_INCDIR ?= /usr/include/lua5.2
 LUA53_INCDIR ?= /usr/include/lua5.3
 LUAJIT       ?= luajit
+LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 BUILD        ?= build
 GOFLAGS_BUILD ?= -trimpath -ldflags=-s
 BUSTED       ?= /usr/bin/busted
@@ -30,7 +31,7 @@ APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-engine test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+.PHONY: all build deps demo test test-engine test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -127,18 +128,42 @@ busted-lua5.4: build-lua5.4
 busted-luajit: build-luajit
 	$(BUSTED_luajit)
 
-# A C program that opens several Lua states (same thread and one per
-# pthread) in one process, for each ABI.
-test-host: build
+# The C hosts, for each ABI (and LuaJIT's library for the fault hosts):
+# multistate opens several Lua states (same thread and one per pthread) in
+# one process; forkhost forks; oomhost sweeps a failing allocation over
+# luamockit's paths (OOM_STRIDE: every budget up to 64, then every
+# OOM_STRIDE-th); sigstorm runs sleep, wait and a timer loop under 1, 5 and
+# 20 kHz of signals (SIGSTORM_MS per part).
+OOM_STRIDE ?= 3
+SIGSTORM_MS ?= 300
+HOST_CC = $(CC) -O2 -Wall
+
+test-host: build test-modules
 	@mkdir -p $(BUILD)/host
-	$(CC) -O2 -Wall -I$(LUA51_INCDIR) -o $(BUILD)/host/multistate51 test/multistate.c -llua5.1 -lpthread -ldl -lm
-	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/multistate54 test/multistate.c -llua5.4 -lpthread -ldl -lm
-	$(CC) -O2 -Wall -I$(LUA51_INCDIR) -o $(BUILD)/host/forkhost51 test/forkhost.c -llua5.1 -lm
-	$(CC) -O2 -Wall -I$(LUA54_INCDIR) -o $(BUILD)/host/forkhost54 test/forkhost.c -llua5.4 -lm
+	$(HOST_CC) -I$(LUA51_INCDIR) -o $(BUILD)/host/multistate51 test/multistate.c -llua5.1 -lpthread -ldl -lm
+	$(HOST_CC) -I$(LUA54_INCDIR) -o $(BUILD)/host/multistate54 test/multistate.c -llua5.4 -lpthread -ldl -lm
+	$(HOST_CC) -I$(LUA51_INCDIR) -o $(BUILD)/host/forkhost51 test/forkhost.c -llua5.1 -lm
+	$(HOST_CC) -I$(LUA54_INCDIR) -o $(BUILD)/host/forkhost54 test/forkhost.c -llua5.4 -lm
 	$(BUILD)/host/multistate51 $(BUILD)/lua5.1/luamockit.so
 	$(BUILD)/host/multistate54 $(BUILD)/lua5.4/luamockit.so
 	$(BUILD)/host/forkhost51 $(BUILD)/lua5.1/luamockit.so
 	$(BUILD)/host/forkhost54 $(BUILD)/lua5.4/luamockit.so
+	$(MAKE) --no-print-directory test-faults
+
+test-faults: build test-modules
+	@mkdir -p $(BUILD)/host
+	$(HOST_CC) -I$(LUA51_INCDIR) -o $(BUILD)/host/oomhost51 test/oomhost.c -llua5.1 -ldl -lm
+	$(HOST_CC) -I$(LUA54_INCDIR) -o $(BUILD)/host/oomhost54 test/oomhost.c -llua5.4 -ldl -lm
+	$(HOST_CC) -I$(LUAJIT_INCDIR) -o $(BUILD)/host/oomhostjit test/oomhost.c -lluajit-5.1 -ldl -lm
+	$(HOST_CC) -I$(LUA51_INCDIR) -o $(BUILD)/host/sigstorm51 test/sigstorm.c -llua5.1 -lpthread -ldl -lm
+	$(HOST_CC) -I$(LUA54_INCDIR) -o $(BUILD)/host/sigstorm54 test/sigstorm.c -llua5.4 -lpthread -ldl -lm
+	$(HOST_CC) -I$(LUAJIT_INCDIR) -o $(BUILD)/host/sigstormjit test/sigstorm.c -lluajit-5.1 -lpthread -ldl -lm
+	$(BUILD)/host/oomhost51 $(BUILD)/lua5.1 $(BUILD)/test/lua5.1 $(OOM_STRIDE)
+	$(BUILD)/host/oomhost54 $(BUILD)/lua5.4 $(BUILD)/test/lua5.4 $(OOM_STRIDE)
+	$(BUILD)/host/oomhostjit $(BUILD)/lua5.1 $(BUILD)/test/lua5.1 $(OOM_STRIDE)
+	$(BUILD)/host/sigstorm51 $(BUILD)/lua5.1 $(SIGSTORM_MS)
+	$(BUILD)/host/sigstorm54 $(BUILD)/lua5.4 $(SIGSTORM_MS)
+	$(BUILD)/host/sigstormjit $(BUILD)/lua5.1 $(SIGSTORM_MS)
 
 # LuaRocks round trips (make, pack, install of the source rock) into
 # temporary trees for 5.1 and 5.4, each followed by a smoke spec.
@@ -215,9 +240,11 @@ lint:
 	$(LUACHECK) --no-color -q lua test
 	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) .github/workflows/*.yml
 
-# The soak (test/soak/run.sh): minutes of load under each interpreter.
+# The soak (test/soak/run.sh): minutes of load under each interpreter;
+# then the fault hosts at every budget, with 2 s parts under the storm.
 soak: build test-modules
 	BUILD=$(BUILD) sh test/soak/run.sh
+	$(MAKE) --no-print-directory test-faults OOM_STRIDE=1 SIGSTORM_MS=2000
 
 # The short version of each soak part, for make test: 3 s of producers,
 # the 1 000 000-timer churn (under a second; RSS bound 25 % instead of the

@@ -142,6 +142,22 @@ describe("bad arguments", function()
     a:destroy(); b:destroy(); c:destroy(); d:destroy()
   end)
 
+  it("a timer takes at most 1000 callback arguments: 1001 is a bad argument, 1000 arrive", function()
+    local args = {}
+    for i = 1, 1001 do args[i] = i end
+    local unpack_ = rawget(table, "unpack") or rawget(_G, "unpack")
+    local msg = H.raises("bad argument #1003 to '.-' %(too many callback arguments %(at most 1000%)%)",
+      mit.oneoff, 0, f, unpack_(args, 1, 1001))
+    assert.is_truthy(msg)
+    assert.equal(0, mit.pending())
+    local got
+    H.track(mit.oneoff(0, function(...) got = { n = select("#", ...), first = (...), last = select(1000, ...) } end,
+      unpack_(args, 1, 1000)))
+    H.await_pending(1)
+    assert.equal(1, mit.process_events())
+    assert.same({ n = 1000, first = 1, last = 1000 }, got)
+  end)
+
   it("after all of that, a normal timer still works", function()
     for _, c in ipairs(cases()) do pcall(c.fn, H.unpack(c.args)) end
     for _, m in ipairs(methods) do

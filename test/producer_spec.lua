@@ -210,6 +210,19 @@ describe("producer API", function()
     assert.same({ 1, 2, 4, 5, 6 }, seen)
   end)
 
+  it("a decode that pushes something else than a function where the callback goes: the error names the producer", function()
+    local seen = {}
+    local job = start{ threads = 1, count = 4, not_a_function_at = 2, name = "sevens",
+      cb = function(thread, seq) seen[#seen + 1] = seq end }
+    job:join()
+    await_pending(4)
+    local ok, err = pcall(mit.process_events)
+    assert.is_false(ok)
+    assert.matches("producer 'sevens' decode pushed a number where the callback goes", tostring(err), 1, true)
+    assert.equal(2, mit.process_events())
+    assert.same({ 1, 3, 4 }, seen)
+  end)
+
   it("a callback that yields gives an error, and ECALLBACK to the waiting thread", function()
     local job = start_wait{ threads = 1, count = 1, cb = function() coroutine.yield(1) end }
     await_pending(1)

@@ -1,4 +1,5 @@
 -- luamockit.socket: the LuaSocket/copas helper module (lua/luamockit/socket.lua).
+local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 local mit = require("luamockit")
 local has_socket, socket = pcall(require, "socket")
 local has_copas, copas = pcall(require, "copas")
@@ -22,6 +23,19 @@ describe("luamockit.socket", function()
     w:close()
     assert.are.equal(0, mit.getport())
     w:close() -- twice is harmless
+  end)
+
+  it("handle() after close() returns 0 at once and runs nothing", function()
+    local w = assert(msock.new())
+    local ran = 0
+    H.track(mit.oneoff(0, function() ran = ran + 1 end))
+    H.await_pending(1)
+    w:close()
+    local t0 = mit.monotime()
+    assert.equal(0, w:handle())
+    assert.is_true(mit.monotime() - t0 < 100, "handle() after close took " .. (mit.monotime() - t0) .. " ms")
+    assert.equal(0, ran)
+    assert.equal(1, mit.process_events())
   end)
 
   it("wakes socket.select when a timer fires, and handle() runs the callbacks", function()

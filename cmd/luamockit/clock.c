@@ -15,38 +15,39 @@ int64_t lmk_mono_ns(void) {
 }
 
 /* [-(1|2), +2, e] sleep(ms[, resume]) -> remaining_ms, errno
- * A signal cuts the sleep short (remaining > 0, EINTR) unless resume. */
+ * Sleeps until a deadline on the monotonic clock, so that signals cannot
+ * stretch it: a signal cuts the sleep short (remaining > 0, EINTR) unless
+ * resume, which sleeps on to the same deadline. remaining is in whole ms
+ * (rounded up), never more than asked. */
 static int l_sleep(lua_State *L) {
     double ms = lmk_checkms(L, 1, 1);
-    int resume = 0;
-    struct timespec req, rem;
+    int resume = 0, rc;
+    int64_t deadline = lmk_mono_ns() + (int64_t)(ms * 1e6);
+    struct timespec ts;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TBOOLEAN);
         resume = lua_toboolean(L, 2);
     }
-    req.tv_sec = (time_t)(ms / 1000);
-    req.tv_nsec = (long)((ms - (double)req.tv_sec * 1000) * 1e6);
-    if (req.tv_nsec >= 1000000000L) { req.tv_sec++; req.tv_nsec -= 1000000000L; }
-    if (req.tv_nsec < 0) req.tv_nsec = 0;
-    for (;;) {
-        if (nanosleep(&req, &rem) == 0) {
-            lua_pushinteger(L, 0);
-            lua_pushinteger(L, 0);
-            return 2;
-        }
-        if (errno != EINTR) {
-            int e = errno;
-            lua_pushnumber(L, ms);
-            lua_pushinteger(L, e);
-            return 2;
-        }
-        if (!resume) {
-            lua_pushinteger(L, (lua_Integer)(rem.tv_sec * 1000 + (rem.tv_nsec + 999999) / 1000000));
-            lua_pushinteger(L, EINTR);
-            return 2;
-        }
-        req = rem;
+    ts.tv_sec = (time_t)(deadline / 1000000000);
+    ts.tv_nsec = (long)(deadline % 1000000000);
+    while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR && resume) {
     }
+    if (rc == 0) {
+        lua_pushinteger(L, 0);
+        lua_pushinteger(L, 0);
+        return 2;
+    }
+    if (rc == EINTR) {
+        int64_t ns = deadline - lmk_mono_ns();
+        int64_t whole = ns <= 0 ? 0 : (ns + 999999) / 1000000; /* rounded up */
+        if ((double)whole > ms) lua_pushnumber(L, ms); /* a fraction of a ms asked: at most that */
+        else lua_pushinteger(L, (lua_Integer)whole);
+        lua_pushinteger(L, EINTR);
+        return 2;
+    }
+    lua_pushnumber(L, ms);
+    lua_pushinteger(L, rc);
+    return 2;
 }
 
 /* [-0, +2, -] time() -> seconds, ms since the last second | nil, errno */

@@ -32,6 +32,7 @@ typedef struct drain {
     long limit;   /* callbacks left to run; < 0: no limit */
     long ran;
     int items;    /* Go may have items delivered by upto */
+    int taking;   /* between the start of run_timer and its take */
 } drain;
 
 /* [-1, +1, m] msgh: the error with a traceback of where it was raised. */
@@ -57,27 +58,46 @@ static int msgh(lua_State *L) {
 }
 
 /* Runs one expiration of timer r: pushes its callback and arguments (cbs:
- * the stack index of CBS), takes the expiration, and calls it: with
- * lua_call inside run_drain's protected call (each == 0), or under its own
- * lua_pcall with the message handler at msgh. A one-off that has run is
- * "fired"; if its handle is gone, nothing can refer to it again and it is
- * freed. Returns 0, or 1 with the error on top (each only). */
-static int run_timer(lua_State *L, lmk_state *st, lmk_rec *r, int cbs, int msgh, int each) {
+ * the stack index of CBS), takes the expiration, counts it in d->ran and
+ * calls it: with lua_call inside run_drain's protected call (each == 0),
+ * or under its own lua_pcall with the message handler at msgh. Anything
+ * that fails before the take (no stack for the arguments: a memory error)
+ * leaves the expiration where it was. A one-off that has run is "fired";
+ * if its handle is gone, nothing can refer to it again and it is freed.
+ * Returns 0, or 1 with the error on top (each only). */
+static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int each) {
+    lmk_state *st = d->st;
     int nargs = 0, bad = 0;
+    d->taking = 1; /* an error from here to the take leaves the expiration (see dispatch) */
     lmk_rawgetid(L, cbs, r->s.id);
     if (lua_type(L, -1) == LUA_TTABLE) { /* {cb, nargs, args...} */
-        int j, tab = lua_gettop(L);
+        int tab = lua_gettop(L);
         lua_rawgeti(L, tab, 2);
         nargs = (int)lua_tointeger(L, -1);
         lua_pop(L, 1);
-        if (!lua_checkstack(L, nargs + 2)) {
-            bad = 1;
-        } else {
-            lua_rawgeti(L, tab, 1);
-            for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, tab, j);
-        }
+    }
+    /* Room for the arguments and the callee's frame: the call itself then
+     * allocates nothing (5.1 raises a memory error here, 5.4 returns 0;
+     * either way before the take). The CallInfo it needs exists since
+     * the drain began (see reserve_call). */
+    if (!lua_checkstack(L, nargs + LMK_CALL_ROOM)) {
+        bad = 1;
+    } else if (nargs > 0) {
+        int j, tab = lua_gettop(L);
+        lua_rawgeti(L, tab, 1);
+        for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, tab, j);
         lua_remove(L, tab);
     }
+    if (bad) { /* nothing taken: the next drain tries again */
+        d->taking = 0;
+        d->limit = 0;
+        lua_pushliteral(L, "luamockit: no stack for the callback's arguments (out of memory)");
+        if (each) return 1;
+        lua_error(L);
+    }
+    d->ran++; /* counted before the call: a callback that raises has run */
+    if (d->limit > 0) d->limit--;
+    d->taking = 0;
     if (lmk_eng_take(&st->eng, &r->s)) { /* a one-off: its only expiration */
         r->where = LMK_AT_NONE;
         if (r->orphan) {
@@ -86,11 +106,6 @@ static int run_timer(lua_State *L, lmk_state *st, lmk_rec *r, int cbs, int msgh,
         } else {
             r->state = LMK_T_FIRED;
         }
-    }
-    if (bad) {
-        lua_pushliteral(L, "luamockit: too many callback arguments");
-        if (each) return 1;
-        lua_error(L);
     }
     if (!each) {
         lua_call(L, nargs, 0);
@@ -121,9 +136,19 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
         lmk_sched *s = lmk_eng_next(&st->eng, d->upto);
         if (d->items) {
             lmk_slot item;
+            if (!lua_checkstack(L, LMK_CALL_ROOM)) { /* nothing taken: end the drain */
+                d->limit = 0;
+                lua_pushliteral(L, "luamockit: no stack to run a producer item (out of memory)");
+                if (each) return 1;
+                lua_error(L);
+            }
             /* an item delivered before the timer's expiration goes first */
             if (take_item(d, s ? lmk_sched_key(s) - 1 : d->upto, &item)) {
                 int status = lmk_run_item(L, st, &item, msgh);
+                if (status == -2) { /* it could not start: back in Go's queue; end the drain */
+                    d->limit = 0;
+                    return 1;
+                }
                 if (status < 0) continue; /* skipped: nothing ran */
                 d->ran++;
                 if (d->limit > 0) d->limit--;
@@ -132,11 +157,24 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
             }
         }
         if (s == NULL) break;
-        d->ran++; /* counted before the call: a callback that raises has run */
-        if (d->limit > 0) d->limit--;
-        if (run_timer(L, st, (lmk_rec *)s, cbs, msgh, each)) return 1;
+        if (run_timer(L, d, (lmk_rec *)s, cbs, msgh, each)) return 1;
     }
     return 0;
+}
+
+/* [-0, +0, -] does nothing: reserve_call calls it. */
+static int noop(lua_State *L) {
+    (void)L;
+    return 0;
+}
+
+/* [-0, +0, m] makes one call from this frame, so that the CallInfo every
+ * callback call from it uses exists: Lua frees unused CallInfos, but never
+ * the one right after the running frame, so calling a callback from here
+ * allocates nothing. A memory error here comes before anything is taken. */
+static void reserve_call(lua_State *L) {
+    lua_rawgeti(L, MISC, MISC_NOOP);
+    lua_call(L, 0, 0);
 }
 
 /* [-2, +1, e] run_drain(drain, msgh): drain_loop inside the one protected
@@ -146,6 +184,7 @@ static int run_drain(lua_State *L) {
     drain *d = (drain *)lua_touserdata(L, 1);
     lua_remove(L, 1);      /* msgh at 1 */
     lua_pushvalue(L, CBS); /* at 2: a stack index is quicker than an upvalue */
+    reserve_call(L);
     if (drain_loop(L, d, 2, 1, 0)) return 1;
     lua_pushnil(L);
     return 1;
@@ -153,8 +192,15 @@ static int run_drain(lua_State *L) {
 
 /* A callback's error is on top: hand it to the error handler. Returns 1 if
  * the handler took it, 0 if it is to be raised (the handler's own error
- * replaces it). */
-static int handled(lua_State *L, int msgh_idx) {
+ * replaces it). An error raised before an expiration was taken (a memory
+ * error pushing its callback) ends the drain: the expiration stays for the
+ * next call, and a handler that carries on cannot make the drain retry it
+ * for ever. */
+static int handled(lua_State *L, drain *d, int msgh_idx) {
+    if (d->taking) {
+        d->taking = 0;
+        d->limit = 0;
+    }
     lua_rawgeti(L, MISC, MISC_ERRH);
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);
@@ -182,6 +228,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     d.upto = lmk_mono_ns();
     d.limit = limit;
     d.ran = 0;
+    d.taking = 0;
     if (st->go_clock) {
         int rc = lmk_lend_due(st, d.upto);
         if (rc != LMK_OK && rc != LMK_ENOMEM) lmk_error(L, lmk_rc_message(rc));
@@ -190,18 +237,21 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     if (st->depth == 0) lmk_eng_begin(&st->eng); /* a nested drain goes on with the record being run */
     lua_rawgeti(L, MISC, MISC_MSGH);
     base = lua_gettop(L);
-    if (st->depth++ > 0) {
+    if (st->depth > 0) {
         /* Nested in a callback: each callback under its own pcall, called
          * from this frame, which costs one level of the C stack per
          * nesting level instead of two. */
+        reserve_call(L); /* before the drain counts: nothing to undo if it fails */
+        st->depth++;
         lua_pushvalue(L, CBS);
         while (drain_loop(L, &d, base + 1, base, 1)) {
-            if (!handled(L, base)) { /* the error is on top */
+            if (!handled(L, &d, base)) { /* the error is on top */
                 leave(st);
                 lua_error(L);
             }
         }
     } else {
+        st->depth++;
         for (;;) {
             int status;
             lua_rawgeti(L, MISC, MISC_RUN);
@@ -212,7 +262,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
                 lua_pop(L, 1);
                 break;
             }
-            if (!handled(L, base)) { /* the error is on top */
+            if (!handled(L, &d, base)) { /* the error is on top */
                 leave(st);
                 lua_error(L);
             }
@@ -289,10 +339,10 @@ static int l_seterrorhandler(lua_State *L) {
  * values from stack index first on), and keeps them in MISC: no drain
  * allocates them. [-0, +0, m] */
 void lmk_dispatch_init(lua_State *L, int first) {
-    static const lua_CFunction fs[] = {msgh, run_drain};
-    static const int slots[] = {MISC_MSGH, MISC_RUN};
+    const lua_CFunction fs[] = {msgh, run_drain, lmk_item_runner, noop};
+    static const int slots[] = {MISC_MSGH, MISC_RUN, MISC_ITEM, MISC_NOOP};
     int i, j;
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 4; i++) {
         for (j = 0; j < NUPS; j++) lua_pushvalue(L, first + j);
         lua_pushcclosure(L, fs[i], NUPS);
         lua_rawseti(L, first + NUPS - 1, slots[i]); /* MISC is the last upvalue */

@@ -111,7 +111,16 @@ typedef struct lmk_slab {
 #define NUPS 5
 
 /* MISC's slots: integer keys, so reading or clearing them never allocates. */
-enum { MISC_ERRH = 1, MISC_TRACEBACK, MISC_MSGH, MISC_RUN, MISC_N = MISC_RUN };
+enum { MISC_ERRH = 1, MISC_TRACEBACK, MISC_MSGH, MISC_RUN, MISC_ITEM, MISC_NOOP, MISC_N = MISC_NOOP };
+
+/* Stack slots a drain keeps free before it takes an expiration or an item,
+ * so that calling the callback cannot need to grow the stack (a Lua
+ * function's frame has at most 255 registers). */
+#define LMK_CALL_ROOM 280
+
+/* Callback arguments a timer may carry: dispatch must be able to push them
+ * all (Lua 5.1 allows about 8 000 values on a C function's stack). */
+#define LMK_MAX_ARGS 1000
 
 /* What C keeps of one Lua universe: a full userdata in the registry, upvalue
  * 1 of every module function. Only the thread running the universe
@@ -171,6 +180,7 @@ int lmk_go_has_pending(const lmk_state *st);
 
 /* producer.c */
 void lmk_publish_api(lua_State *L);
+extern const lua_CFunction lmk_item_runner;
 int lmk_run_item(lua_State *L, lmk_state *st, const lmk_slot *s, int msgh);
 void lmk_producers_sweep(lmk_state *st);
 void lmk_producers_close(lmk_state *st);

@@ -134,8 +134,6 @@ static void push_universe(lua_State *L) {
     lua_pop(L, 1);
 #endif
     lua_rawseti(L, reg, 5);
-    lua_pushvalue(L, reg);
-    lua_setfield(L, LUA_REGISTRYINDEX, LMK_STATE);
 
     st->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (st->efd < 0) lmk_error(L, strerror(errno));
@@ -143,8 +141,13 @@ static void push_universe(lua_State *L) {
         lmk_error(L, "cannot create the event queue");
 
     for (i = 1; i <= NUPS; i++) lua_rawgeti(L, reg, i);
-    lua_remove(L, reg);
     lmk_dispatch_init(L, lua_gettop(L) - NUPS + 1);
+    /* Registered last, once complete: a memory error anywhere above leaves
+     * no half-made universe for the next require to find (the state's
+     * __gc closes the queue of one that became garbage). */
+    lua_pushvalue(L, reg);
+    lua_setfield(L, LUA_REGISTRYINDEX, LMK_STATE);
+    lua_remove(L, reg);
 }
 
 /* [-0, +1, e] require("luamockit") */

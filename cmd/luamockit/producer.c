@@ -133,13 +133,27 @@ void lmk_cancel_item(uintptr_t cookie, uintptr_t item) {
     if (p->d.cancel) p->d.cancel((void *)item, p->d.ud);
 }
 
+/* An item being run, and whether decode has been given it. */
+typedef struct item_run {
+    const lmk_slot *s;
+    int started;
+} item_run;
+
 /* [-0, +1, e] runs in lua_pcall: decode, call, hand results back; returns
- * whether a callback ran. */
+ * whether a callback ran. Before decode takes the item, it makes sure that
+ * calling the callback will need no memory (stack room, and the CallInfo
+ * of a call from this frame): a memory error before that leaves the item
+ * whole (started is still 0), for lmk_run_item to hand back. */
 static int run_item(lua_State *L) {
-    const lmk_slot *s = (const lmk_slot *)lua_touserdata(L, 1);
+    item_run *ir = (item_run *)lua_touserdata(L, 1);
+    const lmk_slot *s = ir->s;
     lmk_producer *p = (lmk_producer *)s->cookie;
     int nargs;
     lua_settop(L, 0);
+    if (!lua_checkstack(L, LMK_CALL_ROOM)) return luaL_error(L, "luamockit: no stack to run a producer item");
+    lua_rawgeti(L, MISC, MISC_NOOP);
+    lua_call(L, 0, 0);
+    ir->started = 1;
     nargs = p->d.decode(L, (void *)s->item, p->d.ud);
     if (nargs < 0) {
         lua_settop(L, 0);
@@ -149,6 +163,9 @@ static int run_item(lua_State *L) {
     if (lua_gettop(L) != nargs + 1)
         return luaL_error(L, "luamockit: producer '%s' decode pushed %d values for %d arguments",
                           p->name ? p->name : "?", lua_gettop(L), nargs);
+    if (!lua_isfunction(L, 1))
+        return luaL_error(L, "luamockit: producer '%s' decode pushed a %s where the callback goes",
+                          p->name ? p->name : "?", luaL_typename(L, 1));
     if (!(s->flags & LMK_FLAG_WAIT)) {
         lua_call(L, nargs, 0);
     } else {
@@ -161,20 +178,37 @@ static int run_item(lua_State *L) {
     return 1;
 }
 
+const lua_CFunction lmk_item_runner = run_item;
+
 /* Runs one item under lua_pcall with the message handler at msgh.
  * Returns -1 if nothing ran (decode skipped it, or its producer is gone),
- * else lua_pcall's status (the error on the stack if non-zero). */
+ * -2 with an error on the stack if it could not start (a memory error: the
+ * item is back at the head of Go's queue, or released if its producer went
+ * meanwhile), else lua_pcall's status (the error on the stack if
+ * non-zero). */
 int lmk_run_item(lua_State *L, lmk_state *st, const lmk_slot *s, int msgh) {
     lmk_producer *p = (lmk_producer *)s->cookie;
+    item_run ir;
     int status, ran = 1;
     if (p->dead) { /* cannot happen: Go drops a producer's items at unregister */
         if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
         else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
         return -1;
     }
-    lua_pushcfunction(L, run_item);
-    lua_pushlightuserdata(L, (void *)s);
+    ir.s = s;
+    ir.started = 0;
+    lua_rawgeti(L, MISC, MISC_ITEM); /* run_item, made at require: pushing it allocates nothing */
+    lua_pushlightuserdata(L, &ir);
     status = lua_pcall(L, 1, 1, msgh);
+    if (status != 0 && !ir.started) {
+        int dropped = 1;
+        lmk_putback_item(st->q, (lmk_slot *)s, &dropped);
+        if (dropped) { /* its producer went meanwhile */
+            if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
+            else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
+        }
+        return -2;
+    }
     if (status == 0) {
         ran = lua_toboolean(L, -1);
         lua_pop(L, 1);

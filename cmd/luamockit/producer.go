@@ -89,6 +89,20 @@ func lmk_item_done(h C.uint64_t, wid C.uint64_t, status C.int) (rc C.int) {
 	return C.LMK_OK
 }
 
+// lmk_putback_item puts a taken item that could not start back at the
+// head of the queue (queue.PutBackItem); *dropped tells that its producer
+// went meanwhile instead (C then cancels it).
+//
+//export lmk_putback_item
+func lmk_putback_item(h C.uint64_t, s *C.lmk_slot, dropped *C.int) (rc C.int) {
+	*dropped = 1
+	defer guard(&rc, C.LMK_EPANIC)
+	if q := lookup(h); q != nil {
+		*dropped = cbool(q.PutBackItem(*(*queue.Slot)(unsafe.Pointer(s))))
+	}
+	return C.LMK_OK
+}
+
 // lmk_take_item takes the oldest item if it was delivered at or before
 // bound (queue.TakeItem); *more tells whether an item delivered at or
 // before upto is left.

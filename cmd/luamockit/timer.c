@@ -75,6 +75,7 @@ static int arm(lua_State *L, int periodic) {
     lmk_rec *r;
     luaL_checktype(L, 2, LUA_TFUNCTION);
     nargs = lua_gettop(L) - 2;
+    if (nargs > LMK_MAX_ARGS) luaL_argerror(L, 3 + LMK_MAX_ARGS, "too many callback arguments (at most 1000)");
 
     h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);

@@ -91,20 +91,36 @@ func (r *itemRing) init() { r.buf = make([]item, 16) }
 
 func (r *itemRing) at(pos uint64) *item { return &r.buf[pos&uint64(len(r.buf)-1)] }
 
-func (r *itemRing) push(it item) uint64 {
-	if r.size == len(r.buf) {
-		nb := make([]item, 2*len(r.buf))
-		for i := 0; i < r.size; i++ {
-			pos := r.head + uint64(i)
-			nb[pos&uint64(len(nb)-1)] = *r.at(pos)
-		}
-		r.buf = nb
+// grow doubles the ring when it is full.
+func (r *itemRing) grow() {
+	if r.size < len(r.buf) {
+		return
 	}
+	nb := make([]item, 2*len(r.buf))
+	for i := 0; i < r.size; i++ {
+		pos := r.head + uint64(i)
+		nb[pos&uint64(len(nb)-1)] = *r.at(pos)
+	}
+	r.buf = nb
+}
+
+func (r *itemRing) push(it item) uint64 {
+	r.grow()
 	pos := r.head + uint64(r.size)
 	*r.at(pos) = it
 	r.size++
 	r.live++
 	return pos
+}
+
+// pushFront puts a record at the head (a taken item handed back).
+func (r *itemRing) pushFront(it item) uint64 {
+	r.grow()
+	r.head--
+	*r.at(r.head) = it
+	r.size++
+	r.live++
+	return r.head
 }
 
 // front drops dead records at the head and returns the first live one.
@@ -274,6 +290,38 @@ func (q *Queue) ItemDone(wid uint64, status int) {
 		w.finish(status)
 		delete(q.waiters, wid)
 	}
+}
+
+// PutBackItem hands back a taken item that did not run (the consumer could
+// not start it): it goes to the head of the queue, first in line again,
+// with its delivery time. It reports whether it was dropped instead: its
+// producer is gone (or the queue closed), and then a waiting thread has
+// been released with StatusCancelled and a plain item is the caller's to
+// cancel.
+func (q *Queue) PutBackItem(s Slot) (dropped bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.producers[s.PID]
+	var w *waiter
+	if s.Flags&FlagWait != 0 {
+		if w = q.waiters[s.ID]; w == nil {
+			return true // released meanwhile
+		}
+	}
+	if q.closed || p == nil || p.cookie != s.Cookie {
+		if w != nil {
+			w.finish(StatusCancelled)
+			delete(q.waiters, w.id)
+		}
+		return true
+	}
+	pos := q.items.pushFront(item{p: p, w: w, val: s.Item, stamp: s.Stamp, live: true})
+	if w != nil {
+		w.pos = pos
+		w.state = wQueued
+	}
+	q.update()
+	return false
 }
 
 // TakeItem takes the oldest item if it was delivered at or before bound

@@ -37,18 +37,22 @@ function M.new()
   return setmetatable({ socket = udp, port = port }, Waker)
 end
 
---- Reads every wake-up datagram waiting on the socket.
+--- Reads every wake-up datagram waiting on the socket (nothing once the
+-- waker is closed: a closed LuaSocket socket returns "" for ever).
 function Waker:drain()
+  if self.closed then return end
   repeat
     local data = self.socket:receive()
-  until not data
+  until not data or data == ""
 end
 
 --- Drains the socket, runs process_events(max) and returns its count. If
 -- events are still pending afterwards (queued while it ran), it sends
 -- itself a wake-up so the next select() returns at once: the datagram
--- only comes on an empty -> non-empty transition.
+-- only comes on an empty -> non-empty transition. After close(), it
+-- returns 0 at once.
 function Waker:handle(max)
+  if self.closed then return 0 end
   self:drain()
   local n = mit.process_events(max)
   if mit.pending() > 0 then

@@ -9,10 +9,13 @@
  *
  * Plain deliveries (api->deliver):
  *   job = tp.start{threads = 4, count = 100000, cb = function(thread, seq) end,
- *                  [skip_every = k], [decode_error_at = seq], [name = "..."]}
+ *                  [skip_every = k], [decode_error_at = seq], [not_a_function_at = seq],
+ *                  [name = "..."]}
  *     Each thread (1..threads) delivers items {thread, seq = 1..count};
  *     decode pushes cb, thread, seq and frees the item. skip_every = k: decode
  *     returns -1 (skip) for every item whose seq is a multiple of k.
+ *     not_a_function_at = s: for the item of seq s, decode pushes the number
+ *     42 where the callback goes.
  *     decode_error_at = s: decode frees the item of seq s and raises
  *     "testproducer: decode error at <thread>:<seq>".
  *     A thread stops at the first status other than LUAMOCKIT_OK.
@@ -179,6 +182,7 @@ struct job {
     int timeout_ms;
     long skip_every;
     long decode_error_at;
+    long not_a_function_at;
     int cbref;
     pthread_t *tids;
     targ *args;
@@ -204,7 +208,8 @@ static int j_decode(lua_State *L, void *item, void *ud) {
         }
         if (j->decode_error_at > 0 && it.seq == j->decode_error_at)
             return luaL_error(L, "testproducer: decode error at %d:%d", it.thread, (int)it.seq);
-        lua_rawgeti(L, LUA_REGISTRYINDEX, j->cbref);
+        if (j->not_a_function_at > 0 && it.seq == j->not_a_function_at) lua_pushinteger(L, 42);
+        else lua_rawgeti(L, LUA_REGISTRYINDEX, j->cbref);
         lua_pushinteger(L, (lua_Integer)it.thread);
         lua_pushinteger(L, (lua_Integer)it.seq);
         return 2;
@@ -373,6 +378,7 @@ static int start(lua_State *L, int wait) {
     j->timeout_ms = (int)opt_field(L, 1, "timeout_ms", 0);
     j->skip_every = opt_field(L, 1, "skip_every", 0);
     j->decode_error_at = opt_field(L, 1, "decode_error_at", 0);
+    j->not_a_function_at = opt_field(L, 1, "not_a_function_at", 0);
     j->cbref = LUA_NOREF;
     if (j->nthreads < 1 || j->nthreads > 4096 || j->count < 0) {
         free(j);

@@ -1,0 +1,307 @@
+/*
+ * oomhost.c: Lua states whose allocator fails on command, to sweep a
+ * memory error over luamockit's code paths (issue 13).
+ *
+ *   build/host/oomhost54 build/lua5.4 build/test/lua5.4 [stride]
+ *
+ * For each scenario and each budget N = 0, 1, 2, ... (every stride-th
+ * once N > 64; stride 1 sweeps them all): a fresh state runs the scenario's
+ * setup with memory to spare, then its action with N allocations allowed
+ * (after the N-th, every allocation fails until the budget is lifted: a
+ * lasting shortage, so the error path itself must not need memory), then
+ * its check with memory back. The check asserts what a user must see:
+ * nothing lost, nothing run twice, order kept, the state usable, every
+ * thread blocked in deliver_wait answered. The sweep of a scenario ends at
+ * the first budget whose action never met a failed allocation. A hang (a
+ * budget taking over 20 s) is a failure.
+ *
+ * Prints "ok - <scenario>: budgets 0..N (K runs)" or "not ok - ..."; the
+ * last line: "oomhost: P passed, F failed"; exit status 0 iff F == 0.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+/* ---- the allocator ---- */
+
+static long budget = -1; /* allocations left; -1: no limit */
+static long failed;      /* allocations refused since the budget was set */
+
+static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    (void)ud;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (budget >= 0 && (ptr == NULL || nsize > osize)) { /* a new block, or a bigger one */
+        if (budget == 0) {
+            failed++;
+            return NULL;
+        }
+        budget--;
+    }
+    return realloc(ptr, nsize);
+}
+
+/* ---- running chunks ---- */
+
+static char errbuf[2048];
+
+/* Runs the loaded chunk on top under lua_pcall; returns NULL or the error. */
+static const char *call(lua_State *L) {
+    if (lua_pcall(L, 0, 0, 0) == 0) return NULL;
+    snprintf(errbuf, sizeof errbuf, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object)");
+    lua_pop(L, 1);
+    return errbuf;
+}
+
+static const char *run(lua_State *L, const char *code) {
+    if (luaL_loadstring(L, code) != 0) {
+        snprintf(errbuf, sizeof errbuf, "load: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return errbuf;
+    }
+    return call(L);
+}
+
+static int n_pass, n_fail;
+static const char *current = "";
+
+static void on_alarm(int sig) {
+    (void)sig;
+    dprintf(1, "not ok - %s: hang (no result within 20 s)\n", current);
+    dprintf(1, "oomhost: %d passed, %d failed\n", n_pass, n_fail + 1);
+    _exit(1);
+}
+
+/* ---- scenarios ---- */
+
+/* Helpers every scenario's setup has (run with memory to spare): tables are
+ * filled in advance, so that recording a run allocates nothing. */
+static const char *prelude =
+    "N = 30\n"
+    "cnt, order, no = {}, {}, 0\n"
+    "for i = 1, 4 * N do cnt[i] = 0; order[i] = false end\n"
+    "-- callbacks record first, with no call and no allocation (a call could\n"
+    "-- meet the memory error after the callback started), then allocate\n"
+    "function cb(i) cnt[i] = cnt[i] + 1; no = no + 1; order[no] = i; local junk = { i } end\n"
+    "function await(n)\n"
+    "  local t = mit.monotime() + 3000\n"
+    "  while mit.pending() < n do\n"
+    "    if mit.monotime() > t then error('await: pending ' .. mit.pending() .. ' < ' .. n) end\n"
+    "    mit.sleep(0.2)\n"
+    "  end\n"
+    "end\n"
+    "function finish(ms)\n"
+    "  local t = mit.monotime() + (ms or 0)\n"
+    "  local limit = mit.monotime() + 5000\n"
+    "  repeat\n"
+    "    if mit.monotime() > limit then error('finish: pending ' .. mit.pending()) end\n"
+    "    pcall(mit.process_events)\n"
+    "    if mit.pending() == 0 and mit.monotime() < t then mit.wait(1) end\n"
+    "  until mit.pending() == 0 and mit.monotime() >= t\n"
+    "end\n"
+    "function once(n)\n"
+    "  for i = 1, n do\n"
+    "    if cnt[i] ~= 1 then error(('event %d ran %d times'):format(i, cnt[i])) end\n"
+    "  end\n"
+    "  if no ~= n then error(no .. ' runs for ' .. n .. ' events') end\n"
+    "  for k = 2, no do\n"
+    "    if order[k] <= order[k - 1] then error('order: ' .. order[k - 1] .. ' before ' .. order[k]) end\n"
+    "  end\n"
+    "end\n"
+    "function arm_due(from, to, f)\n"
+    "  for i = from, to do mit.oneoff(0, f or cb, i); mit.sleep(0.01) end\n"
+    "  await(to - from + 1)\n"
+    "end\n";
+
+typedef struct scenario {
+    const char *name;
+    const char *setup, *action, *check;
+} scenario;
+
+static const scenario scenarios[] = {
+    {"require", "", "mit = require('luamockit')",
+     "-- Lua 5.1's require leaves a sentinel after a loader's error ('loop or\n"
+     "-- previous error'): clear it, as a 5.1 user retrying must\n"
+     "if type(package.loaded.luamockit) ~= 'table' then package.loaded.luamockit = nil end\n"
+     "mit = mit or require('luamockit')\n"
+     "local n = 0\n"
+     "mit.oneoff(0, function() n = n + 1 end)\n"
+     "mit.sleep(1)\n"
+     "if mit.process_events() ~= 1 or n ~= 1 then error('a timer after require ran ' .. n) end"},
+
+    {"arming", "mit = require('luamockit')\narmed = {}\nfor i = 1, N do armed[i] = false end\n"
+               "pcnt = {}\nfor i = 1, N do pcnt[i] = 0 end\n"
+               "function pcb(i) pcnt[i] = pcnt[i] + 1 end",
+     "for i = 1, N do\n"
+     "  if i % 3 == 0 then armed[i] = mit.getit(2, pcb, i) else armed[i] = mit.oneoff(i % 4, cb, i) end\n"
+     "end",
+     "collectgarbage('collect')\n"
+     "finish(20)\n"
+     "for i = 1, N do\n"
+     "  local t = armed[i]\n"
+     "  if i % 3 == 0 then\n"
+     "    if t and pcnt[i] < 3 then error('interval ' .. i .. ' ran ' .. pcnt[i] .. ' times') end\n"
+     "    if not t and pcnt[i] ~= 0 then error('interval ' .. i .. ' that failed to arm ran') end\n"
+     "    if t then t:destroy() end\n"
+     "  elseif cnt[i] ~= (t and 1 or 0) then\n"
+     "    error('one-off ' .. i .. ' (' .. (t and 'armed' or 'not armed') .. ') ran ' .. cnt[i] .. ' times')\n"
+     "  end\n"
+     "end\n"
+     "finish()\n"
+     "if mit.pending() ~= 0 then error('pending ' .. mit.pending()) end"},
+
+    {"first process_events", "mit = require('luamockit')\narm_due(1, N)", "mit.process_events()",
+     "finish()\nonce(N)"},
+
+    {"later process_events", "mit = require('luamockit')\narm_due(1, 10)\nmit.process_events()\narm_due(11, 10 + N)",
+     "mit.process_events()", "finish()\nonce(10 + N)"},
+
+    {"callback errors, no handler",
+     "mit = require('luamockit')\n"
+     "arm_due(1, N, function(i) cnt[i] = cnt[i] + 1; no = no + 1; order[no] = i\n"
+     "  if i % 3 == 0 then error('boom') end; local j = {} end)",
+     "mit.process_events()", "finish()\nonce(N)"},
+
+    {"error handler",
+     "mit = require('luamockit')\nerrs = 0\n"
+     "mit.seterrorhandler(function(e) errs = errs + 1; local s = 'handled ' .. tostring(e) end)\n"
+     "arm_due(1, N, function(i) cnt[i] = cnt[i] + 1; no = no + 1; order[no] = i\n"
+     "  if i % 3 == 0 then error('boom') end; local j = {} end)",
+     "mit.process_events()", "finish()\nonce(N)\nmit.seterrorhandler(nil)"},
+
+    {"nested process_events",
+     "mit = require('luamockit')\n"
+     "arm_due(1, N, function(i) cnt[i] = cnt[i] + 1; no = no + 1; order[no] = i\n"
+     "  if i % 4 == 0 then mit.process_events(2) end; local j = {} end)",
+     "mit.process_events()", "finish()\nonce(N)"},
+
+    {"poll", "mit = require('luamockit')\narm_due(1, N)", "for k = 1, 5 do mit.poll() end",
+     "finish()\nonce(N)"},
+
+    {"wait loop (the Lua thread keeps time)",
+     "mit = require('luamockit')\nticks = 0\n"
+     "t0 = mit.monotime(); iv = mit.getit(1, function() ticks = ticks + 1; local j = {} end); t1 = mit.monotime()\n"
+     "for i = 1, N do mit.oneoff(i % 6, cb, i) end",
+     "for k = 1, 20 do mit.wait(1); mit.process_events() end",
+     "finish(10)\n"
+     "local before = mit.monotime(); pcall(mit.process_events); local after = mit.monotime()\n"
+     "local lo, hi = math.floor((before - t1) / 1), math.floor((after - t0) / 1)\n"
+     "if ticks < lo or ticks > hi then error(('interval ran %d times, due %d..%d'):format(ticks, lo, hi)) end\n"
+     "iv:destroy()\n"
+     "for i = 1, N do if cnt[i] ~= 1 then error('one-off ' .. i .. ' ran ' .. cnt[i] .. ' times') end end"},
+
+    {"fd() mode (drains borrow from Go)", "mit = require('luamockit')\nmit.fd()\narm_due(1, N)",
+     "mit.process_events()", "finish()\nonce(N)"},
+
+    {"producer items", "mit = require('luamockit')\ntp = require('testproducer')\npc = 0\n"
+     "job = tp.start{threads = 2, count = N, cb = function(th, seq) pc = pc + 1; local j = {} end}\n"
+     "job:join()\nawait(2 * N)",
+     "mit.process_events()",
+     "finish()\n"
+     "local st = job:stats()\n"
+     "if st.decoded ~= 2 * N or pc ~= 2 * N then\n"
+     "  error(('items: %d decoded, %d callbacks, want %d'):format(st.decoded, pc, 2 * N))\n"
+     "end"},
+
+    {"deliver_wait items", "mit = require('luamockit')\ntp = require('testproducer')\n"
+     "job = tp.start_wait{threads = 2, count = 10, cb = function(a, b) local j = {} return a + b end}\n"
+     "await(2)",
+     "for k = 1, 6 do mit.process_events(); mit.sleep(0.5) end",
+     "local limit = mit.monotime() + 5000\n"
+     "while not job:done() do\n"
+     "  if mit.monotime() > limit then error('a thread blocked in deliver_wait was never answered') end\n"
+     "  pcall(mit.process_events); mit.sleep(0.2)\n"
+     "end\n"
+     "local st = job:join()\n"
+     "if st.status.OK + st.status.ECALLBACK ~= 20 or st.mismatches ~= 0 then\n"
+     "  error(('statuses: OK %d, ECALLBACK %d, other %d, mismatches %d'):format(st.status.OK, st.status.ECALLBACK,\n"
+     "    20 - st.status.OK - st.status.ECALLBACK, st.mismatches))\n"
+     "end"},
+};
+
+/* Runs one scenario at one budget; returns NULL or a failure message, and
+ * sets *refused to the allocations the action was refused. */
+static const char *at_budget(const scenario *sc, long n, const char *cpath, long *refused) {
+    static char msg[4096];
+    const char *err;
+    lua_State *L;
+    budget = -1;
+    L = lua_newstate(lalloc, NULL);
+    if (L == NULL) return "lua_newstate failed";
+    luaL_openlibs(L);
+    lua_getglobal(L, "package");
+    lua_pushstring(L, cpath);
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+    if ((err = run(L, prelude)) != NULL || (err = run(L, sc->setup)) != NULL) {
+        snprintf(msg, sizeof msg, "setup: %s", err);
+        lua_close(L);
+        return msg;
+    }
+    if (luaL_loadstring(L, sc->action) != 0) {
+        snprintf(msg, sizeof msg, "load: %s", lua_tostring(L, -1));
+        lua_close(L);
+        return msg;
+    }
+    failed = 0;
+    budget = n;
+    (void)call(L); /* may fail: that is the point */
+    budget = -1;
+    *refused = failed;
+    lua_settop(L, 0);
+    if ((err = run(L, sc->check)) != NULL) {
+        snprintf(msg, sizeof msg, "budget %ld (%ld allocations refused): %s", n, failed, err);
+        lua_close(L);
+        return msg;
+    }
+    lua_close(L);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    char cpath[1024];
+    size_t i;
+    long stride = argc > 3 ? atol(argv[3]) : 1;
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s <dir of luamockit.so> <dir of testproducer.so> [stride]\n", argv[0]);
+        return 2;
+    }
+    if (stride < 1) stride = 1;
+    snprintf(cpath, sizeof cpath, "%s/?.so;%s/?.so", argv[1], argv[2]);
+    signal(SIGALRM, on_alarm);
+    for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        const scenario *sc = &scenarios[i];
+        const char *err = NULL;
+        long n, runs = 0, refused = 0;
+        current = sc->name;
+        for (n = 0;; n += n < 64 ? 1 : stride) {
+            alarm(20);
+            runs++;
+            if ((err = at_budget(sc, n, cpath, &refused)) != NULL || refused == 0) break;
+            if (n > 100000) {
+                err = "the action never ran without a refused allocation";
+                break;
+            }
+        }
+        alarm(0);
+        if (err != NULL) {
+            n_fail++;
+            printf("not ok - %s: %s\n", sc->name, err);
+        } else {
+            n_pass++;
+            printf("ok - %s: budgets 0..%ld (%ld runs)\n", sc->name, n, runs);
+        }
+        fflush(stdout);
+    }
+    printf("oomhost: %d passed, %d failed\n", n_pass, n_fail);
+    return n_fail == 0 ? 0 : 1;
+}
