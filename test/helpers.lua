@@ -158,16 +158,17 @@ function H.track(t)
   return t
 end
 
--- Destroys tracked timers, stops the interval timers nobody references
--- any more (the collector does), restores the default error handler and
--- drops whatever is left in the queue (running leftover callbacks, errors
--- ignored).
+-- Destroys tracked timers and every other live timer (armed means alive:
+-- one a test dropped would run on into the next tests; mit.timers() finds
+-- them), restores the default error handler and drops whatever is left in
+-- the queue (running leftover callbacks, errors ignored).
 function H.reset()
   mit.seterrorhandler(nil)
   for i = #tracked, 1, -1 do
     pcall(tracked[i].destroy, tracked[i])
     tracked[i] = nil
   end
+  for _, t in ipairs(mit.timers()) do t:destroy() end
   H.collect()
   for _ = 1, 100 do
     if mit.inqueue() == 0 then break end
@@ -177,8 +178,7 @@ end
 
 -- A test that fails midway skips its own clean-up: an interval timer it
 -- armed would go on queueing events into every later test, turning one
--- failure into dozens. After a failed test the suite resets (its timers'
--- handles are unreachable by then, so the collector stops them).
+-- failure into dozens. After a failed test the suite resets.
 do
   local ok, busted = pcall(require, "busted")
   if ok and type(busted) == "table" and busted.subscribe then

@@ -15,7 +15,8 @@
 --     expirations due before a restart kept as one record);
 --   * order: callbacks run in records (a timer's due expirations back to
 --     back), records in (due time of their first expiration, timer id);
---   * pending(), poll()'s count, process_events' count and state().
+--   * pending(), poll()'s count, process_events' count, state(), remaining()
+--     and the live timers mit.timers() lists.
 -- Times come from mit.monotime() read around each call, so a due time is
 -- known within a window of microseconds; checks allow for the window, and
 -- a restart whose count the window makes ambiguous is not made.
@@ -210,52 +211,47 @@ function M.run(mit, seed, nops, opts)
     return nil
   end
 
+  -- stop(): an armed timer stops and what is due of it is dropped; a
+  -- one-off that has run, or a stopped timer, stays as it is.
   local function do_stop(m)
-    local fired = oneoff_fired(m, now())
-    if fired == nil or m.state == "destroyed" then return end
+    if m.state == "destroyed" then return end
     note("stop #%d (%s)", m.k, m.state)
-    local ok, err = pcall(m.h.stop, m.h)
-    if fired then
-      if ok or not tostring(err):find("already fired", 1, true) then
-        fail("stop of fired one-off #%d: %s", m.k, tostring(err))
-      end
-      return
+    assert(m.h:stop() == m.h)
+    if m.state == "armed" then
+      m.state, m.armed, m.bl = "stopped", false, nil
+      touch(m)
     end
-    if not ok then fail("stop #%d raised %s", m.k, tostring(err)) end
-    m.state, m.armed, m.bl = "stopped", false, nil
-    touch(m)
   end
 
+  -- start([ms]): from now, with a new interval or delay if given; what was
+  -- due of an armed timer and has not run stays (one record at its first
+  -- due time). Not made when an expiration is too close to now to know
+  -- whether it was due.
   local function do_start(m)
     if m.state == "destroyed" then return end
     local c0 = now()
-    local fired = oneoff_fired(m, c0)
-    if fired == nil then return end
-    if fired then
-      note("start #%d (fired)", m.k)
-      local ok, err = pcall(m.h.start, m.h)
-      if ok or not tostring(err):find("already fired", 1, true) then
-        fail("start of fired one-off #%d: %s", m.k, tostring(err))
-      end
-      return
-    end
-    -- an expiration too close to now makes the backlog's count ambiguous
-    if m.armed and m.kind == "interval" then
-      local j = math.floor((c0 - m.lo) / m.ms)
+    if m.armed then
+      local j = m.kind == "interval" and math.floor((c0 - m.lo) / m.ms) or 1
       for jj = math.max(1, j - 1), j + 2 do
         local lo, hi = exp_window(m, jj)
         if hi + MARGIN >= c0 and lo - MARGIN <= c0 then return end
+        if m.kind == "oneoff" then break end
       end
     end
+    local newms
+    if rnd(3) == 0 then
+      local ms = m.kind == "oneoff" and { 0, 1, 2, 4 } or { 0.5, 1, 3, 5 }
+      newms = ms[rnd(#ms) + 1]
+    end
     c0 = now()
-    m.h:start()
+    m.h:start(newms)
     local c1 = now()
     stats.restarts = stats.restarts + 1
     if c1 - c0 > MARGIN / 2 then
       note("start #%d took %.3f ms: no longer checked", m.k, c1 - c0)
       m.unchecked = true
     end
-    if m.armed and m.kind == "interval" then
+    if m.armed then
       local sure = epoch_due(m, c0)
       local b = sure - m.used
       if b > 0 then
@@ -267,8 +263,9 @@ function M.run(mit, seed, nops, opts)
         end
       end
     end
+    if newms then m.ms = newms end
     m.lo, m.hi, m.used, m.armed, m.state = c0, c1, 0, true, "armed"
-    note("start #%d backlog %d", m.k, m.bl and m.bl.left or 0)
+    note("start #%d %s backlog %d", m.k, tostring(newms), m.bl and m.bl.left or 0)
     touch(m)
   end
 
@@ -282,6 +279,23 @@ function M.run(mit, seed, nops, opts)
       if f then want = "fired" end
     end
     if s ~= want then fail("#%d:state() = %s, model %s", m.k, s, want) end
+    local rem = m.h:remaining()
+    if want ~= "armed" and want ~= "fired" and rem ~= nil then fail("#%d:remaining() = %s when %s", m.k, rem, want) end
+  end
+
+  -- mit.timers(): exactly the armed and stopped timers, as the handles
+  -- the model holds, in arming order.
+  local function check_timers()
+    local got = mit.timers()
+    local want = {}
+    for _, k in ipairs(live) do
+      local m = T[k]
+      if m.state == "armed" or m.state == "stopped" then want[#want + 1] = m end
+    end
+    if #got ~= #want then fail("mit.timers() lists %d timers, the model %d", #got, #want) end
+    for i, m in ipairs(want) do
+      if got[i] ~= m.h then fail("mit.timers()[%d] is not #%d", i, m.k) end
+    end
   end
 
   local function check_pending(t0, got, t1, what)
@@ -427,6 +441,8 @@ function M.run(mit, seed, nops, opts)
       elseif r < 95 then
         local m = pick()
         if m then check_state(m) end
+      elseif r < 97 then
+        check_timers()
       end
     end
     -- the end: destroy everything; nothing runs afterwards

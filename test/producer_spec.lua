@@ -175,6 +175,20 @@ describe("producer API", function()
     for _, m in ipairs(handled) do assert.is_truthy(m:find("handled boom", 1, true), m) end
   end)
 
+  it("the error handler gets a failing item's error with its producer's name", function()
+    local got = {}
+    mit.seterrorhandler(function(e, src) got[#got + 1] = { e = e, src = src } end)
+    local obj = { "item error" }
+    local job = start{ threads = 1, count = 2, name = "namedprod",
+      cb = function(_, seq) if seq == 1 then error(obj) end end }
+    job:join()
+    await_pending(2)
+    assert.equal(2, mit.process_events())
+    assert.equal(1, #got)
+    assert.equal(obj, got[1].e)
+    assert.equal("namedprod", got[1].src)
+  end)
+
   it("a callback error leaves the items not yet run queued for the next process_events", function()
     local seen = {}
     local job = start{ threads = 1, count = 10, cb = function(thread, seq)

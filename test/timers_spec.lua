@@ -293,15 +293,40 @@ describe("stop / start / state / interval", function()
     H.raises("luamockit: timer is destroyed", t.start, t)
   end)
 
-  it("stop and start on a one-off that has fired raise 'has already fired'", function()
-    local t = track(mit.oneoff(0, function() end))
-    H.await_pending(1) -- fired, queued
-    H.raises("has already fired", t.stop, t)
-    H.raises("has already fired", t.start, t)
+  it("start re-arms a one-off that has run; stop on it changes nothing", function()
+    local n = 0
+    local t = track(mit.oneoff(0, function() n = n + 1 end))
+    H.await_pending(1)
     assert.equal(1, mit.process_events()) -- fired, run
-    H.raises("has already fired", t.stop, t)
-    H.raises("has already fired", t.start, t)
     assert.equal("fired", t:state())
+    assert.equal(t, t:stop())
+    assert.equal("fired", t:state())
+    assert.equal(t, t:start(20))
+    assert.equal("armed", t:state())
+    assert.is_true(H.drain_until(function() return n == 2 end, 2000))
+    H.drain_for(20)
+    assert.equal(2, n)
+  end)
+
+  it("start on a one-off that fell due and has not run keeps that run, then runs again after its delay", function()
+    local n = 0
+    local t = track(mit.oneoff(0, function() n = n + 1 end))
+    H.await_pending(1) -- fired, queued
+    t:start(30)
+    assert.equal(1, mit.pending())
+    assert.equal(1, mit.process_events())
+    assert.equal("armed", t:state())
+    assert.is_true(H.drain_until(function() return n == 2 end, 2000))
+  end)
+
+  it("stop on a one-off that fell due and has not run drops that run", function()
+    local n = 0
+    local t = track(mit.oneoff(0, function() n = n + 1 end))
+    H.await_pending(1)
+    t:stop()
+    assert.equal("stopped", t:state())
+    assert.equal(0, mit.process_events())
+    assert.equal(0, n)
   end)
 
   it("interval() returns ms (the delay of a one-off), also once destroyed", function()

@@ -33,15 +33,25 @@ typedef struct drain {
     long ran;
     int items;    /* Go may have items delivered by upto */
     int taking;   /* between the start of run_timer and its take */
+    int timed;    /* the drain's lateness is measured (its first expiration) */
+    /* what runs now, for the error handler: a timer (its record and id),
+     * or a producer item (its producer's name) */
+    lmk_rec *cur;
+    uint64_t cur_id;
+    const char *cur_item;
+    lmk_rec *fin; /* a one-off whose handle is gone, freed once its callback is over */
 } drain;
 
-/* [-1, +1, m] msgh: the error with a traceback of where it was raised. */
+/* [-1, +1, m] msgh: a string error gets a traceback of where it was
+ * raised; any other value is kept as it is (the handler, or the caller of
+ * process_events, gets the very object the callback raised). */
 static int msgh(lua_State *L) {
-    const char *msg = lua_tostring(L, 1);
-    if (msg == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    const char *msg;
+    if (lua_type(L, 1) != LUA_TSTRING) {
+        lua_settop(L, 1);
+        return 1;
     }
+    msg = lua_tostring(L, 1);
 #if LUA_VERSION_NUM >= 502
     luaL_traceback(L, L, msg, 1);
 #else
@@ -55,6 +65,18 @@ static int msgh(lua_State *L) {
     }
 #endif
     return 1;
+}
+
+/* Frees the one-off whose callback just ended if nothing refers to it (the
+ * error handler may have been given a handle to it); cbs: CBS's index. */
+static void finish_fired(lua_State *L, drain *d, int cbs) {
+    lmk_rec *r = d->fin;
+    if (r == NULL) return;
+    d->fin = NULL;
+    if (r->orphan && r->state == LMK_T_FIRED) {
+        lmk_release_id(L, r, cbs);
+        lmk_rec_free(d->st, r);
+    }
 }
 
 /* Runs one expiration of timer r: pushes its callback and arguments (cbs:
@@ -96,22 +118,31 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
         lua_error(L);
     }
     d->ran++; /* counted before the call: a callback that raises has run */
+    st->callbacks++;
     if (d->limit > 0) d->limit--;
     d->taking = 0;
+    d->cur = r;
+    d->cur_id = r->s.id;
+    d->cur_item = NULL;
+    if (!d->timed) { /* how late the drain's first expiration runs */
+        int64_t late = d->upto - lmk_sched_key(&r->s);
+        d->timed = 1;
+        st->late_last = late;
+        if (late > st->late_max) st->late_max = late;
+    }
     if (lmk_eng_take(&st->eng, &r->s)) { /* a one-off: its only expiration */
         r->where = LMK_AT_NONE;
-        if (r->orphan) {
-            lmk_release_id(L, r, cbs);
-            lmk_rec_free(st, r);
-        } else {
-            r->state = LMK_T_FIRED;
-        }
+        r->state = LMK_T_FIRED;
+        lmk_release_thread(L, r);
+        if (r->orphan) d->fin = r; /* the error handler may still want its handle */
     }
     if (!each) {
         lua_call(L, nargs, 0);
-        return 0;
+    } else if (lua_pcall(L, nargs, 0, msgh) != 0) {
+        return 1;
     }
-    return lua_pcall(L, nargs, 0, msgh) != 0;
+    finish_fired(L, d, cbs);
+    return 0;
 }
 
 /* Takes the item due next if it was delivered before bound (and by the
@@ -144,13 +175,18 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
             }
             /* an item delivered before the timer's expiration goes first */
             if (take_item(d, s ? lmk_sched_key(s) - 1 : d->upto, &item)) {
-                int status = lmk_run_item(L, st, &item, msgh);
+                int status;
+                d->cur = NULL;
+                d->cur_item = lmk_producer_name(&item);
+                status = lmk_run_item(L, st, &item, msgh);
                 if (status == -2) { /* it could not start: back in Go's queue; end the drain */
                     d->limit = 0;
                     return 1;
                 }
                 if (status < 0) continue; /* skipped: nothing ran */
                 d->ran++;
+                st->callbacks++;
+                st->items++;
                 if (d->limit > 0) d->limit--;
                 if (status != 0) return 1; /* the item's error, traceback included */
                 continue;
@@ -190,6 +226,30 @@ static int run_drain(lua_State *L) {
     return 1;
 }
 
+/* [-3, +0, e] call_handler(f, err, drain): f(err, source), source being
+ * the failing timer's handle (made for it if Lua no longer holds one) or
+ * the failing producer item's producer name. Runs under lua_pcall: the
+ * handle or the name may need memory. */
+static int call_handler(lua_State *L) {
+    drain *d = (drain *)lua_touserdata(L, 3);
+    lua_settop(L, 2);
+    if (d->cur_item != NULL) {
+        lua_pushstring(L, d->cur_item);
+    } else if (d->cur_id != 0) {
+        lua_rawgeti(L, MISC, MISC_HANDLES);
+        lmk_rawgetid(L, -1, d->cur_id);
+        lua_remove(L, -2);
+        if (lua_isnil(L, -1) && d->cur != NULL && d->cur->state != LMK_T_DESTROYED && d->cur->s.id == d->cur_id) {
+            lua_pop(L, 1);
+            lmk_push_handle(L, d->st, d->cur);
+        }
+    } else {
+        lua_pushnil(L);
+    }
+    lua_call(L, 2, 0);
+    return 0;
+}
+
 /* A callback's error is on top: hand it to the error handler. Returns 1 if
  * the handler took it, 0 if it is to be raised (the handler's own error
  * replaces it). An error raised before an expiration was taken (a memory
@@ -197,6 +257,7 @@ static int run_drain(lua_State *L) {
  * next call, and a handler that carries on cannot make the drain retry it
  * for ever. */
 static int handled(lua_State *L, drain *d, int msgh_idx) {
+    d->st->errors++;
     if (d->taking) {
         d->taking = 0;
         d->limit = 0;
@@ -206,8 +267,23 @@ static int handled(lua_State *L, drain *d, int msgh_idx) {
         lua_pop(L, 1);
         return 0;
     }
-    lua_insert(L, -2);
-    return lua_pcall(L, 1, 0, msgh_idx) == 0;
+    lua_rawgeti(L, MISC, MISC_HANDLER); /* err, f, call_handler */
+    lua_insert(L, -3);                   /* call_handler, err, f */
+    lua_insert(L, -2);                   /* call_handler, f, err */
+    lua_pushlightuserdata(L, d);
+    return lua_pcall(L, 3, 0, msgh_idx) == 0;
+}
+
+/* After a callback's error: handled (1) or to raise (0); either way the
+ * one-off that raised is finished with. */
+static int after_error(lua_State *L, drain *d, int msgh_idx) {
+    int ok = handled(L, d, msgh_idx);
+    if (d->fin != NULL) { /* keep the error on top */
+        int top = lua_gettop(L);
+        finish_fired(L, d, CBS);
+        lua_settop(L, top);
+    }
+    return ok;
 }
 
 /* The drain is over (or unwinding): the outermost one hands Go back what
@@ -229,6 +305,12 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     d.limit = limit;
     d.ran = 0;
     d.taking = 0;
+    d.timed = st->depth > 0; /* lateness: of outermost drains only */
+    d.cur = NULL;
+    d.cur_id = 0;
+    d.cur_item = NULL;
+    d.fin = NULL;
+    st->drains++;
     if (st->go_clock) {
         int rc = lmk_lend_due(st, d.upto);
         if (rc != LMK_OK && rc != LMK_ENOMEM) lmk_error(L, lmk_rc_message(rc));
@@ -245,7 +327,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         st->depth++;
         lua_pushvalue(L, CBS);
         while (drain_loop(L, &d, base + 1, base, 1)) {
-            if (!handled(L, &d, base)) { /* the error is on top */
+            if (!after_error(L, &d, base)) { /* the error is on top */
                 leave(st);
                 lua_error(L);
             }
@@ -262,7 +344,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
                 lua_pop(L, 1);
                 break;
             }
-            if (!handled(L, &d, base)) { /* the error is on top */
+            if (!after_error(L, &d, base)) { /* the error is on top */
                 leave(st);
                 lua_error(L);
             }
@@ -291,7 +373,7 @@ static int l_process_events(lua_State *L) {
 
 /* The events pending now: due expirations (the engine's and Go's) and
  * items. */
-static int64_t pending(lmk_state *st, int64_t *inqueue) {
+int64_t lmk_pending(lmk_state *st, int64_t *inqueue) {
     int64_t eng = lmk_eng_pending(&st->eng, lmk_mono_ns()), inq = 0;
     int64_t go = lmk_go_pending(st, &inq);
     if (inqueue) *inqueue = eng + inq;
@@ -306,14 +388,14 @@ static int l_poll(lua_State *L) {
     lua_settop(L, 0);
     ran = dispatch(L, st, 1);
     lua_pushboolean(L, ran > 0);
-    lua_pushinteger(L, (lua_Integer)pending(st, NULL));
+    lua_pushinteger(L, (lua_Integer)lmk_pending(st, NULL));
     return 2;
 }
 
 /* [-0, +1, e] pending() -> events that will run a callback */
 static int l_pending(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    lua_pushinteger(L, (lua_Integer)pending(st, NULL));
+    lua_pushinteger(L, (lua_Integer)lmk_pending(st, NULL));
     return 1;
 }
 
@@ -321,13 +403,15 @@ static int l_pending(lua_State *L) {
 static int l_inqueue(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     int64_t inq = 0;
-    (void)pending(st, &inq);
+    (void)lmk_pending(st, &inq);
     lua_pushinteger(L, (lua_Integer)inq);
     return 1;
 }
 
-/* [-(0|1), +0, e] seterrorhandler(f|nil): f(err) gets each callback error
- * and processing goes on; nil restores raising from process_events. */
+/* [-(0|1), +0, e] seterrorhandler(f|nil): f(err, source) gets each
+ * callback error (the value raised; a string with a traceback) and the
+ * failing timer's handle (or a producer item's producer name), and
+ * processing goes on; nil restores raising from process_events. */
 static int l_seterrorhandler(lua_State *L) {
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_settop(L, 1);
@@ -339,10 +423,10 @@ static int l_seterrorhandler(lua_State *L) {
  * values from stack index first on), and keeps them in MISC: no drain
  * allocates them. [-0, +0, m] */
 void lmk_dispatch_init(lua_State *L, int first) {
-    const lua_CFunction fs[] = {msgh, run_drain, lmk_item_runner, noop};
-    static const int slots[] = {MISC_MSGH, MISC_RUN, MISC_ITEM, MISC_NOOP};
+    const lua_CFunction fs[] = {msgh, run_drain, lmk_item_runner, noop, call_handler};
+    static const int slots[] = {MISC_MSGH, MISC_RUN, MISC_ITEM, MISC_NOOP, MISC_HANDLER};
     int i, j;
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         for (j = 0; j < NUPS; j++) lua_pushvalue(L, first + j);
         lua_pushcclosure(L, fs[i], NUPS);
         lua_rawseti(L, first + NUPS - 1, slots[i]); /* MISC is the last upvalue */

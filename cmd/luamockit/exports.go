@@ -177,6 +177,20 @@ func lmk_lend_id(h, id C.uint64_t, e *C.lmk_entry, found *C.int) (rc C.int) {
 	return C.LMK_OK
 }
 
+// lmk_next_key stores the key of the earliest timer the queue holds
+// (queue.NextDue) and whether it holds any.
+//
+//export lmk_next_key
+func lmk_next_key(h C.uint64_t, key *C.int64_t, ok *C.int) (rc C.int) {
+	*key, *ok = 0, 0
+	defer guard(&rc, C.LMK_EPANIC)
+	if q := lookup(h); q != nil {
+		k, found := q.NextDue()
+		*key, *ok = C.int64_t(k), cbool(found)
+	}
+	return C.LMK_OK
+}
+
 // lmk_counts stores what the queue has pending and in its ring (64-bit: a
 // stalled loop can pile up more than 2^31 expirations).
 //

@@ -137,6 +137,17 @@ int lmk_use_go_clock(lmk_state *st) {
     return st->depth == 0 ? lmk_return_all(st) : LMK_OK;
 }
 
+/* When the earliest armed timer of the universe is due (CLOCK_MONOTONIC;
+ * INT64_MAX: none): the engine's, or Go's while it holds schedules. */
+int64_t lmk_next_due(lmk_state *st) {
+    int64_t due = lmk_eng_next_due(&st->eng), key = 0;
+    int ok = 0;
+    if (st->go_clock && go_usable(st) && lmk_next_key(st->q, &key, &ok) == LMK_OK && ok &&
+        key + st->clock_off < due)
+        due = key + st->clock_off;
+    return due;
+}
+
 /* Go's part of pending() (its due expirations and its items) and of
  * inqueue(), with no call into Go when it cannot have any: while the Lua
  * thread holds every schedule, Go has only items, and then its eventfd is

@@ -71,17 +71,17 @@ enum { LMK_AT_NONE = 0, LMK_AT_ENGINE, LMK_AT_GO };
 
 /* A timer's record, in the universe's slab (records.c): its schedule is
  * the engine's while the timer is there, and an exact copy of Go's while
- * Go holds it. A record lives while its timer is armed, or stopped or
- * fired with a handle that still refers to it; the handle never outlives
- * it unnoticed (see lmk_timer). */
+ * Go holds it. A record lives while its timer is armed (the registry keeps
+ * an armed timer alive), or stopped or fired with a handle that still
+ * refers to it; a free record's state is LMK_T_DESTROYED. */
 typedef struct lmk_rec {
     lmk_sched s;      /* first: an lmk_sched * is an lmk_rec * */
     double ms;        /* the interval (one-off: the delay), as given */
     uint8_t state;    /* enum lmk_tstate (never LMK_T_DESTROYED: freed then) */
     uint8_t where;    /* LMK_AT_* */
     uint8_t periodic;
-    uint8_t coro;     /* armed in a coroutine: its thread is anchored (ANCHORS) */
-    uint8_t orphan;   /* its handle was collected: it releases itself when done */
+    uint8_t coro;     /* ANCHORS holds the coroutine that armed it (while armed) */
+    uint8_t orphan;   /* its handle was collected: it frees itself when it has run */
 } lmk_rec;
 
 /* A timer handle (the userdata Lua holds). r is NULL once the timer is
@@ -111,7 +111,17 @@ typedef struct lmk_slab {
 #define NUPS 5
 
 /* MISC's slots: integer keys, so reading or clearing them never allocates. */
-enum { MISC_ERRH = 1, MISC_TRACEBACK, MISC_MSGH, MISC_RUN, MISC_ITEM, MISC_NOOP, MISC_N = MISC_NOOP };
+enum {
+    MISC_ERRH = 1,  /* the error handler, or false */
+    MISC_TRACEBACK, /* debug.traceback (Lua 5.1) */
+    MISC_MSGH,      /* the message handler of a drain */
+    MISC_RUN,       /* the drain runner */
+    MISC_ITEM,      /* the producer item runner */
+    MISC_NOOP,      /* a function that does nothing (reserve_call) */
+    MISC_HANDLER,   /* calls the error handler with the failing timer or producer */
+    MISC_HANDLES,   /* id -> the timer's handle, a weak table */
+    MISC_N = MISC_HANDLES
+};
 
 /* Stack slots a drain keeps free before it takes an expiration or an item,
  * so that calling the callback cannot need to grow the stack (a Lua
@@ -138,6 +148,13 @@ typedef struct lmk_state {
     int64_t clock_off;   /* CLOCK_MONOTONIC ns - Go's queue clock */
     lmk_engine eng;      /* the schedules the Lua thread holds */
     lmk_slab recs;       /* every timer's record */
+    /* stats() */
+    uint64_t callbacks;  /* timer callbacks and producer items run */
+    uint64_t items;      /* of which producer items */
+    uint64_t errors;     /* callbacks that raised */
+    uint64_t drains;     /* process_events and poll calls */
+    int64_t late_last;   /* ns from the first due expiration of the last drain to its start */
+    int64_t late_max;
 } lmk_state;
 
 /* ---- what the files offer each other ---- */
@@ -155,12 +172,17 @@ extern const luaL_Reg lmk_clock_funcs[];
 /* timer.c */
 double lmk_checkms(lua_State *L, int arg, int zero_ok);
 extern const luaL_Reg lmk_timer_funcs[], lmk_timer_methods[], lmk_timer_meta[];
-void lmk_release_id(lua_State *L, const lmk_rec *r, int cbs);
+void lmk_release_id(lua_State *L, lmk_rec *r, int cbs);
+void lmk_release_thread(lua_State *L, lmk_rec *r);
+void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r);
+void lmk_push_ms(lua_State *L, double ms);
 
 /* records.c */
 lmk_rec *lmk_rec_new(lmk_state *st);
 void lmk_rec_free(lmk_state *st, lmk_rec *r);
 void lmk_recs_free_all(lmk_state *st);
+typedef void (*lmk_rec_visit)(lmk_rec *r, void *ctx);
+void lmk_recs_each(lmk_state *st, lmk_rec_visit f, void *ctx);
 
 /* lease.c */
 int lmk_schedule(lmk_state *st, lmk_rec *r);
@@ -169,10 +191,15 @@ int lmk_lend_due(lmk_state *st, int64_t upto);
 int lmk_return_all(lmk_state *st);
 int lmk_use_go_clock(lmk_state *st);
 int64_t lmk_go_pending(lmk_state *st, int64_t *inqueue);
+int64_t lmk_next_due(lmk_state *st);
 
 /* dispatch.c */
 extern const luaL_Reg lmk_dispatch_funcs[];
 void lmk_dispatch_init(lua_State *L, int first);
+int64_t lmk_pending(lmk_state *st, int64_t *inqueue);
+
+/* stats.c */
+extern const luaL_Reg lmk_stats_funcs[];
 
 /* wait.c */
 extern const luaL_Reg lmk_wait_funcs[];
@@ -182,6 +209,7 @@ int lmk_go_has_pending(const lmk_state *st);
 void lmk_publish_api(lua_State *L);
 extern const lua_CFunction lmk_item_runner;
 int lmk_run_item(lua_State *L, lmk_state *st, const lmk_slot *s, int msgh);
+const char *lmk_producer_name(const lmk_slot *s);
 void lmk_producers_sweep(lmk_state *st);
 void lmk_producers_close(lmk_state *st);
 void lmk_cancel_item(uintptr_t cookie, uintptr_t item);

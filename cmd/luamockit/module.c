@@ -8,7 +8,8 @@
  * when a Lua error unwinds. The files, one concern each: timer.c (arming,
  * timer methods), records.c (timer records), lease.c (who holds a
  * schedule), engine.c (the Lua thread's timers), dispatch.c
- * (process_events, the error protocol),
+ * (process_events, the error protocol), stats.c (timers, next_due,
+ * stats),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
  * API), compat.c (Lua 5.1-5.4).
  *
@@ -119,6 +120,12 @@ static void push_universe(lua_State *L) {
         lua_pushboolean(L, 0);
         lua_rawseti(L, -2, i);
     }
+    lua_newtable(L); /* MISC[MISC_HANDLES] = setmetatable({}, {__mode = "v"}) */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawseti(L, -2, MISC_HANDLES);
 #if LUA_VERSION_NUM < 502
     lua_getglobal(L, "debug");
     if (lua_istable(L, -1)) {
@@ -152,7 +159,8 @@ static void push_universe(lua_State *L) {
 
 /* [-0, +1, e] require("luamockit") */
 int luaopen_luamockit(lua_State *L) {
-    static const luaL_Reg *const groups[] = {lmk_timer_funcs, lmk_dispatch_funcs, lmk_wait_funcs, lmk_clock_funcs};
+    static const luaL_Reg *const groups[] = {lmk_timer_funcs, lmk_dispatch_funcs, lmk_wait_funcs, lmk_clock_funcs,
+                                             lmk_stats_funcs};
     int i, first;
     pthread_once(&fork_once, install_fork_handler);
     if (lmk_forked)

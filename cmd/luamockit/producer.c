@@ -180,6 +180,12 @@ static int run_item(lua_State *L) {
 
 const lua_CFunction lmk_item_runner = run_item;
 
+/* The name of an item's producer (NULL if it has none); valid while a
+ * drain runs (producers are freed after it). */
+const char *lmk_producer_name(const lmk_slot *s) {
+    return ((lmk_producer *)s->cookie)->name;
+}
+
 /* Runs one item under lua_pcall with the message handler at msgh.
  * Returns -1 if nothing ran (decode skipped it, or its producer is gone),
  * -2 with an error on the stack if it could not start (a memory error: the

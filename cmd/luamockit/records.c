@@ -29,6 +29,7 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
         if (chunk == NULL) return NULL;
         sl->chunks[sl->nchunks++] = chunk;
         for (i = REC_CHUNK - 1; i >= 0; i--) { /* the first record comes out first */
+            chunk[i].state = LMK_T_DESTROYED;
             chunk[i].s.next = (lmk_sched *)sl->free;
             sl->free = &chunk[i];
         }
@@ -42,8 +43,20 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
 
 void lmk_rec_free(lmk_state *st, lmk_rec *r) {
     r->s.in = 0;
+    r->state = LMK_T_DESTROYED; /* marks it free (lmk_recs_each skips it) */
     r->s.next = (lmk_sched *)st->recs.free;
     st->recs.free = r;
+}
+
+/* Calls f for every record in use, in no particular order; f must not
+ * allocate or free records. */
+void lmk_recs_each(lmk_state *st, lmk_rec_visit f, void *ctx) {
+    int i, j;
+    for (i = 0; i < st->recs.nchunks; i++) {
+        lmk_rec *chunk = st->recs.chunks[i];
+        for (j = 0; j < REC_CHUNK; j++)
+            if (chunk[j].state != LMK_T_DESTROYED) f(&chunk[j], ctx);
+    }
 }
 
 void lmk_recs_free_all(lmk_state *st) {

@@ -11,8 +11,8 @@
 
 #include "lmk.h"
 
-/* Largest accepted duration: 2^53 ns (about 104 days) is where doubles
- * stop being exact; a year is plenty and keeps ns in range. */
+/* Largest accepted duration: 366 days (a year, leap or not), in range of
+ * the int64 ns the schedules count in. */
 #define LMK_MAX_MS (366.0 * 24 * 3600 * 1000)
 /* Shortest interval: 1 us. Shorter ones would only keep the Lua thread
  * busy (expirations are counted exactly either way). */
@@ -27,7 +27,7 @@ double lmk_checkms(lua_State *L, int arg, int zero_ok) {
     if (ms < 0) luaL_argerror(L, arg, "milliseconds must not be negative");
     if (!zero_ok && ms == 0) luaL_argerror(L, arg, "interval must be greater than 0");
     if (!zero_ok && ms < LMK_MIN_INTERVAL_MS) luaL_argerror(L, arg, "interval must be at least 0.001 ms");
-    if (ms > LMK_MAX_MS) luaL_argerror(L, arg, "milliseconds too large (at most one year)");
+    if (ms > LMK_MAX_MS) luaL_argerror(L, arg, "milliseconds too large (at most 366 days)");
     return ms;
 }
 
@@ -40,12 +40,29 @@ static lmk_timer *checktimer(lua_State *L) {
  * that armed it; cbs: CBS's index (the upvalue, or a copy on the stack).
  * Both keys exist, and clearing a key that exists never allocates.
  * [-0, +0, -] */
-void lmk_release_id(lua_State *L, const lmk_rec *r, int cbs) {
+void lmk_release_id(lua_State *L, lmk_rec *r, int cbs) {
     lua_pushnil(L);
     lmk_rawsetid(L, cbs, r->s.id);
-    if (r->coro) {
-        lua_pushnil(L);
+    lmk_release_thread(L, r);
+}
+
+/* The coroutine that armed (or restarted) r is anchored while r is armed:
+ * released when a one-off has run or the timer stops, so that a handle the
+ * coroutine's stack still holds can be collected. [-0, +0, -] */
+void lmk_release_thread(lua_State *L, lmk_rec *r) {
+    if (!r->coro) return;
+    lua_pushnil(L);
+    lmk_rawsetid(L, ANCHORS, r->s.id);
+    r->coro = 0;
+}
+
+/* Anchors the running thread for r if it is a coroutine. [-0, +0, m] */
+static void anchor_thread(lua_State *L, lmk_rec *r) {
+    if (!lua_pushthread(L)) {
         lmk_rawsetid(L, ANCHORS, r->s.id);
+        r->coro = 1;
+    } else {
+        lua_pop(L, 1);
     }
 }
 
@@ -56,6 +73,45 @@ static void restart(lmk_rec *r, int64_t now) {
     r->s.period = ns;
     r->s.left = r->periodic ? -1 : 1;
     r->s.due = now + ns;
+}
+
+/* [-0, +1, -] pushes ms: an integer when whole (Lua 5.3+ prints 1000, not
+ * 1000.0). */
+void lmk_push_ms(lua_State *L, double ms) {
+#if LUA_VERSION_NUM >= 503
+    if (ms == (double)(lua_Integer)ms) {
+        lua_pushinteger(L, (lua_Integer)ms);
+        return;
+    }
+#endif
+    lua_pushnumber(L, ms);
+}
+
+/* [-0, +1, m] pushes r's handle: the one Lua holds (the weak table
+ * MISC[MISC_HANDLES] knows it), or a new one for a timer whose handle was
+ * collected (an orphan: armed means alive). */
+void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
+    lmk_timer *h;
+    (void)st;
+    lua_rawgeti(L, MISC, MISC_HANDLES);
+    lmk_rawgetid(L, -1, r->s.id);
+    if (!lua_isnil(L, -1)) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
+    memset(h, 0, sizeof *h);
+    h->ms = r->ms;
+    h->id = r->s.id;
+    h->periodic = r->periodic;
+    lua_pushvalue(L, TIMER_MT);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lmk_rawsetid(L, -3, r->s.id);
+    lua_remove(L, -2);
+    h->r = r;
+    r->orphan = 0;
 }
 
 /* The live record of handle h, or NULL (destroyed, or the state closed:
@@ -105,12 +161,11 @@ static int arm(lua_State *L, int periodic) {
         }
     }
     lmk_rawsetid(L, CBS, r->s.id);
-    if (!lua_pushthread(L)) { /* a coroutine: anchored while the timer lives */
-        r->coro = 1;
-        lmk_rawsetid(L, ANCHORS, r->s.id);
-    } else {
-        lua_pop(L, 1);
-    }
+    anchor_thread(L, r);
+    lua_rawgeti(L, MISC, MISC_HANDLES); /* handles[id] = h (weak) */
+    lua_pushvalue(L, ud);
+    lmk_rawsetid(L, -2, r->s.id);
+    lua_pop(L, 1);
     restart(r, lmk_mono_ns());
     r->state = LMK_T_ARMED;
     rc = lmk_schedule(st, r);
@@ -163,14 +218,14 @@ static int t_close(lua_State *L) {
 }
 #endif
 
-/* [-1, +0, -] __gc: an armed one-off whose handle is collected goes on
- * (old code drops the handle) and frees itself once it has run; anything
- * else whose handle is collected is destroyed (an interval timer nobody
- * holds is stopped). */
+/* [-1, +0, -] __gc: armed means alive: an armed timer whose handle is
+ * collected goes on (the registry keeps its record; mit.timers() can hand
+ * out a handle again), and a one-off frees itself once it has run. A
+ * stopped or fired timer that nothing refers to any more is destroyed. */
 static int t_gc(lua_State *L) {
     lmk_timer *h = (lmk_timer *)lua_touserdata(L, 1);
     lmk_rec *r = rec_of(L, h);
-    if (r != NULL && r->state == LMK_T_ARMED && !r->periodic) {
+    if (r != NULL && r->state == LMK_T_ARMED) {
         r->orphan = 1;
         h->r = NULL;
         return 0;
@@ -200,37 +255,56 @@ static int t_state(lua_State *L) {
 
 /* [-1, +1, e] t:interval() -> ms (the delay, for a one-off) */
 static int t_interval(lua_State *L) {
-    lua_pushnumber(L, checktimer(L)->ms);
+    lmk_push_ms(L, checktimer(L)->ms);
+    return 1;
+}
+
+/* [-1, +1, e] t:remaining() -> ms until its next expiration (>= 0; 0 when
+ * one is due and has not run), or nil if it is not armed. */
+static int t_remaining(lua_State *L) {
+    lmk_rec *r = rec_of(L, checktimer(L));
+    int64_t left;
+    if (r == NULL || r->state != LMK_T_ARMED) {
+        lua_pushnil(L);
+        return 1;
+    }
+    left = lmk_sched_key(&r->s) - lmk_mono_ns();
+    lua_pushnumber(L, left > 0 ? (lua_Number)left / 1e6 : 0);
     return 1;
 }
 
 /* [-1, +1, e] t:stop() -> t: disarms it and drops its expirations not yet
- * run; t:start() re-arms it. */
+ * run; t:start() re-arms it. Raises only on a destroyed timer (a one-off
+ * that has run stays as it is). */
 static int t_stop(lua_State *L) {
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
     lmk_rec *r = rec_of(L, h);
     if (r == NULL) return lmk_error(L, "timer is destroyed");
-    if (r->state == LMK_T_STOPPED) { lua_settop(L, 1); return 1; }
-    if (oneoff_fired(r)) return lmk_error(L, "the one-off timer has already fired");
-    lmk_unschedule(st, r);
-    r->state = LMK_T_STOPPED;
+    if (r->state == LMK_T_ARMED) {
+        lmk_unschedule(st, r);
+        r->state = LMK_T_STOPPED;
+        lmk_release_thread(L, r);
+    }
     lua_settop(L, 1);
     return 1;
 }
 
-/* [-1, +1, e] t:start() -> t: (re)arms it from now; the first expiration
- * is one interval (a one-off: its delay) away. Expirations of an armed
+/* [-(1|2), +1, e] t:start([ms]) -> t: (re)arms it from now, a one-off
+ * that has run too; with ms, the interval (a one-off: the delay) becomes
+ * ms. The first expiration is one interval away. Expirations of an armed
  * timer that fell due before and have not run still run: they stay, one
- * record queued at the first one's due time. */
+ * record queued at the first one's due time. Raises only on a destroyed
+ * timer. */
 static int t_start(lua_State *L) {
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
     lmk_rec *r = rec_of(L, h);
+    double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
     int64_t now;
     int rc;
     if (r == NULL) return lmk_error(L, "timer is destroyed");
-    if (oneoff_fired(r)) return lmk_error(L, "the one-off timer has already fired");
+    if (ms >= 0) r->ms = h->ms = ms;
     now = lmk_mono_ns();
     if (r->state == LMK_T_ARMED) {
         int64_t n;
@@ -241,7 +315,8 @@ static int t_start(lua_State *L) {
             r->s.bl_left += n;
         }
     } else {
-        r->s.bl_left = 0;
+        r->s.bl_left = 0; /* stopped, or a one-off that has run */
+        anchor_thread(L, r);
     }
     restart(r, now);
     r->state = LMK_T_ARMED;
@@ -277,6 +352,7 @@ const luaL_Reg lmk_timer_methods[] = {
     {"start", t_start},
     {"state", t_state},
     {"interval", t_interval},
+    {"remaining", t_remaining},
     {NULL, NULL}
 };
 

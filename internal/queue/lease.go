@@ -69,6 +69,17 @@ func (q *Queue) LendID(id uint64) (Entry, bool) {
 	return t.Entry, true
 }
 
+// NextDue returns when the earliest timer the queue holds is due (its
+// Key), and whether it holds any.
+func (q *Queue) NextDue() (int64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.heap) == 0 {
+		return 0, false
+	}
+	return q.heap[0].Key(), true
+}
+
 // Timers returns how many timers the queue holds.
 func (q *Queue) Timers() int {
 	q.mu.Lock()

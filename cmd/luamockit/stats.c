@@ -1,0 +1,123 @@
+/*
+ * stats.c: looking at the timers from Lua: mit.timers(), mit.next_due()
+ * and mit.stats(). Nothing here runs a callback or moves a schedule.
+ */
+#include <stdlib.h>
+
+#include "lmk.h"
+
+/* The records of timers, collected by lmk_recs_each. */
+typedef struct rec_list {
+    lmk_rec **v;
+    size_t n, cap;
+    int64_t armed, stopped;
+    int failed; /* no memory for the list */
+} rec_list;
+
+static void collect(lmk_rec *r, void *ctx) {
+    rec_list *l = (rec_list *)ctx;
+    if (r->state == LMK_T_ARMED) l->armed++;
+    else if (r->state == LMK_T_STOPPED) l->stopped++;
+    else return; /* a one-off that has run */
+    if (l->v == NULL && l->cap > 0) return; /* counting only */
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        lmk_rec **v = (lmk_rec **)realloc(l->v, cap * sizeof *v);
+        if (v == NULL) { l->failed = 1; return; }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = r;
+}
+
+static int by_id(const void *a, const void *b) {
+    uint64_t x = (*(lmk_rec *const *)a)->s.id, y = (*(lmk_rec *const *)b)->s.id;
+    return x < y ? -1 : x > y;
+}
+
+/* [-0, +1, e] timers() -> an array of this state's live timers (armed or
+ * stopped), in the order they were armed: the handles Lua holds, or new
+ * ones for armed timers whose handles were collected. */
+static int l_timers(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    rec_list l = {NULL, 0, 0, 0, 0, 0};
+    size_t i;
+    lmk_recs_each(st, collect, &l);
+    if (l.failed) {
+        free(l.v);
+        return lmk_error(L, lmk_rc_message(LMK_ENOMEM));
+    }
+    if (l.n > 1) qsort(l.v, l.n, sizeof *l.v, by_id);
+    lua_settop(L, 0);
+    /* The list lives in C memory until the table is built: a memory error
+     * while building it must not leak it, so build in a protected way:
+     * records cannot go away meanwhile (nothing here runs Lua code but
+     * lmk_push_handle's allocation). */
+    lua_createtable(L, (int)l.n, 0);
+    for (i = 0; i < l.n; i++) {
+        lmk_push_handle(L, st, l.v[i]);
+        lua_rawseti(L, 1, (int)i + 1);
+    }
+    free(l.v);
+    return 1;
+}
+
+/* [-0, +1, e] next_due() -> ms until the earliest armed timer of this state
+ * is due (>= 0), or nil if none is armed: a ready timeout for select() or
+ * poll(). */
+static int l_next_due(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    int64_t due = lmk_next_due(st), left;
+    if (due == INT64_MAX) {
+        lua_pushnil(L);
+        return 1;
+    }
+    left = due - lmk_mono_ns();
+    lua_pushnumber(L, left > 0 ? (lua_Number)left / 1e6 : 0);
+    return 1;
+}
+
+static void set_int(lua_State *L, const char *k, int64_t v) {
+    lua_pushnumber(L, (lua_Number)v); /* exact to 2^53 */
+#if LUA_VERSION_NUM >= 503
+    lua_pop(L, 1);
+    lua_pushinteger(L, (lua_Integer)v);
+#endif
+    lua_setfield(L, -2, k);
+}
+
+/* [-0, +1, e] stats() -> a table of counts: timers (live: armed or
+ * stopped), armed, stopped, pending, callbacks (run since require, items
+ * included), items (producer items run), errors (callbacks that raised),
+ * drains (process_events and poll calls), late_ms (how late the first
+ * expiration of the last drain ran: the time from its due time to the
+ * drain's start), late_max_ms (the most of those), clock ("lua" while the
+ * Lua thread keeps time, "go" after fd()/setport()). */
+static int l_stats(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    rec_list l = {NULL, 0, 1, 0, 0, 0}; /* cap 1, v NULL: count only */
+    lmk_recs_each(st, collect, &l);
+    lua_createtable(L, 0, 11);
+    set_int(L, "timers", l.armed + l.stopped);
+    set_int(L, "armed", l.armed);
+    set_int(L, "stopped", l.stopped);
+    set_int(L, "pending", lmk_pending(st, NULL));
+    set_int(L, "callbacks", (int64_t)st->callbacks);
+    set_int(L, "items", (int64_t)st->items);
+    set_int(L, "errors", (int64_t)st->errors);
+    set_int(L, "drains", (int64_t)st->drains);
+    lua_pushnumber(L, (lua_Number)st->late_last / 1e6);
+    lua_setfield(L, -2, "late_ms");
+    lua_pushnumber(L, (lua_Number)st->late_max / 1e6);
+    lua_setfield(L, -2, "late_max_ms");
+    lua_pushstring(L, st->go_clock ? "go" : "lua");
+    lua_setfield(L, -2, "clock");
+    return 1;
+}
+
+const luaL_Reg lmk_stats_funcs[] = {
+    {"timers", l_timers},
+    {"next_due", l_next_due},
+    {"stats", l_stats},
+    {NULL, NULL}
+};
