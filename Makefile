@@ -68,7 +68,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-engine test-go test-busted test-host test-rocks test-extra test-soak-short
+test: deps build test-engine test-hub test-go test-busted test-host test-rocks test-extra test-soak-short
 
 # The Lua thread's timer engine (cmd/luamockit/engine.c) alone, against a
 # model, under AddressSanitizer and UBSan: ENGINE_SEEDS random runs.
@@ -78,6 +78,21 @@ test-engine:
 	$(CC) -O1 -g -Wall -Wextra -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	  -Icmd/luamockit -o $(BUILD)/host/engine_test test/engine_test.c cmd/luamockit/engine.c
 	$(BUILD)/host/engine_test $(ENGINE_SEEDS)
+
+# The hub (cmd/luamockit/hub.c: producer items, waking the Lua thread)
+# alone, with real threads and exact books, under ThreadSanitizer and
+# under AddressSanitizer/UBSan, for the Linux path (futexes, eventfd) and
+# the portable one (condition variables, a pipe): HUB_SEEDS runs each.
+HUB_SEEDS ?= 30
+HUB_TEST_CC = $(CC) -O1 -g -Wall -Wextra -I$(LUA54_INCDIR) -Icmd/luamockit test/hub_test.c cmd/luamockit/hub.c -lpthread
+test-hub:
+	@mkdir -p $(BUILD)/host
+	$(HUB_TEST_CC) -fsanitize=thread -o $(BUILD)/host/hub_test_tsan
+	$(HUB_TEST_CC) -fsanitize=address,undefined -fno-sanitize-recover=undefined -o $(BUILD)/host/hub_test_asan
+	$(HUB_TEST_CC) -DLMK_PORTABLE -fsanitize=thread -o $(BUILD)/host/hub_test_tsan_portable
+	$(BUILD)/host/hub_test_tsan $(HUB_SEEDS)
+	$(BUILD)/host/hub_test_asan $(HUB_SEEDS)
+	$(BUILD)/host/hub_test_tsan_portable $(HUB_SEEDS)
 
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers; -idirafter

@@ -31,7 +31,7 @@ typedef struct drain {
     int64_t upto; /* CLOCK_MONOTONIC ns: the drain runs what was due by then */
     long limit;   /* callbacks left to run; < 0: no limit */
     long ran;
-    int items;    /* Go may have items delivered by upto */
+    int items;    /* the hub may have items delivered by upto */
     int taking;   /* between the start of run_timer and its take */
     int timed;    /* the drain's lateness is measured (its first expiration) */
     /* what runs now, for the error handler: a timer (its record and id),
@@ -146,12 +146,11 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
 }
 
 /* Takes the item due next if it was delivered before bound (and by the
- * drain's bound). Returns 1 with *s filled, else 0. */
-static int take_item(drain *d, int64_t bound, lmk_slot *s) {
-    lmk_state *st = d->st;
-    int ok = 0, more = 0;
+ * drain's bound). Returns 1 with *r and *owner filled, else 0. */
+static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
+    int more = 0, ok;
     if (bound > d->upto) bound = d->upto;
-    if (lmk_take_item(st->q, bound - st->clock_off, d->upto - st->clock_off, s, &ok, &more) != LMK_OK) ok = more = 0;
+    ok = lmk_hub_take(d->st->hub, bound, d->upto, r, owner, &more);
     d->items = more;
     return ok;
 }
@@ -166,7 +165,8 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
     while (d->limit != 0 && st->q != 0) {
         lmk_sched *s = lmk_eng_next(&st->eng, d->upto);
         if (d->items) {
-            lmk_slot item;
+            lmk_record item;
+            void *owner;
             if (!lua_checkstack(L, LMK_CALL_ROOM)) { /* nothing taken: end the drain */
                 d->limit = 0;
                 lua_pushliteral(L, "luamockit: no stack to run a producer item (out of memory)");
@@ -174,12 +174,13 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
                 lua_error(L);
             }
             /* an item delivered before the timer's expiration goes first */
-            if (take_item(d, s ? lmk_sched_key(s) - 1 : d->upto, &item)) {
+            if (take_item(d, s ? lmk_sched_key(s) - 1 : d->upto, &item, &owner)) {
                 int status;
+                st->last_item = d->upto;
                 d->cur = NULL;
-                d->cur_item = lmk_producer_name(&item);
-                status = lmk_run_item(L, st, &item, msgh);
-                if (status == -2) { /* it could not start: back in Go's queue; end the drain */
+                d->cur_item = lmk_producer_name(st, &item);
+                status = lmk_run_item(L, st, &item, owner, msgh);
+                if (status == -2) { /* it could not start: back in the ring; end the drain */
                     d->limit = 0;
                     return 1;
                 }
@@ -287,11 +288,13 @@ static int after_error(lua_State *L, drain *d, int msgh_idx) {
 }
 
 /* The drain is over (or unwinding): the outermost one hands Go back what
- * it holds while Go keeps time, and frees unregistered producers. */
+ * it holds while Go keeps time, frees unregistered producers, and clears
+ * the wake-up fd if nothing is left pending. */
 static void leave(lmk_state *st) {
     if (--st->depth > 0) return;
     if (st->go_clock) (void)lmk_return_all(st); /* fails only once the state is closed */
     if (st->producers) lmk_producers_sweep(st);
+    if (st->hub) lmk_hub_quiesce(st->hub);
 }
 
 /* Runs what is due now, at most limit callbacks (< 0: no limit), on L;
@@ -315,7 +318,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         int rc = lmk_lend_due(st, d.upto);
         if (rc != LMK_OK && rc != LMK_ENOMEM) lmk_error(L, lmk_rc_message(rc));
     }
-    d.items = lmk_go_has_pending(st);
+    d.items = lmk_hub_has_items(st->hub);
     if (st->depth == 0) lmk_eng_begin(&st->eng); /* a nested drain goes on with the record being run */
     lua_rawgeti(L, MISC, MISC_MSGH);
     base = lua_gettop(L);
@@ -372,12 +375,12 @@ static int l_process_events(lua_State *L) {
 }
 
 /* The events pending now: due expirations (the engine's and Go's) and
- * items. */
+ * items; *inqueue adds the withdrawn items still in the ring. */
 int64_t lmk_pending(lmk_state *st, int64_t *inqueue) {
-    int64_t eng = lmk_eng_pending(&st->eng, lmk_mono_ns()), inq = 0;
-    int64_t go = lmk_go_pending(st, &inq);
-    if (inqueue) *inqueue = eng + inq;
-    return eng + go;
+    int64_t eng = lmk_eng_pending(&st->eng, lmk_mono_ns()), ring = 0;
+    int64_t go = lmk_go_pending(st), items = lmk_hub_counts(st->hub, &ring);
+    if (inqueue) *inqueue = eng + go + ring;
+    return eng + go + items;
 }
 
 /* [-0, +2, e] poll() -> ran, left: runs the next event only; ran is true

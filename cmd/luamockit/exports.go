@@ -17,10 +17,9 @@ import (
 	"github.com/luamockit/luamockit/internal/queue"
 )
 
-// universe is what Go keeps of one Lua universe.
+// universe is what Go keeps of one Lua universe: its timers.
 type universe struct {
 	q *queue.Queue
-	n *notifier
 }
 
 // universes maps the handles that C holds to each Lua universe. Handles are
@@ -31,14 +30,12 @@ var (
 	lastHandle  atomic.Uint64
 )
 
-func lookupU(h C.uint64_t) universe {
+func lookup(h C.uint64_t) *queue.Queue {
 	universesMu.RLock()
 	u := universes[uint64(h)]
 	universesMu.RUnlock()
-	return u
+	return u.q
 }
-
-func lookup(h C.uint64_t) *queue.Queue { return lookupU(h).q }
 
 // guard is deferred by every export: a Go panic becomes the status fail in
 // *rc instead of unwinding into C.
@@ -78,20 +75,19 @@ func entries(buf *C.lmk_entry, n C.int) []queue.Entry {
 	return unsafe.Slice((*queue.Entry)(unsafe.Pointer(buf)), int(n))
 }
 
-// lmk_open creates the queue of a new Lua universe, signalling efd and
-// *flag (C memory that outlives the queue: the universe's struct), and
+// lmk_open creates the queue of a new Lua universe, whose notifier tells
+// hub (C memory that outlives the queue) when Go has due timers, and
 // stores its handle in *h. *clockOff receives CLOCK_MONOTONIC minus the
 // queue's clock: C converts every time it hands Go.
 //
 //export lmk_open
-func lmk_open(efd C.int, flag *C.int32_t, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
+func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	defer guard(&rc, C.LMK_EPANIC)
-	n := &notifier{efd: int(efd), flag: (*int32)(unsafe.Pointer(flag))}
-	q := queue.New(n)
+	q := queue.New(notifier{hub})
 	*clockOff = C.int64_t(clockOffset(q))
 	id := lastHandle.Add(1)
 	universesMu.Lock()
-	universes[id] = universe{q: q, n: n}
+	universes[id] = universe{q: q}
 	universesMu.Unlock()
 	*h = C.uint64_t(id)
 	return C.LMK_OK
@@ -114,8 +110,8 @@ func clockOffset(q *queue.Queue) int64 {
 	return off
 }
 
-// lmk_close forgets the universe: its timers, its producers' queued items
-// (their cancel functions run), and releases their waiting threads.
+// lmk_close forgets the universe's timers; its notifier is silent from
+// then on.
 //
 //export lmk_close
 func lmk_close(h C.uint64_t) (rc C.int) {
@@ -125,8 +121,7 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 	delete(universes, uint64(h))
 	universesMu.Unlock()
 	if u.q != nil {
-		cancelItems(u.q.Close())
-		u.n.setPort(0)
+		u.q.Close()
 	}
 	return C.LMK_OK
 }
@@ -191,44 +186,15 @@ func lmk_next_key(h C.uint64_t, key *C.int64_t, ok *C.int) (rc C.int) {
 	return C.LMK_OK
 }
 
-// lmk_counts stores what the queue has pending and in its ring (64-bit: a
-// stalled loop can pile up more than 2^31 expirations).
+// lmk_counts stores the expirations due in the queue (64-bit: a stalled
+// loop can pile up more than 2^31 of them).
 //
 //export lmk_counts
-func lmk_counts(h C.uint64_t, pending, inqueue *C.int64_t) (rc C.int) {
-	*pending, *inqueue = 0, 0
+func lmk_counts(h C.uint64_t, pending *C.int64_t) (rc C.int) {
+	*pending = 0
 	defer guard(&rc, C.LMK_EPANIC)
 	if q := lookup(h); q != nil {
 		*pending = C.int64_t(q.Pending())
-		*inqueue = C.int64_t(q.InQueue())
-	}
-	return C.LMK_OK
-}
-
-// lmk_setport sets the UDP port (on 127.0.0.1) that gets a datagram when
-// the queue goes from nothing pending to something pending; 0 disables.
-//
-//export lmk_setport
-func lmk_setport(h C.uint64_t, port C.int) (rc C.int) {
-	defer guard(&rc, C.LMK_EPANIC)
-	u := lookupU(h)
-	if u.q == nil {
-		return C.LMK_ECLOSED
-	}
-	if err := u.n.setPort(int(port)); err != nil {
-		return C.LMK_ESYS
-	}
-	return C.LMK_OK
-}
-
-// lmk_getport stores the port set by lmk_setport (0: none).
-//
-//export lmk_getport
-func lmk_getport(h C.uint64_t, port *C.int) (rc C.int) {
-	*port = 0
-	defer guard(&rc, C.LMK_EPANIC)
-	if u := lookupU(h); u.n != nil {
-		*port = C.int(u.n.getPort())
 	}
 	return C.LMK_OK
 }
@@ -244,14 +210,4 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.bl_due)-unsafe.Offsetof(queue.Entry{}.BlDue)]
 	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.bl_left)-unsafe.Offsetof(queue.Entry{}.BlLeft)]
 	_ = [1]struct{}{}[unsafe.Sizeof(C.lmk_entry{})-unsafe.Sizeof(queue.Entry{})]
-
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_slot{}.id)-unsafe.Offsetof(queue.Slot{}.ID)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_slot{}.flags)-unsafe.Offsetof(queue.Slot{}.Flags)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_slot{}.pid)-unsafe.Offsetof(queue.Slot{}.PID)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_slot{}.item)-unsafe.Offsetof(queue.Slot{}.Item)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_slot{}.cookie)-unsafe.Offsetof(queue.Slot{}.Cookie)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_slot{}.stamp)-unsafe.Offsetof(queue.Slot{}.Stamp)]
-	_ = [1]struct{}{}[unsafe.Sizeof(C.lmk_slot{})-unsafe.Sizeof(queue.Slot{})]
-
-	_ = [1]struct{}{}[C.LMK_FLAG_WAIT-queue.FlagWait]
 )

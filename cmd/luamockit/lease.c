@@ -134,6 +134,7 @@ int lmk_return_all(lmk_state *st) {
 int lmk_use_go_clock(lmk_state *st) {
     if (st->go_clock) return LMK_OK;
     st->go_clock = 1;
+    lmk_hub_watch(st->hub);
     return st->depth == 0 ? lmk_return_all(st) : LMK_OK;
 }
 
@@ -148,13 +149,11 @@ int64_t lmk_next_due(lmk_state *st) {
     return due;
 }
 
-/* Go's part of pending() (its due expirations and its items) and of
- * inqueue(), with no call into Go when it cannot have any: while the Lua
- * thread holds every schedule, Go has only items, and then its eventfd is
- * readable. */
-int64_t lmk_go_pending(lmk_state *st, int64_t *inqueue) {
-    int64_t pending = 0, inq = 0;
-    if (go_usable(st) && (st->go_clock || lmk_go_has_pending(st))) lmk_counts(st->q, &pending, &inq);
-    if (inqueue) *inqueue = inq;
+/* Go's part of pending(): its due expirations, with no call into Go when
+ * it cannot have any (the Lua thread holds every schedule until fd() or
+ * setport()). */
+int64_t lmk_go_pending(lmk_state *st) {
+    int64_t pending = 0;
+    if (go_usable(st) && st->go_clock) lmk_counts(st->q, &pending);
     return pending;
 }

@@ -12,8 +12,16 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+/* The platform: Linux's own primitives unless LMK_PORTABLE asks for the
+ * POSIX path every platform has (a pipe, poll(), condition variables). */
+#if defined(__linux__) && !defined(LMK_PORTABLE)
+#define LMK_HAVE_FUTEX 1
+#define LMK_HAVE_EVENTFD 1
+#endif
+
 #include "compat.h"
 #include "engine.h"
+#include "hub.h"
 #include "luamockit_api.h"
 
 #define LMK_VERSION "luamockit 0.1.0"
@@ -32,18 +40,6 @@ typedef struct lmk_entry {
     int64_t bl_due;
     int64_t bl_left;
 } lmk_entry;
-
-/* A producer item handed from the Go queue to C (queue.Slot). */
-typedef struct lmk_slot {
-    uint64_t id;      /* its waiter id (LMK_FLAG_WAIT), else 0 */
-    uint32_t flags;
-    uint32_t pid;     /* producer id */
-    uintptr_t item;   /* the producer's item */
-    uintptr_t cookie; /* the lmk_producer */
-    int64_t stamp;    /* delivered at, on Go's clock */
-} lmk_slot;
-
-#define LMK_FLAG_WAIT 4u /* a producer thread waits for lmk_item_done */
 
 /* Return codes of the Go exports. */
 enum {
@@ -137,14 +133,15 @@ enum {
  * touches it. */
 typedef struct lmk_state {
     uint64_t q;          /* Go queue handle; 0 once closed */
-    int efd;             /* eventfd: readable while Go has something pending */
-    int32_t go_pending;  /* the same, stored by Go (atomically) */
+    lmk_hub *hub;        /* producer items, the wake-up fd (hub.c) */
     int depth;           /* process_events calls on the C stack */
     int go_clock;        /* fd()/setport() in use: Go keeps time between drains */
     lua_Number next_id;  /* last timer id handed out */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
+    int64_t item_spin;   /* wait(): the window it looks for a flowing producer's next item */
+    int64_t last_item;   /* when a drain last took an item (CLOCK_MONOTONIC ns) */
     int64_t clock_off;   /* CLOCK_MONOTONIC ns - Go's queue clock */
     lmk_engine eng;      /* the schedules the Lua thread holds */
     lmk_slab recs;       /* every timer's record */
@@ -190,7 +187,7 @@ void lmk_unschedule(lmk_state *st, lmk_rec *r);
 int lmk_lend_due(lmk_state *st, int64_t upto);
 int lmk_return_all(lmk_state *st);
 int lmk_use_go_clock(lmk_state *st);
-int64_t lmk_go_pending(lmk_state *st, int64_t *inqueue);
+int64_t lmk_go_pending(lmk_state *st);
 int64_t lmk_next_due(lmk_state *st);
 
 /* dispatch.c */
@@ -203,16 +200,14 @@ extern const luaL_Reg lmk_stats_funcs[];
 
 /* wait.c */
 extern const luaL_Reg lmk_wait_funcs[];
-int lmk_go_has_pending(const lmk_state *st);
 
 /* producer.c */
 void lmk_publish_api(lua_State *L);
 extern const lua_CFunction lmk_item_runner;
-int lmk_run_item(lua_State *L, lmk_state *st, const lmk_slot *s, int msgh);
-const char *lmk_producer_name(const lmk_slot *s);
+int lmk_run_item(lua_State *L, lmk_state *st, const lmk_record *r, void *owner, int msgh);
+const char *lmk_producer_name(lmk_state *st, const lmk_record *r);
 void lmk_producers_sweep(lmk_state *st);
 void lmk_producers_close(lmk_state *st);
-void lmk_cancel_item(uintptr_t cookie, uintptr_t item);
 
 int luaopen_luamockit(lua_State *L);
 

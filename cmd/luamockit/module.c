@@ -11,18 +11,16 @@
  * (process_events, the error protocol), stats.c (timers, next_due,
  * stats),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
- * API), compat.c (Lua 5.1-5.4).
+ * API), hub.c (producer items, waking the Lua thread), compat.c (Lua
+ * 5.1-5.4).
  *
  * A universe's state is a full userdata kept in the registry under
  * LMK_STATE, with the tables every module function has as upvalues (see
  * lmk.h): CBS, ANCHORS, the timer metatable and MISC.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/eventfd.h>
 
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -62,19 +60,17 @@ lmk_state *lmk_getstate(lua_State *L) {
     return st;
 }
 
-/* [-1, +0, -] __gc of the state: Go forgets the universe (its timers, its
- * items, releasing waiting producer threads); the engine goes. */
+/* [-1, +0, -] __gc of the state: Go forgets the universe's timers, the hub
+ * its items (releasing waiting producer threads) and its fd; the engine
+ * goes. */
 static int s_gc(lua_State *L) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, 1);
-    if (st->q != 0 && !lmk_forked) {
-        lmk_close(st->q);
-        lmk_producers_close(st);
-    }
+    if (st->q != 0 && !lmk_forked) lmk_close(st->q);
+    if (st->hub != NULL && !lmk_forked) lmk_producers_close(st);
     st->q = 0;
+    st->hub = NULL;
     lmk_eng_free(&st->eng);
     lmk_recs_free_all(st);
-    if (st->efd >= 0) close(st->efd);
-    st->efd = -1;
     return 0;
 }
 
@@ -96,7 +92,6 @@ static void push_universe(lua_State *L) {
     reg = lua_gettop(L);
     st = (lmk_state *)lmk_newuserdata(L, sizeof *st);
     memset(st, 0, sizeof *st);
-    st->efd = -1;
     st->spin_ns = LMK_SPIN_DEFAULT_NS;
     lmk_eng_init(&st->eng);
     lua_createtable(L, 0, 1);
@@ -142,9 +137,8 @@ static void push_universe(lua_State *L) {
 #endif
     lua_rawseti(L, reg, 5);
 
-    st->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (st->efd < 0) lmk_error(L, strerror(errno));
-    if (lmk_open(st->efd, &st->go_pending, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
+    if ((st->hub = lmk_hub_open()) == NULL) lmk_error(L, errno ? strerror(errno) : "cannot create the event hub");
+    if (lmk_open(st->hub, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
         lmk_error(L, "cannot create the event queue");
 
     for (i = 1; i <= NUPS; i++) lua_rawgeti(L, reg, i);

@@ -1,36 +1,28 @@
 /*
  * producer.c: the producer C API (luamockit_api.h), DarkSideSync's idea on
- * our per-universe queue. Producer threads only reach the Go queue (through
- * lmk_deliver / lmk_deliver_wait); decode and result run on the Lua thread
- * inside process_events (dispatch.c), one item at a time, each under its
- * own lua_pcall so that a waiting thread learns the outcome.
+ * the universe's hub (hub.c): producer threads deliver into its ring, in C,
+ * without entering Go; decode and result run on the Lua thread inside
+ * process_events (dispatch.c), one item at a time, each under its own
+ * lua_pcall so that a waiting thread learns the outcome.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lmk.h"
-#include "_cgo_export.h"
 
-/* What C keeps of a producer, on the Lua thread's side. Producers never
- * see it: the handle they hold (luamockit_producer *) encodes the queue
- * handle and the producer id instead of pointing here, so a delivery
- * through a handle that was unregistered, or whose state closed, finds
- * nothing in Go and returns LUAMOCKIT_ECLOSED instead of touching freed
- * memory. Items carry the pointer (slot cookie) to the Lua thread only. */
+/* What the Lua thread keeps of a producer: its description. Producer
+ * threads never see it: the handle they hold (luamockit_producer *) is a
+ * hub handle (hub index, slot, sequence), so a delivery through a handle
+ * that was unregistered, or whose state closed, finds a stale slot and
+ * returns LUAMOCKIT_ECLOSED instead of touching freed memory. */
 typedef struct lmk_producer {
     luamockit_producer_desc d;
     char *name;
     int dead;                    /* unregistered */
+    uintptr_t handle;
     lmk_state *st;
     struct lmk_producer *next;
 } lmk_producer;
-
-static luamockit_producer *encode(uint64_t q, uint32_t pid) {
-    return (luamockit_producer *)(uintptr_t)((q << 32) | pid);
-}
-
-static uint64_t handle_q(const luamockit_producer *p) { return (uint64_t)(uintptr_t)p >> 32; }
-static uint32_t handle_pid(const luamockit_producer *p) { return (uint32_t)(uintptr_t)p; }
 
 static lmk_state *universe_of(lua_State *L) {
     lmk_state *st;
@@ -50,31 +42,33 @@ static void free_producer(lmk_producer *p) {
 static luamockit_producer *api_register(lua_State *L, const luamockit_producer_desc *d) {
     lmk_state *st = universe_of(L);
     lmk_producer *p;
-    uint32_t pid = 0;
-    if (st == NULL || st->q == 0 || lmk_forked || st->q > 0xffffffffu || d == NULL || d->decode == NULL) return NULL;
+    if (st == NULL || st->q == 0 || lmk_forked || d == NULL || d->decode == NULL) return NULL;
     p = (lmk_producer *)calloc(1, sizeof *p);
     if (p == NULL) return NULL;
     p->d = *d;
-    if (d->name) p->name = strdup(d->name);
+    if (d->name && (p->name = strdup(d->name)) == NULL) {
+        free(p);
+        return NULL;
+    }
     p->d.name = p->name;
-    if (lmk_register(st->q, (uintptr_t)p, &pid) != LMK_OK) {
+    if (lmk_hub_add_producer(st->hub, p, &p->handle) != 0) {
         free_producer(p);
         return NULL;
     }
     p->st = st;
     p->next = st->producers;
     st->producers = p;
-    return encode(st->q, pid);
+    return (luamockit_producer *)p->handle;
 }
 
 static int api_deliver(luamockit_producer *h, void *item) {
     if (h == NULL) return LUAMOCKIT_EINVAL;
-    return lmk_deliver(handle_q(h), handle_pid(h), (uintptr_t)item);
+    return lmk_hub_deliver((uintptr_t)h, item, -1);
 }
 
 static int api_deliver_wait(luamockit_producer *h, void *item, int timeout_ms) {
     if (h == NULL) return LUAMOCKIT_EINVAL;
-    return lmk_deliver_wait(handle_q(h), handle_pid(h), (uintptr_t)item, timeout_ms);
+    return lmk_hub_deliver((uintptr_t)h, item, timeout_ms > 0 ? timeout_ms : 0);
 }
 
 static void unlink_producer(lmk_state *st, lmk_producer *p) {
@@ -84,15 +78,19 @@ static void unlink_producer(lmk_state *st, lmk_producer *p) {
     }
 }
 
+/* A queued plain item that will never be decoded. */
+static void cancel_item(void *owner, void *item) {
+    lmk_producer *p = (lmk_producer *)owner;
+    if (p != NULL && p->d.cancel) p->d.cancel(item, p->d.ud);
+}
+
 static void api_unregister(luamockit_producer *h) {
+    /* The hub forgets the producer, cancels its queued items and answers
+     * its waiting threads; a closed state's or a second unregister's
+     * handle is stale and finds nothing. The state lives, so this is its
+     * Lua thread (the API's contract). */
     lmk_producer *p;
-    /* Go forgets the producer, cancels its queued items and releases its
-     * waiting threads; it knows nothing of a closed state or a second
-     * unregister, and then gives no cookie. */
-    uintptr_t cookie = 0;
-    if (h == NULL || lmk_unregister(handle_q(h), handle_pid(h), &cookie) != LMK_OK || cookie == 0) return;
-    p = (lmk_producer *)cookie;
-    /* The state lives, so this is its Lua thread (the API's contract). */
+    if (h == NULL || (p = (lmk_producer *)lmk_hub_remove_producer((uintptr_t)h, cancel_item)) == NULL) return;
     p->dead = 1;
     if (p->st->depth == 0) { /* no drain can still be running its item */
         unlink_producer(p->st, p);
@@ -108,6 +106,7 @@ static const char *api_strerror(int status) {
     case LUAMOCKIT_ECANCELLED: return "cancelled: the producer was unregistered or the Lua state closed";
     case LUAMOCKIT_ECALLBACK: return "the Lua callback raised an error";
     case LUAMOCKIT_EINVAL: return "invalid argument";
+    case LUAMOCKIT_ENOMEM: return "out of memory: the item was not taken";
     }
     return "unknown status";
 }
@@ -128,14 +127,10 @@ void lmk_publish_api(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, LUAMOCKIT_API_KEY);
 }
 
-void lmk_cancel_item(uintptr_t cookie, uintptr_t item) {
-    lmk_producer *p = (lmk_producer *)cookie;
-    if (p->d.cancel) p->d.cancel((void *)item, p->d.ud);
-}
-
 /* An item being run, and whether decode has been given it. */
 typedef struct item_run {
-    const lmk_slot *s;
+    const lmk_record *r;
+    lmk_producer *p;
     int started;
 } item_run;
 
@@ -146,15 +141,15 @@ typedef struct item_run {
  * whole (started is still 0), for lmk_run_item to hand back. */
 static int run_item(lua_State *L) {
     item_run *ir = (item_run *)lua_touserdata(L, 1);
-    const lmk_slot *s = ir->s;
-    lmk_producer *p = (lmk_producer *)s->cookie;
+    const lmk_record *r = ir->r;
+    lmk_producer *p = ir->p;
     int nargs;
     lua_settop(L, 0);
     if (!lua_checkstack(L, LMK_CALL_ROOM)) return luaL_error(L, "luamockit: no stack to run a producer item");
     lua_rawgeti(L, MISC, MISC_NOOP);
     lua_call(L, 0, 0);
     ir->started = 1;
-    nargs = p->d.decode(L, (void *)s->item, p->d.ud);
+    nargs = p->d.decode(L, r->item, p->d.ud);
     if (nargs < 0) {
         lua_settop(L, 0);
         lua_pushboolean(L, 0);
@@ -166,12 +161,12 @@ static int run_item(lua_State *L) {
     if (!lua_isfunction(L, 1))
         return luaL_error(L, "luamockit: producer '%s' decode pushed a %s where the callback goes",
                           p->name ? p->name : "?", luaL_typename(L, 1));
-    if (!(s->flags & LMK_FLAG_WAIT)) {
+    if (r->w == NULL) {
         lua_call(L, nargs, 0);
     } else {
         lua_call(L, nargs, LUA_MULTRET);
         /* Unregistered by its own callback: p's functions are off limits. */
-        if (!p->dead && p->d.result) p->d.result(L, (void *)s->item, lua_gettop(L), p->d.ud);
+        if (!p->dead && p->d.result) p->d.result(L, r->item, lua_gettop(L), p->d.ud);
     }
     lua_settop(L, 0);
     lua_pushboolean(L, 1);
@@ -182,46 +177,37 @@ const lua_CFunction lmk_item_runner = run_item;
 
 /* The name of an item's producer (NULL if it has none); valid while a
  * drain runs (producers are freed after it). */
-const char *lmk_producer_name(const lmk_slot *s) {
-    return ((lmk_producer *)s->cookie)->name;
+const char *lmk_producer_name(lmk_state *st, const lmk_record *r) {
+    lmk_producer *p = (lmk_producer *)lmk_hub_owner(st->hub, r->slot);
+    return p ? p->name : NULL;
 }
 
-/* Runs one item under lua_pcall with the message handler at msgh.
- * Returns -1 if nothing ran (decode skipped it, or its producer is gone),
+/* Runs one taken item (owner: its producer) under lua_pcall with the
+ * message handler at msgh. Returns -1 if nothing ran (decode skipped it),
  * -2 with an error on the stack if it could not start (a memory error: the
- * item is back at the head of Go's queue, or released if its producer went
+ * item is back at the head of the ring, or released if its producer went
  * meanwhile), else lua_pcall's status (the error on the stack if
  * non-zero). */
-int lmk_run_item(lua_State *L, lmk_state *st, const lmk_slot *s, int msgh) {
-    lmk_producer *p = (lmk_producer *)s->cookie;
+int lmk_run_item(lua_State *L, lmk_state *st, const lmk_record *r, void *owner, int msgh) {
+    lmk_producer *p = (lmk_producer *)owner;
     item_run ir;
     int status, ran = 1;
-    if (p->dead) { /* cannot happen: Go drops a producer's items at unregister */
-        if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
-        else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
-        return -1;
-    }
-    ir.s = s;
+    ir.r = r;
+    ir.p = p;
     ir.started = 0;
     lua_rawgeti(L, MISC, MISC_ITEM); /* run_item, made at require: pushing it allocates nothing */
     lua_pushlightuserdata(L, &ir);
     status = lua_pcall(L, 1, 1, msgh);
     if (status != 0 && !ir.started) {
-        int dropped = 1;
-        lmk_putback_item(st->q, (lmk_slot *)s, &dropped);
-        if (dropped) { /* its producer went meanwhile */
-            if (s->flags & LMK_FLAG_WAIT) lmk_item_done(st->q, s->id, LUAMOCKIT_ECANCELLED);
-            else if (p->d.cancel) p->d.cancel((void *)s->item, p->d.ud);
-        }
+        if (lmk_hub_put_back(st->hub, r) && r->w == NULL) cancel_item(p, r->item); /* its producer went */
         return -2;
     }
     if (status == 0) {
         ran = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
-    if (s->flags & LMK_FLAG_WAIT)
-        lmk_item_done(st->q, s->id, status != 0 ? LUAMOCKIT_ECALLBACK
-                                    : p->dead ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
+    if (r->w != NULL)
+        lmk_hub_done(st->hub, r->w, status != 0 ? LUAMOCKIT_ECALLBACK : p->dead ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
     return status == 0 && !ran ? -1 : status;
 }
 
@@ -235,10 +221,13 @@ void lmk_producers_sweep(lmk_state *st) {
     }
 }
 
-/* The state is closing (after the Go queue was closed, so every handle
- * now finds nothing): tell every live producer, free them all. */
+/* The state is closing (after the Go queue was closed): the hub takes no
+ * more deliveries, cancels what is queued and answers waiting threads;
+ * then every live producer is told, and all are freed. */
 void lmk_producers_close(lmk_state *st) {
     lmk_producer *p = st->producers, *next;
+    lmk_hub_close(st->hub, cancel_item);
+    st->hub = NULL;
     st->producers = NULL;
     for (; p; p = next) {
         next = p->next;

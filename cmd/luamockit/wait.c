@@ -2,8 +2,8 @@
  * wait.c: blocking until something is due (wait, setspin), and folding
  * luamockit into another event loop (fd, setport, getport).
  *
- * wait() sleeps in ppoll() on the eventfd (Go sets it for producer items,
- * and for due timers while Go keeps time) until the engine's next
+ * wait() sleeps in ppoll() on the hub's fd (set by a producer's delivery,
+ * and by Go for a due timer while Go keeps time) until the engine's next
  * expiration, so a loop of wait() and process_events() wakes this thread
  * and no other.
  */
@@ -22,7 +22,7 @@
 #define LMK_WAIT_SLICE 1000
 
 /* When wait() sleeps until a timer is due, it wakes a little early and
- * spends the rest polling the clock (and the eventfd): a sleeping thread
+ * spends the rest polling the clock (and the hub's flags): a sleeping thread
  * wakes late by the timer slack and the scheduler's (and a hypervisor's)
  * delays, a polling one as soon as it looks. The lead is
  * 1/LMK_SPIN_DIV of the sleep, at most st->spin_ns (setspin(), default
@@ -33,12 +33,6 @@
  * wait returns), so the sleep before it ends on time too. */
 #define LMK_SPIN_DIV 100
 #define LMK_SPIN_MIN_NS 20000
-
-/* Whether Go has something pending (what the eventfd says), with no system
- * call: Go's notifier stores it in the universe's struct. */
-int lmk_go_has_pending(const lmk_state *st) {
-    return __atomic_load_n(&st->go_pending, __ATOMIC_ACQUIRE) != 0;
-}
 
 /* When to stop sleeping for a timer due at due, seen at now. */
 static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
@@ -64,40 +58,108 @@ static int hook_changed(lua_State *L, const hookmark *a) {
     return a->h != b.h || a->mask != b.mask || a->count != b.count;
 }
 
+/* Whether something is pending that wait() does not see in the engine:
+ * producer items, or Go's due timers. */
+static int outside_pending(lmk_hub *hub) { return lmk_hub_has_items(hub) || lmk_hub_go(hub); }
+
+/* Items are flowing (one ran less than LMK_ITEM_HOT_NS ago): wait() looks
+ * for the next one for a while before it sleeps, as a sleep and a wake-up
+ * cost a producer and this thread more than a short look. The window
+ * adapts: twice the last gap between a wait() and the item that ended it
+ * (at least LMK_ITEM_SPIN_MIN_NS), half after a look that missed, none
+ * while gaps are longer than LMK_ITEM_SPIN_MAX_NS or setspin()'s value;
+ * setspin(0) turns it off. */
+#define LMK_ITEM_HOT_NS 1000000
+#define LMK_ITEM_SPIN_MIN_NS 2000
+#define LMK_ITEM_SPIN_MAX_NS 50000
+
+static int64_t item_cap(const lmk_state *st) {
+    return st->spin_ns < LMK_ITEM_SPIN_MAX_NS ? st->spin_ns : LMK_ITEM_SPIN_MAX_NS;
+}
+
+/* An item came gap ns after wait() began. */
+static void item_learn(lmk_state *st, int64_t gap) {
+    int64_t w = 2 * gap;
+    if (w < LMK_ITEM_SPIN_MIN_NS) w = LMK_ITEM_SPIN_MIN_NS;
+    st->item_spin = w > item_cap(st) ? 0 : w;
+}
+
+/* Looks for an item (or Go's timer) until limit; returns whether one
+ * came, and adapts the window. */
+static int item_spin(lmk_state *st, int64_t now, int64_t limit) {
+    int64_t w = st->item_spin, start = now, end;
+    if (w <= 0 || item_cap(st) <= 0 || now - st->last_item > LMK_ITEM_HOT_NS) return 0;
+    if (w > item_cap(st)) w = item_cap(st);
+    end = start + w < limit ? start + w : limit;
+    while (now < end) {
+        int i;
+        for (i = 0; i < 64; i++) {
+            if (outside_pending(st->hub)) {
+                item_learn(st, lmk_mono_ns() - start);
+                return 1;
+            }
+            lmk_cpu_relax();
+        }
+        now = lmk_mono_ns();
+    }
+    if (end == start + w) st->item_spin = w / 2 >= LMK_ITEM_SPIN_MIN_NS ? w / 2 : 0;
+    return 0;
+}
+
 /* [-(0|1), +(1|2), e] wait([timeout_ms]) -> 0 | 1, message
  * Returns at once if something is pending, else blocks until something
  * is, the timeout passes (nil or 0: no timeout, as the original), or a
  * signal sets a Lua hook (lua.c's Ctrl-C handler does). */
 static int l_wait(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
+    lmk_hub *hub = st->hub;
     double timeout = lua_isnoneornil(L, 1) ? 0 : lmk_checkms(L, 1, 1);
     int64_t start = lmk_mono_ns();
     int64_t deadline = timeout > 0 ? start + (int64_t)(timeout * 1e6) : INT64_MAX;
     int64_t due = lmk_eng_next_due(&st->eng), spin = spin_from(st, start, due);
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
-    int failed = 0, err = 0;
+    int failed = 0, err = 0, looked = 0;
     int slack = -1; /* the thread's timer slack before we lowered it */
-    pfd.fd = st->efd;
+    pfd.fd = hub->fd;
     pfd.events = POLLIN;
     for (;;) {
         int64_t now = lmk_mono_ns(), wake = deadline;
         struct timespec ts;
         int r;
         if (now >= due || now >= deadline) break; /* a timer is due, or time is up */
+        if (outside_pending(hub)) break;
         if (spin < wake) wake = spin;
-        if (now >= wake && wake == spin) {
-            wake = now; /* in the spin window: look, do not sleep */
-        } else if (spin < due && slack < 0) {
+        if (now >= wake && wake == spin) { /* in the spin window: look, do not sleep */
+            lmk_cpu_relax();
+            if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
+            continue;
+        }
+        if (!looked) { /* once per wait: look for a flowing producer's next item */
+            looked = 1;
+            if (item_spin(st, now, wake)) break;
+            continue;
+        }
+        if (spin < due && slack < 0) {
             slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
             if (slack > 1) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
         }
         if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
         ts.tv_sec = (time_t)((wake - now) / 1000000000);
         ts.tv_nsec = (long)((wake - now) % 1000000000);
+        if (!lmk_hub_sleep_begin(hub)) break; /* it came meanwhile */
         pfd.revents = 0;
         r = ppoll(&pfd, 1, &ts, NULL);
-        if (r > 0) break;
+        lmk_hub_sleep_end(hub);
+        if (r > 0) {
+            if (lmk_hub_has_items(hub)) {
+                item_learn(st, lmk_mono_ns() - start);
+                break;
+            }
+            if (outside_pending(hub)) break;
+            lmk_hub_quiesce(hub); /* set, with nothing left (a withdrawn item) */
+            continue;
+        }
         if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
     }
@@ -121,15 +183,15 @@ static int l_setspin(lua_State *L) {
     return 0;
 }
 
-/* [-0, +1, e] fd() -> a file descriptor (eventfd; CLOEXEC, non-blocking)
- * readable exactly while events are pending: poll it from another event
- * loop, then call process_events(), which clears it. Do not close it.
- * From the first call on, Go keeps time between drains (lease.c). */
+/* [-0, +1, e] fd() -> a file descriptor (eventfd, or a pipe; CLOEXEC,
+ * non-blocking) readable while events are pending: poll it from another
+ * event loop, then call process_events(), which clears it. Do not close
+ * it. From the first call on, Go keeps time between drains (lease.c). */
 static int l_fd(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     int rc = lmk_use_go_clock(st);
     if (rc != LMK_OK) return lmk_error(L, lmk_rc_message(rc));
-    lua_pushinteger(L, st->efd);
+    lua_pushinteger(L, st->hub->fd);
     return 1;
 }
 
@@ -143,10 +205,9 @@ static int l_setport(lua_State *L) {
     if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
         luaL_argerror(L, 1, "port must be an integer from 0 to 65535");
     if (n != 0 && (rc = lmk_use_go_clock(st)) != LMK_OK) return lmk_error(L, lmk_rc_message(rc));
-    rc = lmk_setport(st->q, (int)n);
-    if (rc != LMK_OK) {
+    if (lmk_hub_setport(st->hub, (int)n) != 0) {
         lua_pushnil(L);
-        lua_pushstring(L, rc == LMK_ESYS ? "cannot create the UDP socket" : lmk_rc_message(rc));
+        lua_pushstring(L, "cannot create the UDP socket");
         return 2;
     }
     lua_pushboolean(L, 1);
@@ -156,9 +217,7 @@ static int l_setport(lua_State *L) {
 /* [-0, +1, e] getport() -> the port set by setport (0: none) */
 static int l_getport(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    int port = 0;
-    (void)lmk_getport(st->q, &port);
-    lua_pushinteger(L, port);
+    lua_pushinteger(L, lmk_hub_getport(st->hub));
     return 1;
 }
 

@@ -1,10 +1,6 @@
 package queue
 
-import (
-	"sync"
-	"testing"
-	"time"
-)
+import "testing"
 
 // BenchmarkLendReturn: a drain's round trip of 1000 due interval timers
 // (Lend them, run one expiration each, Return them), per timer.
@@ -33,45 +29,4 @@ func BenchmarkLendReturn(b *testing.B) {
 		}
 		upto += 1000
 	}
-}
-
-// BenchmarkDeliverTake: one item delivered and taken, on one goroutine.
-func BenchmarkDeliverTake(b *testing.B) {
-	q := New(nil)
-	defer q.Close()
-	pid, _ := q.Register(1)
-	for i := 0; i < b.N; i++ {
-		q.Deliver(pid, uintptr(i))
-		if _, ok, _ := q.TakeItem(1<<62, 1<<62); !ok {
-			b.Fatal("no item")
-		}
-	}
-}
-
-// BenchmarkContention8: 8 goroutines deliver into one consumer, per item.
-func BenchmarkContention8(b *testing.B) {
-	q := New(nil)
-	defer q.Close()
-	const G = 8
-	pid, _ := q.Register(1)
-	var wg sync.WaitGroup
-	per := b.N/G + 1
-	b.ResetTimer()
-	for g := 0; g < G; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				q.Deliver(pid, 1)
-			}
-		}()
-	}
-	for got := 0; got < per*G; {
-		if _, ok, _ := q.TakeItem(1<<62, 1<<62); ok {
-			got++
-		} else {
-			q.Wait(time.Millisecond)
-		}
-	}
-	wg.Wait()
 }

@@ -1,6 +1,5 @@
-// Package queue holds the timers and the producer items of one Lua
-// universe on the Go side, and tells the universe's file descriptor when
-// something is pending. It is pure Go and knows nothing of Lua: timers are
+// Package queue holds the timers of one Lua universe on the Go side, and
+// tells the universe's Notifier when one of them has an expiration due. It is pure Go and knows nothing of Lua: timers are
 // named by ids the caller assigns, and their schedules are Entries.
 //
 // # Who owns a timer's schedule
@@ -26,23 +25,19 @@
 //
 // # Pending and the Notifier
 //
-// Something is pending when an item is queued or a timer the queue holds
-// has an expiration due. The Notifier is Set when that becomes true and
+// Something is pending when a timer the queue holds has an expiration
+// due. The Notifier is Set when that becomes true and
 // Cleared when it becomes false, under the queue's mutex, so it always
 // matches; the runtime timer wakes the queue when the earliest timer falls
 // due, and goes unused while nothing is held.
 //
-// # Items
-//
-// Producer items are kept in a FIFO ring, stamped with the time of their
-// delivery, so the consumer can run them in time order with the timers'
-// expirations (TakeItem takes the oldest, if it was delivered by a given
-// time).
+// Producer items are not here: they live in C, in the universe's hub
+// (cmd/luamockit/hub.c), so that a producer thread delivers without
+// entering Go.
 //
 // # Concurrency and costs
 //
 // Every method is safe for concurrent use; one mutex guards the queue.
 // Lend, LendID and Return cost O(log n) per timer in the number held;
-// Pending visits only the timers that are due. Deliver and TakeItem are
-// O(1) amortised.
+// Pending visits only the timers that are due.
 package queue

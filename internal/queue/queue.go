@@ -22,7 +22,7 @@ var (
 	ErrRange  = errors.New("invalid schedule")
 )
 
-// Queue holds the timers and the producer items of one Lua universe.
+// Queue holds the timers of one Lua universe.
 type Queue struct {
 	mu       sync.Mutex
 	nonEmpty sync.Cond
@@ -44,25 +44,16 @@ type Queue struct {
 	sched       *time.Timer
 	schedAt     int64
 	fireWaiting atomic.Bool // a fire goroutine is waiting for mu (see fire)
-
-	items      itemRing
-	producers  map[uint32]*producer
-	waiters    map[uint64]*waiter
-	lastPID    uint32
-	lastWaiter uint64
 }
 
 // New returns an empty queue. n may be nil.
 func New(n Notifier) *Queue {
 	q := &Queue{
-		notify:    n,
-		epoch:     time.Now(),
-		byID:      make(map[uint64]*timer),
-		schedAt:   -1,
-		producers: make(map[uint32]*producer),
-		waiters:   make(map[uint64]*waiter),
+		notify:  n,
+		epoch:   time.Now(),
+		byID:    make(map[uint64]*timer),
+		schedAt: -1,
 	}
-	q.items.init()
 	q.nonEmpty.L = &q.mu
 	return q
 }
@@ -78,44 +69,33 @@ func (q *Queue) now() int64 {
 // readings of it.
 func (q *Queue) Now() int64 { return q.now() }
 
-// Close forgets every timer, drops every queued item, unregisters every
-// producer and releases every waiting producer thread with
-// StatusCancelled. It returns the plain (not waited-for) items it dropped,
-// whose producers' cancel functions the caller runs. Later calls do
-// nothing (Return returns ErrClosed). Close is idempotent and may run
-// while the runtime timer fires.
-func (q *Queue) Close() []Slot {
+// Close forgets every timer. Later calls do nothing (Return returns
+// ErrClosed), and the Notifier hears nothing more. Close is idempotent and
+// may run while the runtime timer fires.
+func (q *Queue) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return nil
+		return
 	}
 	q.closed = true
 	if q.sched != nil {
 		q.sched.Stop()
 	}
-	dropped := q.items.dropAll()
-	for _, w := range q.waiters {
-		w.finish(StatusCancelled)
-	}
-	for _, p := range q.producers {
-		p.closed = true
-	}
-	q.byID, q.heap, q.producers, q.waiters = nil, nil, nil, nil
+	q.byID, q.heap = nil, nil
 	q.signal(false)
 	q.nonEmpty.Broadcast()
-	return dropped
 }
 
-// pendingNow reports whether anything is pending: a live item, or a timer
-// whose next expiration is due. q.mu must be held.
+// pendingNow reports whether a timer's next expiration is due. q.mu must
+// be held.
 func (q *Queue) pendingNow(now int64) bool {
-	return q.items.live > 0 || (len(q.heap) > 0 && q.heap[0].Key() <= now)
+	return len(q.heap) > 0 && q.heap[0].Key() <= now
 }
 
 // update tells the Notifier what is pending now and points the runtime
 // timer at the next timer to fall due while nothing is. Every change of
-// the timers or items ends with it. q.mu must be held.
+// the timers ends with it. q.mu must be held.
 func (q *Queue) update() {
 	if q.closed {
 		return
@@ -175,19 +155,11 @@ func (q *Queue) fire() {
 
 // Pending returns the number of callbacks that would run if the consumer
 // took everything due now: the due expirations of the timers the queue
-// holds (lent timers are the consumer's to count) and the live items.
+// holds (lent timers are the consumer's to count).
 func (q *Queue) Pending() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.timersDue(q.now()) + int64(q.items.live)
-}
-
-// InQueue returns Pending plus the item records withdrawn (a deliver_wait
-// that timed out) but not yet dropped from the ring.
-func (q *Queue) InQueue() int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.timersDue(q.now()) + int64(q.items.size)
+	return q.timersDue(q.now())
 }
 
 // timersDue sums the due expirations of the held timers, visiting only

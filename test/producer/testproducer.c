@@ -121,6 +121,7 @@ static const char *status_name(int st) {
     case LUAMOCKIT_ECANCELLED: return "ECANCELLED";
     case LUAMOCKIT_ECALLBACK: return "ECALLBACK";
     case LUAMOCKIT_EINVAL: return "EINVAL";
+    case LUAMOCKIT_ENOMEM: return "ENOMEM";
     }
     return "UNKNOWN";
 }
@@ -817,7 +818,7 @@ int luaopen_testproducer(lua_State *L) {
     lua_newtable(L);
     tp_setfuncs(L, funcs);
 #define C(name) lua_pushinteger(L, LUAMOCKIT_##name); lua_setfield(L, -2, #name)
-    C(OK); C(ECLOSED); C(ETIMEDOUT); C(ECANCELLED); C(ECALLBACK); C(EINVAL);
+    C(OK); C(ECLOSED); C(ETIMEDOUT); C(ECANCELLED); C(ECALLBACK); C(EINVAL); C(ENOMEM);
 #undef C
     lua_pushinteger(L, LUAMOCKIT_API_VERSION);
     lua_setfield(L, -2, "API_VERSION");

@@ -1,0 +1,737 @@
+/*
+ * hub.c: where producer items live, and how the Lua thread is woken.
+ *
+ * A hub is the part of a Lua universe that other threads reach: a ring of
+ * the items producers delivered (FIFO; each stamped with the moment it was
+ * queued, on the engine's clock, so a drain merges them with the timers'
+ * expirations in order), the producers' slots, and the wake-up of the Lua
+ * thread (an eventfd, or a pipe, readable while something is pending, and
+ * a datagram for setport()). One mutex guards it; producer threads take it
+ * for a delivery and nothing else, so a delivery is a few hundred ns of C
+ * and never enters Go: Go holds only timers (internal/queue).
+ *
+ * Ownership: an item is the ring's from its delivery until the Lua thread
+ * takes it (lmk_hub_take, one at a time, right before its callback is set
+ * up); then the drain's, which runs it, or gives it back to the head of the
+ * ring if it could not start (lmk_hub_put_back). A thread in deliver_wait
+ * sleeps on a word of its own stack (a futex on Linux; the hub's condition
+ * variable elsewhere) and is answered exactly once: by the drain
+ * (lmk_hub_done), by unregister or close (LUAMOCKIT_ECANCELLED), or by its
+ * own timeout while its item is still queued (LUAMOCKIT_ETIMEDOUT; a taken
+ * item is waited for).
+ *
+ * Hubs are never freed: a closed universe's hub goes to a free list and a
+ * later universe reuses it. A producer handle is (hub index, slot, the
+ * slot's sequence number) packed in the pointer, so a thread delivering
+ * through a handle whose producer went, or whose universe closed, finds a
+ * live hub and a stale sequence number (LUAMOCKIT_ECLOSED), never freed
+ * memory.
+ *
+ * Waking: fd is set (readable) when something becomes pending while the
+ * Lua thread sleeps in wait() or an outside loop watches fd, and cleared
+ * when nothing is: by the Lua thread after a drain (lmk_hub_quiesce), by
+ * Go's notifier, by a timeout that withdraws the last item; both under the
+ * mutex. A producer
+ * that finds the Lua thread awake, in default mode, makes no system call.
+ * The checks pair a store and a load on each side (nlive / sleeping), both
+ * sequentially consistent, so one side always sees the other.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "lmk.h"
+
+#ifdef LMK_HAVE_FUTEX
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+#ifdef LMK_HAVE_EVENTFD
+#include <sys/eventfd.h>
+#endif
+
+/* A handle: the hub's index, the producer's slot, the slot's sequence. */
+#if UINTPTR_MAX > 0xffffffffu
+#define SLOT_BITS 14
+#define SEQ_BITS 30
+#else
+#define SLOT_BITS 6
+#define SEQ_BITS 14
+#endif
+#define INDEX_BITS (sizeof(uintptr_t) * 8 - SLOT_BITS - SEQ_BITS)
+#define SEQ_MASK (((uintptr_t)1 << SEQ_BITS) - 1)
+#define SLOT_MAX ((uint32_t)1 << SLOT_BITS)
+
+static uintptr_t make_handle(uint32_t index, uint32_t slot, uint32_t seq) {
+    return ((uintptr_t)index << (SLOT_BITS + SEQ_BITS)) | ((uintptr_t)slot << SEQ_BITS) | (seq & SEQ_MASK);
+}
+
+/* ---- the registry of hubs: chunks that never move, a free list ---- */
+
+#define CHUNK 1024
+#define NCHUNKS 1024
+static lmk_hub **chunks[NCHUNKS];
+static uint32_t nhubs; /* indices 1..nhubs are taken */
+static lmk_hub *free_hubs;
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static lmk_hub *hub_at(uintptr_t index) {
+    lmk_hub **c;
+    if (index == 0 || index >= (uintptr_t)CHUNK * NCHUNKS) return NULL;
+    c = __atomic_load_n(&chunks[index / CHUNK], __ATOMIC_ACQUIRE);
+    return c ? __atomic_load_n(&c[index % CHUNK], __ATOMIC_ACQUIRE) : NULL;
+}
+
+static lmk_hub *hub_new(void) {
+    lmk_hub *h;
+    uint32_t index = nhubs + 1;
+    if (index >= (uint32_t)CHUNK * NCHUNKS || ((uintptr_t)index >> INDEX_BITS) != 0) return NULL;
+    if (chunks[index / CHUNK] == NULL) {
+        lmk_hub **c = (lmk_hub **)calloc(CHUNK, sizeof *c);
+        if (c == NULL) return NULL;
+        __atomic_store_n(&chunks[index / CHUNK], c, __ATOMIC_RELEASE);
+    }
+    h = (lmk_hub *)calloc(1, sizeof *h);
+    if (h == NULL) return NULL;
+    h->ring = (lmk_record *)calloc(64, sizeof *h->ring);
+    if (h->ring == NULL) {
+        free(h);
+        return NULL;
+    }
+    h->cap = 64;
+    {
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+        /* a short critical section: spin a little before sleeping */
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+        pthread_mutex_init(&h->mu, &a);
+        pthread_mutexattr_destroy(&a);
+    }
+#ifndef LMK_HAVE_FUTEX
+    pthread_cond_init(&h->done, NULL);
+#endif
+    h->index = index;
+    h->fd = h->wfd = h->udp = -1;
+    nhubs = index;
+    __atomic_store_n(&chunks[index / CHUNK][index % CHUNK], h, __ATOMIC_RELEASE);
+    return h;
+}
+
+/* ---- the wake-up file descriptor ---- */
+
+static int fd_open(lmk_hub *h) {
+#ifdef LMK_HAVE_EVENTFD
+    h->fd = h->wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return h->fd >= 0 ? 0 : -1;
+#else
+    int p[2], i;
+    if (pipe(p) != 0) return -1;
+    for (i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+    }
+    h->fd = p[0];
+    h->wfd = p[1];
+    return 0;
+#endif
+}
+
+static void fd_close(lmk_hub *h) {
+    if (h->wfd >= 0 && h->wfd != h->fd) close(h->wfd);
+    if (h->fd >= 0) close(h->fd);
+    h->fd = h->wfd = -1;
+}
+
+/* Makes fd readable and sends the datagram. h->mu held. */
+static void fd_set_locked(lmk_hub *h) {
+    uint64_t one = 1;
+    ssize_t r;
+    __atomic_store_n(&h->set, 1, __ATOMIC_RELAXED);
+    do r = write(h->wfd, &one, sizeof one);
+    while (r < 0 && errno == EINTR);
+    if (h->udp >= 0) {
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)h->port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        /* best effort, like DarkSideSync: a full socket buffer means a
+         * wake-up is already waiting to be read */
+        (void)sendto(h->udp, "", 1, 0, (struct sockaddr *)&a, sizeof a);
+    }
+}
+
+static void fd_clear_locked(lmk_hub *h) {
+    uint64_t buf[8];
+    ssize_t r;
+    __atomic_store_n(&h->set, 0, __ATOMIC_RELAXED);
+    do r = read(h->fd, buf, sizeof buf);
+    while (r > 0 ? (size_t)r == sizeof buf : errno == EINTR);
+}
+
+static int pending_locked(lmk_hub *h) {
+    return __atomic_load_n(&h->nlive, __ATOMIC_SEQ_CST) > 0 || __atomic_load_n(&h->go, __ATOMIC_SEQ_CST) != 0;
+}
+
+/* Something became pending: set fd if anybody waits on it. h->mu held; the
+ * caller's store that made it pending is sequentially consistent. */
+static void wake_locked(lmk_hub *h) {
+    if (h->set || h->fd < 0) return;
+    if (__atomic_load_n(&h->sleeping, __ATOMIC_SEQ_CST) || __atomic_load_n(&h->watched, __ATOMIC_RELAXED))
+        fd_set_locked(h);
+}
+
+/* The Lua thread: clears fd if nothing is pending. */
+void lmk_hub_quiesce(lmk_hub *h) {
+    if (!__atomic_load_n(&h->set, __ATOMIC_RELAXED)) return;
+    pthread_mutex_lock(&h->mu);
+    if (h->set && !pending_locked(h)) fd_clear_locked(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The Lua thread is about to sleep on fd: returns 0 (do not sleep) if
+ * something is pending already. */
+int lmk_hub_sleep_begin(lmk_hub *h) {
+    __atomic_store_n(&h->sleeping, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&h->nlive, __ATOMIC_SEQ_CST) > 0 || __atomic_load_n(&h->go, __ATOMIC_SEQ_CST) != 0) {
+        __atomic_store_n(&h->sleeping, 0, __ATOMIC_RELAXED);
+        return 0;
+    }
+    return 1;
+}
+
+void lmk_hub_sleep_end(lmk_hub *h) { __atomic_store_n(&h->sleeping, 0, __ATOMIC_RELAXED); }
+
+/* An outside loop watches fd from now on: it must be readable whenever
+ * something is pending. */
+void lmk_hub_watch(lmk_hub *h) {
+    pthread_mutex_lock(&h->mu);
+    __atomic_store_n(&h->watched, 1, __ATOMIC_SEQ_CST);
+    if (pending_locked(h)) wake_locked(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Go's notifier: Go holds a due timer (set) or no longer does (clear). */
+void lmk_hub_go_set(lmk_hub *h) {
+    pthread_mutex_lock(&h->mu);
+    __atomic_store_n(&h->go, 1, __ATOMIC_SEQ_CST);
+    if (h->open) wake_locked(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void lmk_hub_go_clear(lmk_hub *h) {
+    pthread_mutex_lock(&h->mu);
+    __atomic_store_n(&h->go, 0, __ATOMIC_SEQ_CST);
+    if (h->set && !pending_locked(h)) fd_clear_locked(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* setport(port): a datagram to 127.0.0.1:port each time fd is set (0:
+ * none). Returns 0, or -1 if the socket cannot be made. */
+int lmk_hub_setport(lmk_hub *h, int port) {
+    int s = -1;
+    if (port != 0) {
+        s = socket(AF_INET, SOCK_DGRAM, 0);
+        if (s < 0) return -1;
+        fcntl(s, F_SETFD, FD_CLOEXEC);
+        fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+    }
+    pthread_mutex_lock(&h->mu);
+    if (h->udp >= 0) close(h->udp);
+    h->udp = s;
+    h->port = port;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+int lmk_hub_getport(lmk_hub *h) {
+    int port;
+    pthread_mutex_lock(&h->mu);
+    port = h->port;
+    pthread_mutex_unlock(&h->mu);
+    return port;
+}
+
+/* ---- opening and closing ---- */
+
+/* A hub for a new universe (a reused one if any), with its fd; NULL if out
+ * of memory or descriptors. */
+lmk_hub *lmk_hub_open(void) {
+    lmk_hub *h;
+    pthread_mutex_lock(&reg_mu);
+    h = free_hubs;
+    if (h != NULL) free_hubs = h->next_free;
+    else h = hub_new();
+    pthread_mutex_unlock(&reg_mu);
+    if (h == NULL) return NULL;
+    pthread_mutex_lock(&h->mu);
+    if (fd_open(h) != 0) {
+        pthread_mutex_unlock(&h->mu);
+        pthread_mutex_lock(&reg_mu);
+        h->next_free = free_hubs;
+        free_hubs = h;
+        pthread_mutex_unlock(&reg_mu);
+        return NULL;
+    }
+    h->open = 1;
+    h->head = h->size = 0;
+    __atomic_store_n(&h->nlive, 0, __ATOMIC_SEQ_CST);
+    h->nslots = 0;
+    __atomic_store_n(&h->set, 0, __ATOMIC_RELAXED);
+    h->sleeping = h->watched = h->go = 0;
+    h->port = 0;
+    pthread_mutex_unlock(&h->mu);
+    return h;
+}
+
+static lmk_record *at(lmk_hub *h, uint32_t pos) { return &h->ring[pos & (h->cap - 1)]; }
+
+/* ---- waiters ---- */
+
+#ifdef LMK_HAVE_FUTEX
+static void futex_wake(int32_t *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+static int futex_wait(int32_t *word, int32_t val, const struct timespec *rel) {
+    return (int)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
+}
+#endif
+
+/* Answers a waiting thread: the last touch of w (it may return at once). */
+static void answer(lmk_hub *h, lmk_waiter *w, int status) {
+    w->status = status;
+#ifdef LMK_HAVE_FUTEX
+    (void)h;
+    if (__atomic_exchange_n(&w->word, LMK_W_DONE, __ATOMIC_SEQ_CST) == LMK_W_ASLEEP) futex_wake(&w->word);
+#else
+    __atomic_store_n(&w->word, LMK_W_DONE, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&h->done);
+#endif
+}
+
+/* Answers a waiting thread whose item the Lua thread ran (or skipped). */
+void lmk_hub_done(lmk_hub *h, lmk_waiter *w, int status) {
+#ifdef LMK_HAVE_FUTEX
+    answer(h, w, status);
+#else
+    pthread_mutex_lock(&h->mu);
+    answer(h, w, status);
+    pthread_mutex_unlock(&h->mu);
+#endif
+}
+
+/* Drops the withdrawn records at the head. h->mu held. */
+static void trim_locked(lmk_hub *h) {
+    while (h->size > 0 && !at(h, h->head)->live) {
+        h->head++;
+        h->size--;
+    }
+}
+
+/* Cancels every record of slot (every slot if slot == UINT32_MAX): waiting
+ * threads get ECANCELLED, plain items go to *out (n of them) for the
+ * caller to cancel outside the lock. h->mu held. */
+static void drop_locked(lmk_hub *h, uint32_t slot, lmk_record *out, size_t *n) {
+    uint32_t i;
+    for (i = 0; i < h->size; i++) {
+        lmk_record *r = at(h, h->head + i);
+        if (!r->live || (slot != UINT32_MAX && r->slot != slot)) continue;
+        r->live = 0;
+        __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
+        if (r->w != NULL) answer(h, r->w, LUAMOCKIT_ECANCELLED);
+        else out[(*n)++] = *r;
+    }
+    trim_locked(h);
+}
+
+/* Plain records of slot (or all) in the ring. h->mu held. */
+static size_t count_plain_locked(lmk_hub *h, uint32_t slot) {
+    size_t n = 0;
+    uint32_t i;
+    for (i = 0; i < h->size; i++) {
+        lmk_record *r = at(h, h->head + i);
+        if (r->live && r->w == NULL && (slot == UINT32_MAX || r->slot == slot)) n++;
+    }
+    return n;
+}
+
+/* Cancels slot's records (every slot's if slot == UINT32_MAX; see
+ * drop_locked), calling cancel for each plain item outside the lock (under
+ * it if no memory is left for the list). The slots' owners stay valid
+ * meanwhile: only the Lua thread, the caller, changes them. */
+static void drop(lmk_hub *h, uint32_t slot, void (*cancel)(void *owner, void *item)) {
+    lmk_record *list = NULL;
+    size_t n = 0, cap, i;
+    pthread_mutex_lock(&h->mu);
+    cap = count_plain_locked(h, slot);
+    if (cap > 0 && (list = (lmk_record *)malloc(cap * sizeof *list)) == NULL) {
+        for (i = 0; i < h->size; i++) {
+            lmk_record *r = at(h, h->head + i);
+            if (r->live && r->w == NULL && (slot == UINT32_MAX || r->slot == slot)) {
+                r->live = 0;
+                __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
+                cancel(h->slots[r->slot].owner, r->item);
+            }
+        }
+    }
+    drop_locked(h, slot, list, &n);
+    pthread_mutex_unlock(&h->mu);
+    for (i = 0; i < n; i++) cancel(h->slots[list[i].slot].owner, list[i].item);
+    free(list);
+}
+
+/* The universe closes (its Lua thread): no delivery is taken from now on,
+ * queued items are cancelled, waiting threads answered, handles go stale,
+ * the hub goes to the free list. */
+void lmk_hub_close(lmk_hub *h, void (*cancel)(void *owner, void *item)) {
+    uint32_t i;
+    pthread_mutex_lock(&h->mu);
+    h->open = 0;
+    pthread_mutex_unlock(&h->mu);
+    drop(h, UINT32_MAX, cancel);
+    pthread_mutex_lock(&h->mu);
+    for (i = 0; i < h->nslots; i++) {
+        if (h->slots[i].live) h->slots[i].seq++;
+        h->slots[i].live = 0;
+        h->slots[i].owner = NULL;
+    }
+    h->head = h->size = 0;
+    __atomic_store_n(&h->nlive, 0, __ATOMIC_SEQ_CST);
+    if (h->udp >= 0) close(h->udp);
+    h->udp = -1;
+    fd_close(h);
+    __atomic_store_n(&h->set, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_lock(&reg_mu);
+    h->next_free = free_hubs;
+    free_hubs = h;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- producers ---- */
+
+int lmk_hub_add_producer(lmk_hub *h, void *owner, uintptr_t *handle) {
+    uint32_t i;
+    pthread_mutex_lock(&h->mu);
+    for (i = 0; i < h->nslots && h->slots[i].live; i++) {}
+    if (i == h->nslots) {
+        if (i >= SLOT_MAX) goto fail;
+        if (i == h->slots_cap) {
+            uint32_t cap = h->slots_cap ? 2 * h->slots_cap : 8;
+            lmk_pslot *s = (lmk_pslot *)realloc(h->slots, cap * sizeof *s);
+            if (s == NULL) goto fail;
+            memset(s + h->slots_cap, 0, (cap - h->slots_cap) * sizeof *s);
+            h->slots = s;
+            h->slots_cap = cap;
+        }
+        h->nslots++;
+    }
+    h->slots[i].live = 1;
+    h->slots[i].owner = owner;
+    *handle = make_handle(h->index, i, h->slots[i].seq);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+fail:
+    pthread_mutex_unlock(&h->mu);
+    return -1;
+}
+
+/* Finds a handle's hub and slot; h->mu is then held. NULL: stale. */
+static lmk_hub *lock_handle(uintptr_t handle, uint32_t *slot) {
+    lmk_hub *h = hub_at(handle >> (SLOT_BITS + SEQ_BITS));
+    uint32_t s = (uint32_t)(handle >> SEQ_BITS) & (SLOT_MAX - 1);
+    if (h == NULL) return NULL;
+    pthread_mutex_lock(&h->mu);
+    if (!h->open || s >= h->nslots || !h->slots[s].live || (h->slots[s].seq & SEQ_MASK) != (handle & SEQ_MASK)) {
+        pthread_mutex_unlock(&h->mu);
+        return NULL;
+    }
+    *slot = s;
+    return h;
+}
+
+/* unregister (the Lua thread): the slot goes stale (no delivery through
+ * it is taken from now on), then its queued items are cancelled. Returns
+ * the producer's owner, or NULL if the handle was stale already. */
+void *lmk_hub_remove_producer(uintptr_t handle, void (*cancel)(void *owner, void *item)) {
+    uint32_t slot;
+    void *owner;
+    lmk_hub *h = lock_handle(handle, &slot);
+    if (h == NULL) return NULL;
+    owner = h->slots[slot].owner;
+    h->slots[slot].seq++;
+    h->slots[slot].live = 0;
+    pthread_mutex_unlock(&h->mu);
+    drop(h, slot, cancel); /* cancel still sees the slot's owner */
+    pthread_mutex_lock(&h->mu);
+    h->slots[slot].owner = NULL;
+    pthread_mutex_unlock(&h->mu);
+    return owner;
+}
+
+void *lmk_hub_owner(lmk_hub *h, uint32_t slot) { return h->slots[slot].owner; }
+
+/* Doubles the ring when it is full. h->mu held. */
+static int grow_locked(lmk_hub *h) {
+    lmk_record *nr;
+    uint32_t i, cap = h->cap * 2;
+    if (h->size < h->cap) return 0;
+    if (cap == 0) return -1;
+    nr = (lmk_record *)malloc(cap * sizeof *nr);
+    if (nr == NULL) return -1;
+    for (i = 0; i < h->size; i++) nr[(h->head + i) & (cap - 1)] = *at(h, h->head + i);
+    free(h->ring);
+    h->ring = nr;
+    h->cap = cap;
+    return 0;
+}
+
+/* Queues a record at the tail (front: at the head). h->mu held. */
+static lmk_record *push_locked(lmk_hub *h, int front) {
+    lmk_record *r;
+    if (grow_locked(h) != 0) return NULL;
+    if (front) r = at(h, --h->head);
+    else r = at(h, h->head + h->size);
+    h->size++;
+    return r;
+}
+
+static void wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms);
+
+/* deliver (timeout_ms < 0) and deliver_wait: any thread. */
+int lmk_hub_deliver(uintptr_t handle, void *item, int timeout_ms) {
+    lmk_waiter w;
+    lmk_record *r;
+    uint32_t slot;
+    lmk_hub *h;
+    if (lmk_forked) return LUAMOCKIT_ECLOSED;
+    h = lock_handle(handle, &slot);
+    if (h == NULL) return LUAMOCKIT_ECLOSED;
+    r = push_locked(h, 0);
+    if (r == NULL) {
+        pthread_mutex_unlock(&h->mu);
+        return LUAMOCKIT_ENOMEM;
+    }
+    r->item = item;
+    r->stamp = lmk_mono_ns();
+    r->slot = slot;
+    r->live = 1;
+    if (timeout_ms >= 0) {
+        w.word = LMK_W_WAITING;
+        w.status = LUAMOCKIT_OK;
+        w.taken = 0;
+        r->w = &w;
+    } else {
+        r->w = NULL;
+    }
+    __atomic_add_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
+    wake_locked(h);
+    pthread_mutex_unlock(&h->mu);
+    if (timeout_ms < 0) return LUAMOCKIT_OK;
+    wait_answer(h, &w, timeout_ms);
+    return w.status;
+}
+
+/* Withdraws w's record if the Lua thread has not taken it (a timeout).
+ * Returns whether it did. */
+static int withdraw(lmk_hub *h, lmk_waiter *w) {
+    int done = 0;
+    uint32_t i;
+    pthread_mutex_lock(&h->mu);
+    if (!w->taken && __atomic_load_n(&w->word, __ATOMIC_SEQ_CST) != LMK_W_DONE) {
+        for (i = 0; i < h->size; i++) {
+            lmk_record *r = at(h, h->head + i);
+            if (r->w == w && r->live) {
+                r->live = 0;
+                __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
+                trim_locked(h);
+                if (h->set && !pending_locked(h)) fd_clear_locked(h); /* it was the only thing pending */
+                w->status = LUAMOCKIT_ETIMEDOUT;
+                __atomic_store_n(&w->word, LMK_W_DONE, __ATOMIC_SEQ_CST);
+                done = 1;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return done;
+}
+
+/* A waiting producer looks for its answer for a while before it sleeps,
+ * when answers have been coming quickly: a futex sleep and wake-up cost
+ * both threads more than a short look, when a core is free to look on.
+ * The window (h->pspin) is twice the last round trip (at least
+ * LMK_PSPIN_MIN_NS), half after a miss, none when round trips take longer
+ * than LMK_PSPIN_MAX_NS; at most ncpu - 1 producers of a hub look at once
+ * (the Lua thread needs a core), none on one CPU. */
+#define LMK_PSPIN_MIN_NS 1000
+#define LMK_PSPIN_MAX_NS 50000
+
+static int max_spinners(void) {
+    static int n = -1;
+    int v = __atomic_load_n(&n, __ATOMIC_RELAXED);
+    if (v < 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        v = c > 1 ? (int)(c - 1) : 0;
+        __atomic_store_n(&n, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+/* Learns from a round trip of rt ns. */
+static void learn(lmk_hub *h, int64_t rt) {
+    int64_t w = 2 * rt;
+    if (w < LMK_PSPIN_MIN_NS) w = LMK_PSPIN_MIN_NS;
+    __atomic_store_n(&h->pspin, w > LMK_PSPIN_MAX_NS ? 0 : w, __ATOMIC_RELAXED);
+}
+
+/* Looks for w's answer for the window; returns whether it came. */
+static int look(lmk_hub *h, lmk_waiter *w, int64_t start) {
+    int64_t win = __atomic_load_n(&h->pspin, __ATOMIC_RELAXED), now = start;
+    int got = 0;
+    if (win <= 0) {
+        /* now and then, try a short look again */
+        if ((__atomic_add_fetch(&h->pmiss, 1, __ATOMIC_RELAXED) & 63) != 0) return 0;
+        win = LMK_PSPIN_MIN_NS;
+    }
+    if (__atomic_add_fetch(&h->spinners, 1, __ATOMIC_RELAXED) > max_spinners()) {
+        __atomic_sub_fetch(&h->spinners, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    while (now - start < win) {
+        int i;
+        for (i = 0; i < 32; i++) {
+            if (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) == LMK_W_DONE) {
+                got = 1;
+                break;
+            }
+            lmk_cpu_relax();
+        }
+        now = lmk_mono_ns();
+        if (got) break;
+    }
+    __atomic_sub_fetch(&h->spinners, 1, __ATOMIC_RELAXED);
+    if (got) learn(h, now - start);
+    else __atomic_store_n(&h->pspin, win / 2 >= LMK_PSPIN_MIN_NS ? win / 2 : 0, __ATOMIC_RELAXED);
+    return got;
+}
+
+/* Blocks until w is answered (or its timeout withdraws its item). */
+static void wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
+    int64_t start = lmk_mono_ns();
+    int64_t deadline = timeout_ms > 0 ? start + (int64_t)timeout_ms * 1000000 : INT64_MAX;
+    if (look(h, w, start)) return;
+#ifdef LMK_HAVE_FUTEX
+    for (;;) {
+        int32_t v = __atomic_load_n(&w->word, __ATOMIC_ACQUIRE);
+        struct timespec ts, *tp = NULL;
+        if (v == LMK_W_DONE) break;
+        if (deadline != INT64_MAX) {
+            int64_t left = deadline - lmk_mono_ns();
+            if (left <= 0) {
+                if (withdraw(h, w)) return;
+                deadline = INT64_MAX; /* taken: its answer comes */
+                continue;
+            }
+            ts.tv_sec = (time_t)(left / 1000000000);
+            ts.tv_nsec = (long)(left % 1000000000);
+            tp = &ts;
+        }
+        if (v == LMK_W_WAITING &&
+            !__atomic_compare_exchange_n(&w->word, &v, LMK_W_ASLEEP, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            continue;
+        futex_wait(&w->word, LMK_W_ASLEEP, tp);
+    }
+#else
+    pthread_mutex_lock(&h->mu);
+    while (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) != LMK_W_DONE) {
+        if (deadline != INT64_MAX && lmk_mono_ns() >= deadline) {
+            pthread_mutex_unlock(&h->mu);
+            if (withdraw(h, w)) return;
+            deadline = INT64_MAX;
+            pthread_mutex_lock(&h->mu);
+            continue;
+        }
+        if (deadline == INT64_MAX) {
+            pthread_cond_wait(&h->done, &h->mu);
+        } else {
+            struct timespec ts;
+            int64_t left = deadline - lmk_mono_ns();
+            clock_gettime(CLOCK_REALTIME, &ts);
+            if (left < 0) left = 0;
+            ts.tv_sec += (time_t)(left / 1000000000);
+            ts.tv_nsec += (long)(left % 1000000000);
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&h->done, &h->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+#endif
+    learn(h, lmk_mono_ns() - start);
+}
+
+/* ---- the Lua thread's side ---- */
+
+/* Takes the oldest item if it was delivered at or before bound: 1 with
+ * *out filled and *owner its producer's owner, else 0; *more: an item
+ * delivered by upto is left. */
+int lmk_hub_take(lmk_hub *h, int64_t bound, int64_t upto, lmk_record *out, void **owner, int *more) {
+    int took = 0;
+    lmk_record *r;
+    pthread_mutex_lock(&h->mu);
+    trim_locked(h);
+    if (h->size > 0 && (r = at(h, h->head))->stamp <= bound) {
+        *out = *r;
+        *owner = h->slots[r->slot].owner;
+        r->live = 0;
+        if (r->w) r->w->taken = 1;
+        h->head++;
+        h->size--;
+        __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_RELAXED);
+        trim_locked(h);
+        took = 1;
+    }
+    *more = h->size > 0 && at(h, h->head)->stamp <= upto;
+    pthread_mutex_unlock(&h->mu);
+    return took;
+}
+
+/* Gives a taken item that could not start back to the head of the ring.
+ * Returns 1 if its producer went meanwhile instead (a waiting thread is
+ * then answered ECANCELLED; a plain item is the caller's to cancel). */
+int lmk_hub_put_back(lmk_hub *h, const lmk_record *taken) {
+    lmk_record *r;
+    pthread_mutex_lock(&h->mu);
+    if (!h->open || !h->slots[taken->slot].live || (r = push_locked(h, 1)) == NULL) {
+        if (taken->w) answer(h, taken->w, LUAMOCKIT_ECANCELLED);
+        pthread_mutex_unlock(&h->mu);
+        return 1;
+    }
+    *r = *taken;
+    r->live = 1;
+    if (r->w) r->w->taken = 0;
+    __atomic_add_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+/* Items pending (live); *inqueue: records in the ring, withdrawn ones
+ * included. */
+int64_t lmk_hub_counts(lmk_hub *h, int64_t *inqueue) {
+    int64_t live;
+    pthread_mutex_lock(&h->mu);
+    live = __atomic_load_n(&h->nlive, __ATOMIC_RELAXED);
+    if (inqueue) *inqueue = h->size;
+    pthread_mutex_unlock(&h->mu);
+    return live;
+}
