@@ -291,8 +291,10 @@ install-rock:
 # Benchmarks against luv (Debian's lua-luv) and the floor, for each ABI.
 bench: build test-modules
 	BUILD=$(BUILD) sh test/bench/run.sh
+	@mkdir -p $(BUILD)/host
+	$(CC) -O2 -Wall -o $(BUILD)/host/pingpong test/bench/pingpong.c -lpthread
 	@for v in 5.1 5.4; do \
-	  LUA_CPATH="$(BUILD)/lua$$v/?.so;$(BUILD)/test/lua$$v/?.so" lua$$v test/producer/bench.lua || exit 1; \
+	  LMK_PINGPONG=$(BUILD)/host/pingpong LUA_CPATH="$(BUILD)/lua$$v/?.so;$(BUILD)/test/lua$$v/?.so" lua$$v test/producer/bench.lua || exit 1; \
 	done
 
 clean:

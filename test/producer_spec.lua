@@ -303,6 +303,18 @@ describe("producer API", function()
     assert.equal("ECLOSED", r.after_deliver_wait)
   end)
 
+  it("a closed state's handle finds nothing when a new state takes over its place", function()
+    -- the new state reuses the closed universe's slots: the old handle
+    -- must not deliver into it
+    local r = tp.close_with_blocked{ n = 4, plain = 2, cpath = package.cpath, reopen = 1 }
+    assert_status({ ECANCELLED = 4 }, r.status)
+    assert.is_true(r.reopen_new_handle)
+    assert.equal("ECLOSED", r.reopen_old_deliver)
+    assert.equal(0, r.reopen_pending_old)
+    assert.equal("OK", r.reopen_new_deliver)
+    assert.equal(1, r.reopen_pending_new)
+  end)
+
   it("unregister with items queued cancels them: cancel runs for each, no callback runs", function()
     local ran = 0
     local job = start{ threads = 2, count = 500, cb = function() ran = ran + 1 end }

@@ -59,6 +59,11 @@
  *   job:deliver_unchecked(thread, seq): the same, even after unregister
  *                        (the API answers ECLOSED through a dead handle).
  *   job:handle()      -> the producer handle, as a string.
+ *   job:first_calls(n) -> {us, ...}: n fresh threads, one after another,
+ *                        each times its first delivery (a plain item).
+ * Both kinds take [interval_us = us]: a pause after each delivery. Stats
+ * also carry cpu_us and csw: the CPU time and context switches of the
+ * job's threads (Linux: RUSAGE_THREAD), added as each thread ends.
  *
  * State close with blocked threads:
  *   tp.close_with_blocked{n = 1000, cpath = package.cpath, [plain = k], [stack_kb = 64]}
@@ -74,7 +79,9 @@
  *     (after_*: status names of deliveries through the producer after the
  *     close, before it is unregistered).
  *
- * Misc: tp.OK .. tp.EINVAL (the status codes), tp.strerror(code),
+ * Misc: tp.OK .. tp.ENOMEM (the status codes), tp.strerror(code),
+ *       tp.rusage() -> process CPU us, process context switches, and the
+ *       calling thread's CPU us and context switches,
  *       tp.deliver_null() -> status name of deliver(NULL producer),
  *       tp.register_without_decode() -> whether registration succeeded.
  *
@@ -92,6 +99,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -195,6 +203,8 @@ struct job {
     /* counters (atomic where another thread may touch them) */
     long delivered, decoded, skipped, cancelled, closed, results, mismatches;
     long status[NSTATUS];
+    long interval_us;   /* pause between a thread's deliveries */
+    long cpu_us, csw;   /* the threads' CPU time and context switches, added as each ends */
 };
 
 static int j_decode(lua_State *L, void *item, void *ud) {
@@ -260,6 +270,35 @@ static uint32_t xorshift(uint32_t *s) {
     return *s = x;
 }
 
+/* This thread's CPU time (us) and context switches so far. */
+static void thread_usage(long *cpu_us, long *csw) {
+#ifdef RUSAGE_THREAD
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    *cpu_us = (long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    *csw = ru.ru_nvcsw + ru.ru_nivcsw;
+#else
+    *cpu_us = *csw = 0;
+#endif
+}
+
+/* A thread ends: its CPU and switches go to the job's. */
+static void thread_end(job *j) {
+    long cpu, csw;
+    thread_usage(&cpu, &csw);
+    ADD(&j->cpu_us, cpu);
+    ADD(&j->csw, csw);
+    ADD(&j->running, -1);
+}
+
+static void pause_us(long us) {
+    struct timespec ts;
+    if (us <= 0) return;
+    ts.tv_sec = us / 1000000;
+    ts.tv_nsec = (us % 1000000) * 1000;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
 static void *plain_thread(void *arg) {
     targ *a = (targ *)arg;
     job *j = a->j;
@@ -280,10 +319,11 @@ static void *plain_thread(void *arg) {
             break;
         }
         ADD(&j->delivered, 1);
+        pause_us(j->interval_us);
     }
     for (i = 0; i < NSTATUS; i++)
         if (st[i]) ADD(&j->status[i], st[i]);
-    ADD(&j->running, -1);
+    thread_end(j);
     return NULL;
 }
 
@@ -309,11 +349,12 @@ static void *wait_thread(void *arg) {
         if (s == LUAMOCKIT_OK && !(it->got && it->result == it->a + it->b)) mism++;
         free(it); /* the waiting thread owns wait items */
         if (s == LUAMOCKIT_ECLOSED || s == LUAMOCKIT_ECANCELLED || s == LUAMOCKIT_EINVAL) break;
+        pause_us(j->interval_us);
     }
     for (i = 0; i < NSTATUS; i++)
         if (st[i]) ADD(&j->status[i], st[i]);
     if (mism) ADD(&j->mismatches, mism);
-    ADD(&j->running, -1);
+    thread_end(j);
     return NULL;
 }
 
@@ -380,6 +421,7 @@ static int start(lua_State *L, int wait) {
     j->skip_every = opt_field(L, 1, "skip_every", 0);
     j->decode_error_at = opt_field(L, 1, "decode_error_at", 0);
     j->not_a_function_at = opt_field(L, 1, "not_a_function_at", 0);
+    j->interval_us = opt_field(L, 1, "interval_us", 0);
     j->cbref = LUA_NOREF;
     if (j->nthreads < 1 || j->nthreads > 4096 || j->count < 0) {
         free(j);
@@ -428,6 +470,7 @@ static void push_stats(lua_State *L, job *j) {
     lua_createtable(L, 0, 10);
 #define F(name) lua_pushinteger(L, (lua_Integer)LOAD(&j->name)); lua_setfield(L, -2, #name)
     F(delivered); F(decoded); F(skipped); F(cancelled); F(closed); F(results); F(mismatches);
+    F(cpu_us); F(csw);
 #undef F
     lua_pushinteger(L, j->started - LOAD(&j->running));
     lua_setfield(L, -2, "threads_done");
@@ -736,6 +779,52 @@ static int l_close_with_blocked(lua_State *L) {
         lua_pushstring(L, status_name(o.status));
         lua_setfield(L, -2, "after_deliver_wait");
     }
+    /* A new state whose universe takes over the closed one's place: the
+     * old handle still finds nothing, the new state's producer works. */
+    if (opt_field(L, 1, "reopen", 0)) {
+        lua_State *L3 = luaL_newstate();
+        luamockit_producer *p3 = NULL;
+        const luamockit_api_v1 *api3 = NULL;
+        int s_old = -1, s_new = -1, pend_old = -1, pend_new = -1;
+        if (L3 == NULL) return luaL_error(L, "testproducer: luaL_newstate failed");
+        luaL_openlibs(L3);
+        lua_getglobal(L3, "package");
+        lua_pushstring(L3, cpath);
+        lua_setfield(L3, -2, "cpath");
+        lua_pop(L3, 1);
+        lua_getglobal(L3, "require");
+        lua_pushliteral(L3, "luamockit");
+        if (lua_pcall(L3, 1, 1, 0) == 0) {
+            lua_setglobal(L3, "mit");
+            api3 = luamockit_api(L3);
+            memset(&d, 0, sizeof d);
+            d.name = "testproducer.reopen";
+            d.ud = &c;
+            d.decode = cwb_decode;
+            d.cancel = cwb_cancel;
+            if (api3) p3 = api3->register_producer(L3, &d);
+        }
+        if (p3 != NULL) {
+            pitem *a = (pitem *)malloc(sizeof *a), *b = (pitem *)malloc(sizeof *b);
+            s_old = c.api->deliver(c.p, a);
+            if (s_old != LUAMOCKIT_OK) free(a);
+            pend_old = pending_of(L3);
+            s_new = api3->deliver(p3, b);
+            if (s_new != LUAMOCKIT_OK) free(b);
+            pend_new = pending_of(L3);
+        }
+        lua_pushstring(L, status_name(s_old));
+        lua_setfield(L, -2, "reopen_old_deliver");
+        lua_pushinteger(L, pend_old);
+        lua_setfield(L, -2, "reopen_pending_old");
+        lua_pushstring(L, status_name(s_new));
+        lua_setfield(L, -2, "reopen_new_deliver");
+        lua_pushinteger(L, pend_new);
+        lua_setfield(L, -2, "reopen_pending_new");
+        lua_pushboolean(L, p3 != NULL && (uintptr_t)p3 != (uintptr_t)c.p);
+        lua_setfield(L, -2, "reopen_new_handle");
+        lua_close(L3);
+    }
     c.api->unregister(c.p); /* allowed from any thread once closed() ran */
     return 1;
 }
@@ -768,7 +857,47 @@ static int l_register_without_decode(lua_State *L) {
     return 1;
 }
 
+/* A fresh thread times its first delivery. */
+typedef struct first {
+    job *j;
+    long ns;
+    int status;
+} first;
+
+static void *first_thread(void *arg) {
+    first *f = (first *)arg;
+    pitem *it = (pitem *)malloc(sizeof *it);
+    double t0, t1;
+    it->thread = 0;
+    it->seq = 0;
+    t0 = mono_ms();
+    f->status = f->j->api->deliver(f->j->p, it);
+    t1 = mono_ms();
+    if (f->status != LUAMOCKIT_OK) free(it);
+    f->ns = (long)((t1 - t0) * 1e6);
+    return NULL;
+}
+
+/* job:first_calls(n) -> {us...}: n threads, one after another, each times
+ * the first call it makes into the API (a plain delivery). */
+static int j_first_calls(lua_State *L) {
+    job *j = checkjob(L);
+    int n = (int)luaL_checkinteger(L, 2), i;
+    lua_createtable(L, n, 0);
+    for (i = 1; i <= n; i++) {
+        first f = {j, -1, -1};
+        pthread_t t;
+        if (pthread_create(&t, NULL, first_thread, &f) != 0) return luaL_error(L, "testproducer: pthread_create failed");
+        pthread_join(t, NULL);
+        if (f.status != LUAMOCKIT_OK) return luaL_error(L, "testproducer: first delivery: %s", status_name(f.status));
+        lua_pushnumber(L, (lua_Number)f.ns / 1e3);
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
 static const luaL_Reg job_methods[] = {
+    {"first_calls", j_first_calls},
     {"done", j_done},
     {"join", j_join},
     {"stats", j_stats},
@@ -780,7 +909,22 @@ static const luaL_Reg job_methods[] = {
     {NULL, NULL}
 };
 
+/* tp.rusage() -> process CPU us, process context switches, the calling
+ * thread's CPU us and context switches */
+static int l_rusage(lua_State *L) {
+    struct rusage ru;
+    long cpu, csw;
+    getrusage(RUSAGE_SELF, &ru);
+    lua_pushinteger(L, (lua_Integer)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+    lua_pushinteger(L, (lua_Integer)(ru.ru_nvcsw + ru.ru_nivcsw));
+    thread_usage(&cpu, &csw);
+    lua_pushinteger(L, (lua_Integer)cpu);
+    lua_pushinteger(L, (lua_Integer)csw);
+    return 4;
+}
+
 static const luaL_Reg funcs[] = {
+    {"rusage", l_rusage},
     {"start", l_start},
     {"start_wait", l_start_wait},
     {"close_with_blocked", l_close_with_blocked},
