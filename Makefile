@@ -3,7 +3,10 @@
 #   make build   build/lua5.1/luamockit.so and build/lua5.4/luamockit.so
 #   make demo    install what is missing (Debian), build, run a timer daemon in lua5.4
 #   make test    go test -race, busted under lua5.1, lua5.4 and luajit, the C host tests,
-#                the LuaRocks round trips, then the same for lua5.2 and lua5.3 (test-extra)
+#                the LuaRocks round trips, then the same for lua5.2 and lua5.3 (test-extra),
+#                and the portable path (test-portable)
+#   make test-portable  the portable path (pipe, poll; what macOS and the BSDs build)
+#                on Linux into build/portable/lua5.X/, and the busted suite against it
 #   make lint    go vet, gofmt, luacheck, actionlint (not part of make test)
 #   make soak    the long soak (test/soak/run.sh), minutes
 #
@@ -25,13 +28,21 @@ LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 BUILD        ?= build
 GOFLAGS_BUILD ?= -trimpath -ldflags=-s
 BUSTED       ?= /usr/bin/busted
+# Shared libraries that leave the Lua C API to the loading interpreter:
+# ELF linkers allow undefined symbols; macOS's needs to be told. (The test
+# producer pins itself with dlopen(RTLD_NODELETE) too.)
+ifeq ($(shell uname -s),Darwin)
+SHLIB_LDFLAGS ?= -Wl,-undefined,dynamic_lookup
+else
+SHLIB_LDFLAGS ?= -Wl,-z,nodelete
+endif
 # Debian packages the build, the tests, the demo and lint need: every group
 # of .ci/packages (which .ci/run and the workflow read too).
 APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-engine test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+.PHONY: all build test-portable deps demo test test-engine test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -40,11 +51,11 @@ all: build
 
 build: $(BUILD)/lua5.1/luamockit.so $(BUILD)/lua5.4/luamockit.so
 
-# $(call cshared,incdir,out): the module for one ABI; the .so leaves every
-# lua_* symbol undefined for the loading interpreter to provide.
+# $(call cshared,incdir,out[,tags]): the module for one ABI; the .so leaves
+# every lua_* symbol undefined for the loading interpreter to provide.
 define cshared
 	@mkdir -p $(dir $(2))
-	CGO_ENABLED=1 CGO_CFLAGS="-I$(1) -O2" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(2) ./cmd/luamockit
+	CGO_ENABLED=1 CGO_CFLAGS="-I$(1) -O2" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) $(if $(3),-tags $(3)) -o $(2) ./cmd/luamockit
 	@rm -f $(basename $(2)).h
 endef
 
@@ -68,7 +79,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-engine test-go test-busted test-host test-rocks test-extra test-soak-short
+test: deps build test-engine test-go test-busted test-host test-rocks test-extra test-portable test-soak-short
 
 # The Lua thread's timer engine (cmd/luamockit/engine.c) alone, against a
 # model, under AddressSanitizer and UBSan: ENGINE_SEEDS random runs.
@@ -97,11 +108,11 @@ API_H = cmd/luamockit/luamockit_api.h
 
 $(BUILD)/test/lua5.1/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA51_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA51_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 $(BUILD)/test/lua5.4/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 test-modules: $(TEST_MODULES)
 
@@ -188,11 +199,11 @@ $(EXTRA)/lua5.3/luamockit.so: $(GO_SRC)
 
 $(EXTRA)/test/lua5.2/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA52_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA52_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 $(EXTRA)/test/lua5.3/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA53_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA53_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 build-extra: $(EXTRA)/lua5.2/luamockit.so $(EXTRA)/lua5.3/luamockit.so
 test-modules-extra: $(EXTRA)/test/lua5.2/testproducer.so $(EXTRA)/test/lua5.3/testproducer.so
@@ -225,6 +236,42 @@ rock-smoke:
 	luarocks make rockspec/luamockit-scm-1.rockspec --tree="$$tree" --lua-version=$(ROCK_LUA_VERSION) >/dev/null && \
 	eval "$$(luarocks path --tree "$$tree" --lua-version $(ROCK_LUA_VERSION))" && \
 	LMK_ROCK_TREE="$$tree" $(ROCK_LUA) $(BUSTED) --no-auto-insulate -o utfTerminal test/rock/smoke_spec.lua
+
+# ---- the portable path on Linux -------------------------------------------
+# -tags lmkportable builds what macOS and the BSDs build (cmd/luamockit/port.h):
+# a pipe instead of the eventfd, poll() instead of ppoll(), no prctl() timer
+# slack, nanosleep() instead of clock_nanosleep(), sockets flagged by
+# fcntl. Into build/portable/lua5.X/; neither .so may import a Linux-only
+# call (the default build must: proof that the check can fail); then the
+# busted suite under lua5.1 and lua5.4, the golua host for 5.4 and the
+# signal storm, each against the portable build.
+PORTABLE   := $(BUILD)/portable
+LINUX_ONLY := eventfd ppoll prctl
+BUSTED_PORTABLE = LMK_LUA=$(1) $(1) $(BUSTED) --cpath="$(PORTABLE)/$(1)/?.so;$(BUILD)/test/$(1)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
+
+$(PORTABLE)/lua5.1/luamockit.so: $(GO_SRC)
+	$(call cshared,$(LUA51_INCDIR),$@,lmkportable)
+
+$(PORTABLE)/lua5.4/luamockit.so: $(GO_SRC)
+	$(call cshared,$(LUA54_INCDIR),$@,lmkportable)
+
+# imports(so): the dynamic symbols a .so takes from elsewhere, bare names.
+imports = nm -D --undefined-only $(1) | awk '{ print $$NF }' | sed 's/@.*//'
+
+test-portable: $(PORTABLE)/lua5.1/luamockit.so $(PORTABLE)/lua5.4/luamockit.so $(BUILD)/lua5.4/luamockit.so $(TEST_MODULES)
+	@for f in $(LINUX_ONLY); do $(call imports,$(BUILD)/lua5.4/luamockit.so) | grep -qx $$f || \
+	  { echo "test-portable: the default build does not import $$f: the check below proves nothing"; exit 1; }; done
+	@for so in $(PORTABLE)/lua5.1/luamockit.so $(PORTABLE)/lua5.4/luamockit.so; do \
+	  bad=""; for f in $(LINUX_ONLY); do $(call imports,$$so) | grep -qx $$f && bad="$$bad $$f"; done; \
+	  if [ -n "$$bad" ]; then echo "test-portable: $$so imports$$bad"; exit 1; fi; \
+	  echo "test-portable: $$so imports none of $(LINUX_ONLY)"; \
+	done
+	$(call BUSTED_PORTABLE,lua5.1)
+	$(call BUSTED_PORTABLE,lua5.4)
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua54,lmkportable ./cmd/luamockit
+	@mkdir -p $(BUILD)/host
+	$(HOST_CC) -I$(LUA54_INCDIR) -o $(BUILD)/host/sigstorm54 test/sigstorm.c -llua5.4 -lpthread -ldl -lm
+	$(BUILD)/host/sigstorm54 $(PORTABLE)/lua5.4 $(SIGSTORM_MS)
 
 # ---- lint (not part of make test) ---------------------------------------
 # go vet for both ABIs (the golua host test file needs the headers, as in

@@ -78,15 +78,17 @@ func entries(buf *C.lmk_entry, n C.int) []queue.Entry {
 	return unsafe.Slice((*queue.Entry)(unsafe.Pointer(buf)), int(n))
 }
 
-// lmk_open creates the queue of a new Lua universe, signalling efd and
-// *flag (C memory that outlives the queue: the universe's struct), and
-// stores its handle in *h. *clockOff receives CLOCK_MONOTONIC minus the
-// queue's clock: C converts every time it hands Go.
+// lmk_open creates the queue of a new Lua universe, signalling the
+// notifier (port.h: written through wfd, drained through rfd; one eventfd
+// or the two ends of a pipe) and *flag (C memory that outlives the queue:
+// the universe's struct), and stores its handle in *h. *clockOff receives
+// C's monotonic clock (lmk_mono_ns) minus the queue's clock: C converts
+// every time it hands Go.
 //
 //export lmk_open
-func lmk_open(efd C.int, flag *C.int32_t, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
+func lmk_open(rfd, wfd C.int, flag *C.int32_t, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	defer guard(&rc, C.LMK_EPANIC)
-	n := &notifier{efd: int(efd), flag: (*int32)(unsafe.Pointer(flag))}
+	n := &notifier{rfd: int(rfd), wfd: int(wfd), flag: (*int32)(unsafe.Pointer(flag))}
 	q := queue.New(n)
 	*clockOff = C.int64_t(clockOffset(q))
 	id := lastHandle.Add(1)
@@ -97,10 +99,11 @@ func lmk_open(efd C.int, flag *C.int32_t, clockOff *C.int64_t, h *C.uint64_t) (r
 	return C.LMK_OK
 }
 
-// clockOffset returns CLOCK_MONOTONIC minus q's clock. Both read the same
-// kernel clock (Go's monotonic time is CLOCK_MONOTONIC on Linux), so the
-// difference is a constant; of a few readings between two of C's, the
-// narrowest pair pins it to within tens of ns.
+// clockOffset returns lmk_mono_ns minus q's clock. Both read the same
+// kernel clock (port.c reads the one Go's runtime does: CLOCK_MONOTONIC on
+// Linux and the BSDs, mach_absolute_time on macOS), so the difference is a
+// constant; of a few readings between two of C's, the narrowest pair pins
+// it to within tens of ns.
 func clockOffset(q *queue.Queue) int64 {
 	best, off := int64(-1), int64(0)
 	for range 5 {

@@ -15,6 +15,7 @@
 #include "compat.h"
 #include "engine.h"
 #include "luamockit_api.h"
+#include "port.h"
 
 #define LMK_VERSION "luamockit 0.1.0"
 #define LMK_TIMER "luamockit.timer"
@@ -26,7 +27,7 @@
 typedef struct lmk_entry {
     uint64_t id;
     uintptr_t ptr; /* the lmk_timer */
-    int64_t due;   /* times on Go's clock: CLOCK_MONOTONIC ns - clock_off */
+    int64_t due;   /* times on Go's clock: lmk_mono_ns() - clock_off */
     int64_t period;
     int64_t left;
     int64_t bl_due;
@@ -137,7 +138,8 @@ enum {
  * touches it. */
 typedef struct lmk_state {
     uint64_t q;          /* Go queue handle; 0 once closed */
-    int efd;             /* eventfd: readable while Go has something pending */
+    int efd;             /* readable while Go has something pending (port.h) */
+    int wfd;             /* what Go writes to set it: efd, or a pipe's other end */
     int32_t go_pending;  /* the same, stored by Go (atomically) */
     int depth;           /* process_events calls on the C stack */
     int go_clock;        /* fd()/setport() in use: Go keeps time between drains */
@@ -145,7 +147,7 @@ typedef struct lmk_state {
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
-    int64_t clock_off;   /* CLOCK_MONOTONIC ns - Go's queue clock */
+    int64_t clock_off;   /* lmk_mono_ns() - Go's queue clock */
     lmk_engine eng;      /* the schedules the Lua thread holds */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
@@ -165,8 +167,7 @@ const char *lmk_rc_message(int rc);
 lmk_state *lmk_getstate(lua_State *L);
 extern volatile int lmk_forked;
 
-/* clock.c */
-int64_t lmk_mono_ns(void);
+/* clock.c (lmk_mono_ns: port.c) */
 extern const luaL_Reg lmk_clock_funcs[];
 
 /* timer.c */

@@ -18,11 +18,8 @@
  * lmk.h): CBS, ANCHORS, the timer metatable and MISC.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/eventfd.h>
 
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -73,8 +70,8 @@ static int s_gc(lua_State *L) {
     st->q = 0;
     lmk_eng_free(&st->eng);
     lmk_recs_free_all(st);
-    if (st->efd >= 0) close(st->efd);
-    st->efd = -1;
+    lmk_port_notifier_close(st->efd, st->wfd);
+    st->efd = st->wfd = -1;
     return 0;
 }
 
@@ -96,7 +93,7 @@ static void push_universe(lua_State *L) {
     reg = lua_gettop(L);
     st = (lmk_state *)lmk_newuserdata(L, sizeof *st);
     memset(st, 0, sizeof *st);
-    st->efd = -1;
+    st->efd = st->wfd = -1;
     st->spin_ns = LMK_SPIN_DEFAULT_NS;
     lmk_eng_init(&st->eng);
     lua_createtable(L, 0, 1);
@@ -142,9 +139,8 @@ static void push_universe(lua_State *L) {
 #endif
     lua_rawseti(L, reg, 5);
 
-    st->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (st->efd < 0) lmk_error(L, strerror(errno));
-    if (lmk_open(st->efd, &st->go_pending, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
+    if ((i = lmk_port_notifier_open(&st->efd, &st->wfd)) != 0) lmk_error(L, strerror(i));
+    if (lmk_open(st->efd, st->wfd, &st->go_pending, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
         lmk_error(L, "cannot create the event queue");
 
     for (i = 1; i <= NUPS; i++) lua_rawgeti(L, reg, i);
@@ -163,6 +159,7 @@ int luaopen_luamockit(lua_State *L) {
                                              lmk_stats_funcs};
     int i, first;
     pthread_once(&fork_once, install_fork_handler);
+    lmk_port_pin();
     if (lmk_forked)
         return lmk_error(L, "unusable in a forked child process (the Go runtime does not survive fork)");
     push_universe(L);

@@ -8,13 +8,16 @@ import (
 )
 
 // notifier is the queue.Notifier of a Lua universe. The queue calls Set and
-// Clear under its lock when its pending state changes: the eventfd that
-// wait() and mit.fd() users poll is readable exactly while something is
-// pending, flag (an int in the universe's C struct) says the same to the
-// Lua thread without a system call, and with a port set, one UDP datagram
-// goes to 127.0.0.1:port on each empty -> non-empty transition.
+// Clear under its lock when its pending state changes (so they alternate):
+// the descriptor rfd that wait() and mit.fd() users poll is readable
+// exactly while something is pending, flag (an int in the universe's C
+// struct) says the same to the Lua thread without a system call, and with
+// a port set, one UDP datagram goes to 127.0.0.1:port on each empty ->
+// non-empty transition. rfd and wfd are one eventfd (Linux) or the two ends
+// of a pipe (the portable path, port.h); both are non-blocking.
 type notifier struct {
-	efd  int
+	rfd  int
+	wfd  int
 	flag *int32       // C memory: lmk_state.go_pending
 	mu   sync.RWMutex // Set reads udp under RLock, so setPort never closes an fd in use
 	udp  *udpTarget
@@ -31,7 +34,9 @@ func (n *notifier) Set() {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], 1)
 	for {
-		if _, err := syscall.Write(n.efd, b[:]); err != syscall.EINTR {
+		// An eventfd adds 1 to its counter; a pipe gets 8 bytes (a full
+		// pipe is readable already).
+		if _, err := syscall.Write(n.wfd, b[:]); err != syscall.EINTR {
 			break
 		}
 	}
@@ -46,9 +51,14 @@ func (n *notifier) Set() {
 
 func (n *notifier) Clear() {
 	atomic.StoreInt32(n.flag, 0)
-	var b [8]byte
+	// One read resets an eventfd; a pipe is read until it is empty.
+	var b [64]byte
 	for {
-		if _, err := syscall.Read(n.efd, b[:]); err != syscall.EINTR {
+		k, err := syscall.Read(n.rfd, b[:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n.rfd == n.wfd || k < len(b) {
 			return
 		}
 	}
@@ -60,7 +70,7 @@ func (n *notifier) setPort(port int) error {
 	defer n.mu.Unlock()
 	var next *udpTarget
 	if port != 0 {
-		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
+		fd, err := udpSocket()
 		if err != nil {
 			return err
 		}

@@ -2,17 +2,16 @@
  * wait.c: blocking until something is due (wait, setspin), and folding
  * luamockit into another event loop (fd, setport, getport).
  *
- * wait() sleeps in ppoll() on the eventfd (Go sets it for producer items,
- * and for due timers while Go keeps time) until the engine's next
- * expiration, so a loop of wait() and process_events() wakes this thread
- * and no other.
+ * wait() sleeps in poll on the notifier (port.h: an eventfd, or a pipe;
+ * Go sets it for producer items, and for due timers while Go keeps time)
+ * until the engine's next expiration, so a loop of wait() and
+ * process_events() wakes this thread and no other.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
-#include <sys/prctl.h>
 
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -22,7 +21,7 @@
 #define LMK_WAIT_SLICE 1000
 
 /* When wait() sleeps until a timer is due, it wakes a little early and
- * spends the rest polling the clock (and the eventfd): a sleeping thread
+ * spends the rest polling the clock (and the notifier): a sleeping thread
  * wakes late by the timer slack and the scheduler's (and a hypervisor's)
  * delays, a polling one as soon as it looks. The lead is
  * 1/LMK_SPIN_DIV of the sleep, at most st->spin_ns (setspin(), default
@@ -30,11 +29,11 @@
  * spins at most 200 us (1 % of a core while it waits), waits for timers
  * under 2 ms do not spin at all, nor do waits with no timer armed. While
  * a spin window is ahead, the thread's timer slack is 1 ns (restored when
- * wait returns), so the sleep before it ends on time too. */
+ * wait returns; Linux only, port.h), so the sleep before it ends on time. */
 #define LMK_SPIN_DIV 100
 #define LMK_SPIN_MIN_NS 20000
 
-/* Whether Go has something pending (what the eventfd says), with no system
+/* Whether Go has something pending (what the notifier says), with no system
  * call: Go's notifier stores it in the universe's struct. */
 int lmk_go_has_pending(const lmk_state *st) {
     return __atomic_load_n(&st->go_pending, __ATOMIC_ACQUIRE) != 0;
@@ -82,26 +81,22 @@ static int l_wait(lua_State *L) {
     pfd.events = POLLIN;
     for (;;) {
         int64_t now = lmk_mono_ns(), wake = deadline;
-        struct timespec ts;
         int r;
         if (now >= due || now >= deadline) break; /* a timer is due, or time is up */
         if (spin < wake) wake = spin;
         if (now >= wake && wake == spin) {
             wake = now; /* in the spin window: look, do not sleep */
         } else if (spin < due && slack < 0) {
-            slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-            if (slack > 1) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+            slack = lmk_port_slack_lower();
         }
         if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
-        ts.tv_sec = (time_t)((wake - now) / 1000000000);
-        ts.tv_nsec = (long)((wake - now) % 1000000000);
         pfd.revents = 0;
-        r = ppoll(&pfd, 1, &ts, NULL);
+        r = lmk_port_poll(&pfd, wake - now);
         if (r > 0) break;
         if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
     }
-    if (slack > 1) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+    lmk_port_slack_restore(slack);
     if (failed) {
         lua_pushinteger(L, 1);
         lua_pushstring(L, strerror(err));
@@ -121,7 +116,7 @@ static int l_setspin(lua_State *L) {
     return 0;
 }
 
-/* [-0, +1, e] fd() -> a file descriptor (eventfd; CLOEXEC, non-blocking)
+/* [-0, +1, e] fd() -> a file descriptor (port.h; CLOEXEC, non-blocking)
  * readable exactly while events are pending: poll it from another event
  * loop, then call process_events(), which clears it. Do not close it.
  * From the first call on, Go keeps time between drains (lease.c). */
