@@ -4,7 +4,7 @@
 #   make demo    install what is missing (Debian), build, run a timer daemon in lua5.4
 #   make test    go test -race, busted under lua5.1, lua5.4 and luajit, the C host tests,
 #                the LuaRocks round trips, then the same for lua5.2 and lua5.3 (test-extra),
-#                and the portable path (test-portable)
+#                the portable path (test-portable) and the Go version check (test-gocheck)
 #   make test-portable  the portable path (pipe, poll; what macOS and the BSDs build)
 #                on Linux into build/portable/lua5.X/, and the busted suite against it
 #   make lint    go vet, gofmt, luacheck, actionlint (not part of make test)
@@ -42,7 +42,7 @@ APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build test-portable deps demo test test-engine test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+.PHONY: all build go-check test-gocheck test-portable deps demo test test-engine test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -50,6 +50,13 @@ GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*
 all: build
 
 build: $(BUILD)/lua5.1/luamockit.so $(BUILD)/lua5.4/luamockit.so
+
+# Go: at least go.mod's `go` version. Without Go, or with an older one,
+# every Go build stops first with one line saying what to do
+# (.ci/gocheck.sh); the check runs only when a Go build is about to.
+GO_PROBLEM = $(shell GO="$(GO)" sh .ci/gocheck.sh)
+go-check:
+	$(if $(GO_PROBLEM),$(error $(GO_PROBLEM)))
 
 # $(call cshared,incdir,out[,tags]): the module for one ABI; the .so leaves
 # every lua_* symbol undefined for the loading interpreter to provide.
@@ -59,10 +66,10 @@ define cshared
 	@rm -f $(basename $(2)).h
 endef
 
-$(BUILD)/lua5.1/luamockit.so: $(GO_SRC)
+$(BUILD)/lua5.1/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA51_INCDIR),$@)
 
-$(BUILD)/lua5.4/luamockit.so: $(GO_SRC)
+$(BUILD)/lua5.4/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA54_INCDIR),$@)
 
 # Installs the Debian packages that are missing, when it can (root or sudo).
@@ -79,7 +86,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-engine test-go test-busted test-host test-rocks test-extra test-portable test-soak-short
+test: deps build test-engine test-go test-busted test-host test-rocks test-extra test-portable test-gocheck test-soak-short
 
 # The Lua thread's timer engine (cmd/luamockit/engine.c) alone, against a
 # model, under AddressSanitizer and UBSan: ENGINE_SEEDS random runs.
@@ -93,7 +100,7 @@ test-engine:
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers; -idirafter
 # lets golua keep its own copies first).
-test-go:
+test-go: go-check
 	$(GO) vet ./internal/...
 	$(GO) test -race -count=1 ./internal/...
 	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) test -race -count=1 -tags lmkhost ./cmd/luamockit
@@ -191,10 +198,10 @@ BUSTED_RUN_EXTRA = $(1) $(BUSTED) --cpath="$(EXTRA)/$(2)/?.so;$(EXTRA)/test/$(2)
 BUSTED_lua5.2 = LMK_LUA=lua5.2 $(call BUSTED_RUN_EXTRA,lua5.2,lua5.2)
 BUSTED_lua5.3 = LMK_LUA=lua5.3 $(call BUSTED_RUN_EXTRA,lua5.3,lua5.3)
 
-$(EXTRA)/lua5.2/luamockit.so: $(GO_SRC)
+$(EXTRA)/lua5.2/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA52_INCDIR),$@)
 
-$(EXTRA)/lua5.3/luamockit.so: $(GO_SRC)
+$(EXTRA)/lua5.3/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA53_INCDIR),$@)
 
 $(EXTRA)/test/lua5.2/testproducer.so: test/producer/testproducer.c $(API_H)
@@ -217,7 +224,7 @@ busted-lua5.3: build-lua5.3
 	$(BUSTED_lua5.3)
 
 # The binding in an in-process golua state (golua's lua52/lua53 tags).
-test-go-extra:
+test-go-extra: go-check
 	CGO_CFLAGS="-idirafter $(LUA52_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua52 ./cmd/luamockit
 	CGO_CFLAGS="-idirafter $(LUA53_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua53 ./cmd/luamockit
 
@@ -249,10 +256,10 @@ PORTABLE   := $(BUILD)/portable
 LINUX_ONLY := eventfd ppoll prctl
 BUSTED_PORTABLE = LMK_LUA=$(1) $(1) $(BUSTED) --cpath="$(PORTABLE)/$(1)/?.so;$(BUILD)/test/$(1)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
 
-$(PORTABLE)/lua5.1/luamockit.so: $(GO_SRC)
+$(PORTABLE)/lua5.1/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA51_INCDIR),$@,lmkportable)
 
-$(PORTABLE)/lua5.4/luamockit.so: $(GO_SRC)
+$(PORTABLE)/lua5.4/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA54_INCDIR),$@,lmkportable)
 
 # imports(so): the dynamic symbols a .so takes from elsewhere, bare names.
@@ -273,13 +280,18 @@ test-portable: $(PORTABLE)/lua5.1/luamockit.so $(PORTABLE)/lua5.4/luamockit.so $
 	$(HOST_CC) -I$(LUA54_INCDIR) -o $(BUILD)/host/sigstorm54 test/sigstorm.c -llua5.4 -lpthread -ldl -lm
 	$(BUILD)/host/sigstorm54 $(PORTABLE)/lua5.4 $(SIGSTORM_MS)
 
+# Without Go, and with a Go older than go.mod's, make build stops with one
+# line naming the minimum (test/gocheck.sh).
+test-gocheck:
+	sh test/gocheck.sh
+
 # ---- lint (not part of make test) ---------------------------------------
 # go vet for both ABIs (the golua host test file needs the headers, as in
 # test-go), gofmt, luacheck (.luacheckrc) and actionlint on the workflows.
 ACTIONLINT_VERSION ?= v1.7.7
 LUACHECK ?= luacheck
 
-lint:
+lint: go-check
 	$(GO) vet ./internal/...
 	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) vet -tags lmkhost ./cmd/luamockit
 	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54 ./cmd/luamockit
@@ -309,7 +321,7 @@ INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 INST_INCDIR ?= $(INST_PREFIX)/include
 
-rock:
+rock: go-check
 	@mkdir -p $(BUILD)/rock
 	CGO_ENABLED=1 CGO_CFLAGS="-I$(LUA_INCDIR) $(CFLAGS)" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(BUILD)/rock/luamockit.so ./cmd/luamockit
 	@rm -f $(BUILD)/rock/luamockit.h
