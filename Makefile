@@ -312,8 +312,10 @@ soak: build test-modules
 test-soak-short: build test-modules
 	BUILD=$(BUILD) SOAK_SECS=3 CHURN_N=1000000 CHURN_TOL=25 WAIT_ROUNDS=20 EXIT_RUNS=5 MODEL_SEEDS=40 sh test/soak/run.sh
 
-# LuaRocks' build (rockspec/luamockit-scm-1.rockspec): one .so for the Lua it
-# targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links).
+# LuaRocks' build (rockspec/luamockit-*.rockspec): one .so for the Lua it
+# targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links),
+# and the test producer beside it for `luarocks test` (build/rock/test/, not
+# installed; a failure there does not fail the install; .busted task "rock").
 LUA_INCDIR ?= $(LUA54_INCDIR)
 CFLAGS     ?= -O2 -fPIC
 INST_PREFIX ?= /usr/local
@@ -322,9 +324,10 @@ INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 INST_INCDIR ?= $(INST_PREFIX)/include
 
 rock: go-check
-	@mkdir -p $(BUILD)/rock
+	@mkdir -p $(BUILD)/rock/test
 	CGO_ENABLED=1 CGO_CFLAGS="-I$(LUA_INCDIR) $(CFLAGS)" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(BUILD)/rock/luamockit.so ./cmd/luamockit
 	@rm -f $(BUILD)/rock/luamockit.h
+	-$(CC) $(CFLAGS) -Wall -shared $(SHLIB_LDFLAGS) -I$(LUA_INCDIR) -Icmd/luamockit -o $(BUILD)/rock/test/testproducer.so test/producer/testproducer.c -lpthread
 
 install-rock:
 	install -d $(INST_LIBDIR) $(INST_LUADIR)/luamockit $(INST_INCDIR)
