@@ -286,15 +286,19 @@ test-gocheck:
 	sh test/gocheck.sh
 
 # ---- lint (not part of make test) ---------------------------------------
-# go vet for both ABIs (the golua host test file needs the headers, as in
-# test-go), gofmt, luacheck (.luacheckrc) and actionlint on the workflows.
+# go vet for both ABIs and the portable path (the golua host test file needs
+# the headers, as in test-go), the queue vetted for macOS and FreeBSD too,
+# gofmt, luacheck (.luacheckrc) and actionlint on the workflows.
 ACTIONLINT_VERSION ?= v1.7.7
 LUACHECK ?= luacheck
 
 lint: go-check
 	$(GO) vet ./internal/...
+	GOOS=darwin $(GO) vet ./internal/...
+	GOOS=freebsd $(GO) vet ./internal/...
 	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) vet -tags lmkhost ./cmd/luamockit
 	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54,lmkportable ./cmd/luamockit
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not gofmt'ed:"; echo "$$out"; exit 1; fi; echo "gofmt -l .: clean"
 	$(LUACHECK) --no-color -q lua test
 	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) .github/workflows/*.yml
