@@ -3,7 +3,10 @@
 #   make build   build/lua5.1/luamockit.so and build/lua5.4/luamockit.so
 #   make demo    install what is missing (Debian), build, run a timer daemon in lua5.4
 #   make test    go test -race, busted under lua5.1, lua5.4 and luajit, the C host tests,
-#                the LuaRocks round trips, then the same for lua5.2 and lua5.3 (test-extra)
+#                the LuaRocks round trips, then the same for lua5.2 and lua5.3 (test-extra),
+#                the portable path (test-portable) and the Go version check (test-gocheck)
+#   make test-portable  the portable path (pipe, poll; what macOS and the BSDs build)
+#                on Linux into build/portable/lua5.X/, and the busted suite against it
 #   make lint    go vet, gofmt, luacheck, actionlint (not part of make test)
 #   make soak    the long soak (test/soak/run.sh), minutes
 #
@@ -25,13 +28,21 @@ LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 BUILD        ?= build
 GOFLAGS_BUILD ?= -trimpath -ldflags=-s
 BUSTED       ?= /usr/bin/busted
+# Shared libraries that leave the Lua C API to the loading interpreter:
+# ELF linkers allow undefined symbols; macOS's needs to be told. (The test
+# producer pins itself with dlopen(RTLD_NODELETE) too.)
+ifeq ($(shell uname -s),Darwin)
+SHLIB_LDFLAGS ?= -Wl,-undefined,dynamic_lookup
+else
+SHLIB_LDFLAGS ?= -Wl,-z,nodelete
+endif
 # Debian packages the build, the tests, the demo and lint need: every group
 # of .ci/packages (which .ci/run and the workflow read too).
 APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build deps demo test test-engine test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+.PHONY: all build go-check test-gocheck test-portable deps demo test test-engine test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -40,18 +51,25 @@ all: build
 
 build: $(BUILD)/lua5.1/luamockit.so $(BUILD)/lua5.4/luamockit.so
 
-# $(call cshared,incdir,out): the module for one ABI; the .so leaves every
-# lua_* symbol undefined for the loading interpreter to provide.
+# Go: at least go.mod's `go` version. Without Go, or with an older one,
+# every Go build stops first with one line saying what to do
+# (.ci/gocheck.sh); the check runs only when a Go build is about to.
+GO_PROBLEM = $(shell GO="$(GO)" sh .ci/gocheck.sh)
+go-check:
+	$(if $(GO_PROBLEM),$(error $(GO_PROBLEM)))
+
+# $(call cshared,incdir,out[,tags]): the module for one ABI; the .so leaves
+# every lua_* symbol undefined for the loading interpreter to provide.
 define cshared
 	@mkdir -p $(dir $(2))
-	CGO_ENABLED=1 CGO_CFLAGS="-I$(1) -O2" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(2) ./cmd/luamockit
+	CGO_ENABLED=1 CGO_CFLAGS="-I$(1) -O2" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) $(if $(3),-tags $(3)) -o $(2) ./cmd/luamockit
 	@rm -f $(basename $(2)).h
 endef
 
-$(BUILD)/lua5.1/luamockit.so: $(GO_SRC)
+$(BUILD)/lua5.1/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA51_INCDIR),$@)
 
-$(BUILD)/lua5.4/luamockit.so: $(GO_SRC)
+$(BUILD)/lua5.4/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA54_INCDIR),$@)
 
 # Installs the Debian packages that are missing, when it can (root or sudo).
@@ -68,7 +86,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-engine test-hub test-go test-busted test-host test-rocks test-extra test-soak-short
+test: deps build test-engine test-hub test-go test-busted test-host test-rocks test-extra test-portable test-gocheck test-soak-short
 
 # The Lua thread's timer engine (cmd/luamockit/engine.c) alone, against a
 # model, under AddressSanitizer and UBSan: ENGINE_SEEDS random runs.
@@ -84,7 +102,7 @@ test-engine:
 # under AddressSanitizer/UBSan, for the Linux path (futexes, eventfd) and
 # the portable one (condition variables, a pipe): HUB_SEEDS runs each.
 HUB_SEEDS ?= 30
-HUB_TEST_CC = $(CC) -O1 -g -Wall -Wextra -I$(LUA54_INCDIR) -Icmd/luamockit test/hub_test.c cmd/luamockit/hub.c -lpthread
+HUB_TEST_CC = $(CC) -O1 -g -Wall -Wextra -I$(LUA54_INCDIR) -Icmd/luamockit test/hub_test.c cmd/luamockit/hub.c cmd/luamockit/port.c -lpthread -ldl
 test-hub:
 	@mkdir -p $(BUILD)/host
 	$(HUB_TEST_CC) -fsanitize=thread -o $(BUILD)/host/hub_test_tsan
@@ -97,7 +115,7 @@ test-hub:
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers; -idirafter
 # lets golua keep its own copies first).
-test-go:
+test-go: go-check
 	$(GO) vet ./internal/...
 	$(GO) test -race -count=1 ./internal/...
 	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) test -race -count=1 -tags lmkhost ./cmd/luamockit
@@ -112,11 +130,11 @@ API_H = cmd/luamockit/luamockit_api.h
 
 $(BUILD)/test/lua5.1/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA51_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA51_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 $(BUILD)/test/lua5.4/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 test-modules: $(TEST_MODULES)
 
@@ -195,19 +213,19 @@ BUSTED_RUN_EXTRA = $(1) $(BUSTED) --cpath="$(EXTRA)/$(2)/?.so;$(EXTRA)/test/$(2)
 BUSTED_lua5.2 = LMK_LUA=lua5.2 $(call BUSTED_RUN_EXTRA,lua5.2,lua5.2)
 BUSTED_lua5.3 = LMK_LUA=lua5.3 $(call BUSTED_RUN_EXTRA,lua5.3,lua5.3)
 
-$(EXTRA)/lua5.2/luamockit.so: $(GO_SRC)
+$(EXTRA)/lua5.2/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA52_INCDIR),$@)
 
-$(EXTRA)/lua5.3/luamockit.so: $(GO_SRC)
+$(EXTRA)/lua5.3/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA53_INCDIR),$@)
 
 $(EXTRA)/test/lua5.2/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA52_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA52_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 $(EXTRA)/test/lua5.3/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -shared -fPIC -Wl,-z,nodelete -I$(LUA53_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
+	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA53_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
 build-extra: $(EXTRA)/lua5.2/luamockit.so $(EXTRA)/lua5.3/luamockit.so
 test-modules-extra: $(EXTRA)/test/lua5.2/testproducer.so $(EXTRA)/test/lua5.3/testproducer.so
@@ -221,7 +239,7 @@ busted-lua5.3: build-lua5.3
 	$(BUSTED_lua5.3)
 
 # The binding in an in-process golua state (golua's lua52/lua53 tags).
-test-go-extra:
+test-go-extra: go-check
 	CGO_CFLAGS="-idirafter $(LUA52_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua52 ./cmd/luamockit
 	CGO_CFLAGS="-idirafter $(LUA53_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua53 ./cmd/luamockit
 
@@ -241,16 +259,61 @@ rock-smoke:
 	eval "$$(luarocks path --tree "$$tree" --lua-version $(ROCK_LUA_VERSION))" && \
 	LMK_ROCK_TREE="$$tree" $(ROCK_LUA) $(BUSTED) --no-auto-insulate -o utfTerminal test/rock/smoke_spec.lua
 
+# ---- the portable path on Linux -------------------------------------------
+# -tags lmkportable builds what macOS and the BSDs build (cmd/luamockit/port.h):
+# a pipe instead of the eventfd, poll() instead of ppoll(), no prctl() timer
+# slack, nanosleep() instead of clock_nanosleep(), sockets flagged by
+# fcntl. Into build/portable/lua5.X/; neither .so may import a Linux-only
+# call (the default build must: proof that the check can fail); then the
+# busted suite under lua5.1 and lua5.4, the golua host for 5.4 and the
+# signal storm, each against the portable build.
+PORTABLE   := $(BUILD)/portable
+LINUX_ONLY := eventfd ppoll prctl
+BUSTED_PORTABLE = LMK_LUA=$(1) $(1) $(BUSTED) --cpath="$(PORTABLE)/$(1)/?.so;$(BUILD)/test/$(1)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
+
+$(PORTABLE)/lua5.1/luamockit.so: $(GO_SRC) | go-check
+	$(call cshared,$(LUA51_INCDIR),$@,lmkportable)
+
+$(PORTABLE)/lua5.4/luamockit.so: $(GO_SRC) | go-check
+	$(call cshared,$(LUA54_INCDIR),$@,lmkportable)
+
+# imports(so): the dynamic symbols a .so takes from elsewhere, bare names.
+imports = nm -D --undefined-only $(1) | awk '{ print $$NF }' | sed 's/@.*//'
+
+test-portable: $(PORTABLE)/lua5.1/luamockit.so $(PORTABLE)/lua5.4/luamockit.so $(BUILD)/lua5.4/luamockit.so $(TEST_MODULES)
+	@for f in $(LINUX_ONLY); do $(call imports,$(BUILD)/lua5.4/luamockit.so) | grep -qx $$f || \
+	  { echo "test-portable: the default build does not import $$f: the check below proves nothing"; exit 1; }; done
+	@for so in $(PORTABLE)/lua5.1/luamockit.so $(PORTABLE)/lua5.4/luamockit.so; do \
+	  bad=""; for f in $(LINUX_ONLY); do $(call imports,$$so) | grep -qx $$f && bad="$$bad $$f"; done; \
+	  if [ -n "$$bad" ]; then echo "test-portable: $$so imports$$bad"; exit 1; fi; \
+	  echo "test-portable: $$so imports none of $(LINUX_ONLY)"; \
+	done
+	$(call BUSTED_PORTABLE,lua5.1)
+	$(call BUSTED_PORTABLE,lua5.4)
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) test -race -count=1 -tags lmkhost,lua54,lmkportable ./cmd/luamockit
+	@mkdir -p $(BUILD)/host
+	$(HOST_CC) -I$(LUA54_INCDIR) -o $(BUILD)/host/sigstorm54 test/sigstorm.c -llua5.4 -lpthread -ldl -lm
+	$(BUILD)/host/sigstorm54 $(PORTABLE)/lua5.4 $(SIGSTORM_MS)
+
+# Without Go, and with a Go older than go.mod's, make build stops with one
+# line naming the minimum (test/gocheck.sh).
+test-gocheck:
+	sh test/gocheck.sh
+
 # ---- lint (not part of make test) ---------------------------------------
-# go vet for both ABIs (the golua host test file needs the headers, as in
-# test-go), gofmt, luacheck (.luacheckrc) and actionlint on the workflows.
+# go vet for both ABIs and the portable path (the golua host test file needs
+# the headers, as in test-go), the queue vetted for macOS and FreeBSD too,
+# gofmt, luacheck (.luacheckrc) and actionlint on the workflows.
 ACTIONLINT_VERSION ?= v1.7.7
 LUACHECK ?= luacheck
 
-lint:
+lint: go-check
 	$(GO) vet ./internal/...
+	GOOS=darwin $(GO) vet ./internal/...
+	GOOS=freebsd $(GO) vet ./internal/...
 	CGO_CFLAGS="-idirafter $(LUA51_INCDIR)" $(GO) vet -tags lmkhost ./cmd/luamockit
 	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54 ./cmd/luamockit
+	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54,lmkportable ./cmd/luamockit
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not gofmt'ed:"; echo "$$out"; exit 1; fi; echo "gofmt -l .: clean"
 	$(LUACHECK) --no-color -q lua test
 	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) .github/workflows/*.yml
@@ -268,8 +331,10 @@ soak: build test-modules
 test-soak-short: build test-modules
 	BUILD=$(BUILD) SOAK_SECS=3 CHURN_N=1000000 CHURN_TOL=25 WAIT_ROUNDS=20 EXIT_RUNS=5 MODEL_SEEDS=40 sh test/soak/run.sh
 
-# LuaRocks' build (rockspec/luamockit-scm-1.rockspec): one .so for the Lua it
-# targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links).
+# LuaRocks' build (rockspec/luamockit-*.rockspec): one .so for the Lua it
+# targets, from LUA_INCDIR, with its CFLAGS (LIBFLAG is not needed: Go links),
+# and the test producer beside it for `luarocks test` (build/rock/test/, not
+# installed; a failure there does not fail the install; .busted task "rock").
 LUA_INCDIR ?= $(LUA54_INCDIR)
 CFLAGS     ?= -O2 -fPIC
 INST_PREFIX ?= /usr/local
@@ -277,10 +342,11 @@ INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 INST_INCDIR ?= $(INST_PREFIX)/include
 
-rock:
-	@mkdir -p $(BUILD)/rock
+rock: go-check
+	@mkdir -p $(BUILD)/rock/test
 	CGO_ENABLED=1 CGO_CFLAGS="-I$(LUA_INCDIR) $(CFLAGS)" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(BUILD)/rock/luamockit.so ./cmd/luamockit
 	@rm -f $(BUILD)/rock/luamockit.h
+	-$(CC) $(CFLAGS) -Wall -shared $(SHLIB_LDFLAGS) -I$(LUA_INCDIR) -Icmd/luamockit -o $(BUILD)/rock/test/testproducer.so test/producer/testproducer.c -lpthread
 
 install-rock:
 	install -d $(INST_LIBDIR) $(INST_LUADIR)/luamockit $(INST_INCDIR)

@@ -1,6 +1,8 @@
 -- luamockit: timers and safe delivery of work from background threads.
 -- Built by the Makefile (a Go c-shared build for the Lua LuaRocks targets);
--- needs Go >= 1.23 and a C compiler, and no network.
+-- needs Go >= 1.23 and a C compiler, and no network. In a checkout,
+-- `luarocks make` then `luarocks test` runs the busted suite against what
+-- was built (the .busted task "rock").
 rockspec_format = "3.0"
 package = "luamockit"
 version = "scm-1"
@@ -22,6 +24,11 @@ libraries.]],
   license = "MIT",
 }
 
+-- Linux (eventfd, ppoll) and the portable path (a pipe, poll), which
+-- macOS and FreeBSD build; see the README's platform table.
+supported_platforms = { "linux", "macosx", "freebsd" }
+
+-- LuaSocket is optional: only the helper luamockit.socket needs it.
 dependencies = {
   "lua >= 5.1, < 5.5",
 }
@@ -40,4 +47,9 @@ build = {
     INST_LUADIR = "$(LUADIR)",
     INST_PREFIX = "$(PREFIX)",
   },
+}
+
+test = {
+  type = "busted",
+  flags = { "--run=rock" },
 }

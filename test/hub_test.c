@@ -19,7 +19,7 @@
  * ECLOSED; nothing is left queued after close.
  *
  *   cc -O1 -g -fsanitize=thread -I<lua headers> -Icmd/luamockit \
- *      -o hub_test test/hub_test.c cmd/luamockit/hub.c -lpthread
+ *      -o hub_test test/hub_test.c cmd/luamockit/hub.c cmd/luamockit/port.c -lpthread
  *   ./hub_test [seeds [ops per thread]]
  *
  * Built with -DLMK_PORTABLE it tests the POSIX path (a pipe, condition
@@ -36,13 +36,8 @@
 
 #include "lmk.h"
 
-/* What hub.c takes from the rest of the module. */
+/* What hub.c takes from the rest of the module (besides port.c). */
 volatile int lmk_forked = 0;
-int64_t lmk_mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 #define NT 4     /* producer threads */
 #define NP 3     /* producers (thread i delivers through producer i % NP) */
@@ -315,7 +310,7 @@ int main(int argc, char **argv) {
     printf("hub_test (%s): %lu seeds x %d threads x %d deliveries: exact\n"
            "  deliver_wait: %lu OK, %lu ECALLBACK, %lu ETIMEDOUT, %lu ECANCELLED, %lu ECLOSED; "
            "%lu handed back, %lu unregistered, %lu sleeps (%lu woken by fd)\n",
-#ifdef LMK_HAVE_FUTEX
+#ifdef LMK_PORT_LINUX
            "futex, eventfd",
 #else
            "portable: condition variables, a pipe",

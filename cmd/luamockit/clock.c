@@ -1,18 +1,13 @@
 /*
  * clock.c: the time functions: sleep, time, mstimestamp, monotime, and the
- * monotonic clock the timers run on. None of them touches the queue.
+ * monotonic clock the timers run on (lmk_mono_ns, in port.c: the clock Go
+ * reads on each system). None of them touches the queue.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <time.h>
 
 #include "lmk.h"
-
-int64_t lmk_mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* [-(1|2), +2, e] sleep(ms[, resume]) -> remaining_ms, errno
  * Sleeps until a deadline on the monotonic clock, so that signals cannot
@@ -23,15 +18,11 @@ static int l_sleep(lua_State *L) {
     double ms = lmk_checkms(L, 1, 1);
     int resume = 0, rc;
     int64_t deadline = lmk_mono_ns() + (int64_t)(ms * 1e6);
-    struct timespec ts;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TBOOLEAN);
         resume = lua_toboolean(L, 2);
     }
-    ts.tv_sec = (time_t)(deadline / 1000000000);
-    ts.tv_nsec = (long)(deadline % 1000000000);
-    while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR && resume) {
-    }
+    rc = lmk_port_sleep_until(deadline, resume);
     if (rc == 0) {
         lua_pushinteger(L, 0);
         lua_pushinteger(L, 0);

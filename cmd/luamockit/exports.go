@@ -77,8 +77,8 @@ func entries(buf *C.lmk_entry, n C.int) []queue.Entry {
 
 // lmk_open creates the queue of a new Lua universe, whose notifier tells
 // hub (C memory that outlives the queue) when Go has due timers, and
-// stores its handle in *h. *clockOff receives CLOCK_MONOTONIC minus the
-// queue's clock: C converts every time it hands Go.
+// stores its handle in *h. *clockOff receives C's monotonic clock
+// (lmk_mono_ns) minus the queue's clock: C converts every time it hands Go.
 //
 //export lmk_open
 func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
@@ -93,10 +93,11 @@ func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	return C.LMK_OK
 }
 
-// clockOffset returns CLOCK_MONOTONIC minus q's clock. Both read the same
-// kernel clock (Go's monotonic time is CLOCK_MONOTONIC on Linux), so the
-// difference is a constant; of a few readings between two of C's, the
-// narrowest pair pins it to within tens of ns.
+// clockOffset returns lmk_mono_ns minus q's clock. Both read the same
+// kernel clock (port.c reads the one Go's runtime does: CLOCK_MONOTONIC on
+// Linux and the BSDs, mach_absolute_time on macOS), so the difference is a
+// constant; of a few readings between two of C's, the narrowest pair pins
+// it to within tens of ns.
 func clockOffset(q *queue.Queue) int64 {
 	best, off := int64(-1), int64(0)
 	for range 5 {

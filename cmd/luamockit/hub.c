@@ -38,7 +38,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,12 +48,9 @@
 
 #include "lmk.h"
 
-#ifdef LMK_HAVE_FUTEX
+#ifdef LMK_PORT_LINUX
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#endif
-#ifdef LMK_HAVE_EVENTFD
-#include <sys/eventfd.h>
 #endif
 
 /* A handle: the hub's index, the producer's slot, the slot's sequence. */
@@ -116,7 +112,7 @@ static lmk_hub *hub_new(void) {
         pthread_mutex_init(&h->mu, &a);
         pthread_mutexattr_destroy(&a);
     }
-#ifndef LMK_HAVE_FUTEX
+#ifndef LMK_PORT_LINUX
     pthread_cond_init(&h->done, NULL);
 #endif
     h->index = index;
@@ -129,25 +125,13 @@ static lmk_hub *hub_new(void) {
 /* ---- the wake-up file descriptor ---- */
 
 static int fd_open(lmk_hub *h) {
-#ifdef LMK_HAVE_EVENTFD
-    h->fd = h->wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    return h->fd >= 0 ? 0 : -1;
-#else
-    int p[2], i;
-    if (pipe(p) != 0) return -1;
-    for (i = 0; i < 2; i++) {
-        fcntl(p[i], F_SETFD, FD_CLOEXEC);
-        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
-    }
-    h->fd = p[0];
-    h->wfd = p[1];
-    return 0;
-#endif
+    int rc = lmk_port_notifier_open(&h->fd, &h->wfd);
+    if (rc != 0) errno = rc;
+    return rc;
 }
 
 static void fd_close(lmk_hub *h) {
-    if (h->wfd >= 0 && h->wfd != h->fd) close(h->wfd);
-    if (h->fd >= 0) close(h->fd);
+    lmk_port_notifier_close(h->fd, h->wfd);
     h->fd = h->wfd = -1;
 }
 
@@ -170,6 +154,7 @@ static void fd_set_locked(lmk_hub *h) {
     }
 }
 
+/* Reads fd dry: an eventfd in one read, a pipe until a read comes short. */
 static void fd_clear_locked(lmk_hub *h) {
     uint64_t buf[8];
     ssize_t r;
@@ -239,12 +224,7 @@ void lmk_hub_go_clear(lmk_hub *h) {
  * none). Returns 0, or -1 if the socket cannot be made. */
 int lmk_hub_setport(lmk_hub *h, int port) {
     int s = -1;
-    if (port != 0) {
-        s = socket(AF_INET, SOCK_DGRAM, 0);
-        if (s < 0) return -1;
-        fcntl(s, F_SETFD, FD_CLOEXEC);
-        fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
-    }
+    if (port != 0 && (s = lmk_port_udp_socket()) < 0) return -1;
     pthread_mutex_lock(&h->mu);
     if (h->udp >= 0) close(h->udp);
     h->udp = s;
@@ -297,7 +277,7 @@ static lmk_record *at(lmk_hub *h, uint32_t pos) { return &h->ring[pos & (h->cap 
 
 /* ---- waiters ---- */
 
-#ifdef LMK_HAVE_FUTEX
+#ifdef LMK_PORT_LINUX
 static void futex_wake(int32_t *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
 static int futex_wait(int32_t *word, int32_t val, const struct timespec *rel) {
     return (int)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
@@ -307,7 +287,7 @@ static int futex_wait(int32_t *word, int32_t val, const struct timespec *rel) {
 /* Answers a waiting thread: the last touch of w (it may return at once). */
 static void answer(lmk_hub *h, lmk_waiter *w, int status) {
     w->status = status;
-#ifdef LMK_HAVE_FUTEX
+#ifdef LMK_PORT_LINUX
     (void)h;
     if (__atomic_exchange_n(&w->word, LMK_W_DONE, __ATOMIC_SEQ_CST) == LMK_W_ASLEEP) futex_wake(&w->word);
 #else
@@ -318,7 +298,7 @@ static void answer(lmk_hub *h, lmk_waiter *w, int status) {
 
 /* Answers a waiting thread whose item the Lua thread ran (or skipped). */
 void lmk_hub_done(lmk_hub *h, lmk_waiter *w, int status) {
-#ifdef LMK_HAVE_FUTEX
+#ifdef LMK_PORT_LINUX
     answer(h, w, status);
 #else
     pthread_mutex_lock(&h->mu);
@@ -628,7 +608,7 @@ static void wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
     int64_t start = lmk_mono_ns();
     int64_t deadline = timeout_ms > 0 ? start + (int64_t)timeout_ms * 1000000 : INT64_MAX;
     if (look(h, w, start)) return;
-#ifdef LMK_HAVE_FUTEX
+#ifdef LMK_PORT_LINUX
     for (;;) {
         int32_t v = __atomic_load_n(&w->word, __ATOMIC_ACQUIRE);
         struct timespec ts, *tp = NULL;

@@ -37,7 +37,7 @@ typedef struct lmk_pslot {
 
 typedef struct lmk_hub {
     pthread_mutex_t mu;
-#ifndef LMK_HAVE_FUTEX
+#ifndef LMK_PORT_LINUX
     pthread_cond_t done; /* deliver_wait threads sleep on it */
 #endif
     uint32_t index;   /* in the registry (handles carry it) */

@@ -12,13 +12,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-/* The platform: Linux's own primitives unless LMK_PORTABLE asks for the
- * POSIX path every platform has (a pipe, poll(), condition variables). */
-#if defined(__linux__) && !defined(LMK_PORTABLE)
-#define LMK_HAVE_FUTEX 1
-#define LMK_HAVE_EVENTFD 1
-#endif
-
+#include "port.h"
 #include "compat.h"
 #include "engine.h"
 #include "hub.h"
@@ -34,7 +28,7 @@
 typedef struct lmk_entry {
     uint64_t id;
     uintptr_t ptr; /* the lmk_timer */
-    int64_t due;   /* times on Go's clock: CLOCK_MONOTONIC ns - clock_off */
+    int64_t due;   /* times on Go's clock: lmk_mono_ns() - clock_off */
     int64_t period;
     int64_t left;
     int64_t bl_due;
@@ -141,8 +135,8 @@ typedef struct lmk_state {
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */
     int64_t item_spin;   /* wait(): the window it looks for a flowing producer's next item */
-    int64_t last_item;   /* when a drain last took an item (CLOCK_MONOTONIC ns) */
-    int64_t clock_off;   /* CLOCK_MONOTONIC ns - Go's queue clock */
+    int64_t last_item;   /* when a drain last took an item (lmk_mono_ns) */
+    int64_t clock_off;   /* lmk_mono_ns() - Go's queue clock */
     lmk_engine eng;      /* the schedules the Lua thread holds */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
@@ -162,8 +156,7 @@ const char *lmk_rc_message(int rc);
 lmk_state *lmk_getstate(lua_State *L);
 extern volatile int lmk_forked;
 
-/* clock.c */
-int64_t lmk_mono_ns(void);
+/* clock.c (lmk_mono_ns: port.c) */
 extern const luaL_Reg lmk_clock_funcs[];
 
 /* timer.c */

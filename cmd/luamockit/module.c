@@ -157,6 +157,7 @@ int luaopen_luamockit(lua_State *L) {
                                              lmk_stats_funcs};
     int i, first;
     pthread_once(&fork_once, install_fork_handler);
+    lmk_port_pin();
     if (lmk_forked)
         return lmk_error(L, "unusable in a forked child process (the Go runtime does not survive fork)");
     push_universe(L);

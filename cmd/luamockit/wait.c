@@ -2,17 +2,16 @@
  * wait.c: blocking until something is due (wait, setspin), and folding
  * luamockit into another event loop (fd, setport, getport).
  *
- * wait() sleeps in ppoll() on the hub's fd (set by a producer's delivery,
- * and by Go for a due timer while Go keeps time) until the engine's next
- * expiration, so a loop of wait() and process_events() wakes this thread
- * and no other.
+ * wait() sleeps in poll on the hub's fd (port.h: an eventfd, or a pipe;
+ * set by a producer's delivery, and by Go for a due timer while Go keeps
+ * time) until the engine's next expiration, so a loop of wait() and
+ * process_events() wakes this thread and no other.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
-#include <sys/prctl.h>
 
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -30,7 +29,7 @@
  * spins at most 200 us (1 % of a core while it waits), waits for timers
  * under 2 ms do not spin at all, nor do waits with no timer armed. While
  * a spin window is ahead, the thread's timer slack is 1 ns (restored when
- * wait returns), so the sleep before it ends on time too. */
+ * wait returns; Linux only, port.h), so the sleep before it ends on time. */
 #define LMK_SPIN_DIV 100
 #define LMK_SPIN_MIN_NS 20000
 
@@ -125,7 +124,6 @@ static int l_wait(lua_State *L) {
     pfd.events = POLLIN;
     for (;;) {
         int64_t now = lmk_mono_ns(), wake = deadline;
-        struct timespec ts;
         int r;
         if (now >= due || now >= deadline) break; /* a timer is due, or time is up */
         if (outside_pending(hub)) break;
@@ -141,15 +139,12 @@ static int l_wait(lua_State *L) {
             continue;
         }
         if (spin < due && slack < 0) {
-            slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-            if (slack > 1) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+            slack = lmk_port_slack_lower();
         }
         if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
-        ts.tv_sec = (time_t)((wake - now) / 1000000000);
-        ts.tv_nsec = (long)((wake - now) % 1000000000);
         if (!lmk_hub_sleep_begin(hub)) break; /* it came meanwhile */
         pfd.revents = 0;
-        r = ppoll(&pfd, 1, &ts, NULL);
+        r = lmk_port_poll(&pfd, wake - now);
         lmk_hub_sleep_end(hub);
         if (r > 0) {
             if (lmk_hub_has_items(hub)) {
@@ -163,7 +158,7 @@ static int l_wait(lua_State *L) {
         if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
     }
-    if (slack > 1) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
+    lmk_port_slack_restore(slack);
     if (failed) {
         lua_pushinteger(L, 1);
         lua_pushstring(L, strerror(err));
@@ -183,10 +178,11 @@ static int l_setspin(lua_State *L) {
     return 0;
 }
 
-/* [-0, +1, e] fd() -> a file descriptor (eventfd, or a pipe; CLOEXEC,
- * non-blocking) readable while events are pending: poll it from another
- * event loop, then call process_events(), which clears it. Do not close
- * it. From the first call on, Go keeps time between drains (lease.c). */
+/* [-0, +1, e] fd() -> a file descriptor (port.h: an eventfd, or a pipe;
+ * CLOEXEC, non-blocking) readable while events are pending: poll it from
+ * another event loop, then call process_events(), which clears it. Do not
+ * close it. From the first call on, Go keeps time between drains
+ * (lease.c). */
 static int l_fd(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     int rc = lmk_use_go_clock(st);
