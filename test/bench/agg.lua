@@ -194,7 +194,8 @@ for _, lua in ipairs(lualist) do
 end
 if any_tasks then
   print()
-  tline({ "8 tasks (10 000 x sleep 100 ms, 2 s)", "lua", "luamockit.co", "mit one-offs", "copas.pause", "cqueues.sleep" })
+  tline({ "8 tasks (10 000 x sleep 100 ms, 2 s)", "lua",
+    "luamockit.co", "mit one-offs", "copas.pause", "cqueues.sleep" })
   print(string.rep("-", 32 + 7 + 4 * 22 + 5))
   for _, m in ipairs({
     { "tasks.cpu_us_per_wake", "CPU us per wake-up" },
