@@ -235,6 +235,17 @@ case("copas 4: copas.removethread(h.thread) then detach() still lets the loop en
   c.assert.is_true(step_until(c, copas.finished))
 end)
 
+case("copas 4: copas.close(h.waker) ends the adapter's thread", function(c)
+  if not is4(c) then return "skip" end
+  local copas = c.copas
+  local h = c.adapter.attach(copas)
+  copas.step(0)
+  copas.close(h.waker)
+  c.assert.is_true(step_until(c, function() return coroutine.status(h.thread) == "dead" end))
+  h:detach()
+  c.assert.is_true(step_until(c, copas.finished))
+end)
+
 -- ------------------------------------------------------ luamockit.socket --
 
 for _, kind in ipairs({ "udp", "fd" }) do
