@@ -19,7 +19,9 @@ Lua dequeues them in process_events(), where callbacks run on the calling
 lua_State; wait(timeout) blocks until something is queued. Keeps the API of
 the original C luamockit, with per-state queues, error reporting, drift-free
 interval timers, event-loop wake-ups (fd, UDP) and a C API for producer
-libraries.]],
+libraries. Pure Lua modules: luamockit.co (tasks that sleep on luamockit's
+timers), luamockit.copas and luamockit.cqueues (adapters for those loops),
+luamockit.socket (LuaSocket select and copas wakers).]],
   homepage = "https://github.com/luamockit/luamockit",
   license = "MIT",
 }
@@ -41,6 +43,9 @@ build = {
     CFLAGS = "$(CFLAGS)",
     LIBFLAG = "$(LIBFLAG)",
   },
+  -- install-rock copies luamockit.so, every lua/luamockit/*.lua (co,
+  -- socket, copas, cqueues, adapter: luamockit.<name>) and the header;
+  -- test/rock/smoke_spec.lua checks that each module is in the tree.
   install_target = "install-rock",
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",

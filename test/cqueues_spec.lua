@@ -49,3 +49,155 @@ describe("mit.fd() with cqueues", function()
     assert.is_true(took >= 180, "the poll returned after " .. took .. " ms with nothing queued")
   end)
 end)
+
+-- luamockit.cqueues: adapter.attach(cq) -> h.
+describe("luamockit.cqueues", function()
+  if not has_cq then
+    pending("cqueues is not installed for " .. _VERSION)
+    return
+  end
+  local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
+  local adapter = require("luamockit.cqueues")
+  local co = require("luamockit.co")
+  before_each(H.reset)
+  after_each(H.reset)
+
+  -- cq:loop() for at most ms: returns { loop's results, hit = whether
+  -- the deadline came with coroutines still in cq }.
+  local function loop_within(cq, ms)
+    local r = { cq:loop(ms / 1000) }
+    r.hit = r[1] == true and not cq:empty()
+    return r
+  end
+
+  it("h:oneoff callbacks run as coroutines of cq that use cqueues' blocking calls (sleep, a socket pair)", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local a, b = require("cqueues.socket").pair()
+    local got, slept
+    h:oneoff(5, function()
+      local t0 = mit.monotime()
+      cqueues.sleep(0.02)
+      slept = mit.monotime() - t0
+      a:write("hello\n")
+      a:flush()
+    end)
+    h:oneoff(10, function() got = b:read("*l") end)
+    mit.oneoff(200, function() h:detach() end)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.is_false(r.hit)
+    assert.equal("hello", got)
+    assert.is_true(slept >= 19, "cqueues.sleep(0.02) took " .. tostring(slept))
+    a:close(); b:close()
+  end)
+
+  it("threads of h's timers start in luamockit's order, whatever order cq runs new coroutines in", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local order = {}
+    for i = 1, 8 do
+      h:oneoff(i <= 4 and 5 or 10, function(k) order[#order + 1] = k; cqueues.sleep(0.001) end, i)
+    end
+    mit.oneoff(100, function() h:detach() end)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.same({ 1, 2, 3, 4, 5, 6, 7, 8 }, order)
+  end)
+
+  it("a plain callback runs in the adapter's coroutine, where blocking in cqueues is an error (no yield through process_events)", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local ok, err
+    mit.oneoff(0, function()
+      ok, err = pcall(cqueues.sleep, 0.01)
+      h:detach()
+    end)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.is_false(ok)
+    assert.matches("yield", tostring(err))
+  end)
+
+  it("detach() destroys h's timers and lets cq:loop() end at once, with no dummy timer", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local ticks = 0
+    local t1 = h:getit(5, function() ticks = ticks + 1 end)
+    local t2 = h:oneoff(10000, function() ticks = ticks + 1000 end)
+    -- detach from another coroutine of cq, while the adapter is asleep in poll
+    cq:wrap(function()
+      cqueues.sleep(0.05)
+      h:detach()
+    end)
+    local t0 = mit.monotime()
+    local r = loop_within(cq, 5000)
+    local took = mit.monotime() - t0
+    assert.is_true(r[1], tostring(r[2]))
+    assert.is_false(r.hit, "cq:loop() did not end after detach()")
+    assert.is_true(took < 2000, "cq:loop() ended " .. took .. " ms after the start")
+    assert.equal("destroyed", t1:state())
+    assert.equal("destroyed", t2:state())
+    assert.is_true(ticks >= 1 and ticks < 1000, "ticks " .. ticks)
+    assert.equal(0, mit.pending())
+    assert.is_true(cq:empty())
+    h:detach() -- twice is harmless
+  end)
+
+  it("detach() called outside the loop ends the adapter's coroutine at the next cq:loop()", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    assert(cq:step(0))
+    h:detach()
+    local t0 = mit.monotime()
+    assert(cq:loop(5))
+    assert.is_true(mit.monotime() - t0 < 1000)
+    assert.is_true(cq:empty())
+  end)
+
+  it("a plain callback's error is returned by cq:loop(), and the next cq:loop() goes on draining", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local after = false
+    mit.oneoff(0, function() error("cq-plain-boom") end)
+    mit.oneoff(20, function() after = true; h:detach() end)
+    local ok, err = cq:loop()
+    assert.is_false(ok)
+    assert.matches("cq%-plain%-boom", tostring(err))
+    assert.matches("stack traceback", tostring(err))
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.is_true(after)
+  end)
+
+  it("with mit.seterrorhandler set, the handler gets a plain callback's error", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local got
+    mit.seterrorhandler(function(e) got = e end)
+    mit.oneoff(0, function() error("cq-handled") end)
+    mit.oneoff(10, function() h:detach() end)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.matches("cq%-handled", got)
+  end)
+
+  it("luamockit.co tasks run inside cq's loop", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local slept
+    co.spawn(function()
+      local t0 = mit.monotime()
+      co.sleep(30)
+      slept = mit.monotime() - t0
+      h:detach()
+    end)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.is_true(slept >= 30)
+  end)
+
+  it("attach() rejects what is not a controller", function()
+    H.raises("bad argument #1 to 'attach'", adapter.attach, 42)
+  end)
+end)

@@ -158,12 +158,19 @@ function H.track(t)
   return t
 end
 
--- Destroys tracked timers and every other live timer (armed means alive:
+-- Cancels luamockit.co's live tasks, destroys tracked timers and every
+-- other live timer (armed means alive:
 -- one a test dropped would run on into the next tests; mit.timers() finds
 -- them), restores the default error handler and drops whatever is left in
 -- the queue (running leftover callbacks, errors ignored).
 function H.reset()
   mit.seterrorhandler(nil)
+  -- luamockit.co's tasks first: destroying their timers behind co's back
+  -- would leave them live for ever (co.run() then raises).
+  local co = package.loaded["luamockit.co"]
+  if co then
+    for _, task in ipairs(co.tasks()) do task:cancel() end
+  end
   for i = #tracked, 1, -1 do
     pcall(tracked[i].destroy, tracked[i])
     tracked[i] = nil

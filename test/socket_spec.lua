@@ -86,6 +86,69 @@ describe("luamockit.socket", function()
     w:close()
   end)
 
+  it("a waker is itself selectable (getfd): select({ waker }) wakes on a timer", function()
+    local w = assert(msock.new())
+    local ran = 0
+    mit.oneoff(20, function() ran = ran + 1 end)
+    local ready = socket.select({ w }, nil, 5)
+    assert.is_truthy(ready[w], "select timed out")
+    assert.are.equal(1, w:handle())
+    assert.are.equal(1, ran)
+    w:close()
+  end)
+
+  describe("msock.newfd(): mit.fd() in a select loop, no UDP", function()
+    it("wakes socket.select when a timer fires, sends no datagram, and handle() runs the callbacks", function()
+      local w = msock.newfd()
+      assert.are.equal(mit.fd(), w:getfd())
+      assert.are.equal(w, w.socket)
+      local ran = 0
+      mit.oneoff(30, function() ran = ran + 1 end)
+      local t0 = mit.monotime()
+      local ready = socket.select({ w }, nil, 5)
+      local waited = mit.monotime() - t0
+      assert.is_truthy(ready[w], "select timed out instead of waking")
+      assert.is_true(waited >= 25, "woke before the timer was due: " .. waited)
+      assert.are.equal(0, mit.getport())
+      assert.are.equal(1, w:handle())
+      assert.are.equal(1, ran)
+      -- drained: the fd is quiet again
+      ready = socket.select({ w }, nil, 0.05)
+      assert.is_nil(ready[w])
+      w:close()
+    end)
+
+    it("events left after handle(max) keep it readable", function()
+      local w = msock.newfd()
+      local ran = 0
+      for _ = 1, 5 do H.track(mit.oneoff(0, function() ran = ran + 1 end)) end
+      H.await_pending(5)
+      local rounds = 0
+      while ran < 5 and rounds < 20 do
+        local ready = socket.select({ w }, nil, 1)
+        assert.is_truthy(ready[w], "select timed out with events pending")
+        w:handle(2)
+        rounds = rounds + 1
+      end
+      assert.are.equal(5, ran)
+      assert.are.equal(3, rounds)
+      w:close()
+    end)
+
+    it("close(): select returns the waker at once (dirty), handle() runs nothing", function()
+      local w = msock.newfd()
+      w:close()
+      local t0 = mit.monotime()
+      local ready = socket.select({ w }, nil, 2)
+      assert.is_truthy(ready[w])
+      assert.is_true(mit.monotime() - t0 < 500)
+      H.track(mit.oneoff(0, function() end))
+      H.await_pending(1)
+      assert.are.equal(0, w:handle())
+      assert.are.equal(1, mit.pending())
+    end)
+  end)
+
   describe("with copas", function()
     if not has_copas then
       pending("copas is not installed for " .. _VERSION .. " (Debian packages it for 5.1 and 5.2)")

@@ -1,28 +1,51 @@
 --- luamockit.socket: wake a LuaSocket select() loop, or copas, when
--- luamockit has events queued (DarkSideSync's UDP idea).
+-- luamockit has events queued.
+--
+-- Two kinds of waker, with the same methods:
+--
+--   msock.newfd()  watches mit.fd() itself: an object with getfd(), which
+--                  LuaSocket's select() accepts like a socket; no UDP.
+--   msock.new()    DarkSideSync's idea: a UDP socket on 127.0.0.1 that
+--                  luamockit sends a datagram to (mit.setport) each time its
+--                  queue goes from empty to non-empty.
 --
 --   local mit = require("luamockit")
 --   local msock = require("luamockit.socket")
---   local waker = msock.new()                  -- binds 127.0.0.1:<ephemeral>, calls mit.setport
+--   local waker = msock.newfd()                -- or msock.new()
 --   while true do
---     local ready = socket.select({ waker.socket, client }, nil, 5)
---     if ready[waker.socket] then waker:handle() end   -- runs process_events()
+--     local ready = socket.select({ waker, client }, nil, 5)
+--     if ready[waker] then waker:handle() end  -- runs process_events()
 --     ...
 --   end
+--   waker:close()
 --
 -- With copas: msock.addthread(copas[, waker]) runs the same handler in a
--- copas thread.
+-- copas thread; waker:close() ends that thread (copas 1.x and 4.x).
 local socket = require("socket")
 local mit = require("luamockit")
 
 local M = { _VERSION = mit._VERSION }
 
+-- Runs process_events(max) for a copas thread: an error a callback raised
+-- (with no luamockit error handler set) is handed to copas' own error
+-- handling in a thread of its own, and the waker's thread goes on, so one
+-- failing callback does not stop the wake-ups. Returns the count.
+local function drain_for_copas(copas, max)
+  local ok, n = pcall(mit.process_events, max)
+  if ok then return n end
+  copas.addthread(function() error(n, 0) end)
+  return 0
+end
+M.drain_for_copas = drain_for_copas
+
+-- ------------------------------------------------------------- UDP waker --
+
 local Waker = {}
 Waker.__index = Waker
 
---- Creates a waker: a UDP socket bound to 127.0.0.1 on an ephemeral port,
--- which luamockit signals (mit.setport) each time its queue goes from empty
--- to non-empty. Returns the waker, or nil and a message.
+--- Creates a UDP waker: a UDP socket bound to 127.0.0.1 on an ephemeral
+-- port, which luamockit signals (mit.setport) each time its queue goes
+-- from empty to non-empty. Returns the waker, or nil and a message.
 function M.new()
   local udp, err = socket.udp()
   if not udp then return nil, err end
@@ -37,8 +60,14 @@ function M.new()
   return setmetatable({ socket = udp, port = port }, Waker)
 end
 
+--- The socket's descriptor: select() accepts the waker itself.
+function Waker:getfd()
+  if self.closed then return -1 end
+  return self.socket:getfd()
+end
+
 --- Reads every wake-up datagram waiting on the socket (nothing once the
--- waker is closed: a closed LuaSocket socket returns "" for ever).
+-- waker is closed).
 function Waker:drain()
   if self.closed then return end
   repeat
@@ -55,34 +84,119 @@ function Waker:handle(max)
   if self.closed then return 0 end
   self:drain()
   local n = mit.process_events(max)
-  if mit.pending() > 0 then
+  if not self.closed and mit.pending() > 0 then
     self.socket:sendto("!", "127.0.0.1", self.port)
   end
   return n
 end
 
 --- Stops the wake-ups (if this waker's port is still the one set) and
--- closes the socket.
+-- closes the socket. If a copas thread (addthread) waits on the socket,
+-- the socket gets one last datagram instead, so that copas resumes the
+-- thread, which sees the waker closed, closes the socket and ends.
 function Waker:close()
   if self.closed then return end
   self.closed = true
   if mit.getport() == self.port then mit.setport(0) end
-  self.socket:close()
+  if self.thread_waits then
+    self.socket:sendto("!", "127.0.0.1", self.port)
+  else
+    self.socket:close()
+  end
 end
 
---- Runs waker:handle() in a copas thread each time a wake-up arrives.
--- Creates the waker if none is given; returns it. waker:close() ends the
--- thread.
+-- For addthread: waits (in copas) for a datagram; true when there is one.
+function Waker:copas_wait(copas)
+  if self.closed then return false end
+  self.thread_waits = true
+  local data, err = copas.receive(self.socket, 8192)
+  self.thread_waits = nil
+  if self.closed then
+    self.socket:close()
+    return false
+  end
+  return data ~= nil or err == "timeout"
+end
+
+-- -------------------------------------------------------------- fd waker --
+
+local FdWaker = {}
+FdWaker.__index = FdWaker
+
+--- Creates an fd waker: an object whose getfd() is mit.fd(), readable
+-- exactly while luamockit has events pending, so LuaSocket's select()
+-- watches it like a socket. No UDP, no port.
+function M.newfd()
+  local w = setmetatable({ fd = mit.fd() }, FdWaker)
+  w.socket = w -- waker.socket, as for the UDP waker
+  return w
+end
+
+--- mit.fd(): select() accepts the waker itself.
+function FdWaker:getfd()
+  return self.fd
+end
+
+--- LuaSocket's select() returns a "dirty" object as readable at once: a
+-- closed waker is, so that a copas thread waiting on it is resumed and
+-- ends.
+function FdWaker:dirty()
+  return self.closed == true
+end
+
+--- Nothing to read: the fd is level-triggered, process_events clears it.
+function FdWaker.drain() end
+
+--- Runs process_events(max) and returns its count (0 at once after
+-- close()). Events left behind keep the fd readable.
+function FdWaker:handle(max)
+  if self.closed then return 0 end
+  return mit.process_events(max)
+end
+
+--- Stops watching: the next select() returns the waker as readable once
+-- more (for a copas thread to end), handle() runs nothing. The fd itself
+-- belongs to luamockit and stays open.
+function FdWaker:close()
+  self.closed = true
+end
+
+-- The socket interface copas' receive uses: not ready until select() has
+-- seen the fd readable (or the waker closed); the first call of a thread
+-- always waits, so that addthread never runs callbacks itself.
+function FdWaker:receive()
+  if self.closed then return nil, "closed" end
+  if self.primed and mit.inqueue() > 0 then return "!" end
+  self.primed = true
+  return nil, "timeout"
+end
+
+function FdWaker.settimeout() return 1 end
+
+-- For addthread: waits (in copas) until the fd is readable.
+function FdWaker:copas_wait(copas)
+  if self.closed then return false end
+  self.primed = nil
+  copas.receive(self)
+  return not self.closed
+end
+
+-- ---------------------------------------------------------------- copas --
+
+--- Runs waker:handle() in a copas thread each time luamockit has events.
+-- Creates a waker (msock.new()) if none is given; returns it. A callback's
+-- error goes to copas' error handler and the thread goes on;
+-- waker:close() ends the thread (copas 1.x and 4.x), so copas.loop() can
+-- return.
 function M.addthread(copas, waker)
   local w = waker or assert(M.new())
-  copas.addthread(function()
-    local s = copas.wrap(w.socket)
-    while not w.closed do
-      local data, err = s:receive()
-      if data then
-        w:handle()
-      elseif err ~= "timeout" or w.closed then
-        break
+  w.thread = copas.addthread(function()
+    while w:copas_wait(copas) do
+      if w.closed then break end
+      w:drain()
+      drain_for_copas(copas)
+      if not w.closed and w.port and mit.pending() > 0 then
+        w.socket:sendto("!", "127.0.0.1", w.port)
       end
     end
   end)

@@ -131,13 +131,19 @@ end
 local lualist = {}
 for l in luas:gmatch("%S+") do lualist[#lualist + 1] = l end
 
-line({ "metric", "lua", "luamockit", "luv", "floor", "mit/luv", "better" })
-print(string.rep("-", 32 + 7 + 22 + 22 + 18 + 8 + 6 + 6))
 local function has(m)
   for _, lua in ipairs(lualist) do
     if data[lua] and data[lua][m.tag] and data[lua][m.tag][m.key] then return true end
   end
   return false
+end
+local any_main = false
+for _, m in ipairs(layout) do
+  if m.key and has(m) then any_main = true break end
+end
+if any_main then
+  line({ "metric", "lua", "luamockit", "luv", "floor", "mit/luv", "better" })
+  print(string.rep("-", 32 + 7 + 22 + 22 + 18 + 8 + 6 + 6))
 end
 for idx, m in ipairs(layout) do
   if not m.key then
@@ -165,6 +171,44 @@ for idx, m in ipairs(layout) do
           end
         end
         line({ "  " .. m.label, lua, cm, cl, cf, ratio, better })
+      end
+    end
+  end
+end
+
+-- Row 8 has columns of its own: luamockit.co tasks, the same wake-ups as
+-- plain luamockit one-offs (no coroutine), copas threads, cqueues
+-- coroutines.
+local TW = { 32, 7, 22, 22, 22, 22 }
+local function tline(cols)
+  local out = {}
+  for i, c in ipairs(cols) do
+    if i == 1 then out[i] = string.format("%-" .. TW[i] .. "s", c)
+    else out[i] = string.format("%" .. TW[i] .. "s", c) end
+  end
+  print((table.concat(out, " "):gsub("%s+$", "")))
+end
+local any_tasks = false
+for _, lua in ipairs(lualist) do
+  if data[lua] and data[lua].tasks then any_tasks = true end
+end
+if any_tasks then
+  print()
+  tline({ "8 tasks (10 000 x sleep 100 ms, 2 s)", "lua",
+    "luamockit.co", "mit one-offs", "copas.pause", "cqueues.sleep" })
+  print(string.rep("-", 32 + 7 + 4 * 22 + 5))
+  for _, m in ipairs({
+    { "tasks.cpu_us_per_wake", "CPU us per wake-up" },
+    { "tasks.wakes_per_s", "wake-ups/s" },
+    { "tasks.late_p50_ms", "late p50, ms" },
+    { "tasks.late_p99_ms", "late p99, ms" },
+    { "tasks.late_min_ms", "late min, ms (< 0: early)" },
+    { "noise_pct", "(noise: others' CPU %)" },
+  }) do
+    for _, lua in ipairs(lualist) do
+      local d = data[lua] and data[lua].tasks and data[lua].tasks[m[1]]
+      if d then
+        tline({ "  " .. m[2], lua, (cell(d.mit, 1)), (cell(d.floor, 1)), (cell(d.copas, 1)), (cell(d.cqueues, 1)) })
       end
     end
   end

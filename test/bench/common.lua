@@ -2,7 +2,8 @@
 -- row script; runs under lua5.1, luajit and lua5.4).
 --
 -- A workload is run as:  <lua> <row>.lua <impl> [params...]
--- with impl one of "mit" (luamockit), "luv" or "floor", and prints one
+-- with impl one of "mit" (luamockit), "luv" or "floor" (the tasks row:
+-- "mit", "copas" or "cqueues"), and prints one
 -- "key value" line per measurement on stdout. LMK_BENCH_CPATH (set by
 -- run.sh to <dir>/?.so, dir holding a copy of build/<abi>/luamockit.so
 -- taken when run.sh started) is put in front of package.cpath, so the
@@ -14,8 +15,10 @@ local cp = os.getenv("LMK_BENCH_CPATH")
 if cp and cp ~= "" then package.cpath = cp .. ";" .. package.cpath end
 
 C.impl = arg and arg[1] or "mit"
-if C.impl ~= "mit" and C.impl ~= "luv" and C.impl ~= "floor" then
-  error("impl must be mit, luv or floor, not " .. tostring(C.impl))
+-- copas and cqueues: the tasks row's other implementations.
+local IMPLS = { mit = true, luv = true, floor = true, copas = true, cqueues = true }
+if not IMPLS[C.impl] then
+  error("impl must be mit, luv, floor, copas or cqueues, not " .. tostring(C.impl))
 end
 
 -- Loads luamockit, after checking that the build under test exists (its

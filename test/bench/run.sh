@@ -14,9 +14,13 @@
 # Environment:
 #   BUILD        build directory (build/<abi>/luamockit.so)      [build]
 #   LUAS         interpreters to run                 ["lua5.1 lua5.4"]
-#   ROWS         rows to run  ["dispatch arm prompt wake drift scale idle"]
+#   ROWS         rows to run
+#                ["dispatch arm prompt wake drift scale idle tasks"]
 #   ROUNDS       rounds of the short rows (dispatch, arm, prompt)     [5]
-#   SLOW_ROUNDS  rounds of the long rows (wake, drift, scale, idle)   [3]
+#   SLOW_ROUNDS  rounds of the long rows (wake, drift, scale, idle,
+#                tasks)                                               [3]
+#   LMK_COPAS4_PATH  a directory with copas 4.x (and binaryheap,
+#                timerwheel, coxpcall): the tasks row's copas column
 #   NOISE_MAX    a run during which other processes used more than this
 #                share of the machine's CPU (%) is repeated            [60]
 #   NOISE_RETRIES  ... at most this many times (0: only report it)     [0]
@@ -29,7 +33,7 @@ set -u
 
 BUILD=${BUILD:-build}
 LUAS=${LUAS:-"lua5.1 lua5.4"}
-ROWS=${ROWS:-"dispatch arm prompt wake drift scale idle"}
+ROWS=${ROWS:-"dispatch arm prompt wake drift scale idle tasks"}
 ROUNDS=${ROUNDS:-5}
 SLOW_ROUNDS=${SLOW_ROUNDS:-3}
 NOISE_MAX=${NOISE_MAX:-60}
@@ -147,6 +151,20 @@ run1() {
 	fi
 }
 
+# task_impls LUA: the implementations of the tasks row this interpreter
+# has: luamockit.co and plain one-offs always, copas if its copas can sleep
+# (4.x: LMK_COPAS4_PATH, if set, comes first on package.path; Debian's 1.x
+# cannot), cqueues if it loads.
+task_impls() {
+	_ti="mit floor"
+	if LMK_COPAS4_PATH=${LMK_COPAS4_PATH:-} "$1" -e '
+		local d = os.getenv("LMK_COPAS4_PATH")
+		if d and d ~= "" then package.path = d .. "/?.lua;" .. d .. "/?/init.lua;" .. package.path end
+		local c = require("copas"); assert(c.pause or c.sleep)' >/dev/null 2>&1; then _ti="$_ti copas"; fi
+	if "$1" -e 'require("cqueues")' >/dev/null 2>&1; then _ti="$_ti cqueues"; fi
+	echo "$_ti"
+}
+
 # row LUA TAG ROUNDS IMPLS ROW [PARAMS...]: ROUNDS rounds, implementations
 # alternating their order each round.
 row() {
@@ -178,6 +196,7 @@ for lua in $LUAS; do
 			row "$lua" scale1M "$SLOW_ROUNDS" "mit luv" scale 1000000 oneoff
 			;;
 		idle) row "$lua" idle "$SLOW_ROUNDS" "mit luv" idle 2000 ;;
+		tasks) row "$lua" tasks "$SLOW_ROUNDS" "$(task_impls "$lua")" tasks 10000 2000 100 ;;
 		*) echo "unknown row $r" >&2 ;;
 		esac
 	done
@@ -193,7 +212,7 @@ done
 if [ -n "${RESULTS_OUT:-}" ]; then cp "$results" "$RESULTS_OUT"; fi
 echo
 echo "noise rows: share of the machine's CPU that other processes used during the runs (2 CPUs: 50% = one busy core)."
-echo "cells: median [min..max] of the rounds ($ROUNDS rounds for rows 1-3, $SLOW_ROUNDS for rows 4-7), each run in a fresh process;"
+echo "cells: median [min..max] of the rounds ($ROUNDS rounds for rows 1-3, $SLOW_ROUNDS for rows 4-8), each run in a fresh process;"
 echo "mit/luv = ratio of the medians; better = side whose median is better by > 5% (~ within 5%)."
 echo "floor: dispatch = the callback called through pcall in a Lua loop; arm = storing a fresh table (no timer)."
 echo "CPU is process CPU time (os.clock: every thread, Go runtime included); RSS is VmHWM of a process running one K."

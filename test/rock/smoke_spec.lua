@@ -16,8 +16,10 @@ describe("installed luamockit", function()
     local so = find("luamockit", package.cpath)
     assert.is_truthy(so, "luamockit.so not on package.cpath")
     assert.are.equal(tree, so:sub(1, #tree), "loaded " .. so)
-    local helper = find("luamockit.socket", package.path)
-    assert.is_truthy(helper and helper:sub(1, #tree) == tree, "luamockit.socket: " .. tostring(helper))
+    for _, m in ipairs({ "luamockit.socket", "luamockit.co", "luamockit.copas", "luamockit.cqueues", "luamockit.adapter" }) do
+      local helper = find(m, package.path)
+      assert.is_truthy(helper and helper:sub(1, #tree) == tree, m .. ": " .. tostring(helper))
+    end
   end)
 
   it("runs timers through wait and process_events", function()
@@ -34,6 +36,15 @@ describe("installed luamockit", function()
     t = t:destroy(true)
     assert.are.equal("one-off", got[1])
     assert.is_true(got.ticks >= 3)
+  end)
+
+  it("ships luamockit.co, and its tasks run", function()
+    local mit = require("luamockit")
+    local co = require("luamockit.co")
+    local t0, slept = mit.monotime(), nil
+    co.spawn(function() co.sleep(20); slept = mit.monotime() - t0 end)
+    co.run()
+    assert.is_true(slept >= 20)
   end)
 
   it("ships the socket helper", function()

@@ -1,0 +1,338 @@
+--- luamockit.co: tasks (coroutines) scheduled on luamockit's timers.
+--
+--   local mit = require("luamockit")
+--   local co = require("luamockit.co")
+--   co.spawn(function(name)
+--     for i = 1, 3 do print(name, i); co.sleep(1000) end
+--   end, "worker")
+--   co.run()                      -- returns once every task has ended
+--
+-- A task is a coroutine. It suspends only in co.sleep, co.timeout and
+-- co.every's wait for the next tick, and each suspension costs one armed
+-- luamockit timer whose callback resumes it: tasks are run by whatever
+-- drains luamockit (co.run, a loop of wait/process_events of your own, the
+-- copas or cqueues adapter), on that thread, in the order of the timers
+-- that wake them. Plain timers and producer items keep running meanwhile.
+--
+-- Errors: a task that raises ends; its error (a string with the task's
+-- traceback, any other value as it is) is raised from the timer callback
+-- that resumed it, so it takes luamockit's error path: process_events (and
+-- so co.run) raises it, or mit.seterrorhandler's handler gets it and the
+-- other tasks go on.
+local mit = require("luamockit")
+
+local M = { _VERSION = mit._VERSION }
+
+local create, resume, yield = coroutine.create, coroutine.resume, coroutine.yield
+local costatus, corunning = coroutine.status, coroutine.running
+local traceback = debug.traceback
+local oneoff, getit = mit.oneoff, mit.getit
+local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
+
+-- What a task yields at co's suspension points, and when it cancels
+-- itself. Anything else a task yields is an error.
+local SUSPEND, CANCEL = {}, {}
+
+local Task = {}
+Task.__index = Task
+
+-- Live top-level tasks (spawn, every): task -> true. Their count is what
+-- co.run() waits for. A co.timeout child belongs to its task instead.
+local live, nlive, seq = {}, 0, 0
+
+-- The task whose coroutine runs now, if any.
+local current
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+local function new_task(fn)
+  seq = seq + 1
+  return setmetatable({ co = create(fn), state = "suspended", seq = seq }, Task)
+end
+
+local function add_live(task)
+  live[task] = true
+  nlive = nlive + 1
+end
+
+-- Destroys the timers of a task that will not run again and drops it from
+-- the live set.
+local function release(task)
+  if task.timer then task.timer:destroy(); task.timer = nil end
+  if task.tick then task.tick:destroy(); task.tick = nil end
+  if live[task] then
+    live[task] = nil
+    nlive = nlive - 1
+  end
+end
+
+local step
+
+-- A co.timeout child has ended (done, failed or cancelled): resume its
+-- parent if it is waiting for it (it is not while the child's first run,
+-- inside co.timeout itself, is going on).
+local function child_over(child)
+  local parent = child.parent
+  child.parent = nil
+  if parent and parent.child == child and parent.waiting then
+    parent.child = nil
+    parent.waiting = nil
+    if parent.timer then parent.timer:destroy(); parent.timer = nil end
+    return step(parent, "child")
+  end
+end
+
+-- After a resume of task returned (ok, ...): record how it suspended or
+-- ended. A top-level task's error is raised here, in the timer callback
+-- that resumed it; a timeout child's goes to its parent.
+local function settle(task, ok, a, ...)
+  current = task.prev
+  task.prev = nil
+  if task.state == "cancelled" then
+    -- cancelled while it ran (itself, or its timeout child did): it
+    -- never resumes; an error it raised still surfaces.
+    if ok then return end
+  elseif ok and a == SUSPEND then -- (only co's own code yields it)
+    task.state = "suspended"
+    return
+  elseif ok and costatus(task.co) == "dead" then
+    task.state = "done"
+    release(task)
+    if task.parent then
+      task.results = pack(a, ...)
+      return child_over(task)
+    end
+    return
+  end
+  local err = a
+  if ok then
+    err = "luamockit.co: a task may suspend only in co.sleep, co.timeout or co.every (it called coroutine.yield)"
+  end
+  if type(err) == "string" then err = traceback(task.co, err) end
+  task.state = "failed"
+  task.error = err
+  release(task)
+  if task.child then
+    local c = task.child
+    task.child = nil
+    c.parent = nil
+    c:cancel()
+  end
+  if task.parent then return child_over(task) end
+  error(err, 0)
+end
+
+-- Resumes task with the given values.
+step = function(task, ...)
+  task.prev = current
+  current = task
+  task.state = "running"
+  return settle(task, resume(task.co, ...))
+end
+
+-- Timer callbacks.
+local function wake(task)
+  task.timer = nil
+  if task.state == "suspended" then -- step(task), inlined: one call less per wake-up
+    task.prev = current
+    current = task
+    task.state = "running"
+    return settle(task, resume(task.co))
+  end
+end
+
+local function start(task, ...)
+  task.timer = nil
+  if task.state == "suspended" then return step(task, ...) end
+end
+
+local function tick(task)
+  task.due = task.due + 1
+  if task.parked and task.state == "suspended" then
+    task.parked = nil
+    return step(task)
+  end
+end
+
+local function expired(task)
+  task.timer = nil
+  local child = task.child
+  if not (task.waiting and task.state == "suspended") then return end
+  task.child = nil
+  task.waiting = nil
+  if child then
+    child.parent = nil
+    child:cancel()
+  end
+  return step(task, "timeout")
+end
+
+-- The running task, checked to be the coroutine that runs now (not one it
+-- resumed itself), or an error naming fname.
+local function running_task(fname)
+  local task = current
+  if task == nil or task.co ~= corunning() then
+    error("luamockit.co: " .. fname .. " called outside a task", 3)
+  end
+  return task
+end
+
+local function check_ms(ms, n, fname)
+  if type(ms) ~= "number" then
+    error(("bad argument #%d to '%s' (number expected, got %s)"):format(n, fname, type(ms)), 3)
+  end
+  if ms ~= ms or ms < 0 or ms == math.huge then
+    error(("bad argument #%d to '%s' (duration must be finite and >= 0)"):format(n, fname), 3)
+  end
+end
+
+local function check_fn(fn, n, fname)
+  if type(fn) ~= "function" then
+    error(("bad argument #%d to '%s' (function expected, got %s)"):format(n, fname, type(fn)), 3)
+  end
+end
+
+--- co.spawn(fn, ...) -> task: schedules fn(...) as a task. It starts at
+-- the next drain of luamockit's queue (not inside spawn), after the
+-- events already due.
+function M.spawn(fn, ...)
+  check_fn(fn, 1, "spawn")
+  local task = new_task(fn)
+  task.timer = oneoff(0, start, task, ...)
+  add_live(task)
+  return task
+end
+
+--- co.sleep(ms): suspends the running task for at least ms milliseconds
+-- (one one-off timer). Outside a task it raises an error.
+function M.sleep(ms)
+  local task = running_task("sleep")
+  check_ms(ms, 1, "sleep")
+  task.timer = oneoff(ms, wake, task)
+  yield(SUSPEND)
+end
+
+--- co.timeout(ms, fn, ...): inside a task, runs fn(...) (as a task of its
+-- own, started at once) and returns its results, or nil, "timeout" if it
+-- has not finished within ms; it is then cancelled (its pending timer, and
+-- those of the co.timeout calls it is in, are destroyed). An error raised
+-- by fn is raised by co.timeout. Tasks fn spawned go on.
+function M.timeout(ms, fn, ...)
+  local parent = running_task("timeout")
+  check_ms(ms, 1, "timeout")
+  check_fn(fn, 2, "timeout")
+  local child = new_task(fn)
+  child.parent = parent
+  parent.child = child
+  step(child, ...) -- its first run, up to its first suspension
+  if child.state == "suspended" then
+    parent.waiting = true
+    parent.timer = oneoff(ms, expired, parent)
+    local why = yield(SUSPEND)
+    if why == "timeout" then return nil, "timeout" end
+  else
+    parent.child = nil
+    child.parent = nil
+  end
+  if child.state == "done" then
+    return unpack(child.results, 1, child.results.n)
+  elseif child.state == "failed" then
+    error(child.error, 0)
+  end
+  return nil, "cancelled"
+end
+
+--- co.every(ms, fn, ...) -> task: calls fn(...) every ms milliseconds on
+-- the absolute schedule start + k*ms (one interval timer; the first call
+-- is ms from now), until the task is cancelled. fn runs in the task and
+-- may sleep; expirations that fall due meanwhile each call fn once, back
+-- to back, when it returns.
+function M.every(ms, fn, ...)
+  check_ms(ms, 1, "every")
+  if ms == 0 then error("bad argument #1 to 'every' (interval must be greater than 0)", 2) end
+  check_fn(fn, 2, "every")
+  local args = pack(...)
+  local task
+  task = new_task(function()
+    while true do
+      while task.due == 0 do
+        task.parked = true
+        yield(SUSPEND)
+      end
+      task.due = task.due - 1
+      fn(unpack(args, 1, args.n))
+    end
+  end)
+  task.due = 0
+  task.parked = true
+  task.tick = getit(ms, tick, task)
+  add_live(task)
+  return task
+end
+
+--- co.run(): drains luamockit (wait, process_events) until every task has
+-- ended. Raises a task's error (see above); calling it again goes on with
+-- the others. Raises if tasks are left that nothing can resume (their
+-- timers were destroyed behind co's back).
+function M.run()
+  if current then error("luamockit.co: run called inside a task", 2) end
+  local wait, process, next_due = mit.wait, mit.process_events, mit.next_due
+  while nlive > 0 do
+    if next_due() == nil and mit.pending() == 0 then
+      error(("luamockit.co: %d task(s) can never resume: no timer is armed"):format(nlive), 2)
+    end
+    local rc, msg = wait()
+    if rc ~= 0 then error("luamockit.co: wait failed: " .. tostring(msg), 2) end
+    process()
+  end
+end
+
+--- co.running() -> the running task, or nil.
+function M.running()
+  local task = current
+  if task and task.co == corunning() then return task end
+  return nil
+end
+
+--- co.tasks() -> the live tasks of spawn and every, in the order they
+-- were made.
+function M.tasks()
+  local t = {}
+  for task in pairs(live) do t[#t + 1] = task end
+  table.sort(t, function(a, b) return a.seq < b.seq end)
+  return t
+end
+
+--- task:cancel() -> true if the task was live: it never resumes, its
+-- pending timer is destroyed (and its co.timeout child's). A task may
+-- cancel itself: the call does not return.
+function Task:cancel()
+  local st = self.state
+  if st == "done" or st == "failed" or st == "cancelled" then return false end
+  self.state = "cancelled"
+  self.waiting, self.parked = nil, nil
+  release(self)
+  if self.child then
+    local c = self.child
+    self.child = nil
+    c.parent = nil
+    c:cancel()
+  end
+  if self.parent then child_over(self) end
+  if self.co == corunning() then yield(CANCEL) end
+  return true
+end
+
+--- task:status() -> "suspended", "running", "done", "failed" or
+-- "cancelled".
+function Task:status()
+  return self.state
+end
+
+function Task:__tostring()
+  return ("luamockit.co.task: %d (%s)"):format(self.seq, self.state)
+end
+
+return M

@@ -1,0 +1,389 @@
+-- luamockit.co: tasks on luamockit's timers (lua/luamockit/co.lua).
+--
+-- Lua 5.1 syntax only: runs under lua5.1-5.4 and LuaJIT. Timing: "not
+-- early" is asserted strictly (a task's sleep is measured from before the
+-- call that arms its timer, on the same monotonic clock), "not late"
+-- loosely (a loaded 2-core CI machine).
+local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
+local mit = require("luamockit")
+local co = require("luamockit.co")
+local now = mit.monotime
+
+-- Runs co.run() and returns the ms it took.
+local function timed_run()
+  local t0 = now()
+  co.run()
+  return now() - t0
+end
+
+-- The number of armed timers of this state.
+local function armed() return mit.stats().armed end
+
+describe("luamockit.co", function()
+  before_each(H.reset)
+  after_each(H.reset)
+
+  describe("spawn, sleep and run", function()
+    it("runs hundreds of tasks with random sleeps: none wakes early, run() returns once all have ended (timing-sensitive)", function()
+      math.randomseed(1515)
+      local N, SLEEPS = 300, 4
+      local early, done, worst_late = {}, 0, 0
+      local longest = 0
+      for i = 1, N do
+        local plan, total = {}, 0
+        for k = 1, SLEEPS do
+          plan[k] = math.random(0, 40) + math.random() -- fractions of a ms too
+          total = total + plan[k]
+        end
+        if total > longest then longest = total end
+        co.spawn(function()
+          for k = 1, SLEEPS do
+            local t0 = now()
+            co.sleep(plan[k])
+            local slept = now() - t0
+            if slept < plan[k] then early[#early + 1] = ("task %d sleep %d: %.3f < %.3f ms"):format(i, k, slept, plan[k]) end
+            if slept - plan[k] > worst_late then worst_late = slept - plan[k] end
+          end
+          done = done + 1
+        end)
+      end
+      local took = timed_run()
+      assert.same({}, early)
+      assert.equal(N, done)
+      assert.same({}, co.tasks())
+      assert.equal(0, armed(), "timers left armed after run()")
+      assert.is_true(took >= longest, ("run() returned after %.1f ms, a task sleeps %.1f"):format(took, longest))
+      assert.is_true(took < longest + 3000, ("run() took %.1f ms for %.1f ms of sleeps"):format(took, longest))
+      assert.is_true(worst_late < 1000, ("a sleep ran %.1f ms late"):format(worst_late))
+    end)
+
+    it("starts tasks at the next drain, not inside spawn, in spawn order, with their arguments", function()
+      local log = {}
+      local t1 = co.spawn(function(a, b) log[#log + 1] = a .. b end, "x", "y")
+      co.spawn(function(...) log[#log + 1] = select("#", ...) end, nil, nil)
+      assert.same({}, log)
+      assert.equal("suspended", t1:status())
+      co.run()
+      assert.same({ "xy", 2 }, log)
+      assert.equal("done", t1:status())
+    end)
+
+    it("run() with no task returns at once", function()
+      assert.is_true(H.fastest(3, co.run) < 50)
+    end)
+
+    it("a task sleeping 0 ms lets the others run before it goes on", function()
+      local log = {}
+      co.spawn(function() log[#log + 1] = "a1"; co.sleep(0); log[#log + 1] = "a2" end)
+      co.spawn(function() log[#log + 1] = "b1"; co.sleep(0); log[#log + 1] = "b2" end)
+      co.run()
+      assert.same({ "a1", "b1", "a2", "b2" }, log)
+    end)
+
+    it("a sleeping task costs one armed timer: 1 000 tasks asleep are 1 000 armed timers", function()
+      for _ = 1, 1000 do co.spawn(function() co.sleep(200) end) end
+      mit.wait(50)
+      mit.process_events() -- starts them all: each arms its sleep
+      assert.equal(1000, armed())
+      co.run()
+      assert.equal(0, armed())
+    end)
+
+    it("a sleeping task costs no polling: run() drains a handful of times while one task sleeps 300 ms (timing-sensitive)", function()
+      co.spawn(function() co.sleep(300) end)
+      local drains0 = mit.stats().drains
+      local took = timed_run()
+      local drains = mit.stats().drains - drains0
+      assert.is_true(took >= 300)
+      -- the start and the wake-up; a loop that polled would drain ~300 times
+      assert.is_true(drains <= 5, "the loop drained " .. drains .. " times")
+    end)
+
+    it("plain timers and producer items keep running inside run()", function()
+      local ticks, items = 0, 0
+      local t = H.track(mit.getit(10, function() ticks = ticks + 1 end))
+      local has_tp, tp = pcall(require, "testproducer")
+      local job
+      if has_tp then job = tp.start({ count = 20, cb = function() items = items + 1 end }) end
+      co.spawn(function() co.sleep(150) end)
+      co.run()
+      t:destroy()
+      assert.is_true(ticks >= 5, "interval ticks inside run(): " .. ticks)
+      if job then
+        local ok = H.drain_until(function() return items == 20 end, 3000)
+        job:join()
+        job:unregister()
+        assert.is_true(ok)
+      end
+    end)
+
+    it("tasks run from any loop that drains luamockit, not only run()", function()
+      local done = false
+      co.spawn(function() co.sleep(20); co.sleep(20); done = true end)
+      assert.is_true(H.drain_until(function() return done end, 3000))
+    end)
+
+    it("sleep outside a task, or in a coroutine a task resumed, is an error naming it", function()
+      H.raises("sleep called outside a task", co.sleep, 10)
+      local err
+      co.spawn(function()
+        local inner = coroutine.create(function() co.sleep(1) end)
+        local _, e = coroutine.resume(inner)
+        err = e
+      end)
+      co.run()
+      assert.matches("sleep called outside a task", err)
+    end)
+
+    it("bad arguments raise the standard message", function()
+      H.raises("bad argument #1 to 'spawn' %(function expected, got nil%)", co.spawn)
+      H.raises("bad argument #1 to 'every' %(number expected, got string%)", co.every, "10", print)
+      H.raises("bad argument #1 to 'every' %(interval must be greater than 0%)", co.every, 0, print)
+      local errs = {}
+      co.spawn(function()
+        for _, v in ipairs({ -1, 0 / 0, math.huge, "5" }) do
+          local _, e = pcall(co.sleep, v)
+          errs[#errs + 1] = e
+        end
+      end)
+      co.run()
+      assert.equal(4, #errs)
+      for _, e in ipairs(errs) do assert.matches("bad argument #1 to 'sleep'", e) end
+    end)
+
+    it("run() raises if tasks are left that nothing can resume (their timers destroyed behind co's back)", function()
+      local task = co.spawn(function() co.sleep(10000) end)
+      mit.wait(50)
+      mit.process_events()
+      for _, t in ipairs(mit.timers()) do t:destroy() end
+      H.raises("1 task%(s%) can never resume", co.run)
+      task:cancel()
+      co.run()
+    end)
+
+    it("co.running() is the running task, nil outside", function()
+      local seen
+      local task = co.spawn(function() seen = co.running() end)
+      assert.is_nil(co.running())
+      co.run()
+      assert.equal(task, seen)
+    end)
+  end)
+
+  describe("task:cancel()", function()
+    it("a sleeping task never resumes, its timer is destroyed, and run() does not wait for it", function()
+      local resumed = false
+      local sleeper = co.spawn(function() co.sleep(5000); resumed = true end)
+      co.spawn(function()
+        co.sleep(20)
+        assert.equal(1, armed()) -- the sleeper's timer (this task's has fired)
+        assert.is_true(sleeper:cancel())
+        assert.equal(0, armed())
+      end)
+      local took = timed_run()
+      assert.is_false(resumed)
+      assert.equal("cancelled", sleeper:status())
+      assert.is_true(took < 2500, "run() took " .. took .. " ms")
+      assert.is_false(sleeper:cancel(), "cancelling twice")
+    end)
+
+    it("a task cancelled before it started never runs", function()
+      local ran = false
+      local t = co.spawn(function() ran = true end)
+      t:cancel()
+      co.run()
+      H.drain_for(20)
+      assert.is_false(ran)
+      assert.equal(0, armed())
+    end)
+
+    it("a task may cancel itself: the call does not return", function()
+      local after = false
+      local t
+      t = co.spawn(function() co.sleep(1); t:cancel(); after = true end)
+      co.run()
+      assert.is_false(after)
+      assert.equal("cancelled", t:status())
+    end)
+  end)
+
+  describe("co.timeout", function()
+    it("returns fn's results, nils included, when it finishes in time", function()
+      local got
+      co.spawn(function()
+        got = H.pack(co.timeout(1000, function(a)
+          co.sleep(10)
+          return a, nil, 3
+        end, "one"))
+      end)
+      co.run()
+      assert.same({ n = 3, "one", nil, 3 }, got)
+    end)
+
+    it("returns fn's results at once when fn does not suspend", function()
+      local got
+      co.spawn(function() got = H.pack(co.timeout(0, function() return "now" end)) end)
+      co.run()
+      assert.same({ n = 1, "now" }, got)
+    end)
+
+    it("returns nil, \"timeout\" not before ms, and fn never resumes; its timers are destroyed (timing-sensitive)", function()
+      local got, waited, resumed = nil, nil, false
+      co.spawn(function()
+        local t0 = now()
+        got = H.pack(co.timeout(50, function()
+          co.sleep(2000)
+          resumed = true
+        end))
+        waited = now() - t0
+        assert.equal(0, armed())
+      end)
+      local took = timed_run()
+      assert.same({ n = 2, nil, "timeout" }, got)
+      assert.is_true(waited >= 50, "timed out after " .. waited .. " ms")
+      assert.is_true(waited < 1500, "timed out after " .. waited .. " ms")
+      assert.is_true(took < 1800, "run() waited for the abandoned fn: " .. took .. " ms")
+      H.drain_for(30)
+      assert.is_false(resumed)
+    end)
+
+    it("nested: the outer timeout cancels the inner one and its fn", function()
+      local inner_result, resumed = "unset", false
+      co.spawn(function()
+        local r1, r2 = co.timeout(30, function()
+          inner_result = H.pack(co.timeout(5000, function() co.sleep(3000); resumed = true end))
+        end)
+        assert.is_nil(r1)
+        assert.equal("timeout", r2)
+      end)
+      local took = timed_run()
+      assert.is_true(took < 2500)
+      assert.equal("unset", inner_result)
+      assert.is_false(resumed)
+      assert.equal(0, armed())
+    end)
+
+    it("an error fn raises is raised by co.timeout, with fn's traceback", function()
+      co.spawn(function()
+        co.timeout(1000, function()
+          co.sleep(5)
+          error("timeout-child-boom")
+        end)
+      end)
+      local msg = H.raises("timeout%-child%-boom", co.run)
+      assert.matches("stack traceback", msg)
+      assert.matches("co_spec.lua", msg)
+    end)
+
+    it("cancelling the task that waits in co.timeout cancels fn too", function()
+      local resumed = false
+      local t = co.spawn(function() co.timeout(5000, function() co.sleep(2000); resumed = true end) end)
+      co.spawn(function() co.sleep(20); t:cancel() end)
+      local took = timed_run()
+      assert.is_true(took < 1500)
+      assert.is_false(resumed)
+      assert.equal(0, armed())
+    end)
+
+    it("outside a task is an error", function()
+      H.raises("timeout called outside a task", co.timeout, 10, print)
+    end)
+  end)
+
+  describe("co.every", function()
+    it("calls fn on the absolute schedule, never early, without drift, until cancelled (timing-sensitive)", function()
+      local P, N = 20, 25
+      local times = {}
+      local t0 = now()
+      local ev
+      ev = co.every(P, function(tag)
+        assert.equal("tick", tag)
+        times[#times + 1] = now()
+        co.sleep(3) -- work that takes time must not push the schedule
+        if #times == N then ev:cancel() end
+      end, "tick")
+      local took = timed_run()
+      assert.equal(N, #times)
+      for k, t in ipairs(times) do
+        assert.is_true(t - t0 >= k * P, ("call %d at %.3f ms, due at %d"):format(k, t - t0, k * P))
+      end
+      -- no drift: the last call is near its own due time, whatever the
+      -- lateness of each call before it
+      local lag = times[N] - t0 - N * P
+      assert.is_true(lag < 150, ("call %d ran %.1f ms after its due time"):format(N, lag))
+      assert.is_true(took < N * P + 1000)
+      assert.equal(0, armed())
+    end)
+
+    it("calls fn once per expiration when fn takes longer than the period", function()
+      local calls = 0
+      local t0 = now()
+      local ev = co.every(10, function() calls = calls + 1; co.sleep(25) end)
+      co.spawn(function() co.sleep(200); ev:cancel() end)
+      co.run()
+      local elapsed = now() - t0
+      -- due expirations in 200 ms: 20; fn ran back to back, one per
+      -- expiration, as far as its own 25 ms allowed (about 8)
+      assert.is_true(calls >= 5 and calls <= 10, "calls: " .. calls .. " in " .. elapsed .. " ms")
+    end)
+
+    it("an error in fn ends the task and is raised from run()", function()
+      local calls = 0
+      co.every(5, function() calls = calls + 1; if calls == 3 then error("every-boom") end end)
+      H.raises("every%-boom", co.run)
+      assert.equal(3, calls)
+      assert.equal(0, armed())
+      co.run() -- nothing left
+    end)
+  end)
+
+  describe("errors", function()
+    it("a task's error is raised from run() with the task's traceback; the other tasks go on at the next run()", function()
+      local other = false
+      local function deep_in_task()
+        local t = nil
+        return t.field
+      end
+      co.spawn(function()
+        co.sleep(5)
+        deep_in_task()
+        return 1 -- no tail call: the task's frame stays in the traceback
+      end)
+      co.spawn(function() co.sleep(60); other = true end)
+      local msg = H.raises({ "attempt to index", "stack traceback" }, co.run)
+      -- the task's own frames, not only the loop's
+      assert.is_truthy(msg:find("'deep_in_task'", 1, true), msg)
+      assert.is_false(other)
+      co.run()
+      assert.is_true(other)
+    end)
+
+    it("a non-string error value is raised as it is", function()
+      local obj = { code = 42 }
+      co.spawn(function() error(obj) end)
+      local ok, err = pcall(co.run)
+      assert.is_false(ok)
+      assert.equal(obj, err)
+    end)
+
+    it("goes to mit.seterrorhandler's handler when one is set, and run() goes on", function()
+      local got = {}
+      mit.seterrorhandler(function(err, source) got[#got + 1] = { err = err, source = source } end)
+      local other = false
+      co.spawn(function() co.sleep(5); error("handled-boom") end)
+      co.spawn(function() co.sleep(40); other = true end)
+      co.run()
+      assert.is_true(other)
+      assert.equal(1, #got)
+      assert.matches("handled%-boom", got[1].err)
+      assert.matches("stack traceback", got[1].err)
+      assert.matches("luamockit.timer", tostring(got[1].source))
+    end)
+
+    it("a task that yields outside co is ended with an error that says so", function()
+      co.spawn(function() coroutine.yield("mine") end)
+      H.raises("may suspend only in co.sleep", co.run)
+      assert.same({}, co.tasks())
+    end)
+  end)
+end)

@@ -1,0 +1,296 @@
+-- The copas checks of luamockit.copas and luamockit.socket, written once
+-- for any copas: test/copas_spec.lua runs them in-process against the
+-- copas on package.path (Debian's 1.x for lua5.1/5.2/LuaJIT) and in a
+-- child process against a copas 4.x at $LMK_COPAS4_PATH.
+--
+-- Returns a list of { name, fn(c) }; c holds copas, mit, adapter (the
+-- luamockit.copas module), msock, co, socket and luassert's assert. Each
+-- case leaves copas as it found it (its threads ended).
+--
+-- Lua 5.1 syntax only.
+local cases = {}
+local function case(name, fn) cases[#cases + 1] = { name, fn } end
+
+-- Steps copas until cond() is true or ms pass; returns cond().
+local function step_until(c, cond, ms)
+  local deadline = c.mit.monotime() + (ms or 3000)
+  while not cond() and c.mit.monotime() < deadline do c.copas.step(0.01) end
+  return cond()
+end
+
+-- Steps copas for about ms.
+local function step_for(c, ms)
+  local deadline = c.mit.monotime() + ms
+  while c.mit.monotime() < deadline do c.copas.step(0.01) end
+end
+
+-- Detaches h and steps copas until its thread has ended.
+local function detach(c, h)
+  h:detach()
+  c.assert.is_true(step_until(c, function() return coroutine.status(h.thread) == "dead" end),
+    "the adapter's thread did not end after detach()")
+end
+
+local function is4(c) return type(c.copas.pause) == "function" end
+
+-- A copas TCP echo server on an ephemeral port: returns the port and a
+-- function that stops it.
+local function echo_server(c)
+  local srv = assert(c.socket.bind("127.0.0.1", 0))
+  local _, port = srv:getsockname()
+  c.copas.addserver(srv, function(skt)
+    local s = c.copas.wrap(skt)
+    local line = s:receive("*l")
+    if line then s:send(line .. "!\n") end
+  end)
+  return tonumber(port), function()
+    if c.copas.removeserver then c.copas.removeserver(srv) else srv:close() end
+  end
+end
+
+case("h:oneoff callbacks run as copas threads that use copas' blocking I/O (a TCP echo)", function(c)
+  local copas, assert = c.copas, c.assert
+  local port, stop = echo_server(c)
+  local h = c.adapter.attach(copas)
+  local got = {}
+  for i = 1, 3 do
+    h:oneoff(5 * i, function(tag)
+      local skt = c.socket.tcp()
+      skt:settimeout(0)
+      copas.connect(skt, "127.0.0.1", port)
+      local s = copas.wrap(skt)
+      s:send(tag .. "\n")
+      got[#got + 1] = s:receive("*l")
+      skt:close()
+    end, "ping" .. i)
+  end
+  local ok = step_until(c, function() return #got == 3 end)
+  stop()
+  detach(c, h)
+  assert.is_true(ok, "echoes: " .. #got)
+  table.sort(got)
+  assert.same({ "ping1!", "ping2!", "ping3!" }, got)
+end)
+
+case("threads of h's timers start in luamockit's order", function(c)
+  local h = c.adapter.attach(c.copas)
+  local order = {}
+  for i = 1, 6 do
+    h:oneoff(i <= 3 and 5 or 10, function(k) order[#order + 1] = k end, i)
+  end
+  local ok = step_until(c, function() return #order == 6 end)
+  detach(c, h)
+  c.assert.is_true(ok)
+  c.assert.same({ 1, 2, 3, 4, 5, 6 }, order)
+end)
+
+case("h:getit starts a thread per expiration, h:wrap makes any callback start one", function(c)
+  local h = c.adapter.attach(c.copas)
+  local ticks, wrapped = 0, nil
+  local t = h:getit(5, function() ticks = ticks + 1 end)
+  c.mit.oneoff(5, h:wrap(function(a, b) wrapped = { coroutine.running() ~= h.thread, a, b } end), "x", nil)
+  local ok = step_until(c, function() return ticks >= 3 and wrapped ~= nil end)
+  t:destroy()
+  detach(c, h)
+  c.assert.is_true(ok)
+  c.assert.same({ true, "x", nil }, wrapped)
+end)
+
+case("a plain callback runs in the adapter's thread, where blocking in copas is an error "
+  .. "(no yield through process_events)", function(c)
+  local h = c.adapter.attach(c.copas)
+  local where, ok, err
+  c.mit.oneoff(0, function()
+    where = coroutine.running()
+    local udp = c.socket.udp()
+    udp:setsockname("127.0.0.1", 0)
+    udp:settimeout(0)
+    ok, err = pcall(c.copas.receive, udp, 10) -- nothing to read: copas would yield
+    udp:close()
+  end)
+  local ran = step_until(c, function() return where ~= nil end)
+  detach(c, h)
+  c.assert.is_true(ran)
+  c.assert.equal(h.thread, where)
+  c.assert.is_false(ok)
+  c.assert.matches("yield", tostring(err))
+end)
+
+case("detach() destroys h's timers, ends the thread, and copas runs no luamockit callback after it", function(c)
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local h = c.adapter.attach(copas)
+  local ran = 0
+  local t1 = h:oneoff(60, function() ran = ran + 1 end)
+  local t2 = h:getit(10, function() ran = ran + 1 end)
+  step_for(c, 15)
+  local before = ran
+  assert.is_true(before >= 1, "the interval ran " .. before .. " times before detach")
+  detach(c, h)
+  assert.equal("destroyed", t1:state())
+  assert.equal("destroyed", t2:state())
+  assert.same({}, h:timers())
+  assert.is_false(h:attached())
+  local plain = 0
+  mit.oneoff(0, function() plain = plain + 1 end)
+  step_for(c, 80)
+  assert.equal(before, ran)
+  assert.equal(0, plain)
+  assert.equal(1, mit.pending())
+  mit.process_events()
+  h:detach() -- twice is harmless
+  if copas.finished then
+    assert.is_true(step_until(c, copas.finished), "copas 4: copas.finished() stays false after detach()")
+  end
+end)
+
+case("a plain callback's error goes to copas' error handling and the drain goes on", function(c)
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local seen = {}
+  local restore
+  if copas.geterrorhandler then -- 2.x+: the default handler
+    local old = copas.geterrorhandler()
+    copas.seterrorhandler(function(msg) seen[#seen + 1] = tostring(msg) end, true)
+    restore = function() copas.seterrorhandler(old, true) end
+  else -- 1.x prints the errors of its threads
+    local old = print
+    _G.print = function(msg) seen[#seen + 1] = tostring(msg) end
+    restore = function() _G.print = old end
+  end
+  local h = c.adapter.attach(copas)
+  local after = false
+  mit.oneoff(0, function() error("copas-plain-boom") end)
+  mit.oneoff(20, function() after = true end)
+  local ok = step_until(c, function() return after and #seen >= 1 end)
+  restore()
+  detach(c, h)
+  assert.is_true(ok, "after=" .. tostring(after) .. " errors seen=" .. #seen)
+  assert.equal(1, #seen)
+  assert.matches("copas%-plain%-boom", seen[1])
+  assert.matches("stack traceback", seen[1])
+end)
+
+case("with mit.seterrorhandler set, the handler gets a plain callback's error", function(c)
+  local mit = c.mit
+  local got
+  mit.seterrorhandler(function(err) got = err end)
+  local h = c.adapter.attach(c.copas)
+  mit.oneoff(0, function() error("handled-in-copas") end)
+  local ok = step_until(c, function() return got ~= nil end)
+  mit.seterrorhandler(nil)
+  detach(c, h)
+  c.assert.is_true(ok)
+  c.assert.matches("handled%-in%-copas", got)
+end)
+
+case("luamockit.co tasks run inside the copas loop", function(c)
+  local co = c.co
+  local h = c.adapter.attach(c.copas)
+  local log = {}
+  co.spawn(function()
+    local t0 = c.mit.monotime()
+    co.sleep(20)
+    log[#log + 1] = c.mit.monotime() - t0
+    co.sleep(10)
+    log[#log + 1] = "done"
+  end)
+  local ok = step_until(c, function() return log[2] == "done" end)
+  detach(c, h)
+  c.assert.is_true(ok)
+  c.assert.is_true(log[1] >= 20, "slept " .. tostring(log[1]))
+end)
+
+case("copas 4: threads of h's timers may copas.pause, and copas.loop() returns after detach()", function(c)
+  if not is4(c) then return "skip" end
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local h = c.adapter.attach(copas)
+  local log = {}
+  h:oneoff(5, function()
+    log[#log + 1] = "a"
+    copas.pause(0.03)
+    log[#log + 1] = "c"
+  end)
+  h:oneoff(15, function() log[#log + 1] = "b" end)
+  mit.oneoff(80, function() h:detach() end)
+  local t0 = mit.monotime()
+  -- a watchdog that ends the loop if detach() did not (then the test fails)
+  local stuck = false
+  local wd = copas.addthread(function() copas.pause(5); stuck = true; copas.cancelall() end)
+  copas.addthread(function()
+    while coroutine.status(h.thread) ~= "dead" do copas.pause(0.01) end
+    copas.removethread(wd)
+  end)
+  copas.loop()
+  assert.is_false(stuck, "copas.loop() did not return after detach()")
+  assert.same({ "a", "b", "c" }, log)
+  assert.is_true(mit.monotime() - t0 < 4000)
+end)
+
+case("copas 4: copas.removethread(h.thread) then detach() still lets the loop end", function(c)
+  if not is4(c) then return "skip" end
+  local copas = c.copas
+  local h = c.adapter.attach(copas)
+  copas.step(0)
+  copas.removethread(h.thread)
+  h:detach()
+  c.assert.is_true(step_until(c, copas.finished))
+end)
+
+case("copas 4: copas.close(h.waker) ends the adapter's thread", function(c)
+  if not is4(c) then return "skip" end
+  local copas = c.copas
+  local h = c.adapter.attach(copas)
+  copas.step(0)
+  copas.close(h.waker)
+  c.assert.is_true(step_until(c, function() return coroutine.status(h.thread) == "dead" end))
+  h:detach()
+  c.assert.is_true(step_until(c, copas.finished))
+end)
+
+-- ------------------------------------------------------ luamockit.socket --
+
+for _, kind in ipairs({ "udp", "fd" }) do
+  case("socket waker (" .. kind .. "): close() from another thread ends the copas thread, "
+    .. "handle() then returns at once", function(c)
+    local copas, mit, assert = c.copas, c.mit, c.assert
+    local w = kind == "fd" and c.msock.addthread(copas, c.msock.newfd()) or c.msock.addthread(copas)
+    local ran = 0
+    mit.oneoff(10, function() ran = ran + 1 end)
+    assert.is_true(step_until(c, function() return ran == 1 end))
+    if is4(c) then
+      copas.addthread(function() copas.pause(0.01); w:close() end)
+    else
+      w:close()
+    end
+    local ended = step_until(c, function() return coroutine.status(w.thread) == "dead" end)
+    assert.is_true(ended, "the waker's copas thread is still " .. coroutine.status(w.thread))
+    mit.oneoff(0, function() ran = ran + 1 end)
+    while mit.pending() < 1 do mit.sleep(1) end
+    local t0 = mit.monotime()
+    assert.equal(0, w:handle())
+    assert.is_true(mit.monotime() - t0 < 100)
+    step_for(c, 30)
+    assert.equal(1, ran, "a closed waker's thread ran a callback")
+    mit.process_events()
+    if copas.finished then assert.is_true(step_until(c, copas.finished)) end
+  end)
+end
+
+case("socket waker: a callback's error in addthread's thread goes to copas, the thread goes on", function(c)
+  local copas, mit = c.copas, c.mit
+  local old = copas.geterrorhandler and copas.geterrorhandler() or print
+  local seen = 0
+  local function sink() seen = seen + 1 end
+  if copas.geterrorhandler then copas.seterrorhandler(sink, true) else _G.print = sink end
+  local w = c.msock.addthread(copas, c.msock.newfd())
+  local after = false
+  mit.oneoff(0, function() error("waker-boom") end)
+  mit.oneoff(15, function() after = true end)
+  local ok = step_until(c, function() return after end)
+  if copas.geterrorhandler then copas.seterrorhandler(old, true) else _G.print = old end
+  w:close()
+  step_until(c, function() return coroutine.status(w.thread) == "dead" end)
+  c.assert.is_true(ok)
+  c.assert.equal(1, seen)
+end)
+
+return cases
