@@ -8,7 +8,7 @@
 --   h:oneoff(ms, fn, ...) mit.oneoff whose callback starts fn(...) so
 --   h:getit(ms, fn, ...)  mit.getit, each expiration starts fn(...) so
 --   h:timers()            the armed timers of oneoff/getit
--- and the adapter's detach() calls forget_timers(h).
+--   h:detach(), h:attached()  (detach calls the adapter's h:stop_drain())
 local mit = require("luamockit")
 
 local M = {}
@@ -98,6 +98,20 @@ end
 function M.forget_timers(h)
   for box in pairs(h.boxes) do box.t:destroy() end
   h.boxes, h.nboxes = {}, 0
+end
+
+--- h:detach(): destroys the timers armed through h, then ends the drain
+-- (h:stop_drain(), the adapter's own). Twice is harmless.
+function H:detach()
+  if self.detached then return end
+  self.detached = true
+  M.forget_timers(self)
+  self:stop_drain()
+end
+
+--- h:attached() -> false once detach() was called.
+function H:attached()
+  return not self.detached
 end
 
 return M

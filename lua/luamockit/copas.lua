@@ -60,17 +60,9 @@ function M.attach(copas)
   return h
 end
 
---- h:detach(): see above. Twice is harmless.
-function H:detach()
-  if self.detached then return end
-  self.detached = true
-  base.forget_timers(self)
+--- Ends the drain thread: the closed fd waker wakes it, and it returns.
+function H:stop_drain()
   self.waker:close()
-end
-
---- h:attached() -> false once detach() was called.
-function H:attached()
-  return not self.detached
 end
 
 return M

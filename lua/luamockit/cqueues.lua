@@ -88,17 +88,9 @@ function M.attach(cq)
   return h
 end
 
---- h:detach(): see above. Twice is harmless.
-function H:detach()
-  if self.detached then return end
-  self.detached = true
-  base.forget_timers(self)
+--- Ends the drain coroutine: it polls the condition beside the fd.
+function H:stop_drain()
   self.cond:signal()
-end
-
---- h:attached() -> false once detach() was called.
-function H:attached()
-  return not self.detached
 end
 
 return M
