@@ -491,7 +491,9 @@ int lmk_hub_deliver(uintptr_t handle, void *item, int timeout_ms) {
     lmk_record *r;
     uint32_t slot;
     lmk_hub *h;
+    int64_t now;
     if (lmk_forked) return LUAMOCKIT_ECLOSED;
+    now = lmk_mono_ns(); /* read before the lock, which it would lengthen */
     h = lock_handle(handle, &slot);
     if (h == NULL) return LUAMOCKIT_ECLOSED;
     r = push_locked(h, 0);
@@ -499,8 +501,12 @@ int lmk_hub_deliver(uintptr_t handle, void *item, int timeout_ms) {
         pthread_mutex_unlock(&h->mu);
         return LUAMOCKIT_ENOMEM;
     }
+    /* stamps never go back along the ring: a thread that read the clock
+     * first may get the lock second */
+    if (now < h->last_stamp) now = h->last_stamp;
+    h->last_stamp = now;
     r->item = item;
-    r->stamp = lmk_mono_ns();
+    r->stamp = now;
     r->slot = slot;
     r->live = 1;
     if (timeout_ms >= 0) {

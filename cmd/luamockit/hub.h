@@ -46,6 +46,7 @@ typedef struct lmk_hub {
     lmk_record *ring;
     uint32_t cap, head, size;
     int32_t nlive;    /* live records (atomic: the Lua thread reads it without the lock) */
+    int64_t last_stamp; /* the newest record's stamp */
     /* producers */
     lmk_pslot *slots;
     uint32_t nslots, slots_cap;
