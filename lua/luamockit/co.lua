@@ -70,6 +70,16 @@ end
 
 local step
 
+-- Cancels task's co.timeout child, if it has one.
+local function cancel_child(task)
+  local c = task.child
+  if c then
+    task.child = nil
+    c.parent = nil
+    c:cancel()
+  end
+end
+
 -- A co.timeout child has ended (done, failed or cancelled): resume its
 -- parent if it is waiting for it (it is not while the child's first run,
 -- inside co.timeout itself, is going on).
@@ -114,12 +124,7 @@ local function settle(task, ok, a, ...)
   task.state = "failed"
   task.error = err
   release(task)
-  if task.child then
-    local c = task.child
-    task.child = nil
-    c.parent = nil
-    c:cancel()
-  end
+  cancel_child(task)
   if task.parent then return child_over(task) end
   error(err, 0)
 end
@@ -314,12 +319,7 @@ function Task:cancel()
   self.state = "cancelled"
   self.waiting, self.parked = nil, nil
   release(self)
-  if self.child then
-    local c = self.child
-    self.child = nil
-    c.parent = nil
-    c:cancel()
-  end
+  cancel_child(self)
   if self.parent then child_over(self) end
   if self.co == corunning() then yield(CANCEL) end
   return true
