@@ -210,3 +210,89 @@ describe("interval()", function()
     o:destroy()
   end)
 end)
+
+describe("mit.setrunner(f)", function()
+  before_each(H.reset)
+  after_each(H.reset)
+
+  it("returns the runner it replaces (nil for none) and accepts only a function or nil", function()
+    local r1 = function(cb, ...) return cb(...) end
+    local r2 = function(cb, ...) return cb(...) end
+    assert.is_nil(mit.setrunner(r1))
+    assert.equal(r1, mit.setrunner(r2))
+    assert.equal(r2, mit.setrunner())
+    assert.is_nil(mit.setrunner(nil))
+    H.raises("bad argument #1", mit.setrunner, 42)
+    H.raises("bad argument #1", mit.setrunner, {})
+    assert.is_nil(mit.setrunner(nil))
+  end)
+
+  it("calls f(cb, args...) for each timer callback, in luamockit's order, every argument kept (nils too)", function()
+    local seen = {}
+    mit.setrunner(function(cb, ...)
+      seen[#seen + 1] = select("#", ...)
+      return cb(...)
+    end)
+    local got = {}
+    track(mit.oneoff(2, function(a, b, c) got[#got + 1] = tostring(a) .. tostring(b) .. tostring(c) end, "x", nil, 3))
+    track(mit.oneoff(1, function() got[#got + 1] = "first" end))
+    local t = track(mit.getit(1, function(k) got[#got + 1] = "tick" .. k end, 7))
+    mit.sleep(5)
+    local n = mit.process_events()
+    t:destroy()
+    assert.equal(n, #got)
+    assert.equal(n, #seen)
+    assert.equal("first", got[1])
+    assert.equal("tick7", got[2])
+    local found = false
+    for i, g in ipairs(got) do
+      if g == "xnil3" then found = true; assert.equal(3, seen[i]) end
+    end
+    assert.is_true(found, table.concat(got, ","))
+  end)
+
+  it("an error f raises takes the callback's error path: the handler gets it with the timer", function()
+    mit.setrunner(function(cb, ...) error({ from = "runner" }) end)
+    local got
+    mit.seterrorhandler(function(err, src) got = { err, src } end)
+    local t = track(mit.oneoff(0, f))
+    mit.sleep(2)
+    assert.equal(1, mit.process_events())
+    assert.equal("runner", got[1].from)
+    assert.equal(t, got[2])
+    mit.seterrorhandler(nil)
+    track(mit.oneoff(0, f))
+    mit.sleep(2)
+    local ok, err = pcall(mit.process_events)
+    assert.is_false(ok)
+    assert.equal("runner", err.from)
+  end)
+
+  it("f may call process_events and destroy timers; what it destroys does not run", function()
+    local ran = {}
+    local b
+    mit.setrunner(function(cb, ...)
+      cb(...)
+      mit.process_events()
+    end)
+    track(mit.oneoff(1, function() ran[#ran + 1] = "a"; b:destroy() end))
+    b = track(mit.oneoff(1, function() ran[#ran + 1] = "b" end))
+    track(mit.oneoff(1, function() ran[#ran + 1] = "c" end))
+    mit.sleep(4)
+    mit.process_events()
+    assert.same({ "a", "c" }, ran)
+  end)
+
+  it("does not wrap producer items: they are called as they are", function()
+    local ok_tp, tp = pcall(require, "testproducer")
+    if not ok_tp then pending("testproducer is not built for " .. _VERSION) return end
+    local wrapped = 0
+    mit.setrunner(function(cb, ...) wrapped = wrapped + 1; return cb(...) end)
+    local n = 0
+    local job = tp.start{ threads = 1, count = 20, cb = function() n = n + 1 end }
+    assert.is_true(H.drain_until(function() return n >= 20 and job:done() end, 10000), "items: " .. n)
+    job:join()
+    job:unregister()
+    assert.equal(0, wrapped)
+  end)
+end)

@@ -96,24 +96,117 @@ case("h:getit starts a thread per expiration, h:wrap makes any callback start on
   c.assert.same({ true, "x", nil }, wrapped)
 end)
 
-case("a plain callback runs in the adapter's thread, where blocking in copas is an error "
-  .. "(no yield through process_events)", function(c)
-  local h = c.adapter.attach(c.copas)
-  local where, ok, err
-  c.mit.oneoff(0, function()
-    where = coroutine.running()
-    local udp = c.socket.udp()
-    udp:setsockname("127.0.0.1", 0)
-    udp:settimeout(0)
-    ok, err = pcall(c.copas.receive, udp, 10) -- nothing to read: copas would yield
-    udp:close()
-  end)
-  local ran = step_until(c, function() return where ~= nil end)
+case("plain mit.oneoff callbacks may block in copas (a TCP echo): each starts at once, in "
+  .. "luamockit's order, and copas resumes it", function(c)
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local port, stop = echo_server(c)
+  local h = c.adapter.attach(copas)
+  local log, got = {}, {}
+  for i = 1, 4 do
+    mit.oneoff(i <= 2 and 5 or 10, function(tag)
+      log[#log + 1] = "start " .. tag
+      assert.is_not.equal(h.thread, coroutine.running()) -- a coroutine of its own
+      local skt = c.socket.tcp()
+      skt:settimeout(0)
+      copas.connect(skt, "127.0.0.1", port)
+      local s = copas.wrap(skt)
+      s:send(tag .. "\n")
+      local line = s:receive("*l") -- yields: compute the index after it
+      got[#got + 1] = line
+      skt:close()
+    end, "p" .. i)
+  end
+  local ok = step_until(c, function() return #got == 4 end)
+  stop()
   detach(c, h)
-  c.assert.is_true(ran)
-  c.assert.equal(h.thread, where)
-  c.assert.is_false(ok)
-  c.assert.matches("yield", tostring(err))
+  assert.is_true(ok, "echoes: " .. #got)
+  assert.same({ "start p1", "start p2", "start p3", "start p4" }, log)
+  table.sort(got)
+  assert.same({ "p1!", "p2!", "p3!", "p4!" }, got)
+end)
+
+case("a plain callback that does not block runs inside the drain: destroy() of a timer due in the "
+  .. "same drain still wins", function(c)
+  local mit, assert = c.mit, c.assert
+  local h = c.adapter.attach(c.copas)
+  local ran = {}
+  local b
+  mit.oneoff(5, function() ran[#ran + 1] = "a"; b:destroy() end)
+  b = mit.oneoff(5, function() ran[#ran + 1] = "b" end)
+  mit.oneoff(5, function() ran[#ran + 1] = "c" end)
+  mit.sleep(8) -- all three due before the drain
+  local ok = step_until(c, function() return #ran >= 2 end)
+  step_for(c, 20)
+  detach(c, h)
+  assert.is_true(ok)
+  assert.same({ "a", "c" }, ran)
+end)
+
+case("a plain callback's error after it blocked goes to copas' error handling; before, to luamockit's",
+  function(c)
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local seen = {}
+  local restore
+  if copas.geterrorhandler then
+    local old = copas.geterrorhandler()
+    copas.seterrorhandler(function(msg) seen[#seen + 1] = tostring(msg) end, true)
+    restore = function() copas.seterrorhandler(old, true) end
+  else
+    local old = print
+    _G.print = function(msg) seen[#seen + 1] = tostring(msg) end
+    restore = function() _G.print = old end
+  end
+  local handled = {}
+  mit.seterrorhandler(function(err, src) handled[#handled + 1] = { err, src } end)
+  local h = c.adapter.attach(copas)
+  local udp = c.socket.udp()
+  udp:setsockname("127.0.0.1", 0)
+  udp:settimeout(0)
+  local _, port = udp:getsockname()
+  local early = mit.oneoff(0, function() error({ code = 7 }) end)
+  mit.oneoff(1, function()
+    local msg = copas.receivefrom(udp) -- blocks until the datagram below
+    error("after-block-" .. tostring(msg))
+  end)
+  mit.oneoff(30, function() c.socket.udp():sendto("dgram", "127.0.0.1", port) end)
+  local ok = step_until(c, function() return #seen >= 1 end)
+  restore()
+  mit.seterrorhandler(nil)
+  udp:close()
+  detach(c, h)
+  assert.is_true(ok, "copas saw no error")
+  assert.equal(1, #handled)
+  assert.equal(7, handled[1][1].code)
+  assert.equal(early, handled[1][2])
+  assert.equal(1, #seen)
+  assert.matches("after%-block%-dgram", seen[1])
+end)
+
+case("a plain callback that yields to something else than copas is an error naming copas", function(c)
+  local mit, assert = c.mit, c.assert
+  local got
+  mit.seterrorhandler(function(err) got = err end)
+  local h = c.adapter.attach(c.copas)
+  mit.oneoff(0, function() coroutine.yield("not-copas") end)
+  local ok = step_until(c, function() return got ~= nil end)
+  mit.seterrorhandler(nil)
+  detach(c, h)
+  assert.is_true(ok)
+  assert.matches("yielded, but not to copas", tostring(got))
+end)
+
+case("detach() gives back the runner: callbacks then run as before attach()", function(c)
+  local mit, assert = c.mit, c.assert
+  local prev = function(cb, ...) return cb(...) end
+  assert.is_nil(mit.setrunner(prev))
+  local h = c.adapter.attach(c.copas)
+  assert.equal(h.runner, mit.setrunner(h.runner))
+  detach(c, h)
+  assert.equal(prev, mit.setrunner(nil))
+  local where = false
+  mit.oneoff(0, function() where = coroutine.running() end)
+  mit.process_events()
+  assert.equal(select(1, coroutine.running()), where)
 end)
 
 case("detach() destroys h's timers, ends the thread, and copas runs no luamockit callback after it", function(c)
@@ -223,6 +316,44 @@ case("copas 4: threads of h's timers may copas.pause, and copas.loop() returns a
   assert.is_false(stuck, "copas.loop() did not return after detach()")
   assert.same({ "a", "b", "c" }, log)
   assert.is_true(mit.monotime() - t0 < 4000)
+end)
+
+case("copas 4: plain callbacks may copas.pause, be woken by copas.wakeup, time out on a socket, "
+  .. "and copas.loop() returns after detach()", function(c)
+  if not is4(c) then return "skip" end
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local h = c.adapter.attach(copas)
+  local log, sleeper = {}, nil
+  mit.oneoff(5, function()
+    sleeper = coroutine.running()
+    log[#log + 1] = "sleep"
+    copas.pauseforever()
+    log[#log + 1] = "woken"
+  end)
+  mit.oneoff(10, function()
+    local slept = copas.pause(0.02)
+    log[#log + 1] = slept >= 0.015 and "paused" or ("paused only " .. slept)
+    copas.wakeup(sleeper)
+  end)
+  mit.oneoff(15, function()
+    local udp = c.socket.udp()
+    udp:setsockname("127.0.0.1", 0)
+    local s = copas.wrap(udp)
+    s:settimeout(0.05)
+    local data, err = s:receive()
+    log[#log + 1] = "recv " .. tostring(data) .. " " .. tostring(err)
+    udp:close()
+  end)
+  mit.oneoff(400, function() h:detach() end)
+  local stuck = false
+  local wd = copas.addthread(function() copas.pause(5); stuck = true; copas.cancelall() end)
+  copas.addthread(function()
+    while coroutine.status(h.thread) ~= "dead" do copas.pause(0.01) end
+    copas.removethread(wd)
+  end)
+  copas.loop()
+  assert.is_false(stuck, "copas.loop() did not return after detach()")
+  assert.same({ "sleep", "paused", "woken", "recv nil timeout" }, log)
 end)
 
 case("copas 4: copas.removethread(h.thread) then detach() still lets the loop end", function(c)

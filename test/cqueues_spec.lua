@@ -105,18 +105,81 @@ describe("luamockit.cqueues", function()
     assert.same({ 1, 2, 3, 4, 5, 6, 7, 8 }, order)
   end)
 
-  it("a plain callback runs in the adapter's coroutine, where blocking in cqueues is an error (no yield through process_events)", function()
+  it("plain mit.oneoff callbacks may block in cqueues (sleep, a condition, a socket pair): each starts at "
+    .. "once, in luamockit's order", function()
     local cq = cqueues.new()
     local h = adapter.attach(cq)
-    local ok, err
-    mit.oneoff(0, function()
-      ok, err = pcall(cqueues.sleep, 0.01)
+    local a, b = require("cqueues.socket").pair()
+    local cond = require("cqueues.condition").new()
+    local log, slept, got = {}, nil, nil
+    mit.oneoff(5, function()
+      log[#log + 1] = "sleeper"
+      local t0 = mit.monotime()
+      cqueues.sleep(0.02)
+      slept = mit.monotime() - t0
+      a:write("hello\n")
+      a:flush()
+    end)
+    mit.oneoff(5, function() log[#log + 1] = "reader"; got = b:read("*l"); cond:signal() end)
+    mit.oneoff(5, function()
+      log[#log + 1] = "waiter"
+      assert.is_true(cond:wait(5))
+      log[#log + 1] = "signalled"
       h:detach()
     end)
     local r = loop_within(cq, 5000)
     assert.is_true(r[1], tostring(r[2]))
+    assert.is_false(r.hit)
+    assert.same({ "sleeper", "reader", "waiter", "signalled" }, log)
+    assert.equal("hello", got)
+    assert.is_true(slept >= 19, "cqueues.sleep(0.02) took " .. tostring(slept))
+    a:close(); b:close()
+  end)
+
+  it("a plain callback that does not block runs inside the drain: destroy() of a timer due in the same "
+    .. "drain wins", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local ran, t2 = {}, nil
+    mit.oneoff(5, function() ran[#ran + 1] = 1; t2:destroy() end)
+    t2 = mit.oneoff(5, function() ran[#ran + 1] = 2 end)
+    mit.oneoff(5, function() ran[#ran + 1] = 3; h:detach() end)
+    mit.sleep(8)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.same({ 1, 3 }, ran)
+  end)
+
+  it("a plain callback's error after it blocked is returned by cq:loop(); before, it takes luamockit's "
+    .. "error path", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local handled = {}
+    mit.seterrorhandler(function(e, src) handled[#handled + 1] = { e, src } end)
+    local early = mit.oneoff(0, function() error({ code = 9 }) end)
+    mit.oneoff(1, function() cqueues.sleep(0.01); error("cq-after-block") end)
+    mit.oneoff(50, function() h:detach() end)
+    local ok, err = cq:loop()
     assert.is_false(ok)
-    assert.matches("yield", tostring(err))
+    assert.matches("cq%-after%-block", tostring(err))
+    assert.matches("stack traceback", tostring(err))
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.equal(1, #handled)
+    assert.equal(9, handled[1][1].code)
+    assert.equal(early, handled[1][2])
+  end)
+
+  it("a plain callback that yields to something else than cqueues is an error naming cqueues", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local got
+    mit.seterrorhandler(function(e) got = e end)
+    mit.oneoff(0, function() coroutine.yield("not-cqueues") end)
+    mit.oneoff(10, function() h:detach() end)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    assert.matches("yielded, but not to cqueues", tostring(got))
   end)
 
   it("detach() destroys h's timers and lets cq:loop() end at once, with no dummy timer", function()

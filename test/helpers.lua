@@ -165,6 +165,7 @@ end
 -- the queue (running leftover callbacks, errors ignored).
 function H.reset()
   mit.seterrorhandler(nil)
+  mit.setrunner(nil) -- an adapter a failed test did not detach
   -- luamockit.co's tasks first: destroying their timers behind co's back
   -- would leave them live for ever (co.run() then raises).
   local co = package.loaded["luamockit.co"]

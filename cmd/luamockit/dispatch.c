@@ -102,13 +102,20 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
      * allocates nothing (5.1 raises a memory error here, 5.4 returns 0;
      * either way before the take). The CallInfo it needs exists since
      * the drain began (see reserve_call). */
-    if (!lua_checkstack(L, nargs + LMK_CALL_ROOM)) {
+    if (!lua_checkstack(L, nargs + 1 + LMK_CALL_ROOM)) {
         bad = 1;
-    } else if (nargs > 0) {
-        int j, tab = lua_gettop(L);
-        lua_rawgeti(L, tab, 1);
-        for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, tab, j);
-        lua_remove(L, tab);
+    } else {
+        if (nargs > 0) {
+            int j, tab = lua_gettop(L);
+            lua_rawgeti(L, tab, 1);
+            for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, tab, j);
+            lua_remove(L, tab);
+        }
+        if (st->runner) { /* runner(cb, args...): an existing slot, no allocation */
+            lua_rawgeti(L, MISC, MISC_RUNNER);
+            lua_insert(L, -(nargs + 2));
+            nargs++;
+        }
     }
     if (bad) { /* nothing taken: the next drain tries again */
         d->taking = 0;
@@ -436,7 +443,30 @@ void lmk_dispatch_init(lua_State *L, int first) {
     }
 }
 
+/* [-(0|1), +1, e] setrunner(f|nil) -> the runner it replaces, or nil.
+ * With f set, a drain calls each timer callback as f(cb, args...) instead
+ * of cb(args...), in the same place and order, with the same error path:
+ * the hook through which the loop adapters run callbacks as coroutines of
+ * their loop. Producer items are called as they are. */
+static int l_setrunner(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_rawgeti(L, MISC, MISC_RUNNER);
+    if (lua_isnil(L, 1)) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, MISC, MISC_RUNNER);
+    } else {
+        lua_pushvalue(L, 1);
+        lua_rawseti(L, MISC, MISC_RUNNER);
+    }
+    st->runner = !lua_isnil(L, 1);
+    if (!lua_toboolean(L, -1)) lua_pushnil(L);
+    return 1;
+}
+
 const luaL_Reg lmk_dispatch_funcs[] = {
+    {"setrunner", l_setrunner},
     {"process_events", l_process_events},
     {"poll", l_poll},
     {"pending", l_pending},

@@ -110,7 +110,8 @@ enum {
     MISC_NOOP,      /* a function that does nothing (reserve_call) */
     MISC_HANDLER,   /* calls the error handler with the failing timer or producer */
     MISC_HANDLES,   /* id -> the timer's handle, a weak table */
-    MISC_N = MISC_HANDLES
+    MISC_RUNNER,    /* setrunner's f: timer callbacks run as f(cb, ...), or false */
+    MISC_N = MISC_RUNNER
 };
 
 /* Stack slots a drain keeps free before it takes an expiration or an item,
@@ -130,6 +131,7 @@ typedef struct lmk_state {
     lmk_hub *hub;        /* producer items, the wake-up fd (hub.c) */
     int depth;           /* process_events calls on the C stack */
     int go_clock;        /* fd()/setport() in use: Go keeps time between drains */
+    int runner;          /* MISC_RUNNER is set: a drain calls f(cb, ...) */
     lua_Number next_id;  /* last timer id handed out */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */

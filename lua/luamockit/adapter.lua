@@ -1,9 +1,13 @@
 --- luamockit.adapter: what the copas and cqueues adapters share (not
--- meant to be required on its own): a handle's timers whose callbacks
--- start threads of the other loop, tracked so that detach() destroys them.
+-- meant to be required on its own): the runner through which every timer
+-- callback runs as a coroutine that may block in the other loop, and a
+-- handle's timers whose callbacks start threads of that loop, tracked so
+-- that detach() destroys them.
 --
--- A handle gets, from new(spawn), where spawn(fn, args) starts fn(unpack
--- (args)) as a thread of the other loop:
+-- An adapter fills h.spawn(fn, args) (starts fn(unpack(args)) as a thread
+-- of the loop), h.handoff(co, ...) (gives the loop a callback's coroutine
+-- that yielded ...; false if that is not the loop's yield) and h.loopname,
+-- then calls init(h), which sets the runner. h then has:
 --   h:wrap(fn)            a function that starts fn(...) as such a thread
 --   h:oneoff(ms, fn, ...) mit.oneoff whose callback starts fn(...) so
 --   h:getit(ms, fn, ...)  mit.getit, each expiration starts fn(...) so
@@ -88,9 +92,35 @@ function H:timers()
   return t
 end
 
---- Fills h (a table with h.spawn set) with the shared state.
+-- A callback run by the runner ended or suspended: an error is raised
+-- (luamockit's error path: the handler, or process_events raises it); a
+-- suspension is handed to the loop, which resumes the coroutine from then on.
+local function settle(h, co, ok, ...)
+  if coroutine.status(co) == "dead" then
+    if ok then return end
+    local err = ...
+    if type(err) == "string" then err = debug.traceback(co, err) end
+    error(err, 0)
+  end
+  if not h.handoff(co, ...) then
+    error("luamockit: a callback yielded, but not to " .. h.loopname .. " (only "
+      .. h.loopname .. "'s blocking calls may suspend a callback)", 0)
+  end
+end
+
+--- Fills h (a table with h.spawn, h.handoff and h.loopname set) with the
+-- shared state and installs its runner (mit.setrunner): from then on each
+-- timer callback runs at once, in luamockit's order, as a coroutine of its
+-- own; if it blocks in the loop (the loop's yield), h.handoff(co, ...)
+-- gives the suspended coroutine to the loop, which resumes it from then on,
+-- and the drain goes on. handoff returns false for a yield it does not know.
 function M.init(h)
   h.boxes, h.nboxes, h.swept = {}, 0, 64
+  h.runner = function(cb, ...)
+    local co = coroutine.create(cb)
+    return settle(h, co, coroutine.resume(co, ...))
+  end
+  h.prev_runner = mit.setrunner(h.runner)
   return h
 end
 
@@ -105,6 +135,9 @@ end
 function H:detach()
   if self.detached then return end
   self.detached = true
+  -- the runner before ours comes back, unless another one replaced ours
+  local cur = mit.setrunner(self.prev_runner)
+  if cur ~= self.runner then mit.setrunner(cur) end
   M.forget_timers(self)
   self:stop_drain()
 end

@@ -4,7 +4,7 @@
 --   local copas = require("copas")
 --   local adapter = require("luamockit.copas")
 --   local h = adapter.attach(copas)
---   h:getit(1000, function()                -- each tick starts a copas thread
+--   mit.getit(1000, function()              -- may block in copas
 --     local sock = copas.wrap(socket.tcp())
 --     sock:connect("127.0.0.1", 8080)       -- copas' blocking I/O: fine here
 --     ...
@@ -14,24 +14,24 @@
 --
 -- attach() adds one copas thread that waits until mit.fd() is readable
 -- (through LuaSocket's select, which copas runs) and calls process_events
--- there. Callbacks of plain mit timers run in that thread: they may start
--- copas threads but not block in copas (no callback may yield through
--- process_events, on any Lua). Timers armed with h:oneoff/h:getit (or any
--- callback made by h:wrap) start their function as a copas thread of its
--- own instead, which may use copas' I/O and copas.sleep/pause. Those
--- threads start in luamockit's order: copas 1.x runs each at once, inside
--- its callback, up to its first blocking call; copas 4.x runs them in the
--- same copas step, after the drain, first in first out.
+-- there, and sets luamockit's runner (mit.setrunner): each timer callback
+-- runs at once, in luamockit's order, as a coroutine of its own. One that
+-- blocks in copas (it yields copas' (what, queue)) is registered with
+-- copas as copas' own dispatcher registers a thread, so copas resumes it
+-- from then on, and the drain goes on. h:oneoff/h:getit (or any callback
+-- made by h:wrap) start their function with copas.addthread instead:
+-- copas 1.x runs each at once, 4.x in the same copas step, after the
+-- drain, first in first out.
 --
--- Errors: a plain callback's error goes to mit.seterrorhandler's handler
--- if one is set, else to copas' error handling (a copas thread raises it:
--- 4.x's default handler, copas.seterrorhandler(f, true); 1.x prints it),
--- and the drain goes on. A thread started by h:wrap is a copas thread like
--- any other: its errors go to copas.
+-- Errors: raised before the callback blocked, luamockit's path
+-- (mit.seterrorhandler's handler, else the drain thread raises it to
+-- copas' error handling and goes on); raised after, copas' (its default
+-- handler, copas.seterrorhandler; 1.x prints it).
 --
--- h:detach() destroys the timers armed through h and ends the drain
--- thread (at copas' next step), so copas.loop() (4.x) returns when nothing
--- else is pending; threads already started run on.
+-- h:detach() gives back the runner set before attach(), destroys the
+-- timers armed through h and ends the drain thread (at copas' next step),
+-- so copas.loop() (4.x) returns when nothing else is pending; callbacks
+-- handed to copas and threads already started run on.
 local mit = require("luamockit")
 local msock = require("luamockit.socket")
 local base = require("luamockit.adapter")
@@ -44,17 +44,32 @@ local H = {}
 H.__index = H
 for k, f in pairs(base.methods) do H[k] = f end
 
+-- Copas' yield protocol (1.x to 4.x): a blocking call yields (what, queue)
+-- and copas' dispatcher registers the coroutine with queue:insert(what) and
+-- queue:push(what, co). A callback that yields so is handed over the same
+-- way: copas resumes it directly from then on, as any thread of its own
+-- (copas.wakeup, copas' timeouts and its error handler all see it).
+local function copas_handoff(co, what, queue)
+  if what == nil or type(queue) ~= "table" or queue.push == nil or queue.insert == nil then
+    return false
+  end
+  queue:insert(what)
+  queue:push(what, co)
+  return true
+end
+
 --- adapter.attach(copas) -> h: folds luamockit into copas' loop.
 function M.attach(copas)
   if type(copas) ~= "table" or type(copas.addthread) ~= "function" or type(copas.receive) ~= "function" then
     error("bad argument #1 to 'attach' (copas module expected)", 2)
   end
-  local h = base.init(setmetatable({ copas = copas }, H))
+  local h = setmetatable({ copas = copas, loopname = "copas", handoff = copas_handoff }, H)
   -- copas 1.x resumes a new thread with the socket (nil) first: start a
   -- closure with no arguments, the same in every version.
   h.spawn = function(fn, args)
     return copas.addthread(function() return fn(unpack(args, 1, args.n)) end)
   end
+  base.init(h)
   h.waker = msock.addthread(copas, msock.newfd())
   h.thread = h.waker.thread
   return h

@@ -4,7 +4,7 @@
 --   local adapter = require("luamockit.cqueues")
 --   local cq = cqueues.new()
 --   local h = adapter.attach(cq)
---   h:getit(1000, function()                -- each tick starts a coroutine of cq
+--   mit.getit(1000, function()              -- may block in cqueues
 --     local sock = require("cqueues.socket").connect("127.0.0.1", 8080)
 --     sock:write("ping\n")                  -- cqueues' blocking calls: fine here
 --     cqueues.sleep(0.5)
@@ -14,25 +14,25 @@
 --   assert(cq:loop())                       -- returns once nothing is left
 --
 -- attach() adds one coroutine to cq that polls mit.fd() and calls
--- process_events. Callbacks of plain mit timers run in that coroutine:
--- they may cq:wrap new coroutines but not block in cqueues (no callback
--- may yield through process_events, on any Lua). Timers armed with
--- h:oneoff/h:getit (or any callback made by h:wrap) start their function
--- as a coroutine of cq instead, which may use every blocking call of
--- cqueues. Those coroutines start in luamockit's order (each one is
--- wrapped by the one before it, whatever order the controller runs its
--- new coroutines in): the first at the controller's next turn, each
--- running up to its first blocking call before the next starts.
+-- process_events, and sets luamockit's runner (mit.setrunner): each timer
+-- callback runs at once, in luamockit's order, as a coroutine of its own.
+-- One that blocks in cqueues (it yields cqueues' poll request) goes on as
+-- a coroutine of cq that passes its polls to the controller (forward),
+-- and the drain goes on. h:oneoff/h:getit (or any callback made by
+-- h:wrap) start their function as a coroutine of cq, in luamockit's order
+-- (each one is wrapped by the one before it, whatever order the
+-- controller runs its new coroutines in): the first at the controller's
+-- next turn, each running up to its first blocking call before the next.
 --
--- Errors: a plain callback's error goes to mit.seterrorhandler's handler
--- if one is set, else it is raised in a coroutine of cq of its own, so
--- cq:loop()/cq:step() return it (false, err, ...) as for any coroutine of
--- cq, and the drain goes on at the next cq:loop(). A coroutine started by
--- h:wrap is cq's like any other.
+-- Errors: raised before the callback blocked, luamockit's path (the mit
+-- error handler; without one, it is raised in a coroutine of cq of its
+-- own, so cq:loop()/cq:step() return it, and the drain goes on at the
+-- next cq:loop()); raised after, cq:loop() returns it as for any
+-- coroutine of cq.
 --
--- h:detach() destroys the timers armed through h and wakes the polling
--- coroutine (a condition variable) so it ends: cq:loop() returns when
--- nothing else is left. No dummy timer is needed.
+-- h:detach() gives back the runner, destroys the timers armed through h
+-- and wakes the polling coroutine (a condition variable) so it ends:
+-- cq:loop() returns when nothing else is left. No dummy timer is needed.
 local mit = require("luamockit")
 local cqueues = require("cqueues")
 local condition = require("cqueues.condition")
@@ -41,6 +41,10 @@ local base = require("luamockit.adapter")
 local M = { _VERSION = mit._VERSION }
 
 local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
 
 local H = {}
 H.__index = H
@@ -62,12 +66,37 @@ local function runner(h)
   return call.fn(unpack(call.args, 1, call.args.n))
 end
 
+local POLL = cqueues._POLL
+
+-- Runs the coroutine co of a callback that blocked in cqueues (it yielded
+-- y, cqueues' poll protocol) as a coroutine of cq: yields what co yields
+-- to the controller and resumes co with the answer, until co ends.
+local function forward(co, y)
+  while true do
+    local r = pack(coroutine.yield(unpack(y, 1, y.n)))
+    y = pack(coroutine.resume(co, unpack(r, 1, r.n)))
+    if coroutine.status(co) == "dead" then
+      if y[1] then return end
+      local err = y[2]
+      if type(err) == "string" then err = debug.traceback(co, err) end
+      error(err, 0)
+    end
+    y = pack(select(2, unpack(y, 1, y.n)))
+  end
+end
+
 --- adapter.attach(cq) -> h: folds luamockit into the controller cq.
 function M.attach(cq)
   if (type(cq) ~= "userdata" and type(cq) ~= "table") or not pcall(function() return cq.wrap end) then
     error("bad argument #1 to 'attach' (cqueues controller expected)", 2)
   end
-  local h = base.init(setmetatable({ cq = cq, cond = condition.new(), queue = {}, qhead = 1, qtail = 0 }, H))
+  local h = setmetatable({ cq = cq, cond = condition.new(), queue = {}, qhead = 1, qtail = 0, loopname = "cqueues" }, H)
+  h.handoff = function(co, marker, ...)
+    if marker ~= POLL then return false end
+    cq:wrap(forward, co, pack(marker, ...))
+    return true
+  end
+  base.init(h)
   h.spawn = function(fn, args)
     h.qtail = h.qtail + 1
     h.queue[h.qtail] = { fn = fn, args = args }
