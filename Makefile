@@ -102,7 +102,7 @@ test-engine:
 # under AddressSanitizer/UBSan, for the Linux path (futexes, eventfd) and
 # the portable one (condition variables, a pipe): HUB_SEEDS runs each.
 HUB_SEEDS ?= 30
-HUB_TEST_CC = $(CC) -O1 -g -Wall -Wextra -I$(LUA54_INCDIR) -Icmd/luamockit test/hub_test.c cmd/luamockit/hub.c cmd/luamockit/port.c -lpthread -ldl
+HUB_TEST_CC = $(CC) -O1 -g -Wall -Wextra -I$(LUA54_INCDIR) -Icmd/luamockit test/hub_test.c cmd/luamockit/hub.c cmd/luamockit/hubwake.c cmd/luamockit/port.c -lpthread -ldl
 test-hub:
 	@mkdir -p $(BUILD)/host
 	$(HUB_TEST_CC) -fsanitize=thread -o $(BUILD)/host/hub_test_tsan

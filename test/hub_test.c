@@ -1,5 +1,5 @@
 /*
- * hub_test.c: the hub (cmd/luamockit/hub.c: producer items and the Lua
+ * hub_test.c: the hub (cmd/luamockit/hub.c, hubwake.c: producer items and the Lua
  * thread's wake-up) alone, with real threads, against exact bookkeeping.
  * Producer threads deliver plain items and deliver_wait items (no
  * timeout, 1 ms, 5 ms) through their producers' handles; the main thread
@@ -20,7 +20,7 @@
  * ECLOSED; nothing is left queued after close.
  *
  *   cc -O1 -g -fsanitize=thread -I<lua headers> -Icmd/luamockit \
- *      -o hub_test test/hub_test.c cmd/luamockit/hub.c cmd/luamockit/port.c -lpthread
+ *      -o hub_test test/hub_test.c cmd/luamockit/hub.c cmd/luamockit/hubwake.c cmd/luamockit/port.c -lpthread
  *   ./hub_test [seeds [ops per thread]]
  *
  * Built with -DLMK_PORTABLE it tests the POSIX path (a pipe, condition

@@ -1,6 +1,6 @@
 /*
  * hub.h: the part of a Lua universe that other threads reach: its producer
- * items and the wake-up of the Lua thread (see hub.c).
+ * items (hub.c) and the wake-ups of its threads (hubwake.c).
  */
 #ifndef LMK_HUB_H
 #define LMK_HUB_H
@@ -91,6 +91,16 @@ void lmk_hub_done(lmk_hub *h, lmk_waiter *w, int status);
 int64_t lmk_hub_counts(lmk_hub *h, int64_t *inqueue);
 static inline int lmk_hub_has_items(lmk_hub *h) { return __atomic_load_n(&h->nlive, __ATOMIC_ACQUIRE) > 0; }
 static inline int lmk_hub_go(lmk_hub *h) { return __atomic_load_n(&h->go, __ATOMIC_ACQUIRE) != 0; }
+
+/* between hub.c and hubwake.c only (h->mu held where _locked) */
+int lmk_hub_fd_open(lmk_hub *h);
+void lmk_hub_fd_close(lmk_hub *h);
+void lmk_hub_fd_clear_locked(lmk_hub *h);
+int lmk_hub_pending_locked(lmk_hub *h);
+void lmk_hub_wake_locked(lmk_hub *h);
+void lmk_hub_answer(lmk_hub *h, lmk_waiter *w, int status);
+void lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms);
+int lmk_hub_withdraw(lmk_hub *h, lmk_waiter *w);
 
 /* waking */
 void lmk_hub_quiesce(lmk_hub *h);
