@@ -119,9 +119,13 @@ describe("seterrorhandler", function()
     assert.matches("e3", msgs[3])
   end)
 
-  it("returns nothing", function()
-    assert.equal(0, H.pack(mit.seterrorhandler(function() end)).n)
-    assert.equal(0, H.pack(mit.seterrorhandler(nil)).n)
+  it("returns the handler it replaces (nil for none), so a library can install its own and restore", function()
+    local f1, f2 = function() end, function() end
+    assert.same({ n = 1 }, H.pack(mit.seterrorhandler(f1)))
+    assert.equal(f1, mit.seterrorhandler(f2))
+    assert.equal(f2, mit.seterrorhandler(nil))
+    assert.is_nil(mit.seterrorhandler())
+    assert.is_nil(mit.seterrorhandler(nil))
   end)
 
   it("seterrorhandler(nil) restores raising from process_events", function()

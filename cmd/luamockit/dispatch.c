@@ -418,15 +418,19 @@ static int l_inqueue(lua_State *L) {
     return 1;
 }
 
-/* [-(0|1), +0, e] seterrorhandler(f|nil): f(err, source) gets each
- * callback error (the value raised; a string with a traceback) and the
- * failing timer's handle (or a producer item's producer name), and
- * processing goes on; nil restores raising from process_events. */
+/* [-(0|1), +1, e] seterrorhandler(f|nil) -> the handler it replaces, or
+ * nil: f(err, source) gets each callback error (the value raised; a
+ * string with a traceback) and the failing timer's handle (or a producer
+ * item's producer name), and processing goes on; nil restores raising
+ * from process_events. */
 static int l_seterrorhandler(lua_State *L) {
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_settop(L, 1);
+    lua_rawgeti(L, MISC, MISC_ERRH);
+    lua_pushvalue(L, 1);
     lua_rawseti(L, MISC, MISC_ERRH);
-    return 0;
+    if (!lua_isfunction(L, -1)) lua_pushnil(L);
+    return 1;
 }
 
 /* Makes the closures a drain uses, over the module's upvalues (the NUPS
