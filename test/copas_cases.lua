@@ -125,6 +125,83 @@ case("plain mit.oneoff callbacks may block in copas (a TCP echo): each starts at
   assert.same({ "p1!", "p2!", "p3!", "p4!" }, got)
 end)
 
+case("200 plain callbacks, some blocking, some raising: each starts once in order, each blocked one "
+  .. "ends once, every error is reported once", function(c)
+  local copas, mit, assert, socket = c.copas, c.mit, c.assert, c.socket
+  local h = c.adapter.attach(copas)
+  local started, ended, errs, socks = {}, {}, {}, {}
+  mit.seterrorhandler(function(err) errs[#errs + 1] = tostring(err) end)
+  local N = 200
+  for i = 1, N do
+    mit.oneoff(0, function(k)
+      started[#started + 1] = k
+      if k % 11 == 0 then error("raise-" .. k) end
+      if k % 7 == 0 then
+        local u = socket.udp()
+        u:settimeout(0)
+        u:setsockname("127.0.0.1", 0)
+        socks[k] = u
+        local msg = copas.receivefrom(u)
+        if k % 14 == 0 then error("late-" .. k .. "-" .. tostring(msg)) end
+        ended[#ended + 1] = k
+        u:close()
+      end
+    end, i)
+  end
+  local nblock = 0
+  for i = 1, N do if i % 7 == 0 and i % 11 ~= 0 then nblock = nblock + 1 end end
+  assert.is_true(step_until(c, function() return #started == N end), "started " .. #started)
+  local seen_late = {}
+  local restore
+  if copas.geterrorhandler then
+    local old = copas.geterrorhandler()
+    copas.seterrorhandler(function(msg) seen_late[#seen_late + 1] = tostring(msg) end, true)
+    restore = function() copas.seterrorhandler(old, true) end
+  else
+    local old = print
+    _G.print = function(msg) seen_late[#seen_late + 1] = tostring(msg) end
+    restore = function() _G.print = old end
+  end
+  local sender = socket.udp()
+  for k, u in pairs(socks) do
+    local _, port = u:getsockname()
+    sender:sendto("go" .. k, "127.0.0.1", port)
+  end
+  sender:close()
+  local nlate = 0
+  for k in pairs(socks) do if k % 14 == 0 then nlate = nlate + 1 end end
+  local ok = step_until(c, function() return #ended + #seen_late >= nblock end)
+  restore()
+  mit.seterrorhandler(nil)
+  detach(c, h)
+  assert.is_true(ok, "ended " .. #ended .. ", late errors " .. #seen_late .. " of " .. nblock)
+  for i = 1, N do assert.equal(i, started[i]) end
+  local nraise = math.floor(N / 11)
+  assert.equal(nraise, #errs)
+  assert.equal(nblock - nlate, #ended)
+  assert.equal(nlate, #seen_late)
+  for _, m in ipairs(seen_late) do assert.matches("late%-%d+%-go%d+", m) end
+end)
+
+case("the coroutines that run callbacks keep nothing of them: a callback's arguments are collected "
+  .. "after it ran", function(c)
+  local mit, assert = c.mit, c.assert
+  local h = c.adapter.attach(c.copas)
+  local weak = setmetatable({}, { __mode = "k" })
+  local ran = 0
+  for _ = 1, 5 do
+    local arg = {}
+    weak[arg] = true
+    mit.oneoff(0, function(a) ran = ran + (a and 1 or 0) end, arg)
+  end
+  local ok = step_until(c, function() return ran == 5 end)
+  detach(c, h)
+  collectgarbage()
+  collectgarbage()
+  assert.is_true(ok)
+  assert.is_nil(next(weak), "a callback's argument is still referenced")
+end)
+
 case("a plain callback that does not block runs inside the drain: destroy() of a timer due in the "
   .. "same drain still wins", function(c)
   local mit, assert = c.mit, c.assert

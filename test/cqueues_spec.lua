@@ -136,6 +136,34 @@ describe("luamockit.cqueues", function()
     a:close(); b:close()
   end)
 
+  it("200 plain callbacks, some sleeping, some raising: each starts once in order, each sleeper ends once, "
+    .. "every error is reported once", function()
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local started, ended, errs = {}, {}, {}
+    mit.seterrorhandler(function(e) errs[#errs + 1] = tostring(e) end)
+    local N, nblock, nraise = 200, 0, 0
+    for i = 1, N do
+      if i % 11 == 0 then nraise = nraise + 1 elseif i % 7 == 0 then nblock = nblock + 1 end
+      mit.oneoff(0, function(k)
+        started[#started + 1] = k
+        if k % 11 == 0 then error("raise-" .. k) end
+        if k % 7 == 0 then
+          cqueues.sleep(0.001 * (k % 5))
+          ended[#ended + 1] = k
+        end
+      end, i)
+    end
+    mit.oneoff(150, function() h:detach() end)
+    local r = loop_within(cq, 5000)
+    assert.is_true(r[1], tostring(r[2]))
+    for i = 1, N do assert.equal(i, started[i]) end
+    assert.equal(nraise, #errs)
+    assert.equal(nblock, #ended)
+    local once = {}
+    for _, k in ipairs(ended) do assert.is_nil(once[k]); once[k] = true end
+  end)
+
   it("a plain callback that does not block runs inside the drain: destroy() of a timer due in the same "
     .. "drain wins", function()
     local cq = cqueues.new()

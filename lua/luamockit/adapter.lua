@@ -92,17 +92,54 @@ function H:timers()
   return t
 end
 
--- A callback run by the runner ended or suspended: an error is raised
--- (luamockit's error path: the handler, or process_events raises it); a
--- suspension is handed to the loop, which resumes the coroutine from then on.
-local function settle(h, co, ok, ...)
-  if coroutine.status(co) == "dead" then
-    if ok then return end
-    local err = ...
+-- The runner. Each callback runs in a worker: a coroutine that waits in
+-- yield(DONE) for a callback, calls it, and, unless it was handed to the
+-- loop meanwhile, waits again (a pool of them saves creating a coroutine
+-- per callback). A worker whose callback blocked in the loop belongs to
+-- the loop from then on and ends with its callback. A waiting worker holds
+-- nothing of the callbacks it ran: the callback and its arguments live in
+-- step's frame only.
+local DONE = setmetatable({}, { __tostring = function() return "luamockit.adapter: worker done" end })
+local POOL_MAX = 16
+local create, resume, yield = coroutine.create, coroutine.resume, coroutine.yield
+local status, running = coroutine.status, coroutine.running
+
+local function step(cb, ...)
+  cb(...)
+end
+
+local function new_worker(gone)
+  local co = create(function()
+    while true do
+      step(yield(DONE))
+      local me = running()
+      if gone[me] then
+        gone[me] = nil
+        return
+      end
+    end
+  end)
+  resume(co) -- to its first yield(DONE)
+  return co
+end
+
+-- A worker gave control back: DONE (back to the pool), an error (raised:
+-- luamockit's error path, the handler or process_events), or the loop's
+-- yield (handed to the loop, which resumes it from then on).
+local function settle(h, co, ok, first, ...)
+  if ok and first == DONE then
+    local pool = h.pool
+    if #pool < POOL_MAX then pool[#pool + 1] = co end
+    return
+  end
+  if not ok then
+    local err = first
     if type(err) == "string" then err = debug.traceback(co, err) end
     error(err, 0)
   end
-  if not h.handoff(co, ...) then
+  if status(co) == "dead" then return end -- not reached: only a handed-over worker returns
+  h.gone[co] = true
+  if not h.handoff(co, first, ...) then
     error("luamockit: a callback yielded, but not to " .. h.loopname .. " (only "
       .. h.loopname .. "'s blocking calls may suspend a callback)", 0)
   end
@@ -110,15 +147,24 @@ end
 
 --- Fills h (a table with h.spawn, h.handoff and h.loopname set) with the
 -- shared state and installs its runner (mit.setrunner): from then on each
--- timer callback runs at once, in luamockit's order, as a coroutine of its
+-- timer callback runs at once, in luamockit's order, in a coroutine of its
 -- own; if it blocks in the loop (the loop's yield), h.handoff(co, ...)
 -- gives the suspended coroutine to the loop, which resumes it from then on,
 -- and the drain goes on. handoff returns false for a yield it does not know.
 function M.init(h)
   h.boxes, h.nboxes, h.swept = {}, 0, 64
+  h.pool, h.gone = {}, setmetatable({}, { __mode = "k" })
   h.runner = function(cb, ...)
-    local co = coroutine.create(cb)
-    return settle(h, co, coroutine.resume(co, ...))
+    local pool = h.pool
+    local n = #pool
+    local co
+    if n > 0 then
+      co = pool[n]
+      pool[n] = nil
+    else
+      co = new_worker(h.gone)
+    end
+    return settle(h, co, resume(co, cb, ...))
   end
   h.prev_runner = mit.setrunner(h.runner)
   return h
