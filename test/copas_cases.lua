@@ -31,6 +31,34 @@ local function detach(c, h)
     "the adapter's thread did not end after detach()")
 end
 
+-- Collects the errors copas reports for its threads into list (as
+-- strings); returns a function that restores copas' handling. copas 2.x+:
+-- its default error handler; 1.x prints them.
+local function catch_copas_errors(c, list)
+  local copas = c.copas
+  if copas.geterrorhandler then
+    local old = copas.geterrorhandler()
+    copas.seterrorhandler(function(msg) list[#list + 1] = tostring(msg) end, true)
+    return function() copas.seterrorhandler(old, true) end
+  end
+  local old = print
+  _G.print = function(msg) list[#list + 1] = tostring(msg) end
+  return function() _G.print = old end
+end
+
+-- copas 4: copas.loop(), which must return once h is detached (a watchdog
+-- ends it after 5 s otherwise, and the test fails).
+local function loop_to_detach(c, h)
+  local copas, stuck = c.copas, false
+  local wd = copas.addthread(function() copas.pause(5); stuck = true; copas.cancelall() end)
+  copas.addthread(function()
+    while coroutine.status(h.thread) ~= "dead" do copas.pause(0.01) end
+    copas.removethread(wd)
+  end)
+  copas.loop()
+  c.assert.is_false(stuck, "copas.loop() did not return after detach()")
+end
+
 local function is4(c) return type(c.copas.pause) == "function" end
 
 -- A copas TCP echo server on an ephemeral port: returns the port and a
@@ -152,16 +180,7 @@ case("200 plain callbacks, some blocking, some raising: each starts once in orde
   for i = 1, N do if i % 7 == 0 and i % 11 ~= 0 then nblock = nblock + 1 end end
   assert.is_true(step_until(c, function() return #started == N end), "started " .. #started)
   local seen_late = {}
-  local restore
-  if copas.geterrorhandler then
-    local old = copas.geterrorhandler()
-    copas.seterrorhandler(function(msg) seen_late[#seen_late + 1] = tostring(msg) end, true)
-    restore = function() copas.seterrorhandler(old, true) end
-  else
-    local old = print
-    _G.print = function(msg) seen_late[#seen_late + 1] = tostring(msg) end
-    restore = function() _G.print = old end
-  end
+  local restore = catch_copas_errors(c, seen_late)
   local sender = socket.udp()
   for k, u in pairs(socks) do
     local _, port = u:getsockname()
@@ -223,16 +242,7 @@ case("a plain callback's error after it blocked goes to copas' error handling; b
   function(c)
   local copas, mit, assert = c.copas, c.mit, c.assert
   local seen = {}
-  local restore
-  if copas.geterrorhandler then
-    local old = copas.geterrorhandler()
-    copas.seterrorhandler(function(msg) seen[#seen + 1] = tostring(msg) end, true)
-    restore = function() copas.seterrorhandler(old, true) end
-  else
-    local old = print
-    _G.print = function(msg) seen[#seen + 1] = tostring(msg) end
-    restore = function() _G.print = old end
-  end
+  local restore = catch_copas_errors(c, seen)
   local handled = {}
   mit.seterrorhandler(function(err, src) handled[#handled + 1] = { err, src } end)
   local h = c.adapter.attach(copas)
@@ -316,16 +326,7 @@ end)
 case("a plain callback's error goes to copas' error handling and the drain goes on", function(c)
   local copas, mit, assert = c.copas, c.mit, c.assert
   local seen = {}
-  local restore
-  if copas.geterrorhandler then -- 2.x+: the default handler
-    local old = copas.geterrorhandler()
-    copas.seterrorhandler(function(msg) seen[#seen + 1] = tostring(msg) end, true)
-    restore = function() copas.seterrorhandler(old, true) end
-  else -- 1.x prints the errors of its threads
-    local old = print
-    _G.print = function(msg) seen[#seen + 1] = tostring(msg) end
-    restore = function() _G.print = old end
-  end
+  local restore = catch_copas_errors(c, seen)
   local h = c.adapter.attach(copas)
   local after = false
   mit.oneoff(0, function() error("copas-plain-boom") end)
@@ -382,15 +383,7 @@ case("copas 4: threads of h's timers may copas.pause, and copas.loop() returns a
   h:oneoff(15, function() log[#log + 1] = "b" end)
   mit.oneoff(80, function() h:detach() end)
   local t0 = mit.monotime()
-  -- a watchdog that ends the loop if detach() did not (then the test fails)
-  local stuck = false
-  local wd = copas.addthread(function() copas.pause(5); stuck = true; copas.cancelall() end)
-  copas.addthread(function()
-    while coroutine.status(h.thread) ~= "dead" do copas.pause(0.01) end
-    copas.removethread(wd)
-  end)
-  copas.loop()
-  assert.is_false(stuck, "copas.loop() did not return after detach()")
+  loop_to_detach(c, h)
   assert.same({ "a", "b", "c" }, log)
   assert.is_true(mit.monotime() - t0 < 4000)
 end)
@@ -422,14 +415,7 @@ case("copas 4: plain callbacks may copas.pause, be woken by copas.wakeup, time o
     udp:close()
   end)
   mit.oneoff(400, function() h:detach() end)
-  local stuck = false
-  local wd = copas.addthread(function() copas.pause(5); stuck = true; copas.cancelall() end)
-  copas.addthread(function()
-    while coroutine.status(h.thread) ~= "dead" do copas.pause(0.01) end
-    copas.removethread(wd)
-  end)
-  copas.loop()
-  assert.is_false(stuck, "copas.loop() did not return after detach()")
+  loop_to_detach(c, h)
   assert.same({ "sleep", "paused", "woken", "recv nil timeout" }, log)
 end)
 
@@ -485,20 +471,19 @@ end
 
 case("socket waker: a callback's error in addthread's thread goes to copas, the thread goes on", function(c)
   local copas, mit = c.copas, c.mit
-  local old = copas.geterrorhandler and copas.geterrorhandler() or print
-  local seen = 0
-  local function sink() seen = seen + 1 end
-  if copas.geterrorhandler then copas.seterrorhandler(sink, true) else _G.print = sink end
+  local seen = {}
+  local restore = catch_copas_errors(c, seen)
   local w = c.msock.addthread(copas, c.msock.newfd())
   local after = false
   mit.oneoff(0, function() error("waker-boom") end)
   mit.oneoff(15, function() after = true end)
   local ok = step_until(c, function() return after end)
-  if copas.geterrorhandler then copas.seterrorhandler(old, true) else _G.print = old end
+  restore()
   w:close()
   step_until(c, function() return coroutine.status(w.thread) == "dead" end)
   c.assert.is_true(ok)
-  c.assert.equal(1, seen)
+  c.assert.equal(1, #seen)
+  c.assert.matches("waker%-boom", seen[1])
 end)
 
 return cases
