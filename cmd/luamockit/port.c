@@ -119,19 +119,27 @@ int lmk_port_notifier_open(int *rfd, int *wfd) {
 }
 
 /* poll() counts whole milliseconds: it sleeps the whole ones (rounded
- * down, so never late), and the last fraction of one is a look at the
- * descriptor and a nanosleep(), which a signal interrupts as it would
- * poll(). An item delivered in that fraction waits until it ends (under
- * 1 ms), the price of having no ppoll(). */
+ * down, so never late), and the last fraction of one in nanosleep()s of
+ * at most LMK_PORT_SLICE_NS toward a deadline, looking at the descriptor
+ * before each: an item delivered in that fraction waits at most a slice,
+ * the price of having no ppoll(). A signal interrupts a nanosleep() as it
+ * would poll(). */
+#define LMK_PORT_SLICE_NS 100000
+
 int lmk_port_poll(struct pollfd *pfd, int64_t ns) {
-    struct timespec ts;
+    int64_t deadline;
     int r;
     if (ns <= 0) return poll(pfd, 1, 0);
     if (ns >= 1000000) return poll(pfd, 1, ns / 1000000 > INT_MAX ? INT_MAX : (int)(ns / 1000000));
-    if ((r = poll(pfd, 1, 0)) != 0) return r;
-    ts.tv_sec = 0;
-    ts.tv_nsec = (long)ns;
-    return nanosleep(&ts, NULL) == 0 ? 0 : -1;
+    deadline = lmk_mono_ns() + ns;
+    for (;;) {
+        struct timespec ts;
+        if ((r = poll(pfd, 1, 0)) != 0) return r;
+        if ((ns = deadline - lmk_mono_ns()) <= 0) return 0;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(ns < LMK_PORT_SLICE_NS ? ns : LMK_PORT_SLICE_NS);
+        if (nanosleep(&ts, NULL) != 0) return -1;
+    }
 }
 
 /* No portable timer slack (Linux's prctl, macOS's QoS timer leeway aside):
