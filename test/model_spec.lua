@@ -9,17 +9,18 @@ local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 local SEEDS = tonumber(os.getenv("LMK_MODEL_SEEDS") or "") or 80
 local OPS = 300
 
-local function run_model(first, seeds, nofd)
+local function run_model(first, seeds, nofd, setup)
   local r = H.run_lua(string.format([[
     local M = dofile("test/model.lua")
     local mit = require("luamockit")
+    %s
     local opts = %s
     for seed = %d, %d do
       local ok, report = M.run(mit, seed, %d, opts)
       if not ok then io.stderr:write(report, "\n"); os.exit(1) end
     end
     io.write("ok\n")
-  ]], nofd and "{ fd_at = -1 }" or "nil", first, first + seeds - 1, OPS))
+  ]], setup or "", nofd and "{ fd_at = -1 }" or "nil", first, first + seeds - 1, OPS))
   assert.are.equal(0, r.rc, r.err)
   assert.are.equal("ok\n", r.out, r.err)
 end
@@ -27,6 +28,13 @@ end
 describe("the model-based test (random operations against an exact model)", function()
   it(string.format("%d seeds x %d operations keep the model, without fd()", SEEDS, OPS), function()
     run_model(1, SEEDS, true)
+  end)
+
+  it(string.format("%d seeds x %d operations keep the model with the adapters' runner set (each callback "
+    .. "in a worker coroutine)", math.max(1, math.floor(SEEDS / 2)), OPS), function()
+    run_model(200001, math.max(1, math.floor(SEEDS / 2)), true,
+      'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path\n'
+      .. 'require("luamockit.adapter").init({ handoff = function() return false end, loopname = "model" })')
   end)
 
   it(string.format("%d seeds x %d operations keep the model, fd() at a random point", SEEDS, OPS), function()
