@@ -184,17 +184,15 @@ static const scenario scenarios[] = {
      "  if i % 4 == 0 then mit.process_events(2) end; local j = {} end)",
      "mit.process_events()", "finish()\nonce(N)"},
 
-    /* The adapters' runner: each callback in a coroutine of its own. A
-     * memory error in the runner before cb starts is that callback's error
+    /* The adapters' runner (lua/luamockit/adapter.lua, found from the
+     * repository root): each callback in a worker coroutine. A memory
+     * error in the runner before cb starts is that callback's error
      * (reported, as a callback failing at its first allocation); nothing
      * may run twice or out of order, and the state stays usable. */
-    {"a runner (mit.setrunner, as the adapters set it)",
+    {"a runner (the adapters' pool of worker coroutines)",
      "mit = require('luamockit')\n"
-     "mit.setrunner(function(cb, ...)\n"
-     "  local co = coroutine.create(cb)\n"
-     "  local ok, e = coroutine.resume(co, ...)\n"
-     "  if not ok then error(e, 0) end\n"
-     "end)\n"
+     "package.path = 'lua/?.lua;' .. package.path\n"
+     "require('luamockit.adapter').init({ handoff = function() return false end, loopname = 'oom' })\n"
      "arm_due(1, N)",
      "mit.process_events()",
      "finish()\n"
