@@ -294,7 +294,7 @@ describe("mit.setrunner(f)", function()
     assert.same({ "a", "c" }, ran)
   end)
 
-  it("does not wrap producer items: they are called as they are", function()
+  it("wraps plain producer items too; deliver_wait items are called as they are", function()
     local ok_tp, tp = pcall(require, "testproducer")
     if not ok_tp then pending("testproducer is not built for " .. _VERSION) return end
     local wrapped = 0
@@ -304,6 +304,14 @@ describe("mit.setrunner(f)", function()
     assert.is_true(H.drain_until(function() return n >= 20 and job:done() end, 10000), "items: " .. n)
     job:join()
     job:unregister()
-    assert.equal(0, wrapped)
+    assert.equal(20, wrapped)
+    local w = 0
+    local wjob = tp.start_wait{ threads = 1, count = 5, cb = function(a, b) w = w + 1; return a + b end }
+    assert.is_true(H.drain_until(function() return w >= 5 and wjob:done() end, 10000), "waited items: " .. w)
+    local st = wjob:join()
+    wjob:unregister()
+    assert.equal(20, wrapped)
+    assert.equal(5, st.status.OK)
+    assert.equal(0, st.mismatches) -- the results came back: called directly
   end)
 end)

@@ -202,6 +202,36 @@ case("200 plain callbacks, some blocking, some raising: each starts once in orde
   for _, m in ipairs(seen_late) do assert.matches("late%-%d+%-go%d+", m) end
 end)
 
+case("plain producer items' callbacks may block in copas too", function(c)
+  if type(c.tp) ~= "table" then return "skip" end
+  local copas, assert, socket = c.copas, c.assert, c.socket
+  local h = c.adapter.attach(copas)
+  local u = socket.udp()
+  u:settimeout(0)
+  u:setsockname("127.0.0.1", 0)
+  local _, port = u:getsockname()
+  local got, started = {}, 0
+  local job = c.tp.start{ threads = 1, count = 3, cb = function(_, seq)
+    started = started + 1
+    if seq == 1 then -- the first item blocks until a datagram comes
+      local msg = copas.receivefrom(u)
+      got[#got + 1] = "1:" .. tostring(msg)
+    else
+      got[#got + 1] = tostring(seq)
+    end
+  end }
+  local ok = step_until(c, function() return started == 3 end)
+  assert.is_true(ok, "started " .. started)
+  assert.same({ "2", "3" }, got) -- the drain went on past the blocked one
+  socket.udp():sendto("dgram", "127.0.0.1", port)
+  assert.is_true(step_until(c, function() return #got == 3 end))
+  assert.equal("1:dgram", got[3])
+  job:join()
+  job:unregister()
+  u:close()
+  detach(c, h)
+end)
+
 case("the coroutines that run callbacks keep nothing of them: a callback's arguments are collected "
   .. "after it ran", function(c)
   local mit, assert = c.mit, c.assert

@@ -26,7 +26,7 @@ describe("luamockit.copas", function()
     local c = {
       copas = copas, mit = mit, socket = socket, assert = assert,
       adapter = require("luamockit.copas"), msock = require("luamockit.socket"),
-      co = require("luamockit.co"),
+      co = require("luamockit.co"), tp = select(2, pcall(require, "testproducer")),
     }
     for _, k in ipairs(cases) do
       it(k[1] .. " (" .. tostring(copas._VERSION) .. ")", function()
@@ -55,6 +55,7 @@ describe("luamockit.copas", function()
           copas = copas, mit = require("luamockit"), socket = require("socket"),
           assert = require("luassert"), adapter = require("luamockit.copas"),
           msock = require("luamockit.socket"), co = require("luamockit.co"),
+          tp = select(2, pcall(require, "testproducer")),
         }
         for _, k in ipairs(dofile("test/copas_cases.lua")) do
           local ok, err = pcall(k[2], c)

@@ -451,7 +451,9 @@ void lmk_dispatch_init(lua_State *L, int first) {
  * With f set, a drain calls each timer callback as f(cb, args...) instead
  * of cb(args...), in the same place and order, with the same error path:
  * the hook through which the loop adapters run callbacks as coroutines of
- * their loop. Producer items are called as they are. */
+ * their loop. Plain producer items go through it too (producer.c);
+ * deliver_wait items are called as they are (their thread waits for the
+ * callback's results). */
 static int l_setrunner(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);

@@ -162,8 +162,15 @@ static int run_item(lua_State *L) {
         return luaL_error(L, "luamockit: producer '%s' decode pushed a %s where the callback goes",
                           p->name ? p->name : "?", luaL_typename(L, 1));
     if (r->w == NULL) {
+        const lmk_state *st = (const lmk_state *)lua_touserdata(L, STATE);
+        if (st->runner) { /* a plain item's callback goes through setrunner's f, as a timer's */
+            if (!lua_checkstack(L, 1)) return luaL_error(L, "luamockit: no stack to run a producer item");
+            lua_rawgeti(L, MISC, MISC_RUNNER);
+            lua_insert(L, 1);
+            nargs++;
+        }
         lua_call(L, nargs, 0);
-    } else {
+    } else { /* deliver_wait: called directly, its thread waits for the results */
         lua_call(L, nargs, LUA_MULTRET);
         /* Unregistered by its own callback: p's functions are off limits. */
         if (!p->dead && p->d.result) p->d.result(L, r->item, lua_gettop(L), p->d.ud);

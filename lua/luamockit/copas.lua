@@ -15,8 +15,8 @@
 -- attach() adds one copas thread that waits until mit.fd() is readable
 -- (through LuaSocket's select, which copas runs) and calls process_events
 -- there, and sets luamockit's runner (mit.setrunner): each timer callback
--- runs at once, in luamockit's order, as a coroutine of its own. One that
--- blocks in copas (it yields copas' (what, queue)) is registered with
+-- (and plain producer item) runs at once, in luamockit's order, as a
+-- coroutine of its own. One that blocks in copas (it yields copas' (what, queue)) is registered with
 -- copas as copas' own dispatcher registers a thread, so copas resumes it
 -- from then on, and the drain goes on. h:oneoff/h:getit (or any callback
 -- made by h:wrap) start their function with copas.addthread instead:

@@ -15,8 +15,8 @@
 --
 -- attach() adds one coroutine to cq that polls mit.fd() and calls
 -- process_events, and sets luamockit's runner (mit.setrunner): each timer
--- callback runs at once, in luamockit's order, as a coroutine of its own.
--- One that blocks in cqueues (it yields cqueues' poll request) goes on as
+-- callback (and plain producer item) runs at once, in luamockit's order,
+-- as a coroutine of its own. One that blocks in cqueues (it yields cqueues' poll request) goes on as
 -- a coroutine of cq that passes its polls to the controller (forward),
 -- and the drain goes on. h:oneoff/h:getit (or any callback made by
 -- h:wrap) start their function as a coroutine of cq, in luamockit's order
