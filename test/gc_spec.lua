@@ -11,6 +11,14 @@ local track = H.track
 
 local function weak() return setmetatable({}, { __mode = "k" }) end
 
+-- The names of what refs (a weak table: object -> name) still holds, sorted.
+local function still_held(refs)
+  local left = {}
+  for _, what in pairs(refs) do left[#left + 1] = what end
+  table.sort(left)
+  return left
+end
+
 describe("garbage collection", function()
   before_each(H.reset)
   after_each(H.reset)
@@ -58,10 +66,7 @@ describe("garbage collection", function()
     end)()
     assert.is_true(H.drain_until(function() return count.n >= 2 end), "the timer never ran")
     H.collect()
-    local left = {}
-    for _, what in pairs(refs) do left[#left + 1] = what end
-    table.sort(left)
-    assert.same({ "argument", "coroutine" }, left)
+    assert.same({ "argument", "coroutine" }, still_held(refs))
     for _, t in ipairs(mit.timers()) do t:destroy() end
     H.collect()
     assert.is_nil(next(refs), "destroying it released its argument and coroutine")
@@ -133,18 +138,13 @@ describe("garbage collection", function()
     assert.is_true(H.drain_until(function() return fired.n == 1 end))
     H.collect()
     assert.equal("fired", holder.t:state()) -- the handle is still usable
-    local kept = {}
-    for _, what in pairs(refs) do kept[#kept + 1] = what end
-    table.sort(kept)
     -- the callback and its argument stay for t:start(); the arming
     -- coroutine is anchored only while the timer is armed
-    assert.same({ "argument", "callback" }, kept)
+    assert.same({ "argument", "callback" }, still_held(refs))
     holder.t = nil
     H.collect()
     H.collect()
-    local left = {}
-    for _, what in pairs(refs) do left[#left + 1] = what end
-    assert.same({}, left)
+    assert.same({}, still_held(refs))
   end)
 
   it("a one-off whose handle was dropped releases its callback, arguments and coroutine once it has run", function()
@@ -161,9 +161,7 @@ describe("garbage collection", function()
     assert.is_true(H.drain_until(function() return fired.n == 1 end))
     H.collect()
     H.collect()
-    local left = {}
-    for _, what in pairs(refs) do left[#left + 1] = what end
-    assert.same({}, left)
+    assert.same({}, still_held(refs))
   end)
 
   it("a destroyed timer releases its callback and arguments even while its handle is held", function()
@@ -175,9 +173,7 @@ describe("garbage collection", function()
     end)()
     t:destroy()
     H.collect()
-    local left = {}
-    for _, what in pairs(refs) do left[#left + 1] = what end
-    assert.same({}, left)
+    assert.same({}, still_held(refs))
     assert.equal("destroyed", t:state())
   end)
 

@@ -111,11 +111,7 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
             for (j = 3; j <= nargs + 2; j++) lua_rawgeti(L, tab, j);
             lua_remove(L, tab);
         }
-        if (st->runner) { /* runner(cb, args...): an existing slot, no allocation */
-            lua_rawgeti(L, MISC, MISC_RUNNER);
-            lua_insert(L, -(nargs + 2));
-            nargs++;
-        }
+        nargs = lmk_runner_below(L, st, nargs);
     }
     if (bad) { /* nothing taken: the next drain tries again */
         d->taking = 0;

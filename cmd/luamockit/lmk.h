@@ -110,9 +110,17 @@ enum {
     MISC_NOOP,      /* a function that does nothing (reserve_call) */
     MISC_HANDLER,   /* calls the error handler with the failing timer or producer */
     MISC_HANDLES,   /* id -> the timer's handle, a weak table */
-    MISC_RUNNER,    /* setrunner's f: timer callbacks run as f(cb, ...), or false */
+    MISC_RUNNER,    /* setrunner's f: callbacks run as f(cb, ...), or false */
     MISC_N = MISC_RUNNER
 };
+
+/* With setrunner's f set, puts it below a callback and its nargs
+ * arguments on top of the stack (one slot the caller has room for; an
+ * existing MISC slot, so no allocation) and returns the new argument
+ * count; else returns nargs. Timers (dispatch.c) and plain producer items
+ * (producer.c) are called through it. */
+#define lmk_runner_below(L, st, nargs) \
+    ((st)->runner ? (lua_rawgeti((L), MISC, MISC_RUNNER), lua_insert((L), -((nargs) + 2)), (nargs) + 1) : (nargs))
 
 /* Stack slots a drain keeps free before it takes an expiration or an item,
  * so that calling the callback cannot need to grow the stack (a Lua

@@ -163,12 +163,9 @@ static int run_item(lua_State *L) {
                           p->name ? p->name : "?", luaL_typename(L, 1));
     if (r->w == NULL) {
         const lmk_state *st = (const lmk_state *)lua_touserdata(L, STATE);
-        if (st->runner) { /* a plain item's callback goes through setrunner's f, as a timer's */
-            if (!lua_checkstack(L, 1)) return luaL_error(L, "luamockit: no stack to run a producer item");
-            lua_rawgeti(L, MISC, MISC_RUNNER);
-            lua_insert(L, 1);
-            nargs++;
-        }
+        /* through setrunner's f, as a timer's (decode may have used the room) */
+        if (st->runner && !lua_checkstack(L, 1)) return luaL_error(L, "luamockit: no stack to run a producer item");
+        nargs = lmk_runner_below(L, st, nargs);
         lua_call(L, nargs, 0);
     } else { /* deliver_wait: called directly, its thread waits for the results */
         lua_call(L, nargs, LUA_MULTRET);
