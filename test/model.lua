@@ -17,12 +17,19 @@
 --     back), records in (due time of their first expiration, timer id);
 --   * pending(), poll()'s count, process_events' count, state(), remaining()
 --     and the live timers mit.timers() lists.
+-- With opts.gc, handles are also minted while the collector runs: the
+-- model drops the handles of armed timers (a dropped one-off that has run
+-- is gone for good), takes them back from mit.timers(), steps the
+-- collector, and leaves finalizer probes behind that call mit.timers() at
+-- whatever allocation their collection step comes in, keeping what they
+-- list for a while; every check above still holds, and stats() counts the
+-- armed and stopped timers exactly.
 -- Times come from mit.monotime() read around each call, so a due time is
 -- known within a window of microseconds; checks allow for the window, and
 -- a restart whose count the window makes ambiguous is not made.
 --
--- As a script: lua test/model.lua [first_seed [seeds [ops [nofd]]]]; with
--- nofd no seed calls fd() (the whole process keeps the default mode), else
+-- As a script: lua test/model.lua [first_seed [seeds [ops [nofd|gc|nofd,gc]]]];
+-- gc sets opts.gc; with nofd no seed calls fd() (the whole process keeps the default mode), else
 -- half the seeds call it at a random point (after which the process stays
 -- in fd() mode). Exits 1 and prints the seed, the failure and the last
 -- operations on a failure. As a module: M.run(mit, seed, ops[, opts]) ->
@@ -104,9 +111,12 @@ function M.run(mit, seed, nops, opts)
     return m
   end
 
+  -- A live timer the model holds a handle of (nil: none picked).
   local function pick()
     if #live == 0 then return nil end
-    return T[live[rnd(#live) + 1]]
+    local m = T[live[rnd(#live) + 1]]
+    if m.dropped then return nil end
+    return m
   end
 
   local function forget(m)
@@ -142,7 +152,10 @@ function M.run(mit, seed, nops, opts)
       if not m.armed then fail("timer #%d ran more often than armed (runs %d)", k, m.runs) end
       lo, hi = exp_window(m, m.used + 1)
       m.used = m.used + 1
-      if m.kind == "oneoff" then m.armed = false; m.state = "fired" end
+      if m.kind == "oneoff" then
+        m.armed = false; m.state = "fired"
+        if m.dropped then forget(m) end -- nothing can reach it any more
+      end
     end
     m.runs = m.runs + 1
     if lo - EPS > d.t_hi then
@@ -294,7 +307,22 @@ function M.run(mit, seed, nops, opts)
     end
     if #got ~= #want then fail("mit.timers() lists %d timers, the model %d", #got, #want) end
     for i, m in ipairs(want) do
-      if got[i] ~= m.h then fail("mit.timers()[%d] is not #%d", i, m.k) end
+      if m.dropped then -- taken back: a new handle, or one a probe made
+        if getmetatable(got[i]) ~= getmetatable(T[1].h or got[i]) then fail("mit.timers()[%d] is no handle", i) end
+        m.h, m.dropped = got[i], nil
+        note("took #%d back", m.k)
+        check_state(m)
+      elseif got[i] ~= m.h then
+        fail("mit.timers()[%d] is not #%d", i, m.k)
+      end
+    end
+    local st = mit.stats()
+    local armed, stopped = 0, 0
+    for _, m in ipairs(want) do
+      if m.state == "armed" then armed = armed + 1 else stopped = stopped + 1 end
+    end
+    if st.armed ~= armed or st.stopped ~= stopped then
+      fail("stats(): armed %d stopped %d, the model %d and %d", st.armed, st.stopped, armed, stopped)
     end
   end
 
@@ -371,6 +399,8 @@ function M.run(mit, seed, nops, opts)
       if v then do_start(v) end
     elseif r == 9 and #live < 300 then
       do_arm(rnd(2) == 0 and "oneoff" or "interval")
+    elseif m.dropped then -- nothing below: the model holds no handle of it
+      return
     elseif r == 10 and m.state ~= "destroyed" then
       do_destroy(m, "destroy")
     elseif r == 11 then
@@ -384,8 +414,52 @@ function M.run(mit, seed, nops, opts)
     if not tostring(err):find("boom", 1, true) then fail("handler got %s", tostring(err)) end
   end
 
+  -- ---- the collector (opts.gc) ----
+
+  local probing = true -- probes left behind after the run do nothing
+  local zombies = {}   -- what probes listed, kept until dropped
+
+  -- An object whose finalizer runs f: newproxy's userdata on 5.1 and
+  -- LuaJIT, a table on 5.2+.
+  local function probe(f)
+    if rawget(_G, "newproxy") then
+      local p = newproxy(true)
+      getmetatable(p).__gc = f
+      return p
+    end
+    return setmetatable({}, { __gc = f })
+  end
+
+  local function gc_op()
+    local g = rnd(7)
+    if g <= 1 then
+      local m = pick()
+      if m and m.state == "armed" then
+        note("drop #%d", m.k)
+        m.h, m.dropped = nil, true
+      end
+    elseif g == 2 then
+      local n = rnd(8)
+      note("gc step %d", n)
+      collectgarbage("step", n)
+    elseif g == 3 then
+      note("probe")
+      local z = zombies
+      probe(function() if probing then z[#z + 1] = mit.timers() end end)
+    elseif g == 4 then
+      note("drop %d listings", #zombies)
+      zombies = {}
+    elseif g == 5 then
+      check_timers()
+    else
+      note("gc")
+      collectgarbage("collect")
+    end
+  end
+
   local ok, err = pcall(function()
     for op = 1, nops do
+      if opts.gc and rnd(6) == 0 then gc_op() end
       if op == fd_at then
         note("fd()")
         mit.fd()
@@ -446,6 +520,7 @@ function M.run(mit, seed, nops, opts)
       end
     end
     -- the end: destroy everything; nothing runs afterwards
+    if opts.gc then check_timers() end -- takes the dropped ones back
     local all = {}
     for i, k in ipairs(live) do all[i] = k end
     for _, k in ipairs(all) do do_destroy(T[k], "destroy") end
@@ -457,7 +532,11 @@ function M.run(mit, seed, nops, opts)
   end)
   mit.seterrorhandler(nil)
   for _, m in ipairs(T) do
-    if m.state ~= "destroyed" then pcall(m.h.destroy, m.h) end
+    if m.state ~= "destroyed" and m.h then pcall(m.h.destroy, m.h) end
+  end
+  probing, zombies = false, nil
+  if opts.gc then -- a dropped timer a failed run left armed
+    for _, t in ipairs(mit.timers()) do t:destroy() end
   end
   if ok then return true, stats end
   local lines = {}
@@ -473,7 +552,8 @@ if arg and arg[0] and arg[0]:match("model%.lua$") then
   local first = tonumber(arg[1]) or 1
   local seeds = tonumber(arg[2]) or 20
   local ops = tonumber(arg[3]) or 300
-  local opts = arg[4] == "nofd" and { fd_at = -1 } or nil
+  local mode = arg[4] or "" -- "nofd", "gc" or "nofd,gc"
+  local opts = { fd_at = mode:find("nofd") and -1 or nil, gc = mode:find("gc") and true or nil }
   local total = { runs = 0, drains = 0, errors = 0, nested = 0, restarts = 0, fd = 0 }
   for seed = first, first + seeds - 1 do
     local ok, r = M.run(mit, seed, ops, opts)

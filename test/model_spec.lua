@@ -9,7 +9,7 @@ local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 local SEEDS = tonumber(os.getenv("LMK_MODEL_SEEDS") or "") or 80
 local OPS = 300
 
-local function run_model(first, seeds, nofd, setup)
+local function run_model(first, seeds, nofd, setup, gc)
   local r = H.run_lua(string.format([[
     local M = dofile("test/model.lua")
     local mit = require("luamockit")
@@ -20,7 +20,7 @@ local function run_model(first, seeds, nofd, setup)
       if not ok then io.stderr:write(report, "\n"); os.exit(1) end
     end
     io.write("ok\n")
-  ]], setup or "", nofd and "{ fd_at = -1 }" or "nil", first, first + seeds - 1, OPS))
+  ]], setup or "", string.format("{ fd_at = %s, gc = %s }", nofd and "-1" or "nil", tostring(gc == true)), first, first + seeds - 1, OPS))
   assert.are.equal(0, r.rc, r.err)
   assert.are.equal("ok\n", r.out, r.err)
 end
@@ -35,6 +35,12 @@ describe("the model-based test (random operations against an exact model)", func
     run_model(200001, math.max(1, math.floor(SEEDS / 2)), true,
       'package.path = "lua/?.lua;lua/?/init.lua;" .. package.path\n'
       .. 'require("luamockit.adapter").init({ handoff = function() return false end, loopname = "model" })')
+  end)
+
+  it(string.format("%d seeds x %d operations keep the model while handles are dropped, taken back from "
+    .. "mit.timers() and listed by finalizers at any step of the collector (half of them call fd())",
+    math.max(1, math.floor(SEEDS / 2)), OPS), function()
+    run_model(300001, math.max(1, math.floor(SEEDS / 2)), false, nil, true)
   end)
 
   it(string.format("%d seeds x %d operations keep the model, fd() at a random point", SEEDS, OPS), function()

@@ -235,6 +235,42 @@ static const scenario scenarios[] = {
      "  error(('items: %d decoded, %d callbacks, want %d'):format(st.decoded, pc, 2 * N))\n"
      "end"},
 
+    /* With a handler that carries on, a memory error before an item is
+     * taken (the drain's stack room) ends the drain: the next call takes
+     * it, none is retried for ever (a hang here), none lost or doubled. */
+    {"producer items, error handler", "mit = require('luamockit')\ntp = require('testproducer')\npc = 0\n"
+     "errs = 0\nmit.seterrorhandler(function(e) errs = errs + 1 end)\n"
+     "job = tp.start{threads = 2, count = N, cb = function(th, seq) pc = pc + 1; local j = {} end}\n"
+     "job:join()\nawait(2 * N)",
+     "mit.process_events()",
+     "finish()\n"
+     "local st = job:stats()\n"
+     "if st.decoded ~= 2 * N or pc ~= 2 * N then\n"
+     "  error(('items: %d decoded, %d callbacks, want %d'):format(st.decoded, pc, 2 * N))\n"
+     "end\n"
+     "mit.seterrorhandler(nil)"},
+
+    /* mit.timers() under a memory error at any allocation, while dropped
+     * handles wait for their finalizers: the records it lists are held
+     * while it builds the list and let go whether or not it could
+     * (a leak here shows as timers that stay listed, a use-after-free as
+     * a crash). */
+    {"timers() while handles are collected", "mit = require('luamockit')\n"
+     "kept = {}\nfor i = 1, N do kept[i] = mit.getit(1000, cb, i) end\n"
+     "for i = 1, N, 2 do kept[i]:stop() end\n"
+     "for i = 1, N, 3 do kept[i] = nil end\n"
+     "collectgarbage('step', 1)",
+     "for k = 1, 3 do local l = mit.timers(); collectgarbage('step', 1) end",
+     "collectgarbage(); collectgarbage()\n"
+     "local want = 0\n"
+     "for i = 1, N do if kept[i] or i % 2 == 0 then want = want + 1 end end\n"
+     "local l = mit.timers()\n"
+     "if #l ~= want then error(('timers() lists %d, want %d'):format(#l, want)) end\n"
+     "for i = 1, N do if kept[i] and kept[i]:state() ~= (i % 2 == 1 and 'stopped' or 'armed') then\n"
+     "  error('timer ' .. i .. ' is ' .. kept[i]:state()) end end\n"
+     "for _, t in ipairs(l) do t:destroy() end\n"
+     "if mit.stats().timers ~= 0 then error('left: ' .. mit.stats().timers) end"},
+
     {"deliver_wait items", "mit = require('luamockit')\ntp = require('testproducer')\n"
      "job = tp.start_wait{threads = 2, count = 10, cb = function(a, b) local j = {} return a + b end}\n"
      "await(2)",

@@ -34,12 +34,11 @@ typedef struct drain {
     int items;    /* the hub may have items delivered by upto */
     int taking;   /* between the start of run_timer and its take */
     int timed;    /* the drain's lateness is measured (its first expiration) */
-    /* what runs now, for the error handler: a timer (its record and id),
-     * or a producer item (its producer's name) */
-    lmk_rec *cur;
-    uint64_t cur_id;
+    /* what runs now, for the error handler: a timer (held, below) or a
+     * producer item (its producer's name) */
     const char *cur_item;
-    lmk_rec *fin; /* a one-off whose handle is gone, freed once its callback is over */
+    lmk_rec *held; /* the timer whose callback runs, held (r->refs) until it and the
+                    * error handler are done with it: see timer.c's rule */
 } drain;
 
 /* [-1, +1, m] msgh: a string error gets a traceback of where it was
@@ -67,16 +66,42 @@ static int msgh(lua_State *L) {
     return 1;
 }
 
-/* Frees the one-off whose callback just ended if nothing refers to it (the
- * error handler may have been given a handle to it); cbs: CBS's index. */
-static void finish_fired(lua_State *L, drain *d, int cbs) {
-    lmk_rec *r = d->fin;
+/* The drain lets go of the timer whose callback ran (timer.c's
+ * lmk_rec_drop: a one-off that nothing else refers to is freed now);
+ * cbs: CBS's index. */
+static void let_go(lua_State *L, drain *d, int cbs) {
+    lmk_rec *r = d->held;
     if (r == NULL) return;
-    d->fin = NULL;
-    if (r->orphan && r->state == LMK_T_FIRED) {
-        lmk_release_id(L, r, cbs);
-        lmk_rec_free(d->st, r);
+    d->held = NULL;
+    lmk_rec_drop(L, d->st, r, cbs);
+}
+
+#if LUA_VERSION_NUM < 502
+/* [-0, +0, m] lua_cpcall's body for room(): grows the stack. */
+static int grow(lua_State *L) {
+    lua_checkstack(L, (int)(intptr_t)lua_touserdata(L, 1));
+    return 0;
+}
+#endif
+
+/* Whether the stack has room for n more values, grown if need be: 0 if
+ * memory ran out (before a take: nothing is consumed). Lua 5.2+ report
+ * that; 5.1 and LuaJIT raise it, which the protected call of an outermost
+ * drain catches (d->taking then ends the drain), but a nested drain (each)
+ * must not unwind through its own frames, so there the stack is grown
+ * under lua_cpcall first. [-0, +0, -] */
+static int room(lua_State *L, int n, int each) {
+#if LUA_VERSION_NUM < 502
+    if (each) {
+        if (lua_cpcall(L, grow, (void *)(intptr_t)n) != 0) {
+            lua_pop(L, 1);
+            return 0;
+        }
     }
+#else
+    (void)each;
+#endif
+    return lua_checkstack(L, n);
 }
 
 /* Runs one expiration of timer r: pushes its callback and arguments (cbs:
@@ -102,7 +127,7 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
      * allocates nothing (5.1 raises a memory error here, 5.4 returns 0;
      * either way before the take). The CallInfo it needs exists since
      * the drain began (see reserve_call). */
-    if (!lua_checkstack(L, nargs + 1 + LMK_CALL_ROOM)) {
+    if (!room(L, nargs + 1 + LMK_CALL_ROOM, each)) {
         bad = 1;
     } else {
         if (nargs > 0) {
@@ -124,9 +149,8 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
     st->callbacks++;
     if (d->limit > 0) d->limit--;
     d->taking = 0;
-    d->cur = r;
-    d->cur_id = r->s.id;
-    d->cur_item = NULL;
+    d->held = r; /* until the callback, and the error handler, are done */
+    r->refs++;
     if (!d->timed) { /* how late the drain's first expiration runs */
         int64_t late = d->upto - lmk_sched_key(&r->s);
         d->timed = 1;
@@ -137,14 +161,13 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
         r->where = LMK_AT_NONE;
         r->state = LMK_T_FIRED;
         lmk_release_thread(L, r);
-        if (r->orphan) d->fin = r; /* the error handler may still want its handle */
     }
     if (!each) {
         lua_call(L, nargs, 0);
     } else if (lua_pcall(L, nargs, 0, msgh) != 0) {
         return 1;
     }
-    finish_fired(L, d, cbs);
+    let_go(L, d, cbs);
     return 0;
 }
 
@@ -167,20 +190,23 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
     lmk_state *st = d->st;
     while (d->limit != 0 && st->q != 0) {
         lmk_sched *s = lmk_eng_next(&st->eng, d->upto);
+        d->cur_item = NULL; /* an error before a take has no source */
         if (d->items) {
             lmk_record item;
             void *owner;
-            if (!lua_checkstack(L, LMK_CALL_ROOM)) { /* nothing taken: end the drain */
+            d->taking = 1;
+            if (!room(L, LMK_CALL_ROOM, each)) { /* nothing taken: end the drain */
+                d->taking = 0;
                 d->limit = 0;
                 lua_pushliteral(L, "luamockit: no stack to run a producer item (out of memory)");
                 if (each) return 1;
                 lua_error(L);
             }
+            d->taking = 0; /* lmk_run_item hands an item that could not start back */
             /* an item delivered before the timer's expiration goes first */
             if (take_item(d, s ? lmk_sched_key(s) - 1 : d->upto, &item, &owner)) {
                 int status;
                 st->last_item = d->upto;
-                d->cur = NULL;
                 d->cur_item = lmk_producer_name(st, &item);
                 status = lmk_run_item(L, st, &item, owner, msgh);
                 if (status == -2) { /* it could not start: back in the ring; end the drain */
@@ -239,14 +265,8 @@ static int call_handler(lua_State *L) {
     lua_settop(L, 2);
     if (d->cur_item != NULL) {
         lua_pushstring(L, d->cur_item);
-    } else if (d->cur_id != 0) {
-        lua_rawgeti(L, MISC, MISC_HANDLES);
-        lmk_rawgetid(L, -1, d->cur_id);
-        lua_remove(L, -2);
-        if (lua_isnil(L, -1) && d->cur != NULL && d->cur->state != LMK_T_DESTROYED && d->cur->s.id == d->cur_id) {
-            lua_pop(L, 1);
-            lmk_push_handle(L, d->st, d->cur);
-        }
+    } else if (d->held != NULL) { /* held: its record lives */
+        lmk_push_handle(L, d->st, d->held);
     } else {
         lua_pushnil(L);
     }
@@ -282,11 +302,7 @@ static int handled(lua_State *L, drain *d, int msgh_idx) {
  * one-off that raised is finished with. */
 static int after_error(lua_State *L, drain *d, int msgh_idx) {
     int ok = handled(L, d, msgh_idx);
-    if (d->fin != NULL) { /* keep the error on top */
-        int top = lua_gettop(L);
-        finish_fired(L, d, CBS);
-        lua_settop(L, top);
-    }
+    let_go(L, d, CBS); /* pushes nothing: the error stays on top */
     return ok;
 }
 
@@ -312,10 +328,8 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     d.ran = 0;
     d.taking = 0;
     d.timed = st->depth > 0; /* lateness: of outermost drains only */
-    d.cur = NULL;
-    d.cur_id = 0;
     d.cur_item = NULL;
-    d.fin = NULL;
+    d.held = NULL;
     st->drains++;
     if (st->go_clock) {
         int rc = lmk_lend_due(st, d.upto);

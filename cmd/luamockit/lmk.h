@@ -61,21 +61,25 @@ enum { LMK_AT_NONE = 0, LMK_AT_ENGINE, LMK_AT_GO };
 
 /* A timer's record, in the universe's slab (records.c): its schedule is
  * the engine's while the timer is there, and an exact copy of Go's while
- * Go holds it. A record lives while its timer is armed (the registry keeps
- * an armed timer alive), or stopped or fired with a handle that still
- * refers to it; a free record's state is LMK_T_DESTROYED. */
+ * Go holds it. Its lifetime follows one rule, written out and enforced in
+ * timer.c ("Records and handles"): refs counts what can reach it (handles
+ * whose __gc has not run, and a drain running its callback); it is freed
+ * only when refs is 0 and its timer is not armed. A free record's state is
+ * LMK_T_DESTROYED and it is on the slab's free list; a destroyed record
+ * that something still refers to has that state too, off the list. */
 typedef struct lmk_rec {
     lmk_sched s;      /* first: an lmk_sched * is an lmk_rec * */
     double ms;        /* the interval (one-off: the delay), as given */
-    uint8_t state;    /* enum lmk_tstate (never LMK_T_DESTROYED: freed then) */
+    uint32_t refs;    /* handles and drains that can reach it (timer.c) */
+    uint8_t state;    /* enum lmk_tstate */
     uint8_t where;    /* LMK_AT_* */
     uint8_t periodic;
     uint8_t coro;     /* ANCHORS holds the coroutine that armed it (while armed) */
-    uint8_t orphan;   /* its handle was collected: it frees itself when it has run */
 } lmk_rec;
 
-/* A timer handle (the userdata Lua holds). r is NULL once the timer is
- * destroyed; ms and periodic stay for interval() and tostring(). */
+/* A timer handle (the userdata Lua holds). r is its record, counted in
+ * r->refs, until the handle's __gc runs (or the state closes: its records
+ * went with it); ms and periodic stay for interval() and tostring(). */
 typedef struct lmk_timer {
     lmk_rec *r;
     double ms;
@@ -175,6 +179,7 @@ extern const luaL_Reg lmk_timer_funcs[], lmk_timer_methods[], lmk_timer_meta[];
 void lmk_release_id(lua_State *L, lmk_rec *r, int cbs);
 void lmk_release_thread(lua_State *L, lmk_rec *r);
 void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r);
+void lmk_rec_drop(lua_State *L, lmk_state *st, lmk_rec *r, int cbs);
 void lmk_push_ms(lua_State *L, double ms);
 
 /* records.c */

@@ -6,27 +6,23 @@
 
 #include "lmk.h"
 
-/* The records of timers, collected by lmk_recs_each. */
+/* Counts timers, and with v set lists up to cap of them, each held
+ * (r->refs) for the caller: the records a listing points at must outlive
+ * the allocations that follow, whose collection steps may run any
+ * finalizer (timer.c's rule). */
 typedef struct rec_list {
     lmk_rec **v;
     size_t n, cap;
     int64_t armed, stopped;
-    int failed; /* no memory for the list */
 } rec_list;
 
 static void collect(lmk_rec *r, void *ctx) {
     rec_list *l = (rec_list *)ctx;
     if (r->state == LMK_T_ARMED) l->armed++;
     else if (r->state == LMK_T_STOPPED) l->stopped++;
-    else return; /* a one-off that has run */
-    if (l->v == NULL && l->cap > 0) return; /* counting only */
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        lmk_rec **v = (lmk_rec **)realloc(l->v, cap * sizeof *v);
-        if (v == NULL) { l->failed = 1; return; }
-        l->v = v;
-        l->cap = cap;
-    }
+    else return; /* a one-off that has run, or destroyed */
+    if (l->v == NULL || l->n == l->cap) return;
+    r->refs++;
     l->v[l->n++] = r;
 }
 
@@ -35,30 +31,43 @@ static int by_id(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* [-1, +1, m] build_list(list): the array of handles for the records held
+ * in list (a rec_list *), under timers()' lua_pcall; a closure over the
+ * module's upvalues. */
+static int build_list(lua_State *L) {
+    const rec_list *l = (const rec_list *)lua_touserdata(L, 1);
+    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    size_t i;
+    lua_createtable(L, (int)l->n, 0);
+    for (i = 0; i < l->n; i++) {
+        lmk_push_handle(L, st, l->v[i]);
+        lua_rawseti(L, 2, (int)i + 1);
+    }
+    return 1;
+}
+
 /* [-0, +1, e] timers() -> an array of this state's live timers (armed or
  * stopped), in the order they were armed: the handles Lua holds, or new
- * ones for armed timers whose handles were collected. */
+ * ones (lmk_push_handle). The records are held while the array is built,
+ * and let go whether or not it could be. */
 static int l_timers(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    rec_list l = {NULL, 0, 0, 0, 0, 0};
+    rec_list l = {NULL, 0, 0, 0, 0};
     size_t i;
-    lmk_recs_each(st, collect, &l);
-    if (l.failed) {
-        free(l.v);
-        return lmk_error(L, lmk_rc_message(LMK_ENOMEM));
-    }
-    if (l.n > 1) qsort(l.v, l.n, sizeof *l.v, by_id);
+    int status;
     lua_settop(L, 0);
-    /* The list lives in C memory until the table is built: a memory error
-     * while building it must not leak it, so build in a protected way:
-     * records cannot go away meanwhile (nothing here runs Lua code but
-     * lmk_push_handle's allocation). */
-    lua_createtable(L, (int)l.n, 0);
-    for (i = 0; i < l.n; i++) {
-        lmk_push_handle(L, st, l.v[i]);
-        lua_rawseti(L, 1, (int)i + 1);
-    }
-    free(l.v);
+    for (i = 1; i <= NUPS; i++) lua_pushvalue(L, lua_upvalueindex((int)i));
+    lua_pushcclosure(L, build_list, NUPS); /* allocates: before anything is held */
+    lmk_recs_each(st, collect, &l);   /* count */
+    l.cap = (size_t)(l.armed + l.stopped);
+    l.v = (lmk_rec **)lmk_newuserdata(L, (l.cap ? l.cap : 1) * sizeof *l.v); /* at 2 */
+    lua_pushvalue(L, 1);
+    lua_pushlightuserdata(L, &l);
+    lmk_recs_each(st, collect, &l); /* fill and hold: allocates nothing */
+    if (l.n > 1) qsort(l.v, l.n, sizeof *l.v, by_id);
+    status = lua_pcall(L, 1, 1, 0);
+    for (i = 0; i < l.n; i++) lmk_rec_drop(L, st, l.v[i], CBS);
+    if (status != 0) lua_error(L);
     return 1;
 }
 
@@ -95,7 +104,7 @@ static void set_int(lua_State *L, const char *k, int64_t v) {
  * Lua thread keeps time, "go" after fd()/setport()). */
 static int l_stats(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    rec_list l = {NULL, 0, 1, 0, 0, 0}; /* cap 1, v NULL: count only */
+    rec_list l = {NULL, 0, 0, 0, 0}; /* v NULL: count only */
     lmk_recs_each(st, collect, &l);
     lua_createtable(L, 0, 11);
     set_int(L, "timers", l.armed + l.stopped);

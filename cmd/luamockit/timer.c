@@ -4,6 +4,27 @@
  * (lmk_rec, records.c); where the schedule lives, and moving it, is
  * lease.c's business: a method takes the schedule (lmk_unschedule),
  * changes r->s, and places it again (lmk_schedule).
+ *
+ * Records and handles: the one rule.
+ *
+ * A record is freed only when nothing can reach it: r->refs counts every
+ * handle whose h->r is r (from the moment it is made until its __gc runs)
+ * and every drain running r's callback (dispatch.c holds r from the take
+ * until the error handler, if any, is done with it). Only lmk_rec_drop
+ * lowers refs, and only it frees; when refs reaches 0 it settles r by its
+ * state: an armed timer lives on (armed means alive: the registry keeps its
+ * callback, mit.timers() can make a handle again), a stopped or fired one
+ * is destroyed, a destroyed one is freed.
+ *
+ * The rule holds whatever order the collector clears weak tables and runs
+ * finalizers in (5.1 and LuaJIT clear weak values of userdata before their
+ * __gc runs, so does 5.2+ for resurrected ones): the weak table of handles
+ * (MISC_HANDLES) is only a cache for finding a handle again, never a
+ * count. When it no longer knows a handle whose __gc is still pending,
+ * lmk_push_handle makes a second one, counted; the first one's __gc then
+ * only drops its own count. A handle whose __gc has run (resurrected by
+ * another finalizer) no longer refers to its record and reads as
+ * destroyed.
  */
 #include <math.h> /* isnan, isinf: macros, no libm */
 #include <stdio.h>
@@ -88,8 +109,10 @@ void lmk_push_ms(lua_State *L, double ms) {
 }
 
 /* [-0, +1, m] pushes r's handle: the one Lua holds (the weak table
- * MISC[MISC_HANDLES] knows it), or a new one for a timer whose handle was
- * collected (an orphan: armed means alive). */
+ * MISC[MISC_HANDLES] knows it), or a new one, counted in r->refs (an armed
+ * timer whose handles were collected; one whose old handle the collector
+ * has cleared from the weak table but not finalized yet; a destroyed one
+ * that a drain holds). Nothing can raise after the userdata exists. */
 void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
     lmk_timer *h;
     (void)st;
@@ -107,19 +130,38 @@ void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
     h->periodic = r->periodic;
     lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lmk_rawsetid(L, -3, r->s.id);
+    h->r = r; /* counted from here: its __gc drops it */
+    r->refs++;
+    if (r->state != LMK_T_DESTROYED) {
+        lua_pushvalue(L, -1);
+        lmk_rawsetid(L, -3, r->s.id); /* may raise: h already counts */
+    }
     lua_remove(L, -2);
-    h->r = r;
-    r->orphan = 0;
 }
 
-/* The live record of handle h, or NULL (destroyed, or the state closed:
- * its records went with it). */
-static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
+/* Lowers r's count (a handle or a drain lets go of it), and settles r when
+ * nothing refers to it any more: armed, it lives on; stopped or fired, it
+ * is destroyed (what the registry holds for it is released; cbs: CBS's
+ * index); destroyed, it is freed. The only place a record is freed while
+ * its state lives. [-0, +0, -] */
+void lmk_rec_drop(lua_State *L, lmk_state *st, lmk_rec *r, int cbs) {
+    if (--r->refs > 0 || r->state == LMK_T_ARMED) return;
+    if (r->state != LMK_T_DESTROYED) lmk_release_id(L, r, cbs);
+    lmk_rec_free(st, r);
+}
+
+/* The record handle h refers to (live or destroyed), or NULL: h's __gc
+ * has run, or the state closed (its records went with it). */
+static lmk_rec *held(lua_State *L, lmk_timer *h) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
     if (h->r != NULL && (st->q == 0 || lmk_forked)) h->r = NULL;
     return h->r;
+}
+
+/* The live record of handle h, or NULL (destroyed, or the state closed). */
+static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
+    lmk_rec *r = held(L, h);
+    return r != NULL && r->state != LMK_T_DESTROYED ? r : NULL;
 }
 
 /* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
@@ -146,6 +188,7 @@ static int arm(lua_State *L, int periodic) {
     r->state = LMK_T_STOPPED; /* until it is armed */
     r->s.id = h->id = (uint64_t)++st->next_id;
     h->r = r;
+    r->refs = 1;
 
     if (nargs == 0) {
         lua_pushvalue(L, 2);
@@ -187,16 +230,21 @@ static int arm(lua_State *L, int periodic) {
 static int l_oneoff(lua_State *L) { return arm(L, 0); }
 static int l_getit(lua_State *L) { return arm(L, 1); }
 
-/* Stops h's timer for good and frees what it holds; safe to call twice,
- * and after the state closed (then its record is gone with the state). */
+/* Stops h's timer for good and releases what the registry holds for it;
+ * h lets go of its record, which is freed unless another handle or a
+ * drain still refers to it. Safe to call twice, and after the state
+ * closed (then its record is gone with the state). */
 static void destroy_timer(lua_State *L, lmk_timer *h) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
-    lmk_rec *r = rec_of(L, h);
+    lmk_rec *r = held(L, h);
     if (r == NULL) return;
-    if (r->state == LMK_T_ARMED) lmk_unschedule(st, r);
-    lmk_release_id(L, r, CBS);
-    lmk_rec_free(st, r);
+    if (r->state != LMK_T_DESTROYED) {
+        if (r->state == LMK_T_ARMED) lmk_unschedule(st, r);
+        lmk_release_id(L, r, CBS);
+        r->state = LMK_T_DESTROYED;
+    }
     h->r = NULL;
+    lmk_rec_drop(L, st, r, CBS);
 }
 
 /* [-(1|2), +1, e] t:destroy([wait]) -> nil; also t:cancel(). Synchronous
@@ -218,19 +266,16 @@ static int t_close(lua_State *L) {
 }
 #endif
 
-/* [-1, +0, -] __gc: armed means alive: an armed timer whose handle is
- * collected goes on (the registry keeps its record; mit.timers() can hand
- * out a handle again), and a one-off frees itself once it has run. A
- * stopped or fired timer that nothing refers to any more is destroyed. */
+/* [-1, +0, -] __gc: h lets go of its record (lmk_rec_drop): armed means
+ * alive, so an armed timer whose last handle is collected goes on, and a
+ * one-off frees itself once it has run; a stopped or fired timer that
+ * nothing refers to any more is destroyed. */
 static int t_gc(lua_State *L) {
     lmk_timer *h = (lmk_timer *)lua_touserdata(L, 1);
-    lmk_rec *r = rec_of(L, h);
-    if (r != NULL && r->state == LMK_T_ARMED) {
-        r->orphan = 1;
-        h->r = NULL;
-        return 0;
-    }
-    destroy_timer(L, h);
+    lmk_rec *r = held(L, h);
+    if (r == NULL) return 0;
+    h->r = NULL;
+    lmk_rec_drop(L, (lmk_state *)lua_touserdata(L, STATE), r, CBS);
     return 0;
 }
 
@@ -304,6 +349,13 @@ static int t_start(lua_State *L) {
     int64_t now;
     int rc;
     if (r == NULL) return lmk_error(L, "timer is destroyed");
+    if (r->state != LMK_T_ARMED) {
+        anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
+        if (r->state == LMK_T_DESTROYED) { /* one did, through another handle */
+            lmk_release_thread(L, r);
+            return lmk_error(L, "timer is destroyed");
+        }
+    }
     if (ms >= 0) r->ms = h->ms = ms;
     now = lmk_mono_ns();
     if (r->state == LMK_T_ARMED) {
@@ -316,7 +368,6 @@ static int t_start(lua_State *L) {
         }
     } else {
         r->s.bl_left = 0; /* stopped, or a one-off that has run */
-        anchor_thread(L, r);
     }
     restart(r, now);
     r->state = LMK_T_ARMED;
