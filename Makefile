@@ -43,7 +43,8 @@ APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build go-check test-gocheck test-portable deps demo test test-engine test-asan build-asan test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+.PHONY: all build go-check test-gocheck test-portable deps demo test test-engine test-asan build-asan test-asan-lua5.1 test-asan-lua5.4 test-asan-luajit \
+        build-asan-lua5.1 build-asan-lua5.4 build-asan-luajit test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -142,8 +143,12 @@ test-hub:
 # out): a report ends the process with status 1, busted's run fails.
 # handle_segv stays on (Go's handler, installed after ASan's at load,
 # forwards faults outside Go code to it). UBSAN_OPTIONS: print_stacktrace.
-# Measured (2 CPUs): about 20 s per interpreter, 65 s in all, plus 15 s of
-# builds the first time: under 90 s, so it is part of make test.
+# busted's TAP output names each test as it starts: a report aborts the
+# process, and the last "# file @ line: name" before it is the culprit.
+# Measured (2 CPUs): 18-20 s per interpreter idle (60 s in all), 23-30 s
+# under a load of 4 (76 s), plus the builds (6 s; 45 s with a cold Go
+# cache: std is rebuilt with -asan once): under 90 s, so it is part of
+# make test (the specs mostly sleep: 7 s of CPU per interpreter).
 ASAN_CFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_DIR   := $(BUILD)/asan
 ASAN_SPECS ?= test/gc_spec.lua test/lifecycle_spec.lua test/timers_spec.lua test/errors_spec.lua \
@@ -153,7 +158,7 @@ ASAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=1 UBSAN_OPTI
 ASAN_HOST_CC = $(CC) -O1 -g -Wall -Wextra $(ASAN_CFLAGS)
 # $(call ASAN_RUN,host,abi): busted under the host, module and producer from build/asan/abi
 ASAN_RUN = $(ASAN_ENV) LMK_LUA=$(CURDIR)/$(ASAN_DIR)/host/$(1) $(ASAN_DIR)/host/$(1) $(BUSTED) \
-  --cpath="$(ASAN_DIR)/$(2)/?.so;$(ASAN_DIR)/test/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal $(ASAN_SPECS)
+  --cpath="$(ASAN_DIR)/$(2)/?.so;$(ASAN_DIR)/test/$(2)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o TAP $(ASAN_SPECS)
 
 # $(call asanshared,incdir,out)
 define asanshared
@@ -188,14 +193,20 @@ $(ASAN_DIR)/host/asanhostjit: test/asanhost.c
 	@mkdir -p $(dir $@)
 	$(ASAN_HOST_CC) -I$(LUAJIT_INCDIR) -o $@ $< -lluajit-5.1 -lm -ldl
 
-build-asan: $(ASAN_DIR)/lua5.1/luamockit.so $(ASAN_DIR)/lua5.4/luamockit.so \
-            $(ASAN_DIR)/test/lua5.1/testproducer.so $(ASAN_DIR)/test/lua5.4/testproducer.so \
-            $(ASAN_DIR)/host/asanhost51 $(ASAN_DIR)/host/asanhost54 $(ASAN_DIR)/host/asanhostjit
+# One interpreter each, building only its ABI (as a CI leg would).
+build-asan-lua5.1: $(ASAN_DIR)/lua5.1/luamockit.so $(ASAN_DIR)/test/lua5.1/testproducer.so $(ASAN_DIR)/host/asanhost51
+build-asan-lua5.4: $(ASAN_DIR)/lua5.4/luamockit.so $(ASAN_DIR)/test/lua5.4/testproducer.so $(ASAN_DIR)/host/asanhost54
+build-asan-luajit: $(ASAN_DIR)/lua5.1/luamockit.so $(ASAN_DIR)/test/lua5.1/testproducer.so $(ASAN_DIR)/host/asanhostjit
+build-asan: build-asan-lua5.1 build-asan-lua5.4 build-asan-luajit
 
-test-asan: build-asan
+test-asan-lua5.1: build-asan-lua5.1
 	$(call ASAN_RUN,asanhost51,lua5.1)
+test-asan-lua5.4: build-asan-lua5.4
 	$(call ASAN_RUN,asanhost54,lua5.4)
+test-asan-luajit: build-asan-luajit
 	$(call ASAN_RUN,asanhostjit,lua5.1)
+
+test-asan: test-asan-lua5.1 test-asan-lua5.4 test-asan-luajit
 
 # The queue alone, then the real binding in an in-process golua state, for
 # each ABI (the shim is compiled against the matching headers; -idirafter
