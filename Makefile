@@ -145,13 +145,10 @@ test-hub:
 # forwards faults outside Go code to it). UBSAN_OPTIONS: print_stacktrace.
 # busted's TAP output names each test as it starts: a report aborts the
 # process, and the last "# file @ line: name" before it is the culprit.
-# Measured (2 CPUs): 18-20 s per interpreter idle (60 s in all), 23-30 s
-# under a load of 4 (76 s), plus the builds (6 s; 45 s with a cold Go
-# cache: std is rebuilt with -asan once): under 90 s, so it is part of
-# make test (the specs mostly sleep: 7 s of CPU per interpreter).
+# It fits CI's time, so it is part of make test (its specs mostly sleep).
 ASAN_CFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_DIR   := $(BUILD)/asan
-ASAN_SPECS ?= test/gc_spec.lua test/lifecycle_spec.lua test/timers_spec.lua test/errors_spec.lua \
+ASAN_SPECS ?= test/handles_spec.lua test/gc_spec.lua test/lifecycle_spec.lua test/timers_spec.lua test/errors_spec.lua \
               test/api_spec.lua test/lease_spec.lua test/args_spec.lua test/events_spec.lua \
               test/co_spec.lua test/coroutines_spec.lua test/fuzz_spec.lua
 ASAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
