@@ -145,6 +145,34 @@ describe("handles made while the collector runs", function()
     assert.is_true(n.v >= 300 * 3, "fresh timers ran " .. n.v .. " callbacks in 30 ms")
   end)
 
+  it("listing timers while the collector runs at every allocation frees no record under the list", function()
+    -- (found by make test-asan: a record listed by timers() was freed by
+    -- a handle's __gc during the allocation of an earlier handle)
+    local pause = collectgarbage("setpause", 0)
+    local mul = collectgarbage("setstepmul", 1000)
+    local stopped, armed = 0, 0
+    for _ = 1, 20 do
+      for i = 1, 100 do
+        local t = mit.getit(1000, function() end)
+        if i % 2 == 0 then t:stop() end
+      end
+      for _ = 1, 5 do
+        for _, t in ipairs(mit.timers()) do
+          if t:state() == "armed" and math.random() < 0.3 then t:stop() end
+        end
+      end
+    end
+    collectgarbage("setpause", pause)
+    collectgarbage("setstepmul", mul)
+    H.collect()
+    for _, t in ipairs(mit.timers()) do
+      if t:state() == "armed" then armed = armed + 1 else stopped = stopped + 1 end
+    end
+    assert.equal(0, stopped, "stopped timers nothing refers to are destroyed")
+    assert.equal(armed, mit.stats().armed)
+    assert.is_true(armed > 0)
+  end)
+
   it("a handle whose __gc has run (resurrected by another finalizer) reads destroyed, safely", function()
     local saved = {}
     ;(function()
