@@ -326,6 +326,40 @@ case("detach() gives back the runner: callbacks then run as before attach()", fu
   assert.equal(select(1, coroutine.running()), where)
 end)
 
+case("detach() in any order of two adapters gives back the runner set before the first attach(); "
+  .. "meanwhile the runner of the adapter attached last and not detached is in effect", function(c)
+  local mit, assert = c.mit, c.assert
+  local function current() local r = mit.setrunner(nil); mit.setrunner(r); return r end
+  local ran = {}
+  local prev = function(cb, ...) ran[#ran + 1] = "prev"; return cb(...) end
+  mit.setrunner(prev)
+  for _, order in ipairs({ "AB", "BA" }) do
+    local a = c.adapter.attach(c.copas)
+    local b = c.adapter.attach(c.copas)
+    assert.equal(b.runner, current())
+    local first, second = a, b
+    if order == "BA" then first, second = b, a end
+    detach(c, first)
+    assert.equal(second.runner, current(), order .. ": after the first detach()")
+    local where
+    mit.oneoff(0, function() where = coroutine.running() end)
+    assert.is_true(step_until(c, function() return where ~= nil end), order)
+    assert.is_not.equal(first.thread, where)
+    detach(c, second)
+    assert.equal(prev, current(), order .. ": after both detach()")
+  end
+  -- attached again afterwards: the same
+  local h = c.adapter.attach(c.copas)
+  assert.equal(h.runner, current())
+  detach(c, h)
+  assert.equal(prev, current())
+  mit.oneoff(0, function() ran[#ran + 1] = "cb" end)
+  mit.sleep(1)
+  mit.process_events()
+  assert.same({ "prev", "cb" }, ran)
+  mit.setrunner(nil)
+end)
+
 case("detach() destroys h's timers, ends the thread, and copas runs no luamockit callback after it", function(c)
   local copas, mit, assert = c.copas, c.mit, c.assert
   local h = c.adapter.attach(copas)

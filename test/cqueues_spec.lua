@@ -223,6 +223,41 @@ describe("luamockit.cqueues", function()
     h:detach() -- twice is harmless
   end)
 
+  it("detach() in any order of two adapters gives back the runner set before the first attach(); meanwhile "
+    .. "the runner of the adapter attached last and not detached is in effect", function()
+    local function current() local r = mit.setrunner(nil); mit.setrunner(r); return r end
+    local ran = {}
+    local prev = function(cb, ...) ran[#ran + 1] = "prev"; return cb(...) end
+    mit.setrunner(prev)
+    for _, order in ipairs({ "AB", "BA" }) do
+      local cqa, cqb = cqueues.new(), cqueues.new()
+      local a, b = adapter.attach(cqa), adapter.attach(cqb)
+      assert.equal(b.runner, current())
+      local first, second, cq2 = a, b, cqb
+      if order == "BA" then first, second, cq2 = b, a, cqa end
+      first:detach()
+      assert.equal(second.runner, current(), order .. ": after the first detach()")
+      -- a plain callback now runs (and may block) in the remaining adapter's loop
+      local log = {}
+      mit.oneoff(0, function() cqueues.sleep(0.001); log[#log + 1] = "slept" end)
+      mit.oneoff(5, function() second:detach() end)
+      local r = loop_within(cq2, 5000)
+      assert.is_true(r[1], tostring(r[2]))
+      assert.same({ "slept" }, log)
+      assert.equal(prev, current(), order .. ": after both detach()")
+      assert(cqa:loop(1)); assert(cqb:loop(1))
+      assert.is_true(cqa:empty() and cqb:empty())
+    end
+    local h = adapter.attach(cqueues.new())
+    assert.equal(h.runner, current())
+    h:detach()
+    assert.equal(prev, current())
+    mit.oneoff(0, function() ran[#ran + 1] = "cb" end)
+    mit.sleep(1)
+    mit.process_events()
+    assert.same({ "prev", "cb" }, ran)
+  end)
+
   it("detach() called outside the loop ends the adapter's coroutine at the next cq:loop()", function()
     local cq = cqueues.new()
     local h = adapter.attach(cq)

@@ -145,6 +145,27 @@ local function settle(h, co, ok, first, ...)
   end
 end
 
+-- Several adapters attached at once (of one kind or both): their runners
+-- form a chain, each handle's prev_runner the runner it replaced at
+-- attach(). The runner in effect is that of the adapter attached last
+-- among those still attached; detach() takes its handle out of the chain
+-- in any order: if its runner is the one in effect, the one it replaced
+-- comes back; if not, the handle attached after it inherits the runner it
+-- replaced. So once every adapter is detached, the runner set before the
+-- first attach() is back, and a detached adapter's runner is never in
+-- effect. A runner set by hand with mit.setrunner while adapters are
+-- attached stays in effect through their detach() (it is not theirs).
+local attached = setmetatable({}, { __mode = "k" })
+
+local function unlink_runner(h)
+  attached[h] = nil
+  local cur = mit.setrunner(h.prev_runner)
+  if cur ~= h.runner then mit.setrunner(cur) end
+  for o in pairs(attached) do
+    if o.prev_runner == h.runner then o.prev_runner = h.prev_runner end
+  end
+end
+
 --- Fills h (a table with h.spawn, h.handoff and h.loopname set) with the
 -- shared state and installs its runner (mit.setrunner): from then on each
 -- timer callback runs at once, in luamockit's order, in a coroutine of its
@@ -167,6 +188,7 @@ function M.init(h)
     return settle(h, co, resume(co, cb, ...))
   end
   h.prev_runner = mit.setrunner(h.runner)
+  attached[h] = true
   return h
 end
 
@@ -181,9 +203,7 @@ end
 function H:detach()
   if self.detached then return end
   self.detached = true
-  -- the runner before ours comes back, unless another one replaced ours
-  local cur = mit.setrunner(self.prev_runner)
-  if cur ~= self.runner then mit.setrunner(cur) end
+  unlink_runner(self)
   M.forget_timers(self)
   self:stop_drain()
 end
