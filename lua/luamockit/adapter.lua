@@ -175,6 +175,7 @@ end
 function M.init(h)
   h.boxes, h.nboxes, h.swept = {}, 0, 64
   h.pool, h.gone = {}, setmetatable({}, { __mode = "k" })
+  h.err, h.retry = false, false -- the drain's (set now: the keys exist before memory is short)
   h.runner = function(cb, ...)
     local pool = h.pool
     local n = #pool
@@ -190,6 +191,78 @@ function M.init(h)
   h.prev_runner = mit.setrunner(h.runner)
   attached[h] = true
   return h
+end
+
+-- The drain: the body of an adapter's drain thread (copas) or coroutine
+-- (cqueues). It must outlive every error, memory errors included: once it
+-- is gone, events stay pending and the loop has nothing of luamockit left.
+-- So everything it does between two waits runs under pcall, and what
+-- cannot be done now (an error to report while memory is short) is kept in
+-- h and retried at the next wake-up, which comes soon (h.retry). The wait
+-- itself runs under pcall too where pcall can yield (5.2+, LuaJIT); on
+-- Lua 5.1 it cannot, so there the adapter's wait is as small as it can be
+-- (cqueues: a bare yield), or the loop restarts the thread (copas' error
+-- handler).
+--
+-- The adapter fills in:
+--   h.wait(h)       blocks in the loop until mit.fd() is readable, or a
+--                   retry is due (h.retry); returns false when the drain is
+--                   to end (or h.detached is set)
+--   h.report(err)   raises err in a thread of the loop of its own (the
+--                   loop's error path); may fail when memory is short
+--   h.stuck(h)      optional: true if the adapter's own state needs
+--                   h.repair(h) (called after each round)
+local YIELDING_PCALL
+do
+  local co = create(function() return pcall(yield, true) end)
+  local ok, y = resume(co)
+  YIELDING_PCALL = ok and y == true and status(co) == "suspended"
+end
+M.yielding_pcall = YIELDING_PCALL
+
+--- raise(err): error(err, 0), for a thread that only reports err.
+function M.raise(err)
+  error(err, 0)
+end
+
+-- One round after a wake-up: an error still to report goes first (so no
+-- second one can take its place: process_events leaves the rest queued),
+-- then the drain, then the adapter's repairs. Raises only if report or
+-- repair fail, with h.err still set when it was not reported.
+local function round(h)
+  if h.err ~= false then
+    h.report(h.err)
+    h.err = false
+  end
+  local ok, err = pcall(mit.process_events)
+  if not ok then
+    h.err = err
+    h.report(err)
+    h.err = false
+  end
+  if h.stuck and h.stuck(h) then h.repair(h) end
+end
+
+--- M.drain(h): runs the drain until h is detached or h.wait returns false.
+function M.drain(h)
+  while not h.detached do
+    local ok, more
+    if YIELDING_PCALL then
+      ok, more = pcall(h.wait, h)
+    else
+      ok, more = true, h.wait(h)
+    end
+    if h.detached or (ok and not more) then return end
+    -- an error of the wait (the loop's own code, or memory): reported as
+    -- any other, unless one is still waiting (then this one is lost: the
+    -- error that is kept is the first)
+    if not ok and h.err == false then h.err = more end
+    local rok, rerr = pcall(round, h)
+    -- an error of report/repair itself (memory) is not reported: what it
+    -- failed to do is retried at the next round
+    if not rok and h.err == false and not (h.stuck and h.stuck(h)) then h.err = rerr end
+    h.retry = h.err ~= false or (h.stuck ~= nil and h.stuck(h))
+  end
 end
 
 --- Destroys every timer armed through h.
