@@ -404,6 +404,78 @@ case("a plain callback's error goes to copas' error handling and the drain goes 
   assert.matches("stack traceback", seen[1])
 end)
 
+-- The k-th call of copas.addthread (what, "addthread") or of copas.receive
+-- on the adapter's waker ("receive") made after the events are due raises
+-- a simulated memory error, once: the drain reporting an error, starting
+-- a thread of h:oneoff, the drain's own wait. Returns what ran, the calls
+-- made and the errors copas and luamockit's handler got.
+local function fault_run(c, what, k, handler)
+  local copas, mit = c.copas, c.mit
+  local errs, plain, started, calls = {}, {}, {}, 0
+  local restore = catch_copas_errors(c, errs)
+  if handler then mit.seterrorhandler(function(e) errs[#errs + 1] = tostring(e) end) end
+  local h = c.adapter.attach(copas)
+  copas.step(0)
+  mit.oneoff(0, function() plain[#plain + 1] = 1; error("cb-boom") end)
+  for i = 1, 3 do h:oneoff(0, function() started[#started + 1] = i end) end
+  mit.oneoff(0, function() plain[#plain + 1] = 2 end)
+  mit.sleep(2)
+  local orig = copas[what]
+  copas[what] = function(...)
+    if what == "addthread" or (...) == h.waker then
+      calls = calls + 1
+      if calls == k then error("not enough memory", 0) end
+    end
+    return orig(...)
+  end
+  local ok, err = pcall(function()
+    step_for(c, 60)
+    copas[what] = orig
+    -- after the fault: the adapter works on
+    mit.oneoff(0, function() plain[#plain + 1] = 3 end)
+    h:oneoff(0, function() started[#started + 1] = 4 end)
+    step_until(c, function() return plain[3] ~= nil and started[#started] == 4 end, 2000)
+  end)
+  copas[what] = orig
+  restore()
+  mit.seterrorhandler(nil)
+  detach(c, h)
+  c.assert(ok, err)
+  return { plain = plain, started = started, errs = errs, calls = calls }
+end
+
+case("a memory error in copas.addthread or copas.receive anywhere in the adapter (reporting an error, "
+  .. "starting h's threads, the drain's wait) loses nothing: the drain goes on, every error reaches the user",
+  function(c)
+  local assert = c.assert
+  for _, what in ipairs({ "addthread", "receive" }) do
+    for _, handler in ipairs({ false, true }) do
+      local k = 0
+      repeat
+        k = k + 1
+        local tag = ("%s k=%d handler=%s"):format(what, k, tostring(handler))
+        local r = fault_run(c, what, k, handler)
+        assert.same({ 1, 2, 3 }, r.plain, tag)
+        local nomem, boom = 0, 0
+        for _, e in ipairs(r.errs) do
+          if e:find("not enough memory", 1, true) then nomem = nomem + 1 end
+          if e:find("cb-boom", 1, true) then boom = boom + 1 end
+        end
+        assert.equal(1, boom, tag .. ": " .. table.concat(r.errs, " | "))
+        assert.is_true(nomem <= (k <= r.calls and 1 or 0), tag .. ": " .. table.concat(r.errs, " | "))
+        local seen = {}
+        for n, i in ipairs(r.started) do
+          assert.is_nil(seen[i], tag); seen[i] = true
+          if n > 1 then assert.is_true(i > r.started[n - 1], tag) end
+        end
+        assert.is_true(seen[4], tag .. ": the adapter did not go on")
+        assert.is_true(3 - (#r.started - 1) <= nomem, tag .. ": a thread of h:oneoff was lost")
+      until k > r.calls or k >= 10
+      assert.is_true(k > 1, what .. ": no call was made")
+    end
+  end
+end)
+
 case("with mit.seterrorhandler set, the handler gets a plain callback's error", function(c)
   local mit = c.mit
   local got
