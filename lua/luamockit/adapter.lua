@@ -199,10 +199,10 @@ end
 -- So everything it does between two waits runs under pcall, and what
 -- cannot be done now (an error to report while memory is short) is kept in
 -- h and retried at the next wake-up, which comes soon (h.retry). The wait
--- itself runs under pcall too where pcall can yield (5.2+, LuaJIT); on
--- Lua 5.1 it cannot, so there the adapter's wait is as small as it can be
--- (cqueues: a bare yield), or the loop restarts the thread (copas' error
--- handler).
+-- itself runs under pcall too where pcall can yield (5.2+, LuaJIT) unless
+-- the adapter's wait is a bare yield (h.bare_wait: cqueues); on Lua 5.1
+-- pcall cannot yield: an error in the wait ends the thread, and the loop
+-- restarts it (copas: the thread's error handler).
 --
 -- The adapter fills in:
 --   h.wait(h)       blocks in the loop until mit.fd() is readable, or a
@@ -247,16 +247,21 @@ end
 function M.drain(h)
   while not h.detached do
     local ok, more
-    if YIELDING_PCALL then
+    if YIELDING_PCALL and not h.bare_wait then
       ok, more = pcall(h.wait, h)
+      if not ok then
+        -- an error of the wait (the loop's own code, or memory): reported
+        -- as any other, unless one is still waiting (then this one is
+        -- lost: the error kept is the first). It may have come before the
+        -- wait yielded: wait once more, unprotected, so that the drain
+        -- never goes round without yielding to the loop
+        if h.err == false then h.err = more end
+        if not h.detached then more = h.wait(h) end
+      end
     else
-      ok, more = true, h.wait(h)
+      more = h.wait(h)
     end
-    if h.detached or (ok and not more) then return end
-    -- an error of the wait (the loop's own code, or memory): reported as
-    -- any other, unless one is still waiting (then this one is lost: the
-    -- error that is kept is the first)
-    if not ok and h.err == false then h.err = more end
+    if h.detached or not more then return end
     local rok, rerr = pcall(round, h)
     -- an error of report/repair itself (memory) is not reported: what it
     -- failed to do is retried at the next round

@@ -128,8 +128,8 @@ function M.attach(cq)
     end
   end
   -- The drain (luamockit.adapter's drain): its wait is a bare yield of
-  -- cqueues' poll request (what cqueues.poll yields), which raises nothing
-  -- even on Lua 5.1, where it runs outside pcall; with a retry due, it
+  -- cqueues' poll request (what cqueues.poll yields), which raises nothing,
+  -- so it runs outside pcall on every Lua; with a retry due, it
   -- polls with a timeout. An error it reports is raised in a coroutine of
   -- cq of its own: cq:loop() returns it, and the next cq:loop() goes on.
   h.pollfd = { pollfd = mit.fd(), events = "r" }
@@ -141,6 +141,7 @@ function M.attach(cq)
     end
     return true
   end
+  h.bare_wait = true -- under pcall, a memory error could keep it from yielding at all
   h.report = function(err) cq:wrap(base.raise, err) end
   h.stuck = function() return h.qhead <= h.qtail and not h.runner_pending end
   h.repair = function()
