@@ -326,6 +326,40 @@ case("detach() gives back the runner: callbacks then run as before attach()", fu
   assert.equal(select(1, coroutine.running()), where)
 end)
 
+case("detach() in any order of two adapters gives back the runner set before the first attach(); "
+  .. "meanwhile the runner of the adapter attached last and not detached is in effect", function(c)
+  local mit, assert = c.mit, c.assert
+  local function current() local r = mit.setrunner(nil); mit.setrunner(r); return r end
+  local ran = {}
+  local prev = function(cb, ...) ran[#ran + 1] = "prev"; return cb(...) end
+  mit.setrunner(prev)
+  for _, order in ipairs({ "AB", "BA" }) do
+    local a = c.adapter.attach(c.copas)
+    local b = c.adapter.attach(c.copas)
+    assert.equal(b.runner, current())
+    local first, second = a, b
+    if order == "BA" then first, second = b, a end
+    detach(c, first)
+    assert.equal(second.runner, current(), order .. ": after the first detach()")
+    local where
+    mit.oneoff(0, function() where = coroutine.running() end)
+    assert.is_true(step_until(c, function() return where ~= nil end), order)
+    assert.is_not.equal(first.thread, where)
+    detach(c, second)
+    assert.equal(prev, current(), order .. ": after both detach()")
+  end
+  -- attached again afterwards: the same
+  local h = c.adapter.attach(c.copas)
+  assert.equal(h.runner, current())
+  detach(c, h)
+  assert.equal(prev, current())
+  mit.oneoff(0, function() ran[#ran + 1] = "cb" end)
+  mit.sleep(1)
+  mit.process_events()
+  assert.same({ "prev", "cb" }, ran)
+  mit.setrunner(nil)
+end)
+
 case("detach() destroys h's timers, ends the thread, and copas runs no luamockit callback after it", function(c)
   local copas, mit, assert = c.copas, c.mit, c.assert
   local h = c.adapter.attach(copas)
@@ -368,6 +402,78 @@ case("a plain callback's error goes to copas' error handling and the drain goes 
   assert.equal(1, #seen)
   assert.matches("copas%-plain%-boom", seen[1])
   assert.matches("stack traceback", seen[1])
+end)
+
+-- The k-th call of copas.addthread (what, "addthread") or of copas.receive
+-- on the adapter's waker ("receive") made after the events are due raises
+-- a simulated memory error, once: the drain reporting an error, starting
+-- a thread of h:oneoff, the drain's own wait. Returns what ran, the calls
+-- made and the errors copas and luamockit's handler got.
+local function fault_run(c, what, k, handler)
+  local copas, mit = c.copas, c.mit
+  local errs, plain, started, calls = {}, {}, {}, 0
+  local restore = catch_copas_errors(c, errs)
+  if handler then mit.seterrorhandler(function(e) errs[#errs + 1] = tostring(e) end) end
+  local h = c.adapter.attach(copas)
+  copas.step(0)
+  mit.oneoff(0, function() plain[#plain + 1] = 1; error("cb-boom") end)
+  for i = 1, 3 do h:oneoff(0, function() started[#started + 1] = i end) end
+  mit.oneoff(0, function() plain[#plain + 1] = 2 end)
+  mit.sleep(2)
+  local orig = copas[what]
+  copas[what] = function(...)
+    if what == "addthread" or (...) == h.waker then
+      calls = calls + 1
+      if calls == k then error("not enough memory", 0) end
+    end
+    return orig(...)
+  end
+  local ok, err = pcall(function()
+    step_for(c, 60)
+    copas[what] = orig
+    -- after the fault: the adapter works on
+    mit.oneoff(0, function() plain[#plain + 1] = 3 end)
+    h:oneoff(0, function() started[#started + 1] = 4 end)
+    step_until(c, function() return plain[3] ~= nil and started[#started] == 4 end, 2000)
+  end)
+  copas[what] = orig
+  restore()
+  mit.seterrorhandler(nil)
+  detach(c, h)
+  c.assert(ok, err)
+  return { plain = plain, started = started, errs = errs, calls = calls }
+end
+
+case("a memory error in copas.addthread or copas.receive anywhere in the adapter (reporting an error, "
+  .. "starting h's threads, the drain's wait) loses nothing: the drain goes on, every error reaches the user",
+  function(c)
+  local assert = c.assert
+  for _, what in ipairs({ "addthread", "receive" }) do
+    for _, handler in ipairs({ false, true }) do
+      local k = 0
+      repeat
+        k = k + 1
+        local tag = ("%s k=%d handler=%s"):format(what, k, tostring(handler))
+        local r = fault_run(c, what, k, handler)
+        assert.same({ 1, 2, 3 }, r.plain, tag)
+        local nomem, boom = 0, 0
+        for _, e in ipairs(r.errs) do
+          if e:find("not enough memory", 1, true) then nomem = nomem + 1 end
+          if e:find("cb-boom", 1, true) then boom = boom + 1 end
+        end
+        assert.equal(1, boom, tag .. ": " .. table.concat(r.errs, " | "))
+        assert.is_true(nomem <= (k <= r.calls and 1 or 0), tag .. ": " .. table.concat(r.errs, " | "))
+        local seen = {}
+        for n, i in ipairs(r.started) do
+          assert.is_nil(seen[i], tag); seen[i] = true
+          if n > 1 then assert.is_true(i > r.started[n - 1], tag) end
+        end
+        assert.is_true(seen[4], tag .. ": the adapter did not go on")
+        assert.is_true(3 - (#r.started - 1) <= nomem, tag .. ": a thread of h:oneoff was lost")
+      until k > r.calls or k >= 10
+      assert.is_true(k > 1, what .. ": no call was made")
+    end
+  end
 end)
 
 case("with mit.seterrorhandler set, the handler gets a plain callback's error", function(c)

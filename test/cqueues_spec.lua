@@ -223,6 +223,41 @@ describe("luamockit.cqueues", function()
     h:detach() -- twice is harmless
   end)
 
+  it("detach() in any order of two adapters gives back the runner set before the first attach(); meanwhile "
+    .. "the runner of the adapter attached last and not detached is in effect", function()
+    local function current() local r = mit.setrunner(nil); mit.setrunner(r); return r end
+    local ran = {}
+    local prev = function(cb, ...) ran[#ran + 1] = "prev"; return cb(...) end
+    mit.setrunner(prev)
+    for _, order in ipairs({ "AB", "BA" }) do
+      local cqa, cqb = cqueues.new(), cqueues.new()
+      local a, b = adapter.attach(cqa), adapter.attach(cqb)
+      assert.equal(b.runner, current())
+      local first, second, cq2 = a, b, cqb
+      if order == "BA" then first, second, cq2 = b, a, cqa end
+      first:detach()
+      assert.equal(second.runner, current(), order .. ": after the first detach()")
+      -- a plain callback now runs (and may block) in the remaining adapter's loop
+      local log = {}
+      mit.oneoff(0, function() cqueues.sleep(0.001); log[#log + 1] = "slept" end)
+      mit.oneoff(5, function() second:detach() end)
+      local r = loop_within(cq2, 5000)
+      assert.is_true(r[1], tostring(r[2]))
+      assert.same({ "slept" }, log)
+      assert.equal(prev, current(), order .. ": after both detach()")
+      assert(cqa:loop(1)); assert(cqb:loop(1))
+      assert.is_true(cqa:empty() and cqb:empty())
+    end
+    local h = adapter.attach(cqueues.new())
+    assert.equal(h.runner, current())
+    h:detach()
+    assert.equal(prev, current())
+    mit.oneoff(0, function() ran[#ran + 1] = "cb" end)
+    mit.sleep(1)
+    mit.process_events()
+    assert.same({ "prev", "cb" }, ran)
+  end)
+
   it("detach() called outside the loop ends the adapter's coroutine at the next cq:loop()", function()
     local cq = cqueues.new()
     local h = adapter.attach(cq)
@@ -263,6 +298,80 @@ describe("luamockit.cqueues", function()
     assert.equal(2, #got)
     assert.matches("cq%-handled", got[1])
     assert.matches("yielded, but not to cqueues", got[2])
+  end)
+
+  -- The k-th call of cq:wrap (cqueues.interpose) made after the events are
+  -- due raises a simulated memory error, once: the drain reporting an
+  -- error, a runner of h's calls, the start of one, a blocked callback's
+  -- hand-over. Returns what ran and what cq:loop() and the handler got.
+  local function wrap_fault_run(k, handler)
+    local cq = cqueues.new()
+    local h = adapter.attach(cq)
+    local errs, plain, started, ended, calls = {}, {}, {}, {}, 0
+    if handler then mit.seterrorhandler(function(e) errs[#errs + 1] = tostring(e) end) end
+    mit.oneoff(0, function() plain[#plain + 1] = 1; error("cb-boom") end)
+    mit.oneoff(0, function() plain[#plain + 1] = 2; cqueues.sleep(0.002); ended[#ended + 1] = 2 end)
+    for i = 1, 3 do h:oneoff(0, function() started[#started + 1] = i; cqueues.sleep(0.001) end) end
+    mit.oneoff(0, function() plain[#plain + 1] = 3 end)
+    mit.sleep(2)
+    local orig
+    orig = cqueues.interpose("wrap", function(self, ...)
+      calls = calls + 1
+      if calls == k then error("not enough memory", 0) end
+      return orig(self, ...)
+    end)
+    local phase2 = false
+    local ok, err = pcall(function()
+      local deadline = mit.monotime() + 150
+      while mit.monotime() < deadline do
+        local r = { cq:step(0.01) }
+        if not r[1] then errs[#errs + 1] = tostring(r[2]) end
+      end
+      -- after the fault: the adapter works on, and detach() ends cq:loop()
+      cqueues.interpose("wrap", orig)
+      phase2 = true
+      mit.oneoff(0, function() plain[#plain + 1] = 4 end)
+      h:oneoff(0, function() started[#started + 1] = 4 end)
+      mit.oneoff(30, function() h:detach() end)
+      for _ = 1, 20 do
+        local r = { cq:loop(5) }
+        if r[1] then break end
+        errs[#errs + 1] = tostring(r[2])
+      end
+    end)
+    cqueues.interpose("wrap", orig)
+    mit.seterrorhandler(nil)
+    assert(ok, err)
+    assert.is_true(phase2 and cq:empty(), "cq:loop() did not end after detach()")
+    return { plain = plain, started = started, ended = ended, errs = errs, calls = calls }
+  end
+
+  it("a memory error in cq:wrap anywhere in the adapter (reporting an error, starting h's calls, handing over "
+    .. "a blocked callback) loses nothing: the drain goes on, every error reaches the user", function()
+    for _, handler in ipairs({ false, true }) do
+      for k = 1, 7 do
+        local what = ("k=%d handler=%s"):format(k, tostring(handler))
+        local r = wrap_fault_run(k, handler)
+        if k == 7 then assert.is_true(r.calls < k, "the sweep does not reach every call of cq:wrap") end
+        assert.same({ 1, 2, 3, 4 }, r.plain, what)
+        local nomem, boom = 0, 0
+        for _, e in ipairs(r.errs) do
+          if e:find("not enough memory", 1, true) then nomem = nomem + 1 end
+          if e:find("cb-boom", 1, true) then boom = boom + 1 end
+        end
+        assert.equal(1, boom, what .. ": " .. table.concat(r.errs, " | "))
+        assert.is_true(nomem <= 1, what)
+        -- h's calls: each started once, in order; one that never started was reported
+        local seen = {}
+        for n, i in ipairs(r.started) do
+          assert.is_nil(seen[i], what); seen[i] = true
+          if n > 1 then assert.is_true(i > r.started[n - 1], what) end
+        end
+        assert.is_true(seen[4], what .. ": the adapter did not go on")
+        local missing = 3 - (#r.started - 1) + (1 - #r.ended)
+        assert.is_true(missing <= nomem, what .. ": lost " .. missing .. ", reported " .. nomem)
+      end
+    end
   end)
 
   it("luamockit.co tasks run inside cq's loop", function()

@@ -285,6 +285,123 @@ static const scenario scenarios[] = {
      "  error(('statuses: OK %d, ECALLBACK %d, other %d, mismatches %d'):format(st.status.OK, st.status.ECALLBACK,\n"
      "    20 - st.status.OK - st.status.ECALLBACK, st.mismatches))\n"
      "end"},
+
+    /* The loop adapters (lua/luamockit/cqueues.lua and copas.lua), with an
+     * error handler set: a memory error anywhere in the adapter's drain
+     * (its wait, process_events, the runner, starting h:oneoff's threads)
+     * during a few steps of the loop; with memory back, the loop's next
+     * steps run every event still pending (or its error is reported),
+     * none twice, each kind in order, and the adapter works on: a new
+     * plain one-off and a new h:oneoff run, detach() ends it. A loop
+     * library that is not installed for this Lua skips the scenario (the
+     * setup sets skip). */
+    {"cqueues adapter",
+     "package.path = 'lua/?.lua;' .. package.path\n"
+     "local v = _VERSION:match('%d+%.%d+') -- the loop library's C modules, where Debian puts them\n"
+     "package.cpath = package.cpath .. ';/usr/local/lib/lua/' .. v .. '/?.so;/usr/lib/x86_64-linux-gnu/lua/' .. v .. '/?.so'\n"
+     "mit = require('luamockit')\n"
+     "local ok, cqueues = pcall(require, 'cqueues')\n"
+     "if not ok then skip = 'cqueues is not installed'; return end\n"
+     "-- Debian's cqueues itself crashes (SIGSEGV in _cqueues.so) in a later step\n"
+     "-- after a memory error inside cq:step (5.4, budget 11): opt in\n"
+     "if os.getenv('LMK_OOM_CQUEUES') ~= '1' then skip = 'LMK_OOM_CQUEUES=1 to run (cqueues crashes past budget 10)'; return end\n"
+     "cq = cqueues.new()\n"
+     "errs = 0\n"
+     "mit.seterrorhandler(function(e) errs = errs + 1 end)\n"
+     "function STEP() return (cq:step(0.01)) end\n"
+     "h = require('luamockit.cqueues').attach(cq)\n"
+     "assert(cq:step(0))\n"
+     "for i = 1, N do mit.oneoff(0, cb, i); h:oneoff(0, cb, N + i); mit.sleep(0.01) end\n"
+     "await(2 * N)\n",
+     "for k = 1, 3 do cq:step(0) end",
+     "local t = mit.monotime() + 5000\n"
+     "local last, spawned = false, false\n"
+     "mit.oneoff(0, function() last = true end)\n"
+     "h:oneoff(0, function() spawned = true end)\n"
+     "while not (last and spawned) do\n"
+     "  if mit.monotime() > t then\n"
+     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)))\n"
+     "  end\n"
+     "  if not STEP() then errs = errs + 1 end\n"
+     "end\n"
+     "local ran = 0\n"
+     "for i = 1, 2 * N do\n"
+     "  if cnt[i] > 1 then error('event ' .. i .. ' ran ' .. cnt[i] .. ' times') end\n"
+     "  ran = ran + cnt[i]\n"
+     "end\n"
+     "local p, s = 0, N -- plain events 1..N, h:oneoff's N+1..2N: each in order\n"
+     "for k = 1, no do\n"
+     "  local i = order[k]\n"
+     "  if i <= N then\n"
+     "    if i <= p then error('order: ' .. p .. ' before ' .. i) end\n"
+     "    p = i\n"
+     "  else\n"
+     "    if i <= s then error('order: ' .. s .. ' before ' .. i) end\n"
+     "    s = i\n"
+     "  end\n"
+     "end\n"
+     "if ran + errs < 2 * N then error(('%d ran, %d errors reported, for %d events'):format(ran, errs, 2 * N)) end\n"
+     "h:detach()\n"
+     "for k = 1, 20 do if cq:loop(5) then break end end\n"
+     "if not cq:empty() then error('cq:loop() did not end after detach()') end\n"
+     "mit.seterrorhandler(nil)\n"},
+
+    {"copas adapter",
+     "package.path = 'lua/?.lua;' .. package.path\n"
+     "local v = _VERSION:match('%d+%.%d+')\n"
+     "package.cpath = package.cpath .. ';/usr/local/lib/lua/' .. v .. '/?.so;/usr/lib/x86_64-linux-gnu/lua/' .. v .. '/?.so'\n"
+     "local dir = os.getenv('LMK_COPAS4_PATH')\n"
+     "if dir and dir ~= '' then package.path = dir .. '/?.lua;' .. dir .. '/?/init.lua;' .. package.path end\n"
+     "mit = require('luamockit')\n"
+     "local ok\n"
+     "ok, copas = pcall(require, 'copas')\n"
+     "if not ok then skip = 'copas is not installed'; return end\n"
+     "-- open (issue 21): with copas 4 on 5.4 a memory error in copas' own receive\n"
+     "-- ends the drain thread and its restart fails too (budget 9): opt in\n"
+     "if os.getenv('LMK_OOM_COPAS') ~= '1' then skip = 'LMK_OOM_COPAS=1 to run (fails at budget 9, copas 4 on 5.4)'; return end\n"
+     "errs = 0\n"
+     "mit.seterrorhandler(function(e) errs = errs + 1 end)\n"
+     "-- copas' error handling counts too (4.x: its default handler; 1.x prints)\n"
+     "if copas.seterrorhandler then copas.seterrorhandler(function() errs = errs + 1 end, true)\n"
+     "else print = function() errs = errs + 1 end end\n"
+     "function STEP() return (pcall(copas.step, 0.01)) end\n"
+     "h = require('luamockit.copas').attach(copas)\n"
+     "copas.step(0)\n"
+     "for i = 1, N do mit.oneoff(0, cb, i); h:oneoff(0, cb, N + i); mit.sleep(0.01) end\n"
+     "await(2 * N)\n",
+     "for k = 1, 3 do copas.step(0) end",
+     "local t = mit.monotime() + 5000\n"
+     "local last, spawned = false, false\n"
+     "mit.oneoff(0, function() last = true end)\n"
+     "h:oneoff(0, function() spawned = true end)\n"
+     "while not (last and spawned) do\n"
+     "  if mit.monotime() > t then\n"
+     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)))\n"
+     "  end\n"
+     "  if not STEP() then errs = errs + 1 end\n"
+     "end\n"
+     "local ran = 0\n"
+     "for i = 1, 2 * N do\n"
+     "  if cnt[i] > 1 then error('event ' .. i .. ' ran ' .. cnt[i] .. ' times') end\n"
+     "  ran = ran + cnt[i]\n"
+     "end\n"
+     "local p, s = 0, N -- plain events 1..N, h:oneoff's N+1..2N: each in order\n"
+     "for k = 1, no do\n"
+     "  local i = order[k]\n"
+     "  if i <= N then\n"
+     "    if i <= p then error('order: ' .. p .. ' before ' .. i) end\n"
+     "    p = i\n"
+     "  else\n"
+     "    if i <= s then error('order: ' .. s .. ' before ' .. i) end\n"
+     "    s = i\n"
+     "  end\n"
+     "end\n"
+     "if ran + errs < 2 * N then error(('%d ran, %d errors reported, for %d events'):format(ran, errs, 2 * N)) end\n"
+     "h:detach()\n"
+     "local th = h.thread\n"
+     "for k = 1, 100 do if coroutine.status(th) == 'dead' then break end; copas.step(0.01) end\n"
+     "if coroutine.status(th) ~= 'dead' then error('the drain thread did not end after detach()') end\n"
+     "mit.seterrorhandler(nil)\n"},
 };
 
 /* Runs one scenario at one budget; returns NULL or a failure message, and
@@ -306,6 +423,13 @@ static const char *at_budget(const scenario *sc, long n, const char *cpath, long
         lua_close(L);
         return msg;
     }
+    lua_getglobal(L, "skip"); /* the setup found what it needs missing */
+    if (lua_isstring(L, -1)) {
+        snprintf(msg, sizeof msg, "# SKIP %s", lua_tostring(L, -1));
+        lua_close(L);
+        return msg;
+    }
+    lua_pop(L, 1);
     if (luaL_loadstring(L, sc->action) != 0) {
         snprintf(msg, sizeof msg, "load: %s", lua_tostring(L, -1));
         lua_close(L);
@@ -352,7 +476,10 @@ int main(int argc, char **argv) {
             }
         }
         alarm(0);
-        if (err != NULL) {
+        if (err != NULL && strncmp(err, "# SKIP", 6) == 0) {
+            n_pass++;
+            printf("ok - %s %s\n", sc->name, err);
+        } else if (err != NULL) {
             n_fail++;
             printf("not ok - %s: %s\n", sc->name, err);
         } else {

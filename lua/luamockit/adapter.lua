@@ -145,6 +145,27 @@ local function settle(h, co, ok, first, ...)
   end
 end
 
+-- Several adapters attached at once (of one kind or both): their runners
+-- form a chain, each handle's prev_runner the runner it replaced at
+-- attach(). The runner in effect is that of the adapter attached last
+-- among those still attached; detach() takes its handle out of the chain
+-- in any order: if its runner is the one in effect, the one it replaced
+-- comes back; if not, the handle attached after it inherits the runner it
+-- replaced. So once every adapter is detached, the runner set before the
+-- first attach() is back, and a detached adapter's runner is never in
+-- effect. A runner set by hand with mit.setrunner while adapters are
+-- attached stays in effect through their detach() (it is not theirs).
+local attached = setmetatable({}, { __mode = "k" })
+
+local function unlink_runner(h)
+  attached[h] = nil
+  local cur = mit.setrunner(h.prev_runner)
+  if cur ~= h.runner then mit.setrunner(cur) end
+  for o in pairs(attached) do
+    if o.prev_runner == h.runner then o.prev_runner = h.prev_runner end
+  end
+end
+
 --- Fills h (a table with h.spawn, h.handoff and h.loopname set) with the
 -- shared state and installs its runner (mit.setrunner): from then on each
 -- timer callback runs at once, in luamockit's order, in a coroutine of its
@@ -154,6 +175,7 @@ end
 function M.init(h)
   h.boxes, h.nboxes, h.swept = {}, 0, 64
   h.pool, h.gone = {}, setmetatable({}, { __mode = "k" })
+  h.err, h.retry = false, false -- the drain's (set now: the keys exist before memory is short)
   h.runner = function(cb, ...)
     local pool = h.pool
     local n = #pool
@@ -167,7 +189,85 @@ function M.init(h)
     return settle(h, co, resume(co, cb, ...))
   end
   h.prev_runner = mit.setrunner(h.runner)
+  attached[h] = true
   return h
+end
+
+-- The drain: the body of an adapter's drain thread (copas) or coroutine
+-- (cqueues). It must outlive every error, memory errors included: once it
+-- is gone, events stay pending and the loop has nothing of luamockit left.
+-- So everything it does between two waits runs under pcall, and what
+-- cannot be done now (an error to report while memory is short) is kept in
+-- h and retried at the next wake-up, which comes soon (h.retry). The wait
+-- itself runs under pcall too where pcall can yield (5.2+, LuaJIT) unless
+-- the adapter's wait is a bare yield (h.bare_wait: cqueues); on Lua 5.1
+-- pcall cannot yield: an error in the wait ends the thread, and the loop
+-- restarts it (copas: the thread's error handler).
+--
+-- The adapter fills in:
+--   h.wait(h)       blocks in the loop until mit.fd() is readable, or a
+--                   retry is due (h.retry); returns false when the drain is
+--                   to end (or h.detached is set)
+--   h.report(err)   raises err in a thread of the loop of its own (the
+--                   loop's error path); may fail when memory is short
+--   h.stuck(h)      optional: true if the adapter's own state needs
+--                   h.repair(h) (called after each round)
+local YIELDING_PCALL
+do
+  local co = create(function() return pcall(yield, true) end)
+  local ok, y = resume(co)
+  YIELDING_PCALL = ok and y == true and status(co) == "suspended"
+end
+M.yielding_pcall = YIELDING_PCALL
+
+--- raise(err): error(err, 0), for a thread that only reports err.
+function M.raise(err)
+  error(err, 0)
+end
+
+-- One round after a wake-up: an error still to report goes first (so no
+-- second one can take its place: process_events leaves the rest queued),
+-- then the drain, then the adapter's repairs. Raises only if report or
+-- repair fail, with h.err still set when it was not reported.
+local function round(h)
+  if h.err ~= false then
+    h.report(h.err)
+    h.err = false
+  end
+  local ok, err = pcall(mit.process_events)
+  if not ok then
+    h.err = err
+    h.report(err)
+    h.err = false
+  end
+  if h.stuck and h.stuck(h) then h.repair(h) end
+end
+
+--- M.drain(h): runs the drain until h is detached or h.wait returns false.
+function M.drain(h)
+  while not h.detached do
+    local ok, more
+    if YIELDING_PCALL and not h.bare_wait then
+      ok, more = pcall(h.wait, h)
+      if not ok then
+        -- an error of the wait (the loop's own code, or memory): reported
+        -- as any other, unless one is still waiting (then this one is
+        -- lost: the error kept is the first). It may have come before the
+        -- wait yielded: wait once more, unprotected, so that the drain
+        -- never goes round without yielding to the loop
+        if h.err == false then h.err = more end
+        if not h.detached then more = h.wait(h) end
+      end
+    else
+      more = h.wait(h)
+    end
+    if h.detached or not more then return end
+    local rok, rerr = pcall(round, h)
+    -- an error of report/repair itself (memory) is not reported: what it
+    -- failed to do is retried at the next round
+    if not rok and h.err == false and not (h.stuck and h.stuck(h)) then h.err = rerr end
+    h.retry = h.err ~= false or (h.stuck ~= nil and h.stuck(h))
+  end
 end
 
 --- Destroys every timer armed through h.
@@ -181,9 +281,7 @@ end
 function H:detach()
   if self.detached then return end
   self.detached = true
-  -- the runner before ours comes back, unless another one replaced ours
-  local cur = mit.setrunner(self.prev_runner)
-  if cur ~= self.runner then mit.setrunner(cur) end
+  unlink_runner(self)
   M.forget_timers(self)
   self:stop_drain()
 end

@@ -26,7 +26,10 @@
 -- Errors: raised before the callback blocked, luamockit's path
 -- (mit.seterrorhandler's handler, else the drain thread raises it to
 -- copas' error handling and goes on); raised after, copas' (its default
--- handler, copas.seterrorhandler; 1.x prints it).
+-- handler, copas.seterrorhandler; 1.x prints it). The drain thread
+-- outlives any error of the adapter's code, memory errors included (see
+-- luamockit.adapter's drain); should it end all the same, its own copas
+-- error handler starts a new one and passes the error on.
 --
 -- h:detach() gives back the runner set before attach(), destroys the
 -- timers armed through h and ends the drain thread (at copas' next step),
@@ -58,6 +61,22 @@ local function copas_handoff(co, what, queue)
   return true
 end
 
+-- copas.geterrorhandler(co) gives co's handler or the default: a key that
+-- is no thread gives the default.
+local NO_THREAD = {}
+
+-- Starts (or restarts) h's drain thread, with a waker of its own (copas
+-- 1.x closes the socket of a thread that ended with an error: the old
+-- waker).
+local function start_drain(h)
+  local copas = h.copas
+  h.waker = msock.newfd()
+  h.thread = copas.addthread(function()
+    copas.setErrorHandler(h.on_error) -- this thread's (1.x and 4.x)
+    return base.drain(h)
+  end)
+end
+
 --- adapter.attach(copas) -> h: folds luamockit into copas' loop.
 function M.attach(copas)
   if type(copas) ~= "table" or type(copas.addthread) ~= "function" or type(copas.receive) ~= "function" then
@@ -70,8 +89,31 @@ function M.attach(copas)
     return copas.addthread(function() return fn(unpack(args, 1, args.n)) end)
   end
   base.init(h)
-  h.waker = msock.addthread(copas, msock.newfd())
-  h.thread = h.waker.thread
+  -- The drain (luamockit.adapter's drain) in a copas thread: it waits on
+  -- an fd waker (msock.newfd()), which copas' select watches; with a retry
+  -- due (an error not reported yet, for want of memory) the waker is dirty,
+  -- so copas resumes the thread at its next step. An error it reports is
+  -- raised in a copas thread of its own (copas' error handling).
+  h.wait = function()
+    local w = h.waker
+    w.retry = h.retry
+    return w:copas_wait(copas)
+  end
+  h.report = function(err) copas.addthread(function() error(err, 0) end) end
+  -- The thread's own error handler: should the thread end with an error
+  -- all the same (on Lua 5.1 the wait runs outside pcall: an error in
+  -- copas' receive, a memory error), a new thread takes over at once (it
+  -- was not detached or closed), and the error goes where copas would have
+  -- sent it (its default handler; 1.x prints it).
+  local function on_error(msg, co, skt)
+    if co == h.thread and not h.detached and not h.waker.closed then pcall(start_drain, h) end
+    if copas.geterrorhandler then
+      return copas.geterrorhandler(NO_THREAD)(msg, co, skt)
+    end
+    return print(msg, co, skt)
+  end
+  h.on_error = on_error
+  start_drain(h)
   return h
 end
 

@@ -28,7 +28,10 @@
 -- error handler; without one, it is raised in a coroutine of cq of its
 -- own, so cq:loop()/cq:step() return it, and the drain goes on at the
 -- next cq:loop()); raised after, cq:loop() returns it as for any
--- coroutine of cq.
+-- coroutine of cq. The adapter's own coroutines outlive any error of its
+-- code, memory errors included (see luamockit.adapter's drain): what a
+-- memory error kept it from doing (report an error, start a queued call)
+-- is done at a retry soon after, nothing pending is lost.
 --
 -- h:detach() gives back the runner, destroys the timers armed through h
 -- and wakes the polling coroutine (a condition variable) so it ends:
@@ -50,23 +53,32 @@ local H = {}
 H.__index = H
 for k, f in pairs(base.methods) do H[k] = f end
 
--- Starts the queued calls of h in order: each runner takes the head of
--- the queue, wraps the runner of the next one (if any), then runs its own.
+local POLL = cqueues._POLL
+local yield = coroutine.yield
+-- Seconds before a retry after a memory error (a runner that could not be
+-- wrapped, an error the drain could not report yet).
+local RETRY = 0.01
+
+-- Starts the queued calls of h in order: each runner wraps the runner of
+-- the next call (if any), then takes its own call off the head of the
+-- queue and runs it. The next runner is wrapped first, so that a failure
+-- to wrap it (a memory error) leaves the queue as it was: this runner
+-- waits a little and tries again, the calls keep their order and none is
+-- lost; h.runner_pending stays true meanwhile (the next call's runner is
+-- this one's business).
 local function runner(h)
-  local q = h.queue
   local i = h.qhead
-  local call = q[i]
-  q[i] = nil
-  h.qhead = i + 1
-  h.runner_pending = false
-  if h.qhead <= h.qtail then
-    h.runner_pending = true
-    h.cq:wrap(runner, h)
+  if i < h.qtail then
+    local cq = h.cq
+    while not pcall(cq.wrap, cq, runner, h) do yield(POLL, RETRY) end
+  else
+    h.runner_pending = false
   end
+  local call = h.queue[i]
+  h.queue[i] = nil
+  h.qhead = i + 1
   return call.fn(unpack(call.args, 1, call.args.n))
 end
-
-local POLL = cqueues._POLL
 
 -- Runs the coroutine co of a callback that blocked in cqueues (it yielded
 -- y, cqueues' poll protocol) as a coroutine of cq: yields what co yields
@@ -97,23 +109,46 @@ function M.attach(cq)
     return true
   end
   base.init(h)
+  -- A call queued for a runner; if no runner is pending and one cannot be
+  -- wrapped (a memory error), the call is taken back and the error raised
+  -- (it is the callback's: luamockit's error path), so nothing is left
+  -- queued that no runner will start.
   h.spawn = function(fn, args)
-    h.qtail = h.qtail + 1
-    h.queue[h.qtail] = { fn = fn, args = args }
+    local i = h.qtail + 1
+    h.queue[i] = { fn = fn, args = args }
+    h.qtail = i
     if not h.runner_pending then
+      local ok, err = pcall(cq.wrap, cq, runner, h)
+      if not ok then
+        h.queue[i] = nil
+        h.qtail = i - 1
+        error(err, 0)
+      end
       h.runner_pending = true
-      cq:wrap(runner, h)
     end
   end
-  local pollfd = { pollfd = mit.fd(), events = "r" }
-  cq:wrap(function()
-    while not h.detached do
-      cqueues.poll(pollfd, h.cond)
-      if h.detached then break end
-      local ok, err = pcall(mit.process_events)
-      if not ok then cq:wrap(function() error(err, 0) end) end
+  -- The drain (luamockit.adapter's drain): its wait is a bare yield of
+  -- cqueues' poll request (what cqueues.poll yields), which raises nothing,
+  -- so it runs outside pcall on every Lua; with a retry due, it
+  -- polls with a timeout. An error it reports is raised in a coroutine of
+  -- cq of its own: cq:loop() returns it, and the next cq:loop() goes on.
+  h.pollfd = { pollfd = mit.fd(), events = "r" }
+  h.wait = function()
+    if h.retry then
+      yield(POLL, h.pollfd, h.cond, RETRY)
+    else
+      yield(POLL, h.pollfd, h.cond)
     end
-  end)
+    return true
+  end
+  h.bare_wait = true -- under pcall, a memory error could keep it from yielding at all
+  h.report = function(err) cq:wrap(base.raise, err) end
+  h.stuck = function() return h.qhead <= h.qtail and not h.runner_pending end
+  h.repair = function()
+    cq:wrap(runner, h)
+    h.runner_pending = true
+  end
+  cq:wrap(base.drain, h)
   return h
 end
 

@@ -139,9 +139,10 @@ end
 
 --- LuaSocket's select() returns a "dirty" object as readable at once: a
 -- closed waker is, so that a copas thread waiting on it is resumed and
--- ends.
+-- ends; so is one whose owner set w.retry (luamockit.copas: work a memory
+-- error held back), so that the thread is resumed at copas' next step.
 function FdWaker:dirty()
-  return self.closed == true
+  return self.closed == true or self.retry == true
 end
 
 --- Nothing to read: the fd is level-triggered, process_events clears it.
@@ -166,7 +167,7 @@ end
 -- always waits, so that addthread never runs callbacks itself.
 function FdWaker:receive()
   if self.closed then return nil, "closed" end
-  if self.primed and mit.inqueue() > 0 then return "!" end
+  if self.primed and (self.retry or mit.inqueue() > 0) then return "!" end
   self.primed = true
   return nil, "timeout"
 end
