@@ -15,6 +15,9 @@
  * the first budget whose action never met a failed allocation. A hang (a
  * budget taking over 20 s) is a failure.
  *
+ * OOM_ONLY=<text> in the environment runs only the scenarios whose name
+ * contains it.
+ *
  * Prints "ok - <scenario>: budgets 0..N (K runs)" or "not ok - ..."; the
  * last line: "oomhost: P passed, F failed"; exit status 0 iff F == 0.
  */
@@ -33,6 +36,9 @@
 
 static long budget = -1; /* allocations left; -1: no limit */
 static long failed;      /* allocations refused since the budget was set */
+/* A scenario whose setup sets the global GATED counts (and refuses) only the
+ * allocations made while its gate is open: inside oomgated(f, ...). */
+static int gated, gate_open;
 
 static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     (void)ud;
@@ -40,7 +46,7 @@ static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         free(ptr);
         return NULL;
     }
-    if (budget >= 0 && (ptr == NULL || nsize > osize)) { /* a new block, or a bigger one */
+    if (budget >= 0 && (!gated || gate_open) && (ptr == NULL || nsize > osize)) { /* a new block, or a bigger one */
         if (budget == 0) {
             failed++;
             return NULL;
@@ -48,6 +54,19 @@ static void *lalloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         budget--;
     }
     return realloc(ptr, nsize);
+}
+
+/* oomgated(f, ...): f(...) with the gate open, closed again whatever
+ * happens (in C: closing it allocates nothing); f's results, or f's error
+ * raised again. f must not yield. */
+static int l_oomgated(lua_State *L) {
+    int was = gate_open, status;
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    gate_open = 1;
+    status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    gate_open = was;
+    if (status != 0) return lua_error(L);
+    return lua_gettop(L);
 }
 
 /* ---- running chunks ---- */
@@ -302,14 +321,33 @@ static const scenario scenarios[] = {
      "mit = require('luamockit')\n"
      "local ok, cqueues = pcall(require, 'cqueues')\n"
      "if not ok then skip = 'cqueues is not installed'; return end\n"
-     "-- Debian's cqueues itself crashes (SIGSEGV in _cqueues.so) in a later step\n"
-     "-- after a memory error inside cq:step (5.4, budget 11): opt in\n"
-     "if os.getenv('LMK_OOM_CQUEUES') ~= '1' then skip = 'LMK_OOM_CQUEUES=1 to run (cqueues crashes past budget 10)'; return end\n"
+     "-- open (issue 21), 5.4 only: at budget 11 a memory error in a worker's\n"
+     "-- resume (inside process_events, gate open) escapes every pcall up to\n"
+     "-- the host, past oomgated's own lua_pcall (5.4 hands an error of a thread\n"
+     "-- without a handler to the main thread), then SIGSEGV in lua_pushvalue\n"
+     "-- from _cqueues.so. The frames between are luamockit.so's (lua_pcallk of\n"
+     "-- the drain, lua_callk of the runner): possibly ours, not yet known: opt in\n"
+     "if _VERSION == 'Lua 5.4' and os.getenv('LMK_OOM_CQUEUES') ~= '1' then\n"
+     "  skip = 'LMK_OOM_CQUEUES=1 to run on 5.4 (an escaping memory error, budget 11: issue 21)'; return\n"
+     "end\n"
      "cq = cqueues.new()\n"
      "errs = 0\n"
      "mit.seterrorhandler(function(e) errs = errs + 1 end)\n"
      "function STEP() return (cq:step(0.01)) end\n"
      "h = require('luamockit.cqueues').attach(cq)\n"
+     "-- Gated: allocations fail only while the adapter's code runs between two\n"
+     "-- waits (process_events with the runner, handoff, spawn and the\n"
+     "-- callbacks' errors; report; repair), never inside cqueues' own C code.\n"
+     "-- A memory error raised by cqueues' C internals in cq:step leaves the\n"
+     "-- controller unusable, which is cqueues' and no adapter can undo: 5.1 and\n"
+     "-- LuaJIT 'cannot step live cqueue' for ever after (its running flag stays\n"
+     "-- set), 5.4 SIGSEGV in lua_pushvalue from _cqueues.so at a later step.\n"
+     "-- cq:wrap called from the adapter's code is swept (its memory error is\n"
+     "-- wrap's documented error surface); the drain's bare yield is not code.\n"
+     "GATED = true\n"
+     "local function gate(f) return function(...) return oomgated(f, ...) end end\n"
+     "mit.process_events = gate(mit.process_events)\n"
+     "h.report, h.repair = gate(h.report), gate(h.repair)\n"
      "assert(cq:step(0))\n"
      "for i = 1, N do mit.oneoff(0, cb, i); h:oneoff(0, cb, N + i); mit.sleep(0.01) end\n"
      "await(2 * N)\n",
@@ -320,7 +358,7 @@ static const scenario scenarios[] = {
      "h:oneoff(0, function() spawned = true end)\n"
      "while not (last and spawned) do\n"
      "  if mit.monotime() > t then\n"
-     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)))\n"
+     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)) .. (DIAG and DIAG() or ''))\n"
      "  end\n"
      "  if not STEP() then errs = errs + 1 end\n"
      "end\n"
@@ -356,9 +394,13 @@ static const scenario scenarios[] = {
      "local ok\n"
      "ok, copas = pcall(require, 'copas')\n"
      "if not ok then skip = 'copas is not installed'; return end\n"
-     "-- open (issue 21): with copas 4 on 5.4 a memory error in copas' own receive\n"
-     "-- ends the drain thread and its restart fails too (budget 9): opt in\n"
-     "if os.getenv('LMK_OOM_COPAS') ~= '1' then skip = 'LMK_OOM_COPAS=1 to run (fails at budget 9, copas 4 on 5.4)'; return end\n"
+     "-- open (issue 21): copas' dispatcher registers a thread that yielded\n"
+     "-- (queue:insert, then queue:push, which makes a table) after resume\n"
+     "-- returns; a memory error there raises out of copas.step and the drain\n"
+     "-- thread is left suspended in no queue of copas: never resumed, no error\n"
+     "-- handler called (copas 1.x on 5.1/LuaJIT: budget 12; copas 4 on 5.4:\n"
+     "-- budget 4). Needs a watch that re-adopts the lost thread: opt in\n"
+     "if os.getenv('LMK_OOM_COPAS') ~= '1' then skip = 'LMK_OOM_COPAS=1 to run (the drain thread is lost at budget 12: issue 21)'; return end\n"
      "errs = 0\n"
      "mit.seterrorhandler(function(e) errs = errs + 1 end)\n"
      "-- copas' error handling counts too (4.x: its default handler; 1.x prints)\n"
@@ -366,6 +408,7 @@ static const scenario scenarios[] = {
      "else print = function() errs = errs + 1 end end\n"
      "function STEP() return (pcall(copas.step, 0.01)) end\n"
      "h = require('luamockit.copas').attach(copas)\n"
+     "function DIAG() return (' (drain thread %s, err %s, retry %s)'):format(coroutine.status(h.thread), tostring(h.err), tostring(h.retry)) end\n"
      "copas.step(0)\n"
      "for i = 1, N do mit.oneoff(0, cb, i); h:oneoff(0, cb, N + i); mit.sleep(0.01) end\n"
      "await(2 * N)\n",
@@ -376,7 +419,7 @@ static const scenario scenarios[] = {
      "h:oneoff(0, function() spawned = true end)\n"
      "while not (last and spawned) do\n"
      "  if mit.monotime() > t then\n"
-     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)))\n"
+     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)) .. (DIAG and DIAG() or ''))\n"
      "  end\n"
      "  if not STEP() then errs = errs + 1 end\n"
      "end\n"
@@ -411,9 +454,12 @@ static const char *at_budget(const scenario *sc, long n, const char *cpath, long
     const char *err;
     lua_State *L;
     budget = -1;
+    gated = gate_open = 0;
     L = lua_newstate(lalloc, NULL);
     if (L == NULL) return "lua_newstate failed";
     luaL_openlibs(L);
+    lua_pushcfunction(L, l_oomgated);
+    lua_setglobal(L, "oomgated");
     lua_getglobal(L, "package");
     lua_pushstring(L, cpath);
     lua_setfield(L, -2, "cpath");
@@ -435,10 +481,16 @@ static const char *at_budget(const scenario *sc, long n, const char *cpath, long
         lua_close(L);
         return msg;
     }
+    lua_getglobal(L, "GATED");
+    gated = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    gate_open = 0;
     failed = 0;
     budget = n;
-    (void)call(L); /* may fail: that is the point */
+    err = call(L); /* may fail: that is the point */
+    if (err != NULL && getenv("OOM_DEBUG") != NULL) fprintf(stderr, "# budget %ld: action: %s\n", n, err);
     budget = -1;
+    gated = gate_open = 0;
     *refused = failed;
     lua_settop(L, 0);
     if ((err = run(L, sc->check)) != NULL) {
@@ -454,6 +506,7 @@ int main(int argc, char **argv) {
     char cpath[1024];
     size_t i;
     long stride = argc > 3 ? atol(argv[3]) : 1;
+    const char *only = getenv("OOM_ONLY"); /* a part of the names of the scenarios to run */
     if (argc < 3) {
         fprintf(stderr, "usage: %s <dir of luamockit.so> <dir of testproducer.so> [stride]\n", argv[0]);
         return 2;
@@ -465,8 +518,9 @@ int main(int argc, char **argv) {
         const scenario *sc = &scenarios[i];
         const char *err = NULL;
         long n, runs = 0, refused = 0;
+        if (only != NULL && *only != '\0' && strstr(sc->name, only) == NULL) continue;
         current = sc->name;
-        for (n = 0;; n += n < 64 ? 1 : stride) {
+        for (n = getenv("OOM_FROM") ? atol(getenv("OOM_FROM")) : 0;; n += n < 64 ? 1 : stride) {
             alarm(20);
             runs++;
             if ((err = at_budget(sc, n, cpath, &refused)) != NULL || refused == 0) break;
