@@ -389,11 +389,11 @@ func runEngineModel(t testing.TB, seed uint64, ops int) {
 }
 
 // TestEngineModel runs 500 seeds of 2000 operations (the C test's
-// defaults were 2000 seeds; -short runs 50).
+// defaults were 2000 seeds); -short and -race run 25.
 func TestEngineModel(t *testing.T) {
 	seeds := uint64(500)
-	if testing.Short() {
-		seeds = 50
+	if testing.Short() || raceEnabled {
+		seeds = 25
 	}
 	for s := uint64(1); s <= seeds; s++ {
 		runEngineModel(t, s, 2000)
