@@ -1,43 +1,75 @@
-// Package queue holds the timers of one Lua universe on the Go side, and
-// tells the universe's Notifier when one of them has an expiration due. It is pure Go and knows nothing of Lua: timers are
-// named by ids the caller assigns, and their schedules are Entries.
+// Package queue is the timer engine of one Lua universe, and of any Go
+// consumer: it holds timer schedules, decides when each expiration falls
+// due and how many have, and hands them out in (due, id) order with exact
+// counts. It is pure Go and knows nothing of Lua: timers are named by ids,
+// their expirations carry a tag the consumer chose, and every time is a
+// reading of the queue's Clock (monotonic nanoseconds).
 //
-// # Who owns a timer's schedule
+// # The engine
 //
-// Every schedule is in exactly one place. Either the queue holds it (in a
-// heap ordered by the next due time, then id) and keeps time for it with
-// one runtime timer, or the consumer (the Lua thread) holds it under a
-// lease. There is no copy on the other side that could disagree: the
-// queue hands a schedule over with Lend or LendID and forgets it, and takes
-// one with Return, and nothing else moves a schedule. While the consumer
-// holds a schedule it counts and runs the expirations itself, stops,
-// restarts and drops it, with no call into the queue; while the queue
-// holds it, the entry does not change (the queue only keeps time), so a
-// copy the consumer kept when it returned the timer stays exact and can
-// answer "when is it due" without a call.
+// Schedules are ordered by an engine (engine.go), the algorithm of
+// libevent's common timeouts: timers whose next expirations come in the
+// order they were added sit in FIFO lists, one per kind (one-off or
+// interval) and duration, and a heap orders the lists by their heads
+// together with the timers that fit no list (a backlog, an expiration out
+// of order). Arming, expiring and re-queueing a timer of a common duration
+// cost O(1) plus O(log g) in the number of distinct durations, and O(log n)
+// at worst. Each schedule is a fixed-size record in a slab, named by its
+// slot and the slot's generation, so that a timer costs no map entry and
+// a stale name finds nothing. Empty lists are kept for reuse until there
+// are many of them.
 //
-// The binding uses two leases, one contract (see the README's Design):
-// by default the Lua thread holds every schedule of its universe and never
-// returns them, so its loop makes no call into Go; once an outside event
-// loop watches the file descriptor (fd(), setport()), the queue holds
-// them, and each process_events borrows the due ones for its drain and
-// returns them with whatever its callbacks armed.
+// A schedule has a main part, whose expiration i is due at due + i*period
+// (a one-off has one, due after its delay), and after a restart of a timer
+// that had expirations due and not yet handed out, a backlog: that many
+// expirations counted in one record at the first one's due time, before
+// the main part's. A timer's key is its next expiration, the backlog's if
+// it has one; timers are ordered by (key, id), and a timer's due
+// expirations are handed out back to back, counted together.
 //
-// # Pending and the Notifier
+// # Who decides what
 //
-// Something is pending when a timer the queue holds has an expiration
-// due. The Notifier is Set when that becomes true and
-// Cleared when it becomes false, under the queue's mutex, so it always
-// matches; the runtime timer wakes the queue when the earliest timer falls
-// due, and goes unused while nothing is held.
+// The queue's clock goroutine alone decides the expirations of the timers
+// the queue runs (Arm): it wakes when the earliest one falls due or when a
+// change pokes it, takes every due expiration from the engine (tick, the
+// one function that decides what is due and how many), and publishes them
+// as records: one per timer, counting all of its expirations published and
+// not yet taken, so memory stays bounded by the number of timers however
+// late the consumer is. Consumers take the records with Take, or wait for
+// them with Next, which sleeps on the queue's condition variable. Stop and
+// Destroy withdraw a timer's record and take it out of the engine under
+// the queue's mutex: nothing of it is taken after they return. Start keeps
+// what fell due and was not yet published as a backlog, so an expiration
+// is never lost and never runs early.
+//
+// The Lua binding still counts expirations itself (its C engine), and uses
+// the queue as a time keeper only: it hands schedules over with Return and
+// takes them back with Lend and LendID; the queue keeps them in a second
+// engine that it never takes expirations from, and tells the universe's
+// Notifier when one of them, or a published record, is pending. That lease
+// goes away when the binding moves onto Arm and the published records
+// (issue 22, phase 2).
 //
 // Producer items are not here: they live in C, in the universe's hub
-// (cmd/luamockit/hub.c), so that a producer thread delivers without
-// entering Go.
+// (cmd/luamockit/hub.c), so that a producer thread delivers without ever
+// meeting the Go runtime.
+//
+// # Clocks
+//
+// New uses Go's monotonic clock; NewClock takes any Clock. A ManualClock
+// moves only when told, and Sync returns once the clock goroutine has seen
+// its reading, so tests of consumers are exact and need no sleeps.
 //
 // # Concurrency and costs
 //
-// Every method is safe for concurrent use; one mutex guards the queue.
-// Lend, LendID and Return cost O(log n) per timer in the number held;
-// Pending visits only the timers that are due.
+// Every method of Queue is safe for concurrent use; one mutex guards the
+// engines and the records, and the clock goroutine takes it once per
+// wake-up, however many expirations fall due then. The engine itself has
+// no lock: only the goroutine that holds the queue's mutex uses it. The
+// Notifier is called with the mutex held. Arm, Stop, Start and Destroy cost
+// O(1) to O(log n) and poke the clock goroutine only when the earliest due
+// time moves before the one it sleeps toward; Take costs O(1) per record;
+// Pending visits only the timers that are due. While nothing is armed the
+// clock goroutine sleeps on a channel and costs nothing; while timers are
+// armed it holds one runtime timer.
 package queue

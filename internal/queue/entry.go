@@ -1,7 +1,5 @@
 package queue
 
-import "math"
-
 // Entry is one timer's schedule, as the queue holds it and as it crosses
 // to and from the consumer (Lend, Return). Its layout (seven 8-byte
 // fields) is shared with C (struct lmk_entry); the binding checks it field
@@ -31,24 +29,16 @@ func (e *Entry) Key() int64 {
 	return e.Due
 }
 
-// DueCount is how many expirations of e are due at now (due <= now).
+// DueCount is how many expirations of e are due at now (due <= now),
+// saturating: the engine's count.
 func (e *Entry) DueCount(now int64) int64 {
-	var n int64
-	if e.Left != 0 && e.Due <= now {
-		if n = 1; e.Left != 1 {
-			n = (now-e.Due)/e.Period + 1
-			if e.Left > 0 && n > e.Left {
-				n = e.Left
-			}
-		}
-	}
-	if e.BlLeft != 0 && e.BlDue <= now {
-		if n > math.MaxInt64-e.BlLeft {
-			return math.MaxInt64
-		}
-		n += e.BlLeft
-	}
-	return n
+	s := e.sched()
+	return s.dueCount(now)
+}
+
+// sched is e as the engine holds it (Ptr kept as its tag).
+func (e *Entry) sched() sched {
+	return sched{due: e.Due, period: e.Period, left: e.Left, blDue: e.BlDue, blLeft: e.BlLeft, id: e.ID, tag: e.Ptr}
 }
 
 // valid reports whether e is a schedule the queue can hold: an id, a live

@@ -3,37 +3,28 @@ package queue
 import (
 	"sync"
 	"testing"
+	"time"
 )
 
-// vclock is a virtual clock for a queue under test: time moves only when
-// the test says, and the test fires the queue's wake-up itself.
-type vclock struct {
-	mu  sync.Mutex
-	now int64
-}
+// vclock is a manual clock for a queue under test: time moves only when
+// the test says, and advance waits until the clock goroutine has seen it.
+type vclock struct{ *ManualClock }
 
-func (c *vclock) read() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func (c vclock) read() int64 { return c.Now() }
 
-// newVirtual returns a queue on a virtual clock starting at 1000 ns, with
+// newVirtual returns a queue on a manual clock starting at 1000 ns, with
 // a notifier that records its state.
-func newVirtual() (*Queue, *vclock, *flagNotifier) {
+func newVirtual() (*Queue, vclock, *flagNotifier) {
 	n := &flagNotifier{}
-	q := New(n)
-	c := &vclock{now: 1000}
-	q.clock = c.read
+	c := vclock{NewManualClock(1000)}
+	q := NewClock(n, c)
 	return q, c, n
 }
 
-// advance moves the clock by d and runs the wake-up the runtime timer would.
-func (c *vclock) advance(q *Queue, d int64) {
-	c.mu.Lock()
-	c.now += d
-	c.mu.Unlock()
-	q.fire()
+// advance moves the clock by d and waits for the clock goroutine's look.
+func (c vclock) advance(q *Queue, d int64) {
+	c.Advance(time.Duration(d))
+	q.Sync()
 }
 
 // flagNotifier records Set/Clear and fails on a repeated transition.
@@ -74,7 +65,7 @@ func (n *flagNotifier) state() bool {
 func checkNotifier(t testing.TB, q *Queue, n *flagNotifier) {
 	t.Helper()
 	q.mu.Lock()
-	want := q.pendingNow(q.now())
+	want := q.pendingNow(q.clk.Now())
 	q.mu.Unlock()
 	if got := n.state(); got != want {
 		t.Fatalf("notifier set = %v, want %v (pending now)", got, want)

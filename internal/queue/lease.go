@@ -1,5 +1,16 @@
 package queue
 
+// The lease: a consumer that counts and runs expirations itself (the Lua
+// binding's C engine, until phase 2 of issue 22 moves it here) hands
+// schedules to the queue to keep time for (Return) and takes them back
+// (Lend, LendID). The queue keeps them in an engine of their own, which it
+// never takes expirations from, and finds them by the consumer's id.
+
+func (q *Queue) leaseEntry(s int32) Entry {
+	t := &q.lease.t[s]
+	return Entry{ID: t.id, Ptr: t.tag, Due: t.due, Period: t.period, Left: t.left, BlDue: t.blDue, BlLeft: t.blLeft}
+}
+
 // Return hands timers back to the queue (or hands it new ones): from now
 // on the queue holds their schedules and keeps time for them. Entries that
 // are invalid (see Entry) or whose id the queue already holds are
@@ -13,27 +24,28 @@ func (q *Queue) Return(entries []Entry) error {
 	var err error
 	for i := range entries {
 		e := &entries[i]
-		switch {
-		case !e.valid():
+		if _, held := q.byID[e.ID]; !e.valid() || held {
 			if err == nil {
 				err = ErrRange
-			}
-			continue
-		case q.byID[e.ID] != nil:
-			if err == nil {
-				err = ErrExists
+				if held {
+					err = ErrExists
+				}
 			}
 			continue
 		}
-		t := &timer{Entry: *e}
-		q.byID[e.ID] = t
-		q.heap.push(t)
+		s := q.lease.alloc()
+		t := &q.lease.t[s]
+		gen := t.gen
+		*t = e.sched()
+		t.gen, t.at, t.prev, t.next = gen, notHeld, -1, -1
+		q.lease.insert(s)
+		q.byID[e.ID] = s
 	}
 	q.update()
 	return err
 }
 
-// Lend hands the consumer every timer the queue holds whose next
+// Lend hands the consumer every timer the queue holds for it whose next
 // expiration is due at upto (Key <= upto), earliest first (by Key, then
 // id), at most len(buf); it returns how many it wrote. The queue forgets
 // them: until they are returned, their schedules are the consumer's.
@@ -41,11 +53,13 @@ func (q *Queue) Lend(upto int64, buf []Entry) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := 0
-	for n < len(buf) && len(q.heap) > 0 && q.heap[0].Key() <= upto {
-		t := q.heap[0]
-		q.heap.remove(0)
-		delete(q.byID, t.ID)
-		buf[n] = t.Entry
+	for n < len(buf) {
+		s := q.lease.top()
+		if s < 0 || q.lease.t[s].key() > upto {
+			break
+		}
+		buf[n] = q.leaseEntry(s)
+		q.forget(s)
 		n++
 	}
 	if n > 0 {
@@ -59,30 +73,18 @@ func (q *Queue) Lend(upto int64, buf []Entry) int {
 func (q *Queue) LendID(id uint64) (Entry, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	t := q.byID[id]
-	if t == nil {
+	s, ok := q.byID[id]
+	if !ok {
 		return Entry{}, false
 	}
-	q.heap.remove(t.hidx)
-	delete(q.byID, id)
+	e := q.leaseEntry(s)
+	q.forget(s)
 	q.update()
-	return t.Entry, true
+	return e, true
 }
 
-// NextDue returns when the earliest timer the queue holds is due (its
-// Key), and whether it holds any.
-func (q *Queue) NextDue() (int64, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.heap) == 0 {
-		return 0, false
-	}
-	return q.heap[0].Key(), true
-}
-
-// Timers returns how many timers the queue holds.
-func (q *Queue) Timers() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.byID)
+func (q *Queue) forget(s int32) {
+	delete(q.byID, q.lease.t[s].id)
+	q.lease.remove(s)
+	q.lease.release(s)
 }

@@ -2,8 +2,8 @@ package queue
 
 import (
 	"errors"
+	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -15,107 +15,225 @@ type Notifier interface {
 	Clear()
 }
 
-// Errors returned by Return.
+// Errors returned by the queue's methods.
 var (
-	ErrClosed = errors.New("queue closed")
-	ErrExists = errors.New("timer id already held")
-	ErrRange  = errors.New("invalid schedule")
+	ErrClosed   = errors.New("queue closed")
+	ErrExists   = errors.New("timer id already held")
+	ErrRange    = errors.New("invalid schedule")
+	ErrNotFound = errors.New("no such timer")
 )
 
-// Queue holds the timers of one Lua universe.
+// Queue holds the timers of one Lua universe (or of any Go consumer).
 type Queue struct {
-	mu       sync.Mutex
-	nonEmpty sync.Cond
-	notify   Notifier
-	closed   bool
-	set      bool // what the Notifier was last told: something is pending
+	mu     sync.Mutex
+	cond   sync.Cond // consumers: something published, the pending state changed, closed
+	notify Notifier
+	clk    Clock
+	closed bool
+	set    bool // what the Notifier was last told: something is pending
 
-	epoch time.Time
-	// clock, when set (tests), replaces the real clock; the runtime timer
-	// is then not used, and the test calls fire itself.
-	clock func() int64
+	// Timers a consumer lends and returns (Return, Lend, LendID): the
+	// queue only keeps time for them. byID finds them by the consumer's id.
+	lease engine
+	byID  map[uint64]int32
 
-	// The timers the queue holds: the heap orders them by Key, byID finds
-	// them for LendID.
-	byID map[uint64]*timer
-	heap timerHeap
-	// The runtime timer that wakes the queue when the earliest timer falls
-	// due; schedAt is the Key it is set for (-1: not set).
-	sched       *time.Timer
-	schedAt     int64
-	fireWaiting atomic.Bool // a fire goroutine is waiting for mu (see fire)
+	// Timers the queue runs (Arm): its clock goroutine takes their due
+	// expirations and publishes them in ready.
+	run engine
+	seq uint64 // the last order id Arm gave
+
+	// ready holds the published expirations, ready[rhead:] not yet taken,
+	// in (due, id) order; a timer has at most one record there, which
+	// counts all of its published expirations (Count 0: withdrawn).
+	// Positions are absolute: ready[i] is at rbase+i.
+	ready  []Expiration
+	rhead  int
+	rbase  uint32
+	nready int   // live records
+	readyN int64 // their counts
+
+	// The clock goroutine: it sleeps until sleepUntil (MaxInt64: until a
+	// poke) and ticks once per wake-up; ticks counts them (Sync).
+	poke       chan struct{}
+	sleepUntil int64
+	ticks      uint64
+	ticked     sync.Cond
+	done       chan struct{}
 }
 
-// New returns an empty queue. n may be nil.
+// Flags of a timer the queue runs (sched.flags).
+const (
+	fReady   = 1 << iota // it has a record in ready, at rpos
+	fStopped             // stopped: alive, not held, nothing published
+	fFired               // a one-off whose expiration is published: released once taken
+	fLive                // the slot is alive (Arm to release)
+)
+
+// New returns an empty queue on Go's monotonic clock (Now counts from
+// New). n may be nil.
 func New(n Notifier) *Queue {
+	return NewClock(n, &realClock{epoch: time.Now()})
+}
+
+// NewClock returns an empty queue on clock c (see ManualClock). n may be
+// nil.
+func NewClock(n Notifier, c Clock) *Queue {
 	q := &Queue{
-		notify:  n,
-		epoch:   time.Now(),
-		byID:    make(map[uint64]*timer),
-		schedAt: -1,
+		notify:     n,
+		clk:        c,
+		lease:      newEngine(),
+		byID:       make(map[uint64]int32),
+		run:        newEngine(),
+		poke:       make(chan struct{}, 1),
+		sleepUntil: math.MaxInt64,
+		done:       make(chan struct{}),
 	}
-	q.nonEmpty.L = &q.mu
+	q.cond.L = &q.mu
+	q.ticked.L = &q.mu
+	go q.loop()
 	return q
 }
 
-func (q *Queue) now() int64 {
-	if q.clock != nil {
-		return q.clock()
-	}
-	return int64(time.Since(q.epoch))
-}
+// Now returns the queue's clock. Entry and Expiration times are readings
+// of it.
+func (q *Queue) Now() int64 { return q.clk.Now() }
 
-// Now returns the queue's clock: monotonic ns since New. Entry times are
-// readings of it.
-func (q *Queue) Now() int64 { return q.now() }
-
-// Close forgets every timer. Later calls do nothing (Return returns
-// ErrClosed), and the Notifier hears nothing more. Close is idempotent and
-// may run while the runtime timer fires.
+// Close forgets every timer and stops the clock goroutine; it returns once
+// the goroutine has ended. Later calls do nothing (Return and Arm return
+// ErrClosed), and the Notifier hears nothing more. Close is idempotent.
 func (q *Queue) Close() {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
+		<-q.done
 		return
 	}
 	q.closed = true
-	if q.sched != nil {
-		q.sched.Stop()
-	}
-	q.byID, q.heap = nil, nil
 	q.signal(false)
-	q.nonEmpty.Broadcast()
+	q.lease, q.run, q.byID = newEngine(), newEngine(), nil
+	q.ready, q.rhead, q.nready, q.readyN = nil, 0, 0, 0
+	q.cond.Broadcast()
+	q.ticked.Broadcast()
+	q.pokeLocked()
+	q.mu.Unlock()
+	<-q.done
 }
 
-// pendingNow reports whether a timer's next expiration is due. q.mu must
-// be held.
+// loop is the clock goroutine: it decides every expiration of the timers
+// the queue runs (tick), tells the Notifier and the waiting consumers, and
+// sleeps until the next one is due or a change pokes it.
+func (q *Queue) loop() {
+	defer close(q.done)
+	q.mu.Lock()
+	for !q.closed {
+		q.sleepUntil = q.tick(q.clk.Now())
+		q.ticks++
+		q.ticked.Broadcast()
+		until := q.sleepUntil
+		q.mu.Unlock()
+		q.clk.Sleep(until, q.poke)
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+}
+
+// tick is the one place that decides expirations: every timer the queue
+// runs whose next expiration is due at now gives all of its due
+// expirations (backlog and main part, back to back, counted) to one
+// record, in (key, id) order; a timer that already has a record not yet
+// taken adds to its count. It returns when the clock goroutine must look
+// again (MaxInt64: only on a poke). q.mu must be held.
+func (q *Queue) tick(now int64) int64 {
+	published := false
+	for {
+		s := q.run.top()
+		if s < 0 {
+			break
+		}
+		t := &q.run.t[s]
+		first := t.key()
+		if first > now {
+			break
+		}
+		n, over := q.run.takeDue(s, now)
+		q.publish(s, first, n)
+		if over {
+			t.flags |= fFired
+		}
+		published = true
+	}
+	q.signal(q.pendingNow(now))
+	if published {
+		q.cond.Broadcast()
+	}
+	return q.nextWake(now)
+}
+
+// publish adds n expirations of run timer s, the first due at first, to
+// its record. q.mu must be held.
+func (q *Queue) publish(s int32, first, n int64) {
+	t := &q.run.t[s]
+	q.readyN += n
+	if t.flags&fReady != 0 {
+		r := &q.ready[int(t.rpos-q.rbase)]
+		r.Count = addSat(r.Count, n)
+		return
+	}
+	t.flags |= fReady
+	t.rpos = q.rbase + uint32(len(q.ready))
+	q.ready = append(q.ready, Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n})
+	q.nready++
+}
+
+// withdraw drops run timer s's record, if it has one. q.mu must be held.
+func (q *Queue) withdraw(s int32) {
+	t := &q.run.t[s]
+	if t.flags&fReady == 0 {
+		return
+	}
+	r := &q.ready[int(t.rpos-q.rbase)]
+	q.readyN -= r.Count
+	r.Count = 0
+	q.nready--
+	t.flags &^= fReady
+}
+
+// pendingNow reports whether something is pending: a published
+// expiration, or a lent-out-and-returned timer due. q.mu must be held.
 func (q *Queue) pendingNow(now int64) bool {
-	return len(q.heap) > 0 && q.heap[0].Key() <= now
+	return q.nready > 0 || q.lease.nextDue() <= now
 }
 
-// update tells the Notifier what is pending now and points the runtime
-// timer at the next timer to fall due while nothing is. Every change of
-// the timers ends with it. q.mu must be held.
+// nextWake is when the clock goroutine must look next: the next
+// expiration of a run timer, or the next returned timer to fall due while
+// none is due (one that is due keeps the Notifier set until it is lent).
+func (q *Queue) nextWake(now int64) int64 {
+	next := q.run.nextDue()
+	if l := q.lease.nextDue(); l > now && l < next {
+		next = l
+	}
+	return next
+}
+
+// update follows a change made by a method: the Notifier hears what is
+// pending now, and the clock goroutine is poked if something is due
+// before it would look. q.mu must be held.
 func (q *Queue) update() {
 	if q.closed {
 		return
 	}
-	now := q.now()
-	p := q.pendingNow(now)
-	q.signal(p)
-	if p || len(q.heap) == 0 || q.clock != nil {
-		return // a stale wake-up finds nothing to do
+	now := q.clk.Now()
+	q.signal(q.pendingNow(now))
+	if next := q.nextWake(now); next < q.sleepUntil {
+		q.sleepUntil = next
+		q.pokeLocked()
 	}
-	due := q.heap[0].Key()
-	if due == q.schedAt {
-		return
-	}
-	q.schedAt = due
-	d := time.Duration(due - now)
-	if q.sched == nil {
-		q.sched = time.AfterFunc(d, q.fire)
-	} else {
-		q.sched.Reset(d)
+}
+
+func (q *Queue) pokeLocked() {
+	select {
+	case q.poke <- struct{}{}:
+	default:
 	}
 }
 
@@ -129,60 +247,57 @@ func (q *Queue) signal(p bool) {
 		if q.notify != nil {
 			q.notify.Set()
 		}
-		q.nonEmpty.Broadcast()
+		q.cond.Broadcast()
 	} else if q.notify != nil {
 		q.notify.Clear()
 	}
 }
 
-// fire runs on the runtime timer when the earliest timer falls due.
-//
-// At most one fire waits for the lock: a later one returns at once, since
-// the waiting one reads the clock after it gets the lock, which is after
-// the later one's due time. Without this, tens of thousands of short
-// timers on a loaded machine piled up a goroutine per expiry in front of
-// the mutex, and every call of the Lua thread waited behind all of them.
-func (q *Queue) fire() {
-	if q.fireWaiting.Swap(true) {
-		return
-	}
+// Sync returns once the clock goroutine has looked at the clock after
+// Sync was called: with a ManualClock, everything due at its reading is
+// then decided.
+func (q *Queue) Sync() {
 	q.mu.Lock()
-	q.fireWaiting.Store(false)
 	defer q.mu.Unlock()
-	q.schedAt = -1
-	q.update()
+	g := q.ticks
+	q.pokeLocked()
+	for q.ticks == g && !q.closed {
+		q.ticked.Wait()
+	}
 }
 
-// Pending returns the number of callbacks that would run if the consumer
-// took everything due now: the due expirations of the timers the queue
-// holds (lent timers are the consumer's to count).
+// Pending returns the number of expirations that will run: those
+// published and not taken, those of run timers due and not yet published,
+// and the due expirations of the returned timers (lent ones are the
+// consumer's to count).
 func (q *Queue) Pending() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.timersDue(q.now())
+	now := q.clk.Now()
+	return addSat(addSat(q.lease.pending(now), q.readyN), q.run.pending(now))
 }
 
-// timersDue sums the due expirations of the held timers, visiting only
-// the part of the heap whose keys are due. q.mu must be held.
-func (q *Queue) timersDue(now int64) int64 {
-	var n int64
-	var walk func(i int)
-	walk = func(i int) {
-		if i >= len(q.heap) || q.heap[i].Key() > now {
-			return
-		}
-		n += q.heap[i].DueCount(now)
-		walk(2*i + 1)
-		walk(2*i + 2)
-	}
-	walk(0)
-	return n
+// Timers returns how many timers the queue holds: returned ones, and run
+// ones not destroyed (a one-off counts until its expiration is taken).
+func (q *Queue) Timers() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.lease.n + q.run.live
+}
+
+// NextDue returns when the earliest timer the queue holds is due (its
+// key), and whether it holds any.
+func (q *Queue) NextDue() (int64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(q.lease.nextDue(), q.run.nextDue())
+	return k, k != math.MaxInt64
 }
 
 // Wait blocks until something is pending, the queue is closed, or timeout
 // passes (timeout < 0 waits without limit). It reports whether something
-// is pending. It is the condition-variable side of the queue, for a Go
-// consumer; the Lua binding waits on the Notifier's file descriptor.
+// is pending. The Lua binding waits on the Notifier's file descriptor
+// instead.
 func (q *Queue) Wait(timeout time.Duration) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -194,13 +309,13 @@ func (q *Queue) Wait(timeout time.Duration) bool {
 		t := time.AfterFunc(timeout, func() {
 			q.mu.Lock()
 			expired = true
-			q.nonEmpty.Broadcast()
+			q.cond.Broadcast()
 			q.mu.Unlock()
 		})
 		defer t.Stop()
 	}
 	for !q.set && !q.closed && !expired {
-		q.nonEmpty.Wait()
+		q.cond.Wait()
 	}
 	return q.set
 }

@@ -1,0 +1,227 @@
+package queue
+
+import (
+	"context"
+	"time"
+)
+
+// ID names a timer the queue runs (Arm). It is the timer's slot in the
+// queue's table and the slot's generation, so a stale ID (of a destroyed
+// timer, or of a one-off whose expiration was taken) finds nothing. IDs
+// are never 0.
+type ID uint64
+
+func makeID(slot int32, gen uint32) ID { return ID(uint64(gen)<<32 | uint64(uint32(slot))) }
+
+// Expiration is what a consumer takes from the queue: Count expirations of
+// timer ID, the first due at Due and the others after it (an interval
+// timer taken late: all of those due, back to back), Tag as given to Arm.
+type Expiration struct {
+	ID    ID
+	Tag   uintptr
+	Due   int64
+	Count int64
+}
+
+// slot finds the run timer named id. q.mu must be held.
+func (q *Queue) slot(id ID) (int32, bool) {
+	s := int32(uint32(id))
+	if q.closed || s < 0 || int(s) >= len(q.run.t) {
+		return 0, false
+	}
+	t := &q.run.t[s]
+	return s, t.gen == uint32(id>>32) && t.flags&fLive != 0
+}
+
+// Arm arms a timer the queue runs: its first expiration is due delay from
+// now; with period > 0 it is an interval timer due every period after
+// that, else a one-off (it is gone once its expiration is taken). tag is
+// the consumer's, handed back in each Expiration. Timers armed at the same
+// time come in the order they were armed.
+func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
+	if delay < 0 || period < 0 {
+		return 0, ErrRange
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0, ErrClosed
+	}
+	s := q.run.alloc()
+	t := &q.run.t[s]
+	q.seq++
+	t.id, t.tag, t.flags = q.seq, tag, fLive
+	if period > 0 {
+		t.period, t.left = int64(period), -1
+	} else {
+		t.period, t.left = int64(delay), 1
+	}
+	t.due = q.clk.Now() + int64(delay)
+	q.run.insert(s)
+	q.update()
+	return makeID(s, t.gen), nil
+}
+
+// Stop disarms timer id and drops its expirations not yet taken: none is
+// taken after Stop returns. Start arms it again. A one-off whose
+// expiration was taken is gone (ErrNotFound).
+func (q *Queue) Stop(id ID) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s, ok := q.slot(id)
+	if !ok {
+		return q.notFound()
+	}
+	q.run.remove(s)
+	q.withdraw(s)
+	t := &q.run.t[s]
+	t.flags = t.flags&^fFired | fStopped
+	t.blLeft = 0
+	q.update()
+	return nil
+}
+
+// Start (re)arms timer id from now: its first expiration is due one
+// period (a one-off: its delay) away. Expirations of an armed timer that
+// fell due and are not yet published still come, counted, at the first
+// one's due time; those of a stopped timer were dropped by Stop.
+func (q *Queue) Start(id ID) error {
+	return q.restart(id, -1)
+}
+
+// Reset is Start with a new period (a one-off: a new delay).
+func (q *Queue) Reset(id ID, period time.Duration) error {
+	if period < 0 {
+		return ErrRange
+	}
+	return q.restart(id, int64(period))
+}
+
+func (q *Queue) restart(id ID, period int64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s, ok := q.slot(id)
+	if !ok {
+		return q.notFound()
+	}
+	t := &q.run.t[s]
+	interval := t.left < 0
+	if period == 0 && interval {
+		return ErrRange
+	}
+	now := q.clk.Now()
+	if q.run.held(s) {
+		q.run.remove(s)
+		if n := t.mainDue(now); n > 0 {
+			if t.blLeft == 0 {
+				t.blDue = t.due
+			}
+			t.blLeft += n
+		}
+	} else {
+		t.blLeft = 0
+	}
+	if period >= 0 {
+		t.period = period
+	}
+	t.left = 1
+	if interval {
+		t.left = -1
+	}
+	t.due = now + t.period
+	t.flags &^= fStopped | fFired
+	q.run.insert(s)
+	q.update()
+	return nil
+}
+
+// Destroy disarms timer id for good and drops its expirations not yet
+// taken; id names nothing afterwards.
+func (q *Queue) Destroy(id ID) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s, ok := q.slot(id)
+	if !ok {
+		return q.notFound()
+	}
+	q.run.remove(s)
+	q.withdraw(s)
+	q.run.release(s)
+	q.update()
+	return nil
+}
+
+func (q *Queue) notFound() error {
+	if q.closed {
+		return ErrClosed
+	}
+	return ErrNotFound
+}
+
+// Take moves published expirations into buf, in (due, id) order, without
+// blocking, and returns how many it wrote.
+func (q *Queue) Take(buf []Expiration) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.take(buf)
+}
+
+func (q *Queue) take(buf []Expiration) int {
+	n := 0
+	for n < len(buf) && q.rhead < len(q.ready) {
+		r := q.ready[q.rhead]
+		q.rhead++
+		if r.Count == 0 {
+			continue // withdrawn
+		}
+		s := int32(uint32(r.ID))
+		t := &q.run.t[s]
+		t.flags &^= fReady
+		q.nready--
+		q.readyN -= r.Count
+		if t.flags&fFired != 0 {
+			q.run.release(s)
+		}
+		buf[n] = r
+		n++
+	}
+	switch {
+	case q.rhead == len(q.ready):
+		q.rbase += uint32(q.rhead)
+		q.ready, q.rhead = q.ready[:0], 0
+	case q.rhead >= 1024 && 2*q.rhead >= len(q.ready):
+		k := copy(q.ready, q.ready[q.rhead:])
+		q.rbase += uint32(q.rhead)
+		q.ready, q.rhead = q.ready[:k], 0
+	}
+	if n > 0 {
+		q.update()
+	}
+	return n
+}
+
+// Next waits until an expiration is published, then moves published ones
+// into buf as Take does. It returns early with ctx's error, or ErrClosed
+// once the queue is closed.
+func (q *Queue) Next(ctx context.Context, buf []Expiration) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.nready == 0 && !q.closed && ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			q.mu.Lock()
+			q.cond.Broadcast()
+			q.mu.Unlock()
+		})
+		defer stop()
+	}
+	for q.nready == 0 && !q.closed {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		q.cond.Wait()
+	}
+	if q.closed {
+		return 0, ErrClosed
+	}
+	return q.take(buf), nil
+}
