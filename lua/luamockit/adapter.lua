@@ -15,6 +15,8 @@
 --   h:detach(), h:attached()  (detach calls the adapter's h:stop_drain())
 local mit = require("luamockit")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.adapter
 local M = {}
 
 local function pack(...)

@@ -21,6 +21,8 @@
 -- other tasks go on.
 local mit = require("luamockit")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.co
 local M = { _VERSION = mit._VERSION }
 
 local create, resume, yield = coroutine.create, coroutine.resume, coroutine.yield

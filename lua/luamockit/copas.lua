@@ -39,6 +39,8 @@ local mit = require("luamockit")
 local msock = require("luamockit.socket")
 local base = require("luamockit.adapter")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.copas
 local M = { _VERSION = mit._VERSION }
 
 local unpack = rawget(table, "unpack") or rawget(_G, "unpack")

@@ -41,6 +41,8 @@ local cqueues = require("cqueues")
 local condition = require("cqueues.condition")
 local base = require("luamockit.adapter")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.cqueues
 local M = { _VERSION = mit._VERSION }
 
 local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
