@@ -123,8 +123,8 @@ describe("luamockit.co", function()
       assert.is_true(H.drain_until(function() return done end, 3000))
     end)
 
-    it("sleep outside a task, or in a coroutine a task resumed, is an error naming it", function()
-      H.raises("sleep called outside a task", co.sleep, 10)
+    it("sleep outside a task, or in a coroutine a task resumed, is an error naming it and co.spawn", function()
+      H.raises("sleep called outside a task: call it from a function run by co%.spawn or co%.every", co.sleep, 10)
       local err
       co.spawn(function()
         local inner = coroutine.create(function() co.sleep(1) end)

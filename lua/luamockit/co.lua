@@ -21,7 +21,23 @@
 -- other tasks go on.
 local mit = require("luamockit")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.co
 local M = { _VERSION = mit._VERSION }
+
+-- Every message co raises (the specs match them: grep test/ before a change).
+local MSG = {
+  bad_yield = "luamockit.co: a task may suspend only in co.sleep, co.timeout or co.every (it called coroutine.yield)",
+  outside = "luamockit.co: %s called outside a task: call it from a function run by co.spawn or co.every",
+  inside_run = "luamockit.co: run called inside a task",
+  stuck = "luamockit.co: %d task(s) can never resume: no timer is armed",
+  wait_failed = "luamockit.co: wait failed: %s",
+  not_number = "bad argument #%d to '%s' (number expected, got %s)",
+  bad_duration = "bad argument #%d to '%s' (duration must be finite and >= 0)",
+  zero_interval = "bad argument #1 to 'every' (interval must be greater than 0)",
+  not_function = "bad argument #%d to '%s' (function expected, got %s)",
+  lost = "luamockit.co: the task ended while an error (out of memory?) cut co short: its result is lost",
+}
 
 local create, resume, yield = coroutine.create, coroutine.resume, coroutine.yield
 local costatus, corunning = coroutine.status, coroutine.running
@@ -32,10 +48,6 @@ local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 -- What a task yields at co's suspension points, and when it cancels
 -- itself. Anything else a task yields is an error.
 local SUSPEND, CANCEL = {}, {}
-
--- The error of a task that ended while an error cut co's own code short
--- (see unwind): how it ended went with that error.
-local LOST = "luamockit.co: the task ended while an error (out of memory?) cut co short: its result is lost"
 
 local Task = {}
 Task.__index = Task
@@ -125,7 +137,7 @@ local function reconcile(task)
   end
   if task.state == "running" then
     if costatus(task.co) == "dead" then
-      task.error = task.error or LOST
+      task.error = task.error or MSG.lost
       task.state = "failed"
     elseif task.timer or task.parked then
       task.state = "suspended" -- it suspended again: its wake-up is armed
@@ -192,7 +204,7 @@ local function settle(task, ok, a, ...)
   end
   local err = a
   if ok then
-    err = "luamockit.co: a task may suspend only in co.sleep, co.timeout or co.every (it called coroutine.yield)"
+    err = MSG.bad_yield
   end
   if type(err) == "string" then err = traceback(task.co, err) end
   task.error = err
@@ -287,7 +299,7 @@ local function running_task(fname)
     task = current
   end
   if not task or task.co ~= corunning() then
-    error("luamockit.co: " .. fname .. " called outside a task", 3)
+    error(MSG.outside:format(fname), 3)
   end
   checkpoint(task)
   return task
@@ -295,16 +307,16 @@ end
 
 local function check_ms(ms, n, fname)
   if type(ms) ~= "number" then
-    error(("bad argument #%d to '%s' (number expected, got %s)"):format(n, fname, type(ms)), 3)
+    error(MSG.not_number:format(n, fname, type(ms)), 3)
   end
   if ms ~= ms or ms < 0 or ms == math.huge then
-    error(("bad argument #%d to '%s' (duration must be finite and >= 0)"):format(n, fname), 3)
+    error(MSG.bad_duration:format(n, fname), 3)
   end
 end
 
 local function check_fn(fn, n, fname)
   if type(fn) ~= "function" then
-    error(("bad argument #%d to '%s' (function expected, got %s)"):format(n, fname, type(fn)), 3)
+    error(MSG.not_function:format(n, fname, type(fn)), 3)
   end
 end
 
@@ -374,7 +386,7 @@ end
 -- to back, when it returns.
 function M.every(ms, fn, ...)
   check_ms(ms, 1, "every")
-  if ms == 0 then error("bad argument #1 to 'every' (interval must be greater than 0)", 2) end
+  if ms == 0 then error(MSG.zero_interval, 2) end
   check_fn(fn, 2, "every")
   local args = pack(...)
   local task
@@ -402,7 +414,7 @@ end
 -- timers were destroyed behind co's back).
 function M.run()
   if current then unwind() end
-  if current then error("luamockit.co: run called inside a task", 2) end
+  if current then error(MSG.inside_run, 2) end
   local wait, process, next_due = mit.wait, mit.process_events, mit.next_due
   while nlive > 0 do
     if current then unwind() end -- what an error in the last drain left
@@ -414,10 +426,10 @@ function M.run()
         if st == "done" or st == "failed" or st == "cancelled" then release(task) end
       end
       if nlive == 0 then return end
-      error(("luamockit.co: %d task(s) can never resume: no timer is armed"):format(nlive), 2)
+      error(MSG.stuck:format(nlive), 2)
     end
     local rc, msg = wait()
-    if rc ~= 0 then error("luamockit.co: wait failed: " .. tostring(msg), 2) end
+    if rc ~= 0 then error(MSG.wait_failed:format(tostring(msg)), 2) end
     process()
   end
 end
