@@ -434,18 +434,30 @@ INST_PREFIX ?= /usr/local
 INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 INST_INCDIR ?= $(INST_PREFIX)/include
+INST_BINDIR ?= $(INST_PREFIX)/bin
 
 rock: go-check
 	@mkdir -p $(BUILD)/rock/test
 	CGO_ENABLED=1 CGO_CFLAGS="-I$(LUA_INCDIR) $(CFLAGS)" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(BUILD)/rock/luamockit.so ./cmd/luamockit
 	@rm -f $(BUILD)/rock/luamockit.h
 	-$(CC) $(CFLAGS) -Wall -shared $(SHLIB_LDFLAGS) -I$(LUA_INCDIR) -Icmd/luamockit -o $(BUILD)/rock/test/testproducer.so test/producer/testproducer.c -lpthread
+	@v=$$(sed -n 's/^#define LUA_VERSION_NUM[^0-9]*\([0-9]\)0\([0-9]\).*/\1.\2/p' "$(LUA_INCDIR)/lua.h"); \
+	sed -e "s|@LUA_INCDIR@|$(LUA_INCDIR)|" -e "s|@LUA_VERSION@|$$v|" rockspec/luamockit-config.in > $(BUILD)/rock/luamockit-config.in
 
+# The header goes to $(INST_INCDIR): under LuaRocks, the rock's own
+# directory (<tree>/lib/luarocks/rocks-5.x/luamockit/<version>/include),
+# on no include path; so the rock also installs luamockit-config (from
+# rockspec/luamockit-config.in) into the tree's bin/, which says where it
+# is: cc $$(luamockit-config --cflags) ... (see examples/README.md).
 install-rock:
-	install -d $(INST_LIBDIR) $(INST_LUADIR)/luamockit $(INST_INCDIR)
+	install -d $(INST_LIBDIR) $(INST_LUADIR)/luamockit $(INST_INCDIR) $(INST_BINDIR)
 	install -m 755 $(BUILD)/rock/luamockit.so $(INST_LIBDIR)/luamockit.so
 	install -m 644 lua/luamockit/*.lua $(INST_LUADIR)/luamockit/
 	install -m 644 cmd/luamockit/luamockit_api.h $(INST_INCDIR)/luamockit_api.h
+	@incdir=$$(cd "$(INST_INCDIR)" && pwd); tail=""; \
+	case "$$incdir" in */lib/luarocks/rocks-*) tail="lib/luarocks/$${incdir#*/lib/luarocks/}" ;; esac; \
+	sed -e "s|@INCDIR@|$$incdir|" -e "s|@ROCKTAIL@|$$tail|" $(BUILD)/rock/luamockit-config.in > $(BUILD)/rock/luamockit-config
+	install -m 755 $(BUILD)/rock/luamockit-config $(INST_BINDIR)/luamockit-config
 
 # Benchmarks against luv (Debian's lua-luv) and the floor, for each ABI.
 bench: build test-modules

@@ -22,6 +22,20 @@ describe("installed luamockit", function()
     end
   end)
 
+  it("installs luamockit-config, which finds the producer header", function()
+    if not tree then return pending("not run from a LuaRocks tree") end
+    local p = io.popen("'" .. tree .. "/bin/luamockit-config' --header --cflags --lua-version")
+    local header, cflags, version = p:read("*l"), p:read("*l"), p:read("*l")
+    p:close()
+    assert.is_truthy(header and header:sub(1, #tree) == tree, "header: " .. tostring(header))
+    local f = io.open(header)
+    assert.is_truthy(f, "no file at " .. header)
+    assert.is_truthy(f:read("*a"):find("LUAMOCKIT_API_KEY", 1, true))
+    f:close()
+    assert.is_truthy(cflags:find("-I" .. header:match("^(.*)/[^/]*$"), 1, true), cflags)
+    assert.are.equal(_VERSION:sub(5), version)
+  end)
+
   it("runs timers through wait and process_events", function()
     local mit = require("luamockit")
     assert.is_string(mit._VERSION)
