@@ -57,7 +57,7 @@ copas.addserver(srv, function(skt) -- skt: the raw socket (1.x does not wrap it)
     log("server: connection %d got %q", id, line)
     copas.send(skt, line .. "\n")
   end
-  idle = idle:cancel()
+  idle:cancel()
   skt:close()
 end)
 

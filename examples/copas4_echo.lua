@@ -55,7 +55,7 @@ copas.addserver(srv, copas.handler(function(skt) -- skt: a wrapped socket
     log("server: connection %d got %q", id, line)
     skt:send(line .. "\n")
   end
-  idle = idle:cancel()
+  idle:cancel()
   skt:close()
 end))
 

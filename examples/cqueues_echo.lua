@@ -49,7 +49,7 @@ local function serve(con, id)
     con:flush()
     line = con:read("*l")
   end
-  idle = idle:cancel()
+  idle:cancel()
   con:close()
   log("server: connection %d done", id)
 end

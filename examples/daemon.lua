@@ -102,10 +102,10 @@ else
 end
 
 -- Clean shutdown: destroy what is left, report.
-source = source:destroy()
-job = job:destroy()
-watchdog = watchdog:destroy()
-if deadline then deadline = deadline:destroy() end
+source:destroy()
+job:destroy()
+watchdog:destroy()
+if deadline then deadline:destroy() end
 log("heartbeat after shutdown: %s", heartbeat:state())
 local s = mit.stats()
 log("stats: timers=%d callbacks=%d errors=%d drains=%d late_max_ms=%.3f",
