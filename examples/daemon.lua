@@ -9,7 +9,9 @@
 -- and a clean shutdown: SIGINT in the stock interpreter makes wait() return
 -- and the interpreter raise "interrupted!", which a pcall catches; on Lua
 -- 5.4 the heartbeat is a `<close>` variable, destroyed however its scope
--- ends. Runs under lua5.1, LuaJIT and lua5.4; exits 0.
+-- ends. Runs under lua5.1, LuaJIT and lua5.4; exits 0. (SIGTERM is not
+-- caught: the stock interpreter handles only SIGINT; luamockit has no
+-- signal support of its own yet.)
 local mit = require("luamockit")
 
 local seconds = tonumber(os.getenv("LMK_EXAMPLE_SECONDS") or "")
