@@ -4,7 +4,8 @@
 #   make demo    install what is missing (Debian), build, run a timer daemon in lua5.4
 #   make test    go test -race, busted under lua5.1, lua5.4 and luajit, the C host tests,
 #                the handle and GC specs against an ASan/UBSan build (test-asan),
-#                the LuaRocks round trips, then the same for lua5.2 and lua5.3 (test-extra),
+#                the LuaRocks round trips, the examples (test-examples), then the same
+#                for lua5.2 and lua5.3 (test-extra),
 #                the portable path (test-portable) and the Go version check (test-gocheck)
 #   make test-portable  the portable path (pipe, poll; what macOS and the BSDs build)
 #                on Linux into build/portable/lua5.X/, and the busted suite against it
@@ -44,7 +45,7 @@ APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
 .PHONY: all build go-check test-gocheck test-portable deps demo test test-engine test-asan build-asan test-asan-lua5.1 test-asan-lua5.4 test-asan-luajit \
-        build-asan-lua5.1 build-asan-lua5.4 build-asan-luajit test-faults test-soak-short test-go test-busted test-host test-modules test-rocks rock install-rock bench clean \
+        build-asan-lua5.1 build-asan-lua5.4 build-asan-luajit test-faults test-soak-short test-go test-busted test-host test-modules test-rocks test-examples rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
         busted-lua5.1 busted-lua5.2 busted-lua5.3 busted-lua5.4 busted-luajit
@@ -88,7 +89,7 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-engine test-hub test-asan test-go test-busted test-host test-rocks test-extra test-portable test-gocheck test-soak-short
+test: deps build test-engine test-hub test-asan test-go test-busted test-host test-rocks test-examples test-extra test-portable test-gocheck test-soak-short
 
 # The Lua thread's timer engine (cmd/luamockit/engine.c) alone, against a
 # model, under AddressSanitizer and UBSan: ENGINE_SEEDS random runs.
@@ -296,6 +297,15 @@ test-faults: build test-modules
 test-rocks:
 	sh test/rock/roundtrip.sh
 
+# The examples of examples/ (test/examples.sh): luarocks make into
+# temporary trees for 5.1 and 5.4, then each example under lua5.1, LuaJIT
+# and lua5.4 as a user would run it (that tree's `luarocks path`), its
+# output checked; the producer example built by its own Makefile against
+# the installed header. copas4_echo.lua runs only with LMK_COPAS4_PATH
+# (see test/copas_spec.lua), else it is skipped with the reason printed.
+test-examples:
+	sh test/examples.sh
+
 # ---- Lua 5.2 and 5.3 ----------------------------------------------------
 # Built from Debian's lua5.2/lua5.3 headers into build/extra/lua5.X/ (module)
 # and build/extra/test/lua5.X/ (test producer); the build/lua5.1 and
@@ -408,7 +418,7 @@ lint: go-check
 	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54 ./cmd/luamockit
 	CGO_CFLAGS="-idirafter $(LUA54_INCDIR)" $(GO) vet -tags lmkhost,lua54,lmkportable ./cmd/luamockit
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not gofmt'ed:"; echo "$$out"; exit 1; fi; echo "gofmt -l .: clean"
-	$(LUACHECK) --no-color -q lua test
+	$(LUACHECK) --no-color -q lua test examples
 	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) .github/workflows/*.yml
 
 # The soak (test/soak/run.sh): minutes of load under each interpreter;
@@ -434,18 +444,30 @@ INST_PREFIX ?= /usr/local
 INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
 INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
 INST_INCDIR ?= $(INST_PREFIX)/include
+INST_BINDIR ?= $(INST_PREFIX)/bin
 
 rock: go-check
 	@mkdir -p $(BUILD)/rock/test
 	CGO_ENABLED=1 CGO_CFLAGS="-I$(LUA_INCDIR) $(CFLAGS)" $(GO) build -buildmode=c-shared $(GOFLAGS_BUILD) -o $(BUILD)/rock/luamockit.so ./cmd/luamockit
 	@rm -f $(BUILD)/rock/luamockit.h
 	-$(CC) $(CFLAGS) -Wall -shared $(SHLIB_LDFLAGS) -I$(LUA_INCDIR) -Icmd/luamockit -o $(BUILD)/rock/test/testproducer.so test/producer/testproducer.c -lpthread
+	@v=$$(sed -n 's/^#define LUA_VERSION_NUM[^0-9]*\([0-9]\)0\([0-9]\).*/\1.\2/p' "$(LUA_INCDIR)/lua.h"); \
+	sed -e "s|@LUA_INCDIR@|$(LUA_INCDIR)|" -e "s|@LUA_VERSION@|$$v|" rockspec/luamockit-config.in > $(BUILD)/rock/luamockit-config.in
 
+# The header goes to $(INST_INCDIR): under LuaRocks, the rock's own
+# directory (<tree>/lib/luarocks/rocks-5.x/luamockit/<version>/include),
+# on no include path; so the rock also installs luamockit-config (from
+# rockspec/luamockit-config.in) into the tree's bin/, which says where it
+# is: cc $$(luamockit-config --cflags) ... (see examples/README.md).
 install-rock:
-	install -d $(INST_LIBDIR) $(INST_LUADIR)/luamockit $(INST_INCDIR)
+	install -d $(INST_LIBDIR) $(INST_LUADIR)/luamockit $(INST_INCDIR) $(INST_BINDIR)
 	install -m 755 $(BUILD)/rock/luamockit.so $(INST_LIBDIR)/luamockit.so
 	install -m 644 lua/luamockit/*.lua $(INST_LUADIR)/luamockit/
 	install -m 644 cmd/luamockit/luamockit_api.h $(INST_INCDIR)/luamockit_api.h
+	@incdir=$$(cd "$(INST_INCDIR)" && pwd); tail=""; \
+	case "$$incdir" in */lib/luarocks/rocks-*) tail="lib/luarocks/$${incdir#*/lib/luarocks/}" ;; esac; \
+	sed -e "s|@INCDIR@|$$incdir|" -e "s|@ROCKTAIL@|$$tail|" $(BUILD)/rock/luamockit-config.in > $(BUILD)/rock/luamockit-config
+	install -m 755 $(BUILD)/rock/luamockit-config $(INST_BINDIR)/luamockit-config
 
 # Benchmarks against luv (Debian's lua-luv) and the floor, for each ABI.
 bench: build test-modules

@@ -45,13 +45,16 @@ build = {
   },
   -- install-rock copies luamockit.so, every lua/luamockit/*.lua (co,
   -- socket, copas, cqueues, adapter: luamockit.<name>; types: the LuaLS
-  -- definitions, a ---@meta file for editors) and the header;
+  -- definitions, a ---@meta file for editors), the producer header (into
+  -- the rock's directory: include/) and luamockit-config (bin/:
+  -- `luamockit-config --cflags` finds that header);
   -- test/rock/smoke_spec.lua checks that each module is in the tree.
   install_target = "install-rock",
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
     INST_PREFIX = "$(PREFIX)",
+    INST_BINDIR = "$(BINDIR)",
   },
 }
 
