@@ -367,9 +367,11 @@ case("detach() destroys h's timers, ends the thread, and copas runs no luamockit
   local t1 = h:oneoff(60, function() ran = ran + 1 end)
   local t2 = h:getit(10, function() ran = ran + 1 end)
   step_for(c, 15)
-  local before = ran
-  assert.is_true(before >= 1, "the interval ran " .. before .. " times before detach")
+  assert.is_true(ran >= 1, "the interval ran " .. ran .. " times before detach")
   detach(c, h)
+  -- threads started before detach() run on (copas 4 starts one at its next
+  -- step, later when the drain ran in copas' own pause): count from here
+  local before = ran
   assert.equal("destroyed", t1:state())
   assert.equal("destroyed", t2:state())
   assert.same({}, h:timers())

@@ -65,16 +65,137 @@ end
 -- is no thread gives the default.
 local NO_THREAD = {}
 
+-- copas' read set: the queue a thread blocked in copas.receive yields to
+-- ((socket, queue), the protocol above). Learned once, by running
+-- copas.receive on a probe in a coroutine of ours that catches the yield
+-- (copas 4 may first yield to its sleeping queue: copas.pause), then
+-- letting that receive return, so copas keeps nothing of the probe.
+-- Returns nil for a copas that does not yield so.
+local function read_set(copas)
+  local probe = { ready = false }
+  function probe:receive() if self.ready then return "!" end return nil, "timeout" end
+  function probe.settimeout() return 1 end
+  function probe.getfd() return -1 end
+  local co = coroutine.create(function() return copas.receive(probe) end)
+  local q
+  for _ = 1, 10 do
+    local ok, what, queue = coroutine.resume(co)
+    if not ok or coroutine.status(co) == "dead" then break end
+    if what == probe and type(queue) == "table" and queue.insert and queue.push and queue.remove then
+      q, probe.ready = queue, true
+    end
+  end
+  return q
+end
+
 -- Starts (or restarts) h's drain thread, with a waker of its own (copas
 -- 1.x closes the socket of a thread that ended with an error: the old
--- waker).
+-- waker). With copas' read set known (h.reading), the thread is registered
+-- there directly, as copas' dispatcher registers a thread blocked in
+-- copas.receive: it first runs at copas' next step (the waker is fresh,
+-- so dirty: select returns it at once); this needs no dispatch, so it can
+-- be done from the watch's select callback. Raises (memory) with h as it
+-- was, save perhaps the new waker left in the read set with no thread:
+-- copas drops it at its next step (it is dirty; no thread is queued).
 local function start_drain(h)
   local copas = h.copas
-  h.waker = msock.newfd()
-  h.thread = copas.addthread(function()
+  local w = msock.newfd()
+  w.waiting = false -- true while its thread is suspended in the wait (the watch's test)
+  local function body()
+    w.fresh = false
     copas.setErrorHandler(h.on_error) -- this thread's (1.x and 4.x)
     return base.drain(h)
-  end)
+  end
+  if not h.reading then
+    h.waker = w
+    h.thread = copas.addthread(body)
+    return
+  end
+  w.fresh = true
+  local co = coroutine.create(body)
+  h.reading:insert(w)
+  h.reading:push(w, co)
+  h.waker, h.thread = w, co
+end
+
+-- The watch: a lost drain thread. After the drain thread yields (it waits
+-- in copas.receive), copas' dispatcher registers it in its read set
+-- (queue:insert, then queue:push: copas 1.x makes a table there each
+-- time; copas 4 may put it in its list of resumable threads, a new table
+-- each step). Should that allocation fail, copas.step raises and the
+-- thread is left suspended in no queue of copas: nothing would ever
+-- resume it, and no error handler is called. Nothing of ours runs at that
+-- moment, and none is needed then: the watch notices later, at copas'
+-- select.
+--
+-- The watch is an object that sits in copas' read set from attach() to
+-- detach(), with a socket of its own that never becomes readable (an
+-- unbound UDP socket: no thread is queued on it, copas never ticks it).
+-- LuaSocket's select() calls its dirty() once per call, and the drain
+-- waker's dirty() once per call while the waker is in the read set, which
+-- it is at every select while the thread is registered (copas takes it out
+-- only to resume the thread, which registers it again before the next
+-- select; copas 4's pause takes it out for one select at most). So a
+-- waker not seen at LOST_AFTER selects in a row, while its thread is
+-- suspended in that wait (w.waiting: not, say, in a callback that a runner
+-- set by hand let block in copas inside the drain) or dead, is one whose thread copas will never resume (or that ended:
+-- 5.1, an error in the wait outside pcall). The watch then starts a new
+-- drain thread on a new waker (start_drain, under pcall: should memory be
+-- short still, it tries again at the next select), and closes the old
+-- waker, so that the old thread, should copas ever resume it after all,
+-- ends at once (its wait returns false) without draining: so a thread is
+-- never registered twice and two drains never run. The drain's state
+-- (an error still to report, h.retry) lives in h, not in the thread:
+-- nothing pending is lost, and process_events keeps the order and runs
+-- each event once. dirty() itself allocates nothing (it assigns existing
+-- fields), except when it restarts the drain.
+local LOST_AFTER = 4
+
+local Watch = {}
+Watch.__index = Watch
+
+function Watch:getfd()
+  return self.socket:getfd()
+end
+
+local function replace_drain(h)
+  local old = h.waker
+  start_drain(h)
+  old:close()
+end
+
+function Watch:dirty()
+  local h = self.h
+  if h.detached then return false end
+  local w = h.waker
+  if w.seen then
+    w.seen = false
+    self.unseen = 0
+    return false
+  end
+  local n = self.unseen + 1
+  self.unseen = n
+  if n >= LOST_AFTER then
+    local s = coroutine.status(h.thread)
+    if ((s == "suspended" and (w.waiting or w.fresh)) or s == "dead") and pcall(replace_drain, h) then
+      self.unseen = 0
+    end
+  end
+  return false
+end
+
+-- Puts the watch in copas' read set (h.reading known); false if it could
+-- not (no LuaSocket UDP socket).
+local function start_watch(h)
+  local socket = require("socket")
+  local udp = (socket.udp4 or socket.udp)()
+  if not udp or udp:getfd() == nil or udp:getfd() < 0 then
+    if udp then udp:close() end
+    return false
+  end
+  h.watch = setmetatable({ h = h, socket = udp, unseen = 0 }, Watch)
+  h.reading:insert(h.watch)
+  return true
 end
 
 --- adapter.attach(copas) -> h: folds luamockit into copas' loop.
@@ -97,7 +218,10 @@ function M.attach(copas)
   h.wait = function()
     local w = h.waker
     w.retry = h.retry
-    return w:copas_wait(copas)
+    w.waiting = true
+    local more = w:copas_wait(copas)
+    w.waiting = false
+    return more
   end
   h.report = function(err) copas.addthread(function() error(err, 0) end) end
   -- The thread's own error handler: should the thread end with an error
@@ -113,13 +237,22 @@ function M.attach(copas)
     return print(msg, co, skt)
   end
   h.on_error = on_error
+  h.reading = read_set(copas)
+  if h.reading and not start_watch(h) then h.reading = nil end
   start_drain(h)
   return h
 end
 
---- Ends the drain thread: the closed fd waker wakes it, and it returns.
+--- Ends the drain thread: the closed fd waker wakes it, and it returns;
+-- takes the watch out of copas' read set.
 function H:stop_drain()
   self.waker:close()
+  local watch = self.watch
+  if watch then
+    self.watch = nil
+    self.reading:remove(watch)
+    watch.socket:close()
+  end
 end
 
 return M

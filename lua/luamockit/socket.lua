@@ -127,7 +127,7 @@ FdWaker.__index = FdWaker
 -- exactly while luamockit has events pending, so LuaSocket's select()
 -- watches it like a socket. No UDP, no port.
 function M.newfd()
-  local w = setmetatable({ fd = mit.fd() }, FdWaker)
+  local w = setmetatable({ fd = mit.fd(), seen = false, fresh = false }, FdWaker)
   w.socket = w -- waker.socket, as for the UDP waker
   return w
 end
@@ -140,9 +140,13 @@ end
 --- LuaSocket's select() returns a "dirty" object as readable at once: a
 -- closed waker is, so that a copas thread waiting on it is resumed and
 -- ends; so is one whose owner set w.retry (luamockit.copas: work a memory
--- error held back), so that the thread is resumed at copas' next step.
+-- error held back) or w.fresh (a thread not started yet), so that the
+-- thread is resumed at copas' next step. select() calls dirty() once per
+-- call for each object it watches: w.seen records that it did (for
+-- luamockit.copas' watch; assigning an existing field allocates nothing).
 function FdWaker:dirty()
-  return self.closed == true or self.retry == true
+  self.seen = true
+  return self.closed == true or self.retry == true or self.fresh == true
 end
 
 --- Nothing to read: the fd is level-triggered, process_events clears it.
