@@ -119,7 +119,14 @@ local function new_worker(gone)
       end
     end
   end)
-  resume(co) -- to its first yield(DONE)
+  -- to its first yield(DONE). Should that fail (memory), the worker is
+  -- dead and must never be resumed: Lua 5.4 (lua_resume's resume_error)
+  -- makes the "cannot resume dead coroutine" message on the dead
+  -- coroutine's own state, outside any protection, so a memory error there
+  -- is thrown to the main thread, past every pcall. Raise instead: the
+  -- callback's error, as at its first allocation.
+  local ok, err = resume(co)
+  if not ok then error(err, 0) end
   return co
 end
 
