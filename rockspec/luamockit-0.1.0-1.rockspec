@@ -45,7 +45,8 @@ build = {
     LIBFLAG = "$(LIBFLAG)",
   },
   -- install-rock copies luamockit.so, every lua/luamockit/*.lua (co,
-  -- socket, copas, cqueues, adapter: luamockit.<name>) and the header;
+  -- socket, copas, cqueues, adapter: luamockit.<name>; types: the LuaLS
+  -- definitions, a ---@meta file for editors) and the header;
   -- test/rock/smoke_spec.lua checks that each module is in the tree.
   install_target = "install-rock",
   install_variables = {

@@ -232,6 +232,82 @@ describe("a callback that yields", function()
   end)
 end)
 
+-- What the user sees when a callback yields (Lua's message differs by
+-- version: 5.1 "across metamethod/C-call boundary", LuaJIT "across C-call
+-- boundary", 5.2+ "from outside a coroutine", or inside one "across a
+-- C-call boundary"): luamockit's own line, which names what to use
+-- instead, at the callback's line, Lua's message kept inside it.
+local YIELD_HINT = "luamockit: a callback cannot yield %(attempt to yield [^)]+%): run it as a luamockit%.co task"
+  .. " %(co%.spawn, co%.sleep%), or run callbacks in copas or cqueues with luamockit%.copas or luamockit%.cqueues"
+
+local function assert_yield_hint(err, line)
+  local first = tostring(err):match("[^\n]*")
+  assert.matches("^[^\n]*errors_spec%.lua:" .. line .. ": " .. YIELD_HINT .. "$", first)
+  assert.matches("\nstack traceback:", tostring(err))
+end
+
+-- The line of the caller's caller: where the callback that yields is.
+local function here() return debug.getinfo(2, "l").currentline end
+
+describe("a callback that yields is told to use luamockit.co or an adapter", function()
+  before_each(H.reset)
+  after_each(H.reset)
+
+  it("when process_events raises it (outside any coroutine)", function()
+    local line
+    queue_all(function() line = here(); coroutine.yield() end)
+    local ok, err = pcall(mit.process_events)
+    assert.is_false(ok)
+    assert_yield_hint(err, line)
+  end)
+
+  it("when the error handler gets it", function()
+    local got, src, line = nil, nil, nil
+    mit.seterrorhandler(function(e, s) got, src = e, s end)
+    local t = track(mit.oneoff(0, function() line = here(); coroutine.yield(1) end))
+    H.await_pending(1)
+    assert.equal(1, mit.process_events())
+    assert_yield_hint(got, line)
+    assert.equal(t, src)
+  end)
+
+  it("when process_events runs inside a coroutine (yield across a C-call boundary)", function()
+    local line
+    queue_all(function() line = here(); coroutine.yield("nope") end)
+    local co = coroutine.create(function() return pcall(mit.process_events) end)
+    local resumed, ok, err = coroutine.resume(co)
+    assert.is_true(resumed)
+    assert.is_false(ok)
+    assert_yield_hint(err, line)
+  end)
+
+  it("when a nested process_events runs the callback", function()
+    local line, err
+    queue_all(function()
+      track(mit.oneoff(0, function() line = here(); coroutine.yield() end))
+      H.await_pending(1)
+      local ok
+      ok, err = pcall(mit.process_events)
+      assert(not ok)
+    end)
+    assert.equal(1, mit.process_events())
+    assert_yield_hint(err, line)
+  end)
+
+  it("but an error that only quotes Lua's yield message (a task's, with its traceback) is left as it is", function()
+    local quoted = "attempt to yield across a C-call boundary\nstack traceback:\n\t[C]: in ?"
+    local plain = "x attempt to yield from outside a coroutine"
+    queue_all(function() error(quoted, 0) end, function() error(plain, 0) end)
+    local ok, err = pcall(mit.process_events)
+    assert.is_false(ok)
+    assert.equal(quoted, tostring(err):sub(1, #quoted))
+    assert.is_nil(tostring(err):find("cannot yield", 1, true))
+    ok, err = pcall(mit.process_events)
+    assert.is_false(ok)
+    assert.equal(plain .. "\nstack traceback:", tostring(err):sub(1, #plain + 17))
+  end)
+end)
+
 describe("non-string error objects", function()
   before_each(H.reset)
   after_each(H.reset)

@@ -209,6 +209,18 @@ describe("producer API", function()
     assert.equal(0, st.cancelled)
   end)
 
+  it("an item's callback that yields is told to use luamockit.co or an adapter", function()
+    local job = start{ threads = 1, count = 1, cb = function() coroutine.yield() end }
+    job:join()
+    await_pending(1)
+    local ok, err = pcall(mit.process_events)
+    assert.is_false(ok)
+    err = tostring(err)
+    assert.is_truthy(err:find("luamockit: a callback cannot yield (attempt to yield ", 1, true), err)
+    assert.is_truthy(err:find("luamockit.co task", 1, true), err)
+    assert.is_truthy(err:find("luamockit.copas or luamockit.cqueues", 1, true), err)
+  end)
+
   it("an error raised by decode goes through process_events' error path", function()
     local seen = {}
     local job = start{ threads = 1, count = 6, decode_error_at = 3,

@@ -15,6 +15,7 @@
  * raises the error.
  */
 #include <math.h>
+#include <string.h>
 
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -41,16 +42,42 @@ typedef struct drain {
                     * error handler are done with it: see timer.c's rule */
 } drain;
 
+/* Where Lua's own message in msg starts, if msg is the error of a
+ * coroutine.yield that cannot suspend (messages.h's LMK_YIELD_ERRORS,
+ * bare or after LuaJIT's "source:line: "); else NULL. An error that only
+ * quotes one (a task's or an adapter worker's, re-raised with its
+ * traceback) is no such error: it is not the whole message. */
+static const char *yield_error(const char *msg) {
+    static const char *const texts[] = {LMK_YIELD_ERRORS};
+    size_t i, n = strlen(msg);
+    for (i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        size_t k = strlen(texts[i]);
+        const char *p;
+        if (n < k || strcmp(p = msg + n - k, texts[i]) != 0) continue;
+        if (p == msg || (p - msg >= 2 && p[-2] == ':' && p[-1] == ' ' && memchr(msg, '\n', n) == NULL)) return p;
+    }
+    return NULL;
+}
+
 /* [-1, +1, m] msgh: a string error gets a traceback of where it was
  * raised; any other value is kept as it is (the handler, or the caller of
- * process_events, gets the very object the callback raised). */
+ * process_events, gets the very object the callback raised). A callback
+ * that yielded gets LMK_FMT_YIELD, which says what to do instead, at the
+ * line of the callback that called yield. */
 static int msgh(lua_State *L) {
-    const char *msg;
+    const char *msg, *y;
     if (lua_type(L, 1) != LUA_TSTRING) {
         lua_settop(L, 1);
         return 1;
     }
     msg = lua_tostring(L, 1);
+    if ((y = yield_error(msg)) != NULL) {
+        if (y == msg) luaL_where(L, 2); /* level 1: yield itself; 2: the callback */
+        else lua_pushlstring(L, msg, (size_t)(y - msg));
+        lua_pushfstring(L, LMK_FMT_YIELD, y);
+        lua_concat(L, 2);
+        msg = lua_tostring(L, -1);
+    }
 #if LUA_VERSION_NUM >= 502
     luaL_traceback(L, L, msg, 1);
 #else
@@ -141,7 +168,7 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
     if (bad) { /* nothing taken: the next drain tries again */
         d->taking = 0;
         d->limit = 0;
-        lua_pushliteral(L, "luamockit: no stack for the callback's arguments (out of memory)");
+        lua_pushliteral(L, LMK_MSG_NOSTACK_ARGS);
         if (each) return 1;
         lua_error(L);
     }
@@ -198,7 +225,7 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
             if (!room(L, LMK_CALL_ROOM, each)) { /* nothing taken: end the drain */
                 d->taking = 0;
                 d->limit = 0;
-                lua_pushliteral(L, "luamockit: no stack to run a producer item (out of memory)");
+                lua_pushliteral(L, LMK_MSG_NOSTACK_ITEM_OOM);
                 if (each) return 1;
                 lua_error(L);
             }
@@ -321,7 +348,7 @@ static void leave(lmk_state *st) {
 static long dispatch(lua_State *L, lmk_state *st, long limit) {
     drain d;
     int base;
-    if (st->depth >= LMK_MAX_NEST) lmk_error(L, "process_events nested too deeply in callbacks");
+    if (st->depth >= LMK_MAX_NEST) lmk_error(L, LMK_MSG_NESTED);
     d.st = st;
     d.upto = lmk_mono_ns();
     d.limit = limit;
@@ -383,7 +410,7 @@ static int l_process_events(lua_State *L) {
     long limit = -1;
     if (!lua_isnoneornil(L, 1)) {
         lua_Number m = luaL_checknumber(L, 1);
-        if (!(m >= 1) || isinf(m)) luaL_argerror(L, 1, "max must be a positive number");
+        if (!(m >= 1) || isinf(m)) luaL_argerror(L, 1, LMK_ARG_MAX);
         limit = m > 1e15 ? (long)1e15 : (long)m;
     }
     lua_settop(L, 0);

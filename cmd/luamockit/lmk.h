@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "hub.h"
 #include "luamockit_api.h"
+#include "messages.h"
 
 #define LMK_VERSION "luamockit 0.1.0"
 #define LMK_TIMER "luamockit.timer"

@@ -53,7 +53,7 @@ enum {
     LUAMOCKIT_ETIMEDOUT = 2,   /* deliver_wait: timeout before Lua took the item; withdrawn */
     LUAMOCKIT_ECANCELLED = 3,  /* deliver_wait: unregistered or state closed first */
     LUAMOCKIT_ECALLBACK = 4,   /* deliver_wait: the Lua function raised an error */
-    LUAMOCKIT_EINVAL = 5,      /* bad argument (NULL producer or item) */
+    LUAMOCKIT_EINVAL = 5,      /* bad argument (a NULL producer; a NULL item is delivered as is) */
     LUAMOCKIT_ENOMEM = 6       /* out of memory: item not taken */
 };
 

@@ -40,23 +40,22 @@ int lmk_error(lua_State *L, const char *what) {
 
 const char *lmk_rc_message(int rc) {
     switch (rc) {
-    case LMK_ECLOSED: return "the Lua state's queue is closed";
-    case LMK_EEXISTS: return "timer id already in use";
-    case LMK_ERANGE: return "invalid timer schedule";
-    case LMK_ESYS: return "a system call failed";
-    case LMK_ENOMEM: return "not enough memory";
-    case LMK_EPANIC: return "internal error (recovered Go panic)";
+    case LMK_ECLOSED: return LMK_MSG_CLOSED;
+    case LMK_EEXISTS: return LMK_MSG_EXISTS;
+    case LMK_ERANGE: return LMK_MSG_RANGE;
+    case LMK_ESYS: return LMK_MSG_SYS;
+    case LMK_ENOMEM: return LMK_MSG_NOMEM;
+    case LMK_EPANIC: return LMK_MSG_PANIC;
     }
-    return "unknown error";
+    return LMK_MSG_UNKNOWN;
 }
 
 /* [-0, +0, e] the live state of this universe, or raise. */
 lmk_state *lmk_getstate(lua_State *L) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
     if (lmk_forked)
-        lmk_error(L, "unusable in a forked child process (the Go runtime does not survive fork); "
-                     "require luamockit in the child only after exec");
-    if (st->q == 0) lmk_error(L, "the Lua state's queue is closed");
+        lmk_error(L, LMK_MSG_FORKED_EXEC);
+    if (st->q == 0) lmk_error(L, LMK_MSG_CLOSED);
     return st;
 }
 
@@ -137,9 +136,9 @@ static void push_universe(lua_State *L) {
 #endif
     lua_rawseti(L, reg, 5);
 
-    if ((st->hub = lmk_hub_open()) == NULL) lmk_error(L, errno ? strerror(errno) : "cannot create the event hub");
+    if ((st->hub = lmk_hub_open()) == NULL) lmk_error(L, errno ? strerror(errno) : LMK_MSG_NO_HUB);
     if (lmk_open(st->hub, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
-        lmk_error(L, "cannot create the event queue");
+        lmk_error(L, LMK_MSG_NO_QUEUE);
 
     for (i = 1; i <= NUPS; i++) lua_rawgeti(L, reg, i);
     lmk_dispatch_init(L, lua_gettop(L) - NUPS + 1);
@@ -159,7 +158,7 @@ int luaopen_luamockit(lua_State *L) {
     pthread_once(&fork_once, install_fork_handler);
     lmk_port_pin();
     if (lmk_forked)
-        return lmk_error(L, "unusable in a forked child process (the Go runtime does not survive fork)");
+        return lmk_error(L, LMK_MSG_FORKED);
     push_universe(L);
     first = lua_gettop(L) - NUPS + 1;
     lmk_publish_api(L);

@@ -100,15 +100,15 @@ static void api_unregister(luamockit_producer *h) {
 
 static const char *api_strerror(int status) {
     switch (status) {
-    case LUAMOCKIT_OK: return "ok";
-    case LUAMOCKIT_ECLOSED: return "the Lua state is closed or the producer unregistered";
-    case LUAMOCKIT_ETIMEDOUT: return "timed out before Lua took the item";
-    case LUAMOCKIT_ECANCELLED: return "cancelled: the producer was unregistered or the Lua state closed";
-    case LUAMOCKIT_ECALLBACK: return "the Lua callback raised an error";
-    case LUAMOCKIT_EINVAL: return "invalid argument";
-    case LUAMOCKIT_ENOMEM: return "out of memory: the item was not taken";
+    case LUAMOCKIT_OK: return LMK_API_OK;
+    case LUAMOCKIT_ECLOSED: return LMK_API_ECLOSED;
+    case LUAMOCKIT_ETIMEDOUT: return LMK_API_ETIMEDOUT;
+    case LUAMOCKIT_ECANCELLED: return LMK_API_ECANCELLED;
+    case LUAMOCKIT_ECALLBACK: return LMK_API_ECALLBACK;
+    case LUAMOCKIT_EINVAL: return LMK_API_EINVAL;
+    case LUAMOCKIT_ENOMEM: return LMK_API_ENOMEM;
     }
-    return "unknown status";
+    return LMK_API_UNKNOWN;
 }
 
 static const luamockit_api_v1 api = {
@@ -145,7 +145,7 @@ static int run_item(lua_State *L) {
     lmk_producer *p = ir->p;
     int nargs;
     lua_settop(L, 0);
-    if (!lua_checkstack(L, LMK_CALL_ROOM)) return luaL_error(L, "luamockit: no stack to run a producer item");
+    if (!lua_checkstack(L, LMK_CALL_ROOM)) return luaL_error(L, LMK_MSG_NOSTACK_ITEM);
     lua_rawgeti(L, MISC, MISC_NOOP);
     lua_call(L, 0, 0);
     ir->started = 1;
@@ -156,15 +156,15 @@ static int run_item(lua_State *L) {
         return 1;
     }
     if (lua_gettop(L) != nargs + 1)
-        return luaL_error(L, "luamockit: producer '%s' decode pushed %d values for %d arguments",
+        return luaL_error(L, LMK_FMT_DECODE_COUNT,
                           p->name ? p->name : "?", lua_gettop(L), nargs);
     if (!lua_isfunction(L, 1))
-        return luaL_error(L, "luamockit: producer '%s' decode pushed a %s where the callback goes",
+        return luaL_error(L, LMK_FMT_DECODE_TYPE,
                           p->name ? p->name : "?", luaL_typename(L, 1));
     if (r->w == NULL) {
         const lmk_state *st = (const lmk_state *)lua_touserdata(L, STATE);
         /* through setrunner's f, as a timer's (decode may have used the room) */
-        if (st->runner && !lua_checkstack(L, 1)) return luaL_error(L, "luamockit: no stack to run a producer item");
+        if (st->runner && !lua_checkstack(L, 1)) return luaL_error(L, LMK_MSG_NOSTACK_ITEM);
         nargs = lmk_runner_below(L, st, nargs);
         lua_call(L, nargs, 0);
     } else { /* deliver_wait: called directly, its thread waits for the results */

@@ -44,11 +44,11 @@
 /* [-0, +0, v] a duration in ms at arg: finite, >= 0 (> 0 unless zero_ok). */
 double lmk_checkms(lua_State *L, int arg, int zero_ok) {
     double ms = (double)luaL_checknumber(L, arg);
-    if (isnan(ms) || isinf(ms)) luaL_argerror(L, arg, "milliseconds must be a finite number");
-    if (ms < 0) luaL_argerror(L, arg, "milliseconds must not be negative");
-    if (!zero_ok && ms == 0) luaL_argerror(L, arg, "interval must be greater than 0");
-    if (!zero_ok && ms < LMK_MIN_INTERVAL_MS) luaL_argerror(L, arg, "interval must be at least 0.001 ms");
-    if (ms > LMK_MAX_MS) luaL_argerror(L, arg, "milliseconds too large (at most 366 days)");
+    if (isnan(ms) || isinf(ms)) luaL_argerror(L, arg, LMK_ARG_MS_FINITE);
+    if (ms < 0) luaL_argerror(L, arg, LMK_ARG_MS_NEGATIVE);
+    if (!zero_ok && ms == 0) luaL_argerror(L, arg, LMK_ARG_INTERVAL_ZERO);
+    if (!zero_ok && ms < LMK_MIN_INTERVAL_MS) luaL_argerror(L, arg, LMK_ARG_INTERVAL_MIN);
+    if (ms > LMK_MAX_MS) luaL_argerror(L, arg, LMK_ARG_MS_MAX);
     return ms;
 }
 
@@ -173,7 +173,7 @@ static int arm(lua_State *L, int periodic) {
     lmk_rec *r;
     luaL_checktype(L, 2, LUA_TFUNCTION);
     nargs = lua_gettop(L) - 2;
-    if (nargs > LMK_MAX_ARGS) luaL_argerror(L, 3 + LMK_MAX_ARGS, "too many callback arguments (at most 1000)");
+    if (nargs > LMK_MAX_ARGS) luaL_argerror(L, 3 + LMK_MAX_ARGS, LMK_ARG_NARGS);
 
     h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
@@ -325,7 +325,7 @@ static int t_stop(lua_State *L) {
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
     lmk_rec *r = rec_of(L, h);
-    if (r == NULL) return lmk_error(L, "timer is destroyed");
+    if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
     if (r->state == LMK_T_ARMED) {
         lmk_unschedule(st, r);
         r->state = LMK_T_STOPPED;
@@ -348,12 +348,12 @@ static int t_start(lua_State *L) {
     double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
     int64_t now;
     int rc;
-    if (r == NULL) return lmk_error(L, "timer is destroyed");
+    if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
     if (r->state != LMK_T_ARMED) {
         anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
         if (r->state == LMK_T_DESTROYED) { /* one did, through another handle */
             lmk_release_thread(L, r);
-            return lmk_error(L, "timer is destroyed");
+            return lmk_error(L, LMK_MSG_DESTROYED);
         }
     }
     if (ms >= 0) r->ms = h->ms = ms;

@@ -173,7 +173,7 @@ static int l_wait(lua_State *L) {
 static int l_setspin(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     lua_Number us = luaL_checknumber(L, 1);
-    if (us != us || us < 0 || us > 1e6) luaL_argerror(L, 1, "microseconds must be in 0..1000000");
+    if (us != us || us < 0 || us > 1e6) luaL_argerror(L, 1, LMK_ARG_SPIN);
     st->spin_ns = (int64_t)(us * 1000);
     return 0;
 }
@@ -199,11 +199,11 @@ static int l_setport(lua_State *L) {
     lua_Number n = luaL_checknumber(L, 1);
     int rc;
     if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
-        luaL_argerror(L, 1, "port must be an integer from 0 to 65535");
+        luaL_argerror(L, 1, LMK_ARG_PORT);
     if (n != 0 && (rc = lmk_use_go_clock(st)) != LMK_OK) return lmk_error(L, lmk_rc_message(rc));
     if (lmk_hub_setport(st->hub, (int)n) != 0) {
         lua_pushnil(L);
-        lua_pushstring(L, "cannot create the UDP socket");
+        lua_pushliteral(L, LMK_MSG_NO_UDP);
         return 2;
     }
     lua_pushboolean(L, 1);

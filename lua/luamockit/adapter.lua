@@ -15,7 +15,17 @@
 --   h:detach(), h:attached()  (detach calls the adapter's h:stop_drain())
 local mit = require("luamockit")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.adapter
 local M = {}
+
+-- Every message the shared adapter code raises (the specs match them:
+-- grep test/ before a change).
+local MSG = {
+  not_function = "bad argument #%d to '%s' (function expected, got %s)",
+  detached = "luamockit: %s on a detached adapter",
+  foreign_yield = "luamockit: a callback yielded, but not to %s (only %s's blocking calls may suspend a callback)",
+}
 
 local function pack(...)
   return { n = select("#", ...), ... }
@@ -38,16 +48,16 @@ end
 -- (for mit.oneoff, mit.getit, a producer's callback...).
 function H:wrap(fn)
   if type(fn) ~= "function" then
-    error("bad argument #1 to 'wrap' (function expected, got " .. type(fn) .. ")", 2)
+    error(MSG.not_function:format(1, "wrap", type(fn)), 2)
   end
   local spawn = self.spawn
   return function(...) return spawn(fn, pack(...)) end
 end
 
 local function check(h, fn, fname)
-  if h.detached then error("luamockit: " .. fname .. " on a detached adapter", 3) end
+  if h.detached then error(MSG.detached:format(fname), 3) end
   if type(fn) ~= "function" then
-    error("bad argument #2 to '" .. fname .. "' (function expected, got " .. type(fn) .. ")", 3)
+    error(MSG.not_function:format(2, fname, type(fn)), 3)
   end
 end
 
@@ -147,8 +157,7 @@ local function settle(h, co, ok, first, ...)
   if status(co) == "dead" then return end -- not reached: only a handed-over worker returns
   h.gone[co] = true
   if not h.handoff(co, first, ...) then
-    error("luamockit: a callback yielded, but not to " .. h.loopname .. " (only "
-      .. h.loopname .. "'s blocking calls may suspend a callback)", 0)
+    error(MSG.foreign_yield:format(h.loopname, h.loopname), 0)
   end
 end
 

@@ -39,7 +39,14 @@ local mit = require("luamockit")
 local msock = require("luamockit.socket")
 local base = require("luamockit.adapter")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.copas
 local M = { _VERSION = mit._VERSION }
+
+-- Every message this module raises (the shared ones: luamockit.adapter's).
+local MSG = {
+  not_copas = "bad argument #1 to 'attach' (copas module expected)",
+}
 
 local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 
@@ -201,7 +208,7 @@ end
 --- adapter.attach(copas) -> h: folds luamockit into copas' loop.
 function M.attach(copas)
   if type(copas) ~= "table" or type(copas.addthread) ~= "function" or type(copas.receive) ~= "function" then
-    error("bad argument #1 to 'attach' (copas module expected)", 2)
+    error(MSG.not_copas, 2)
   end
   local h = setmetatable({ copas = copas, loopname = "copas", handoff = copas_handoff }, H)
   -- copas 1.x resumes a new thread with the socket (nil) first: start a

@@ -41,7 +41,14 @@ local cqueues = require("cqueues")
 local condition = require("cqueues.condition")
 local base = require("luamockit.adapter")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.cqueues
 local M = { _VERSION = mit._VERSION }
+
+-- Every message this module raises (the shared ones: luamockit.adapter's).
+local MSG = {
+  not_cqueues = "bad argument #1 to 'attach' (cqueues controller expected)",
+}
 
 local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 
@@ -100,7 +107,7 @@ end
 --- adapter.attach(cq) -> h: folds luamockit into the controller cq.
 function M.attach(cq)
   if (type(cq) ~= "userdata" and type(cq) ~= "table") or not pcall(function() return cq.wrap end) then
-    error("bad argument #1 to 'attach' (cqueues controller expected)", 2)
+    error(MSG.not_cqueues, 2)
   end
   local h = setmetatable({ cq = cq, cond = condition.new(), queue = {}, qhead = 1, qtail = 0, loopname = "cqueues" }, H)
   h.handoff = function(co, marker, ...)

@@ -24,6 +24,8 @@
 local socket = require("socket")
 local mit = require("luamockit")
 
+-- LuaLS: the module's types are in luamockit/types.lua.
+---@type luamockit.socket
 local M = { _VERSION = mit._VERSION }
 
 -- Runs process_events(max) for a copas thread: an error a callback raised

@@ -16,10 +16,13 @@ describe("installed luamockit", function()
     local so = find("luamockit", package.cpath)
     assert.is_truthy(so, "luamockit.so not on package.cpath")
     assert.are.equal(tree, so:sub(1, #tree), "loaded " .. so)
-    for _, m in ipairs({ "luamockit.socket", "luamockit.co", "luamockit.copas", "luamockit.cqueues", "luamockit.adapter" }) do
+    for _, m in ipairs({ "luamockit.socket", "luamockit.co", "luamockit.copas", "luamockit.cqueues", "luamockit.adapter",
+      "luamockit.types" }) do
       local helper = find(m, package.path)
       assert.is_truthy(helper and helper:sub(1, #tree) == tree, m .. ": " .. tostring(helper))
     end
+    -- the LuaLS definitions are for editors: required, they give an empty table
+    assert.are.same({}, require("luamockit.types"))
   end)
 
   it("runs timers through wait and process_events", function()

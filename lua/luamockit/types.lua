@@ -1,0 +1,246 @@
+---@meta luamockit
+-- luamockit/types.lua: LuaLS (lua-language-server) definitions of luamockit
+-- and of every module it ships: luamockit.co, .copas, .cqueues, .socket and
+-- .adapter. Editors read it; nothing runs it. Point LuaLS at the directory
+-- that holds luamockit/ (after `luarocks make`, `luarocks path` shows it),
+-- e.g. in .luarc.json: { "workspace.library": ["<tree>/share/lua/5.4"] }.
+--
+-- `---@meta luamockit` makes require("luamockit") (a C module LuaLS cannot
+-- read) resolve here; the pure-Lua modules name their class on their
+-- module table (---@type luamockit.co, ...). Every declaration is a
+-- ---@field of a ---@class, so that test/annotations_spec.lua can check
+-- them against the loaded modules: each public name has one, and each one
+-- names something that exists. Required at run time, this file returns an
+-- empty table.
+
+-- ---------------------------------------------------------------- luamockit
+
+---@alias luamockit.callback fun(...: any)
+
+---Timers and safe delivery of work from background threads: timers and
+---producer threads only enqueue events; `process_events()` runs their
+---callbacks on the calling Lua state; `wait()` blocks until one is queued.
+---@class luamockit
+---@field _VERSION string "luamockit 0.1.0"
+---Arms a one-off timer: after `ms` milliseconds an event for `cb(...)` is queued. The handle may be ignored (no destroy
+---needed) or used to cancel it.
+---@field oneoff fun(ms: number, cb: luamockit.callback, ...: any): luamockit.timer
+---Arms an interval timer: every `ms` milliseconds (on the absolute schedule, `ms > 0`) an event for `cb(...)` is
+---queued.
+---@field getit fun(ms: number, cb: luamockit.callback, ...: any): luamockit.timer
+---Runs the callbacks of every event of this Lua state that was due when it was called (at most `max`); returns how many
+---ran. Without an error handler, a callback's error is raised and the rest stays queued.
+---@field process_events fun(max?: integer): integer
+---Runs the next due event only: `ran` is true if a callback ran, `left` the events still pending.
+---@field poll fun(): ran: boolean, left: integer
+---Events that will run a callback.
+---@field pending fun(): integer
+---All entries in the queue: `pending()` plus withdrawn producer items not yet dropped.
+---@field inqueue fun(): integer
+---Sets the handler of callback errors (`nil` restores raising from `process_events`); `f(err, source)` gets the error
+---(a string with a traceback, or the value raised) and the failing timer (or the producer's name). Returns the handler
+---it replaces.
+---@field seterrorhandler fun(f?: fun(err: any, source: luamockit.timer|string|nil)): function?
+---Sets the runner: callbacks run as `f(cb, ...)` instead of `cb(...)` (the hook of the loop adapters); `nil` removes
+---it. Returns the runner it replaces.
+---@field setrunner fun(f?: fun(cb: function, ...: any)): function?
+---Returns at once if events are queued, else blocks until one is, or until `timeout_ms` (nil or 0: no timeout) passes.
+---Returns `0`, or `1, message` on failure.
+---@field wait fun(timeout_ms?: number): status: integer, message: string?
+---The longest `wait()` polls the clock before a due timer, in microseconds (0..1000000; 0: never; default 250).
+---@field setspin fun(us: number)
+---A file descriptor readable while events are pending, for other event loops (poll it, then call `process_events()`).
+---Do not close it.
+---@field fd fun(): integer
+---Sends one UDP datagram to 127.0.0.1:`port` each time the queue goes from nothing pending to something pending; 0
+---turns it off. Returns `true`, or `nil, message`.
+---@field setport fun(port: integer): ok: true?, message: string?
+---The port set by `setport` (0: none).
+---@field getport fun(): integer
+---Sleeps `ms` milliseconds; with `resume == true` a signal does not cut it short. Returns the whole milliseconds left
+---and an errno (`0, 0` when it slept it all).
+---@field sleep fun(ms: number, resume?: boolean): remaining_ms: number, errno: integer
+---Seconds since the epoch and milliseconds since the last second; `nil, errno` on failure.
+---@field time fun(): seconds: integer?, ms_or_errno: integer
+---Milliseconds since the epoch, as an integer.
+---@field mstimestamp fun(): integer
+---Milliseconds on the monotonic clock (a float).
+---@field monotime fun(): number
+---This state's live timers (armed or stopped), in the order they were armed.
+---@field timers fun(): luamockit.timer[]
+---Milliseconds until the earliest armed timer is due (>= 0), or `nil` if none is armed: a ready timeout for
+---`select()`/`poll()`.
+---@field next_due fun(): number?
+---Counters of this Lua state.
+---@field stats fun(): luamockit.stats
+
+---A timer handle (`luamockit.timer`), from `oneoff` and `getit`. `__gc` and (Lua 5.4) `__close` destroy it;
+---`tostring(t)` shows its kind, interval and state.
+---@class luamockit.timer
+---Stops the timer for good and releases its callback; no callback of it runs once this returns (`wait == true` is
+---accepted for the original's API). Returns `nil`, to assign back: `t = t:destroy()`.
+---@field destroy fun(self: luamockit.timer, wait?: boolean): nil
+---The same as `destroy`.
+---@field cancel fun(self: luamockit.timer, wait?: boolean): nil
+---Disarms the timer and drops its expirations not yet run; `start()` re-arms it. Raises on a destroyed timer.
+---@field stop fun(self: luamockit.timer): luamockit.timer
+---(Re)arms the timer from now (a one-off that has run too); with `ms`, its interval (a one-off: its delay) becomes
+---`ms`. Raises on a destroyed timer.
+---@field start fun(self: luamockit.timer, ms?: number): luamockit.timer
+---The timer's state.
+---@field state fun(self: luamockit.timer): "armed"|"stopped"|"fired"|"destroyed"
+---The interval in ms (a one-off: its delay).
+---@field interval fun(self: luamockit.timer): number
+---Milliseconds until its next expiration (0 when one is due and has not run), or `nil` if it is not armed.
+---@field remaining fun(self: luamockit.timer): number?
+
+---What `stats()` returns.
+---@class luamockit.stats
+---@field timers integer live timers (armed or stopped)
+---@field armed integer armed timers
+---@field stopped integer stopped timers
+---@field pending integer events that will run a callback (as `pending()`)
+---@field callbacks integer timer callbacks and producer items run
+---@field items integer of which producer items
+---@field errors integer callbacks that raised
+---@field drains integer `process_events` and `poll` calls
+---@field late_ms number how late (ms) the first expiration of the last drain ran
+---@field late_max_ms number the most of `late_ms`
+---@field clock "lua"|"go" who keeps time between drains ("go" after `fd()`/`setport()`)
+
+-- ------------------------------------------------------------- luamockit.co
+
+---Tasks (coroutines) that sleep on luamockit's timers; run by whatever drains luamockit (`co.run()`, your own loop, an
+---adapter).
+---@class luamockit.co
+---@field _VERSION string
+---Schedules `fn(...)` as a task; it starts at the next drain.
+---@field spawn fun(fn: fun(...: any), ...: any): luamockit.co.task
+---Suspends the running task for at least `ms` milliseconds. Raises outside a task.
+---@field sleep fun(ms: number)
+---Inside a task: runs `fn(...)` as a task of its own and returns its results, or `nil, "timeout"` if it has not
+---finished within `ms` (it is then cancelled). Raises fn's error.
+---@field timeout fun(ms: number, fn: fun(...: any): ..., ...: any): ...
+---Calls `fn(...)` in a task every `ms` milliseconds (absolute schedule) until the task is cancelled.
+---@field every fun(ms: number, fn: fun(...: any), ...: any): luamockit.co.task
+---Drains luamockit (`wait`, `process_events`) until every task has ended; raises a task's error.
+---@field run fun()
+---The running task, or `nil`.
+---@field running fun(): luamockit.co.task?
+---The live tasks of `spawn` and `every`, in the order they were made.
+---@field tasks fun(): luamockit.co.task[]
+
+---A task of `luamockit.co`.
+---@class luamockit.co.task
+---Cancels the task: it never resumes, its timers are destroyed. Returns true if it was live. A task may cancel itself
+---(the call does not return).
+---@field cancel fun(self: luamockit.co.task): boolean
+---The task's state.
+---@field status fun(self: luamockit.co.task): "suspended"|"running"|"done"|"failed"|"cancelled"
+
+-- ------------------------------------------- luamockit.copas, .cqueues
+
+---luamockit inside a copas loop (copas 1.x and 2.x-4.x).
+---@class luamockit.copas
+---@field _VERSION string
+---Folds luamockit into copas' loop: a copas thread drains it, and each callback runs as a coroutine that may block in
+---copas.
+---@field attach fun(copas: table): luamockit.adapter.handle
+
+---luamockit inside a cqueues controller.
+---@class luamockit.cqueues
+---@field _VERSION string
+---Folds luamockit into the controller `cq`: a coroutine of `cq` drains it, and each callback runs as a coroutine that
+---may block in cqueues.
+---@field attach fun(cq: userdata|table): luamockit.adapter.handle
+
+---What `attach()` of `luamockit.copas` and `luamockit.cqueues` returns.
+---@class luamockit.adapter.handle
+---A function that starts `fn(...)` as a thread of the loop (for `mit.oneoff`, `mit.getit`, a producer's callback).
+---@field wrap fun(self: luamockit.adapter.handle, fn: fun(...: any)): fun(...: any)
+---`mit.oneoff` whose callback starts `fn(...)` as a thread of the loop.
+---@field oneoff fun(self: luamockit.adapter.handle, ms: number, fn: fun(...: any), ...: any): luamockit.timer
+---`mit.getit`: each expiration starts `fn(...)` as a thread of the loop.
+---@field getit fun(self: luamockit.adapter.handle, ms: number, fn: fun(...: any), ...: any): luamockit.timer
+---The live timers armed through this handle (armed or stopped).
+---@field timers fun(self: luamockit.adapter.handle): luamockit.timer[]
+---Gives back the runner set before `attach()`, destroys the timers armed through the handle and ends the drain. Twice
+---is harmless.
+---@field detach fun(self: luamockit.adapter.handle)
+---False once `detach()` was called.
+---@field attached fun(self: luamockit.adapter.handle): boolean
+---The adapter's own end of the drain (`detach()` calls it).
+---@field stop_drain fun(self: luamockit.adapter.handle)
+
+---What the copas and cqueues adapters share; not meant to be required on its own.
+---@class luamockit.adapter
+---The methods every adapter handle has.
+---@field methods table<string, function>
+---Whether `pcall` can yield on this interpreter (Lua 5.2+, LuaJIT).
+---@field yielding_pcall boolean
+---Fills an adapter handle `h` (with `h.spawn`, `h.handoff`, `h.loopname` set) and installs its runner.
+---@field init fun(h: table): luamockit.adapter.handle
+---`error(err, 0)`, for a thread that only reports `err`.
+---@field raise fun(err: any)
+---Runs an adapter's drain until the handle is detached or its wait returns false.
+---@field drain fun(h: luamockit.adapter.handle)
+---Destroys every timer armed through `h`.
+---@field forget_timers fun(h: luamockit.adapter.handle)
+
+-- --------------------------------------------------------- luamockit.socket
+
+---@alias luamockit.socket.anywaker luamockit.socket.waker|luamockit.socket.fdwaker
+
+---Wakes a LuaSocket `select()` loop, or copas, when luamockit has events queued.
+---@class luamockit.socket
+---@field _VERSION string
+---A UDP waker: a socket on 127.0.0.1 that luamockit signals (`mit.setport`). Returns it, or `nil, message`.
+---@field new fun(): luamockit.socket.waker?, string?
+---An fd waker: `getfd()` is `mit.fd()`, readable while events are pending. No UDP.
+---@field newfd fun(): luamockit.socket.fdwaker
+---Runs `waker:handle()` in a copas thread each time luamockit has events (a UDP waker is made if none is given);
+---returns the waker.
+---@field addthread fun(copas: table, waker?: luamockit.socket.anywaker): luamockit.socket.anywaker
+---`process_events(max)` for a copas thread: a callback's error goes to copas' error handling in a thread of its own.
+---Returns the count.
+---@field drain_for_copas fun(copas: table, max?: integer): integer
+
+---A UDP waker (`msock.new()`); `select()` accepts it like a socket.
+---@class luamockit.socket.waker
+---@field socket table the LuaSocket UDP socket
+---@field port integer its port on 127.0.0.1
+---The socket's descriptor (-1 once closed).
+---@field getfd fun(self: luamockit.socket.waker): integer
+---Reads every wake-up datagram waiting.
+---@field drain fun(self: luamockit.socket.waker)
+---Drains the socket and runs `process_events(max)`; returns its count (0 once closed).
+---@field handle fun(self: luamockit.socket.waker, max?: integer): integer
+---Stops the wake-ups and closes the socket.
+---@field close fun(self: luamockit.socket.waker)
+---For `addthread`: waits in copas for a datagram; false once closed.
+---@field copas_wait fun(self: luamockit.socket.waker, copas: table): boolean
+
+---An fd waker (`msock.newfd()`); `select()` accepts it like a socket.
+---@class luamockit.socket.fdwaker
+---@field fd integer `mit.fd()`
+---@field socket luamockit.socket.fdwaker the waker itself (as `waker.socket` of a UDP waker)
+---`mit.fd()`.
+---@field getfd fun(self: luamockit.socket.fdwaker): integer
+---For LuaSocket's `select()`: true once closed (or a retry is due), so it is returned as readable at once.
+---@field dirty fun(self: luamockit.socket.fdwaker): boolean
+---Nothing to read: the fd is level-triggered.
+---@field drain fun(self?: luamockit.socket.fdwaker)
+---Runs `process_events(max)`; returns its count (0 once closed).
+---@field handle fun(self: luamockit.socket.fdwaker, max?: integer): integer
+---Stops watching (the fd belongs to luamockit and stays open).
+---@field close fun(self: luamockit.socket.fdwaker)
+---The socket interface copas' receive uses.
+---@field receive fun(self: luamockit.socket.fdwaker): string?, string?
+---The socket interface copas uses (a no-op).
+---@field settimeout fun(...: any): integer
+---For `addthread`: waits in copas until the fd is readable; false once closed.
+---@field copas_wait fun(self: luamockit.socket.fdwaker, copas: table): boolean
+
+---@type luamockit
+local luamockit = {}
+return luamockit
