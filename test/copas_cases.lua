@@ -88,7 +88,12 @@ case("h:oneoff callbacks run as copas threads that use copas' blocking I/O (a TC
       copas.connect(skt, "127.0.0.1", port)
       local s = copas.wrap(skt)
       s:send(tag .. "\n")
-      got[#got + 1] = s:receive("*l")
+      -- compute the index after the receive: it yields, and another thread
+      -- may append meanwhile (copas 4's receive pauses at random, so two
+      -- may wait at once: `got[#got + 1] = s:receive()` takes the index
+      -- first, and two threads then wrote the same slot)
+      local line = s:receive("*l")
+      got[#got + 1] = line
       skt:close()
     end, "ping" .. i)
   end
