@@ -97,14 +97,17 @@ end
 
 -- Starts (or restarts) h's drain thread, with a waker of its own (copas
 -- 1.x closes the socket of a thread that ended with an error: the old
--- waker). With copas' read set known (h.reading), the thread is registered
--- there directly, as copas' dispatcher registers a thread blocked in
+-- waker). At attach() and from the thread's error handler, with
+-- copas.addthread, which runs it at once (as before the watch: the drain
+-- is waiting in copas' read set when attach() returns). From the watch
+-- (direct true: inside LuaSocket's select, where addthread would run the
+-- thread there and then), the thread is registered in copas' read set
+-- directly (h.reading), as copas' dispatcher registers a thread blocked in
 -- copas.receive: it first runs at copas' next step (the waker is fresh,
--- so dirty: select returns it at once); this needs no dispatch, so it can
--- be done from the watch's select callback. Raises (memory) with h as it
--- was, save perhaps the new waker left in the read set with no thread:
--- copas drops it at its next step (it is dirty; no thread is queued).
-local function start_drain(h)
+-- so dirty: select returns it at once). Raises (memory) with h as it was,
+-- save perhaps the new waker left in the read set with no thread: copas
+-- drops it at its next step (it is dirty; no thread is queued).
+local function start_drain(h, direct)
   local copas = h.copas
   local w = msock.newfd()
   w.waiting = false -- true while its thread is suspended in the wait (the watch's test)
@@ -113,7 +116,7 @@ local function start_drain(h)
     copas.setErrorHandler(h.on_error) -- this thread's (1.x and 4.x)
     return base.drain(h)
   end
-  if not h.reading then
+  if not direct then
     h.waker = w
     h.thread = copas.addthread(body)
     return
@@ -167,7 +170,7 @@ end
 
 local function replace_drain(h)
   local old = h.waker
-  start_drain(h)
+  start_drain(h, true)
   old:close()
 end
 
