@@ -631,4 +631,32 @@ case("socket waker: a callback's error in addthread's thread goes to copas, the 
   c.assert.matches("waker%-boom", seen[1])
 end)
 
+for _, kind in ipairs({ "udp", "fd" }) do
+  case("socket waker (" .. kind .. "): an error in addthread's thread's own code goes to copas, "
+    .. "the thread goes on (luamockit.adapter's drain)", function(c)
+    local copas, mit, assert = c.copas, c.mit, c.assert
+    local seen = {}
+    local restore = catch_copas_errors(c, seen)
+    local w = kind == "fd" and c.msock.addthread(copas, c.msock.newfd()) or c.msock.addthread(copas)
+    w.drain = function(self) -- the thread's own code (it reads the wake-up datagrams): fails once
+      self.drain = nil
+      error("own-boom")
+    end
+    local ran = 0
+    mit.oneoff(5, function() ran = ran + 1 end)
+    mit.oneoff(40, function() ran = ran + 1 end)
+    local ok = step_until(c, function() return ran == 2 end)
+    restore()
+    local alive = coroutine.status(w.thread) ~= "dead"
+    w:close()
+    step_until(c, function() return coroutine.status(w.thread) == "dead" end)
+    mit.process_events()
+    assert.is_true(alive, "the waker's thread ended with the error")
+    assert.is_true(ok, "callbacks run: " .. ran)
+    assert.equal(1, #seen, table.concat(seen, "\n"))
+    assert.matches("own%-boom", seen[1])
+    if copas.finished then assert.is_true(step_until(c, copas.finished)) end
+  end)
+end
+
 return cases
