@@ -138,27 +138,39 @@ end
 -- moment, and none is needed then: the watch notices later, at copas'
 -- select.
 --
+-- The registration may also fail half-way: queue:insert done (the waker
+-- is in the read set, select returns it) and queue:push failed (no thread
+-- queued on it: copas' tick finds none). So the waker's presence in the
+-- read set proves nothing (seen at copas 4.x, 5.1, stride 1, budget 180:
+-- the waker dirty at every select, its queue empty); the thread's progress
+-- does.
+--
 -- The watch is an object that sits in copas' read set from attach() to
 -- detach(), with a socket of its own that never becomes readable (an
 -- unbound UDP socket: no thread is queued on it, copas never ticks it).
--- LuaSocket's select() calls its dirty() once per call, and the drain
--- waker's dirty() once per call while the waker is in the read set, which
--- it is at every select while the thread is registered (copas takes it out
--- only to resume the thread, which registers it again before the next
--- select; copas 4's pause takes it out for one select at most). So a
--- waker not seen at LOST_AFTER selects in a row, while its thread is
--- suspended in that wait (w.waiting: not, say, in a callback that a runner
--- set by hand let block in copas inside the drain) or dead, is one whose thread copas will never resume (or that ended:
--- 5.1, an error in the wait outside pcall). The watch then starts a new
+-- LuaSocket's select() calls its dirty() once per call. The drain thread
+-- marks its progress (w.woke): each time copas resumes it in its wait, it
+-- calls the waker's receive (FdWaker:receive), which sets it. A drain
+-- thread suspended in that wait (w.waiting: not, say, in a callback that
+-- a runner set by hand let block in copas inside the drain) while it is
+-- due (a retry due, w.retry; events queued, mit.inqueue() > 0: the waker
+-- is then readable, or dirty, so a registered thread is resumed at the
+-- step of that very select; or a fresh thread not started yet), or a dead
+-- one (5.1: an error in the wait outside pcall), that makes no progress
+-- for LOST_AFTER selects in a row is one copas will never resume (copas
+-- 4's pause takes the thread out of the read set for a select or two at
+-- most, and resumes it). The watch then starts a new
 -- drain thread on a new waker (start_drain, under pcall: should memory be
 -- short still, it tries again at the next select), and closes the old
 -- waker, so that the old thread, should copas ever resume it after all,
 -- ends at once (its wait returns false) without draining: so a thread is
--- never registered twice and two drains never run. The drain's state
+-- never registered twice and two drains never run (the old waker, closed
+-- and dirty, leaves copas' read set at its next step). The drain's state
 -- (an error still to report, h.retry) lives in h, not in the thread:
 -- nothing pending is lost, and process_events keeps the order and runs
 -- each event once. dirty() itself allocates nothing (it assigns existing
--- fields), except when it restarts the drain.
+-- fields; mit.inqueue() returns a number), except when it restarts the
+-- drain.
 local LOST_AFTER = 4
 
 local Watch = {}
@@ -168,28 +180,38 @@ function Watch:getfd()
   return self.socket:getfd()
 end
 
+-- The old waker leaves copas' read set at once, and for good: taken out
+-- (the set's remove: the old thread, queued on it or not, is dropped), and
+-- abandoned (its getfd() is -1 from then on: select ignores it). Both are
+-- needed with copas 4.x: its set's insert is two assignments, and when the
+-- second fails for want of memory the waker stays in the set's list with
+-- no index, so remove cannot take it out; being dirty (closed) at every
+-- select and sharing mit.fd() with the new waker, it would hide the new
+-- one from select (LuaSocket clears a dirty object's fd from the set).
 local function replace_drain(h)
   local old = h.waker
   start_drain(h, true)
   old:close()
+  old.abandoned = true
+  h.reading:remove(old)
 end
 
 function Watch:dirty()
   local h = self.h
   if h.detached then return false end
   local w = h.waker
-  if w.seen then
-    w.seen = false
-    self.unseen = 0
+  if w.woke then
+    w.woke = false
+    self.stalled = 0
     return false
   end
-  local n = self.unseen + 1
-  self.unseen = n
-  if n >= LOST_AFTER then
-    local s = coroutine.status(h.thread)
-    if ((s == "suspended" and (w.waiting or w.fresh)) or s == "dead") and pcall(replace_drain, h) then
-      self.unseen = 0
-    end
+  local s = coroutine.status(h.thread)
+  if s == "dead" or (s == "suspended" and (w.fresh or (w.waiting and (w.retry or mit.inqueue() > 0)))) then
+    local n = self.stalled + 1
+    self.stalled = n
+    if n >= LOST_AFTER and pcall(replace_drain, h) then self.stalled = 0 end
+  else
+    self.stalled = 0
   end
   return false
 end
@@ -203,7 +225,7 @@ local function start_watch(h)
     if udp then udp:close() end
     return false
   end
-  h.watch = setmetatable({ h = h, socket = udp, unseen = 0 }, Watch)
+  h.watch = setmetatable({ h = h, socket = udp, stalled = 0 }, Watch)
   h.reading:insert(h.watch)
   return true
 end

@@ -129,13 +129,14 @@ FdWaker.__index = FdWaker
 -- exactly while luamockit has events pending, so LuaSocket's select()
 -- watches it like a socket. No UDP, no port.
 function M.newfd()
-  local w = setmetatable({ fd = mit.fd(), seen = false, fresh = false }, FdWaker)
+  local w = setmetatable({ fd = mit.fd(), woke = false, fresh = false, abandoned = false }, FdWaker)
   w.socket = w -- waker.socket, as for the UDP waker
   return w
 end
 
 --- mit.fd(): select() accepts the waker itself.
 function FdWaker:getfd()
+  if self.abandoned then return -1 end -- luamockit.copas: a waker replaced (select ignores it)
   return self.fd
 end
 
@@ -143,11 +144,8 @@ end
 -- closed waker is, so that a copas thread waiting on it is resumed and
 -- ends; so is one whose owner set w.retry (luamockit.copas: work a memory
 -- error held back) or w.fresh (a thread not started yet), so that the
--- thread is resumed at copas' next step. select() calls dirty() once per
--- call for each object it watches: w.seen records that it did (for
--- luamockit.copas' watch; assigning an existing field allocates nothing).
+-- thread is resumed at copas' next step.
 function FdWaker:dirty()
-  self.seen = true
   return self.closed == true or self.retry == true or self.fresh == true
 end
 
@@ -170,8 +168,10 @@ end
 
 -- The socket interface copas' receive uses: not ready until select() has
 -- seen the fd readable (or the waker closed); the first call of a thread
--- always waits, so that addthread never runs callbacks itself.
+-- always waits, so that addthread never runs callbacks itself. Each call
+-- sets w.woke: copas resumed the thread waiting on it.
 function FdWaker:receive()
+  self.woke = true -- the waiting thread made progress (luamockit.copas' watch; allocates nothing)
   if self.closed then return nil, "closed" end
   if self.primed and (self.retry or mit.inqueue() > 0) then return "!" end
   self.primed = true
