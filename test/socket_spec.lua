@@ -165,5 +165,43 @@ describe("luamockit.socket", function()
       copas.step(0.01)
       assert.are.same({ "a", "b" }, ran)
     end)
+
+    -- msock.addthread's thread runs on luamockit.adapter's drain: an error
+    -- of its own code (here: reading the wake-up datagrams, made to fail
+    -- once) goes to copas' error handling, and the thread goes on.
+    it("an error in the thread's own code is reported to copas, and the thread goes on", function()
+      local seen = {}
+      local restore
+      if copas.geterrorhandler then
+        local old = copas.geterrorhandler()
+        copas.seterrorhandler(function(msg) seen[#seen + 1] = tostring(msg) end, true)
+        restore = function() copas.seterrorhandler(old, true) end
+      else -- copas 1.x prints a thread's error
+        local old = print
+        _G.print = function(msg) seen[#seen + 1] = tostring(msg) end
+        restore = function() _G.print = old end
+      end
+      local w = msock.addthread(copas)
+      w.drain = function(self)
+        self.drain = nil -- once: the method again from then on
+        error("drain-boom")
+      end
+      local ran = {}
+      mit.oneoff(10, function() ran[#ran + 1] = "a" end)
+      mit.oneoff(60, function() ran[#ran + 1] = "b" end)
+      local t0 = mit.monotime()
+      while #ran < 2 and mit.monotime() - t0 < 3000 do copas.step(0.02) end
+      restore()
+      local alive = coroutine.status(w.thread) ~= "dead"
+      w:close()
+      local t1 = mit.monotime()
+      while coroutine.status(w.thread) ~= "dead" and mit.monotime() - t1 < 3000 do copas.step(0.01) end
+      mit.process_events()
+      assert.is_true(alive, "the waker's copas thread ended with the error")
+      assert.are.same({ "a", "b" }, ran)
+      assert.equal(1, #seen, table.concat(seen, "\n"))
+      assert.matches("drain%-boom", seen[1])
+      assert.equal("dead", coroutine.status(w.thread))
+    end)
   end)
 end)

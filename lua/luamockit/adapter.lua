@@ -228,6 +228,10 @@ end
 --                   loop's error path); may fail when memory is short
 --   h.stuck(h)      optional: true if the adapter's own state needs
 --                   h.repair(h) (called after each round)
+--   h.prepare(h)    optional: called in each round before process_events
+--                   (msock.addthread: reads the wake-up datagrams); an
+--                   error of it is reported at the next round, as one of
+--                   report or repair
 local YIELDING_PCALL
 do
   local co = create(function() return pcall(yield, true) end)
@@ -243,13 +247,15 @@ end
 
 -- One round after a wake-up: an error still to report goes first (so no
 -- second one can take its place: process_events leaves the rest queued),
--- then the drain, then the adapter's repairs. Raises only if report or
--- repair fail, with h.err still set when it was not reported.
+-- then h.prepare, the drain, then the adapter's repairs. Raises only if
+-- report, prepare or repair fail, with h.err still set when it was not
+-- reported.
 local function round(h)
   if h.err ~= false then
     h.report(h.err)
     h.err = false
   end
+  if h.prepare then h.prepare(h) end
   local ok, err = pcall(mit.process_events)
   if not ok then
     h.err = err

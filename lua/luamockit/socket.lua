@@ -129,22 +129,24 @@ FdWaker.__index = FdWaker
 -- exactly while luamockit has events pending, so LuaSocket's select()
 -- watches it like a socket. No UDP, no port.
 function M.newfd()
-  local w = setmetatable({ fd = mit.fd() }, FdWaker)
+  local w = setmetatable({ fd = mit.fd(), woke = false, fresh = false, abandoned = false }, FdWaker)
   w.socket = w -- waker.socket, as for the UDP waker
   return w
 end
 
 --- mit.fd(): select() accepts the waker itself.
 function FdWaker:getfd()
+  if self.abandoned then return -1 end -- luamockit.copas: a waker replaced (select ignores it)
   return self.fd
 end
 
 --- LuaSocket's select() returns a "dirty" object as readable at once: a
 -- closed waker is, so that a copas thread waiting on it is resumed and
 -- ends; so is one whose owner set w.retry (luamockit.copas: work a memory
--- error held back), so that the thread is resumed at copas' next step.
+-- error held back) or w.fresh (a thread not started yet), so that the
+-- thread is resumed at copas' next step.
 function FdWaker:dirty()
-  return self.closed == true or self.retry == true
+  return self.closed == true or self.retry == true or self.fresh == true
 end
 
 --- Nothing to read: the fd is level-triggered, process_events clears it.
@@ -166,8 +168,10 @@ end
 
 -- The socket interface copas' receive uses: not ready until select() has
 -- seen the fd readable (or the waker closed); the first call of a thread
--- always waits, so that addthread never runs callbacks itself.
+-- always waits, so that addthread never runs callbacks itself. Each call
+-- sets w.woke: copas resumed the thread waiting on it.
 function FdWaker:receive()
+  self.woke = true -- the waiting thread made progress (luamockit.copas' watch; allocates nothing)
   if self.closed then return nil, "closed" end
   if self.primed and (self.retry or mit.inqueue() > 0) then return "!" end
   self.primed = true
@@ -191,18 +195,37 @@ end
 -- error goes to copas' error handler and the thread goes on;
 -- waker:close() ends the thread (copas 1.x and 4.x), so copas.loop() can
 -- return.
+--
+-- The thread is luamockit.adapter's drain (as luamockit.copas'): whatever
+-- fails between two waits (reading the wake-up datagrams, process_events,
+-- reporting an error, memory errors included) is reported to copas' error
+-- handling, or kept and retried at once when even that fails, and the
+-- thread goes on. The wait itself (copas.receive) runs under pcall where
+-- pcall can yield (5.2+, LuaJIT); on Lua 5.1 an error there ends the
+-- thread (copas reports it): luamockit.copas restarts its own thread so,
+-- this one is not restarted.
 function M.addthread(copas, waker)
   local w = waker or assert(M.new())
-  w.thread = copas.addthread(function()
-    while w:copas_wait(copas) do
-      if w.closed then break end
-      w:drain()
-      drain_for_copas(copas)
-      if not w.closed and w.port and mit.pending() > 0 then
-        w.socket:sendto("!", "127.0.0.1", w.port)
-      end
+  -- luamockit.adapter: required here, not at the top (it requires nothing
+  -- of this module, and plain select loops never need it)
+  local base = require("luamockit.adapter")
+  local d = { err = false, retry = false }
+  d.wait = function()
+    if w.closed then return false end
+    local due = d.retry or d.err ~= false
+    w.retry = due -- the fd waker: dirty, so select returns it at once
+    if w.port and (due or mit.pending() > 0) then
+      -- the UDP waker: a datagram of our own, so the receive returns at
+      -- once (events left by the last round, or a retry due: luamockit
+      -- sends one only when its queue goes from empty to non-empty)
+      w.socket:sendto("!", "127.0.0.1", w.port)
     end
-  end)
+    return w:copas_wait(copas)
+  end
+  -- each round, before process_events: read the wake-up datagrams
+  d.prepare = function() w:drain() end
+  d.report = function(err) copas.addthread(function() error(err, 0) end) end
+  w.thread = copas.addthread(function() return base.drain(d) end)
   return w
 end
 
