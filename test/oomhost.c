@@ -141,6 +141,39 @@ static const char *prelude =
     "  await(to - from + 1)\n"
     "end\n";
 
+/* The adapter scenarios' check, with memory back: a plain one-off and an
+ * h:oneoff armed now both run through the loop's steps; no event ran
+ * twice; plain events (1..N) and h:oneoff's (N+1..2N) each ran in order;
+ * every event ran or its error was reported. */
+#define ADAPTER_DRAINED \
+  "local t = mit.monotime() + 5000\n" \
+  "local last, spawned = false, false\n" \
+  "mit.oneoff(0, function() last = true end)\n" \
+  "h:oneoff(0, function() spawned = true end)\n" \
+  "while not (last and spawned) do\n" \
+  "  if mit.monotime() > t then\n" \
+  "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)) .. (DIAG and DIAG() or ''))\n" \
+  "  end\n" \
+  "  if not STEP() then errs = errs + 1 end\n" \
+  "end\n" \
+  "local ran = 0\n" \
+  "for i = 1, 2 * N do\n" \
+  "  if cnt[i] > 1 then error('event ' .. i .. ' ran ' .. cnt[i] .. ' times') end\n" \
+  "  ran = ran + cnt[i]\n" \
+  "end\n" \
+  "local p, s = 0, N -- plain events 1..N, h:oneoff's N+1..2N: each in order\n" \
+  "for k = 1, no do\n" \
+  "  local i = order[k]\n" \
+  "  if i <= N then\n" \
+  "    if i <= p then error('order: ' .. p .. ' before ' .. i) end\n" \
+  "    p = i\n" \
+  "  else\n" \
+  "    if i <= s then error('order: ' .. s .. ' before ' .. i) end\n" \
+  "    s = i\n" \
+  "  end\n" \
+  "end\n" \
+  "if ran + errs < 2 * N then error(('%d ran, %d errors reported, for %d events'):format(ran, errs, 2 * N)) end\n"
+
 typedef struct scenario {
     const char *name;
     const char *setup, *action, *check;
@@ -348,33 +381,7 @@ static const scenario scenarios[] = {
      "for i = 1, N do mit.oneoff(0, cb, i); h:oneoff(0, cb, N + i); mit.sleep(0.01) end\n"
      "await(2 * N)\n",
      "for k = 1, 3 do cq:step(0) end",
-     "local t = mit.monotime() + 5000\n"
-     "local last, spawned = false, false\n"
-     "mit.oneoff(0, function() last = true end)\n"
-     "h:oneoff(0, function() spawned = true end)\n"
-     "while not (last and spawned) do\n"
-     "  if mit.monotime() > t then\n"
-     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)) .. (DIAG and DIAG() or ''))\n"
-     "  end\n"
-     "  if not STEP() then errs = errs + 1 end\n"
-     "end\n"
-     "local ran = 0\n"
-     "for i = 1, 2 * N do\n"
-     "  if cnt[i] > 1 then error('event ' .. i .. ' ran ' .. cnt[i] .. ' times') end\n"
-     "  ran = ran + cnt[i]\n"
-     "end\n"
-     "local p, s = 0, N -- plain events 1..N, h:oneoff's N+1..2N: each in order\n"
-     "for k = 1, no do\n"
-     "  local i = order[k]\n"
-     "  if i <= N then\n"
-     "    if i <= p then error('order: ' .. p .. ' before ' .. i) end\n"
-     "    p = i\n"
-     "  else\n"
-     "    if i <= s then error('order: ' .. s .. ' before ' .. i) end\n"
-     "    s = i\n"
-     "  end\n"
-     "end\n"
-     "if ran + errs < 2 * N then error(('%d ran, %d errors reported, for %d events'):format(ran, errs, 2 * N)) end\n"
+     ADAPTER_DRAINED
      "h:detach()\n"
      "for k = 1, 20 do if cq:loop(5) then break end end\n"
      "if not cq:empty() then error('cq:loop() did not end after detach()') end\n"
@@ -416,33 +423,7 @@ static const scenario scenarios[] = {
      "for i = 1, N do mit.oneoff(0, cb, i); h:oneoff(0, cb, N + i); mit.sleep(0.01) end\n"
      "await(2 * N)\n",
      "for k = 1, 3 do copas.step(0) end",
-     "local t = mit.monotime() + 5000\n"
-     "local last, spawned = false, false\n"
-     "mit.oneoff(0, function() last = true end)\n"
-     "h:oneoff(0, function() spawned = true end)\n"
-     "while not (last and spawned) do\n"
-     "  if mit.monotime() > t then\n"
-     "    error(('not drained: pending %d, last %s, spawned %s'):format(mit.pending(), tostring(last), tostring(spawned)) .. (DIAG and DIAG() or ''))\n"
-     "  end\n"
-     "  if not STEP() then errs = errs + 1 end\n"
-     "end\n"
-     "local ran = 0\n"
-     "for i = 1, 2 * N do\n"
-     "  if cnt[i] > 1 then error('event ' .. i .. ' ran ' .. cnt[i] .. ' times') end\n"
-     "  ran = ran + cnt[i]\n"
-     "end\n"
-     "local p, s = 0, N -- plain events 1..N, h:oneoff's N+1..2N: each in order\n"
-     "for k = 1, no do\n"
-     "  local i = order[k]\n"
-     "  if i <= N then\n"
-     "    if i <= p then error('order: ' .. p .. ' before ' .. i) end\n"
-     "    p = i\n"
-     "  else\n"
-     "    if i <= s then error('order: ' .. s .. ' before ' .. i) end\n"
-     "    s = i\n"
-     "  end\n"
-     "end\n"
-     "if ran + errs < 2 * N then error(('%d ran, %d errors reported, for %d events'):format(ran, errs, 2 * N)) end\n"
+     ADAPTER_DRAINED
      "h:detach()\n"
      "local th = h.thread\n"
      "for k = 1, 100 do if coroutine.status(th) == 'dead' then break end; copas.step(0.01) end\n"
