@@ -45,6 +45,7 @@ const char *lmk_rc_message(int rc) {
     case LMK_ERANGE: return "invalid timer schedule";
     case LMK_ESYS: return "a system call failed";
     case LMK_ENOMEM: return "not enough memory";
+    case LMK_ENOTFOUND: return "no such timer";
     case LMK_EPANIC: return "internal error (recovered Go panic)";
     }
     return "unknown error";
@@ -69,7 +70,7 @@ static int s_gc(lua_State *L) {
     if (st->hub != NULL && !lmk_forked) lmk_producers_close(st);
     st->q = 0;
     st->hub = NULL;
-    lmk_eng_free(&st->eng);
+    lmk_took_free(st);
     lmk_recs_free_all(st);
     return 0;
 }
@@ -93,7 +94,6 @@ static void push_universe(lua_State *L) {
     st = (lmk_state *)lmk_newuserdata(L, sizeof *st);
     memset(st, 0, sizeof *st);
     st->spin_ns = LMK_SPIN_DEFAULT_NS;
-    lmk_eng_init(&st->eng);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);
     lua_setfield(L, -2, "__gc");

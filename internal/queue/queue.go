@@ -15,6 +15,16 @@ type Notifier interface {
 	Clear()
 }
 
+// DueNotifier is a Notifier that is also told, with the queue's mutex
+// held, each time the earliest due time of the timers the queue runs and
+// has not published changes (math.MaxInt64: none): a consumer may sleep
+// until then without asking the queue (the Lua binding reads it from
+// memory). It must not call back into the queue.
+type DueNotifier interface {
+	Notifier
+	NextDue(due int64)
+}
+
 // Errors returned by the queue's methods.
 var (
 	ErrClosed   = errors.New("queue closed")
@@ -28,6 +38,8 @@ type Queue struct {
 	mu     sync.Mutex
 	cond   sync.Cond // consumers: something published, the pending state changed, closed
 	notify Notifier
+	dueN   DueNotifier // notify, if it is one
+	told   int64       // the due time dueN was last told
 	clk    Clock
 	closed bool
 	set    bool // what the Notifier was last told: something is pending
@@ -86,8 +98,10 @@ func NewClock(n Notifier, c Clock) *Queue {
 		run:        newEngine(),
 		poke:       make(chan struct{}, 1),
 		sleepUntil: math.MaxInt64,
+		told:       math.MaxInt64,
 		done:       make(chan struct{}),
 	}
+	q.dueN, _ = n.(DueNotifier)
 	q.cond.L = &q.mu
 	q.ticked.L = &q.mu
 	go q.loop()
@@ -155,14 +169,19 @@ func (q *Queue) tick(now int64) int64 {
 		if first > now {
 			break
 		}
+		bl, mainFirst := int64(0), t.due
+		if t.blLeft != 0 && t.blDue <= now {
+			bl = t.blLeft
+		}
 		n, over := q.run.takeDue(s, now)
-		q.publish(s, first, n)
+		q.publish(s, first, n, bl, mainFirst)
 		if over {
 			t.flags |= fFired
 		}
 		published = true
 	}
 	q.signal(q.pendingNow(now))
+	q.tellDue()
 	if published {
 		q.cond.Broadcast()
 	}
@@ -170,15 +189,21 @@ func (q *Queue) tick(now int64) int64 {
 }
 
 // publish adds n expirations of run timer s, the first due at first, to
-// its record. q.mu must be held.
-func (q *Queue) publish(s int32, first, n int64) {
+// its record: bl of its backlog, then the rest of its main part from
+// mainFirst. q.mu must be held.
+func (q *Queue) publish(s int32, first, n, bl, mainFirst int64) {
 	t := &q.run.t[s]
 	q.readyN += n
 	if t.flags&fReady != 0 {
 		r := &q.ready[int(t.rpos-q.rbase)]
+		if r.Count == t.pubBl && n > bl {
+			t.pubFirst = mainFirst
+		}
+		t.pubBl = addSat(t.pubBl, bl)
 		r.Count = addSat(r.Count, n)
 		return
 	}
+	t.pubBl, t.pubFirst = bl, mainFirst
 	t.flags |= fReady
 	t.rpos = q.rbase + uint32(len(q.ready))
 	q.ready = append(q.ready, Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n})
@@ -224,9 +249,22 @@ func (q *Queue) update() {
 	}
 	now := q.clk.Now()
 	q.signal(q.pendingNow(now))
+	q.tellDue()
 	if next := q.nextWake(now); next < q.sleepUntil {
 		q.sleepUntil = next
 		q.pokeLocked()
+	}
+}
+
+// tellDue tells the DueNotifier the earliest due time of the run timers
+// when it changed. q.mu must be held.
+func (q *Queue) tellDue() {
+	if q.dueN == nil {
+		return
+	}
+	if d := q.run.nextDue(); d != q.told {
+		q.told = d
+		q.dueN.NextDue(d)
 	}
 }
 

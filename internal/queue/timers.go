@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -110,6 +111,9 @@ func (q *Queue) restart(id ID, period int64) error {
 		return ErrRange
 	}
 	now := q.clk.Now()
+	if t.flags&fReady != 0 { // what it published is all due before now
+		t.pubBl = q.ready[int(t.rpos-q.rbase)].Count
+	}
 	if q.run.held(s) {
 		q.run.remove(s)
 		if n := t.mainDue(now); n > 0 {
@@ -163,22 +167,32 @@ func (q *Queue) notFound() error {
 func (q *Queue) Take(buf []Expiration) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.take(buf)
+	return q.take(buf, math.MaxInt64)
 }
 
-func (q *Queue) take(buf []Expiration) int {
+// take moves published expirations due by upto into buf: records in
+// order up to the first that is due later, each cut at upto (what falls
+// due after it goes back to the timer's schedule).
+func (q *Queue) take(buf []Expiration, upto int64) int {
 	n := 0
 	for n < len(buf) && q.rhead < len(q.ready) {
 		r := q.ready[q.rhead]
-		q.rhead++
 		if r.Count == 0 {
+			q.rhead++
 			continue // withdrawn
 		}
+		if r.Due > upto {
+			break
+		}
+		q.rhead++
 		s := int32(uint32(r.ID))
 		t := &q.run.t[s]
 		t.flags &^= fReady
 		q.nready--
 		q.readyN -= r.Count
+		if later := q.cut(s, &r, upto); later > 0 {
+			t.flags &^= fFired
+		}
 		if t.flags&fFired != 0 {
 			q.run.release(s)
 		}
@@ -198,6 +212,33 @@ func (q *Queue) take(buf []Expiration) int {
 		q.update()
 	}
 	return n
+}
+
+// cut takes back from record r of run timer s the expirations of its main
+// part due after upto: they return to the timer's schedule, due as
+// before. It returns how many. q.mu must be held.
+func (q *Queue) cut(s int32, r *Expiration, upto int64) int64 {
+	t := &q.run.t[s]
+	main := r.Count - t.pubBl
+	if main <= 0 || t.pubFirst+(main-1)*t.period <= upto {
+		return 0
+	}
+	keep := int64(0)
+	if t.pubFirst <= upto {
+		keep = (upto-t.pubFirst)/t.period + 1
+	}
+	later := main - keep
+	r.Count -= later
+	held := q.run.held(s)
+	if held {
+		q.run.remove(s)
+	}
+	t.due -= later * t.period
+	if t.left >= 0 {
+		t.left += later
+	}
+	q.run.insert(s)
+	return later
 }
 
 // Next waits until an expiration is published, then moves published ones
@@ -223,5 +264,42 @@ func (q *Queue) Next(ctx context.Context, buf []Expiration) (int, error) {
 	if q.closed {
 		return 0, ErrClosed
 	}
-	return q.take(buf), nil
+	return q.take(buf, math.MaxInt64), nil
+}
+
+// Due returns when timer id's next expiration that a consumer has not
+// taken is due: its published record's, if it has one, else its next
+// expiration's; false when id names no armed timer (stopped, destroyed,
+// or a one-off whose expiration was taken).
+func (q *Queue) Due(id ID) (int64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s, ok := q.slot(id)
+	if !ok {
+		return 0, false
+	}
+	t := &q.run.t[s]
+	if t.flags&fReady != 0 {
+		return q.ready[int(t.rpos-q.rbase)].Due, true
+	}
+	if !q.run.held(s) {
+		return 0, false
+	}
+	return t.key(), true
+}
+
+// TakeDue decides what is due at upto (the clock goroutine's tick, run on
+// the caller's goroutine, so a consumer that must run everything due by
+// then need not wait for the clock goroutine to wake) and moves the
+// published expirations due by upto into buf, in (due, id) order: a
+// record that counts expirations due later is cut at upto, and those go
+// back to the timer's schedule.
+func (q *Queue) TakeDue(upto int64, buf []Expiration) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0
+	}
+	q.tick(min(upto, q.clk.Now()))
+	return q.take(buf, upto)
 }

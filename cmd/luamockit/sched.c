@@ -1,0 +1,231 @@
+/*
+ * sched.c: the shim's only crossing to the timers' schedules, which are
+ * Go's. Go's queue (internal/queue) holds every timer's schedule and
+ * decides every expiration: its tick, run by its clock goroutine or by
+ * the call a drain makes (lmk_take), says which timer is due, when, and
+ * how many times. C computes no due time from a period and no count; it
+ * keeps handles and registry anchors (timer.c), runs callbacks
+ * (dispatch.c), and caches a little of what Go told it, here.
+ *
+ * Crossings into Go: one synchronous call per arm, stop, start and
+ * destroy; one per drain that finds its batch empty (lmk_take: Go ticks
+ * and hands over every expiration due by the drain's start at once); none to wait: Go
+ * writes the due time of its earliest unpublished expiration into the
+ * hub (go_due, on C's clock) whenever it moves, and its notifier sets the
+ * hub's go flag (and the fd) when it publishes, so wait() sleeps until
+ * go_due with no call, and pending() makes one (lmk_counts).
+ *
+ * The contract of what a record caches (written only in this file):
+ *
+ * - qid: Go's id of the record's timer, from lmk_arm; 0 once Go holds
+ *   none for it (a one-off whose expiration ran, a failed arm, a destroy).
+ *   Go names a new timer when a one-off is armed again after its
+ *   expiration was taken (Go forgets a one-off then).
+ * - due: when the first expiration of the last arm or start falls due,
+ *   as Go answered it (C's clock). Valid while the timer is armed; state()
+ *   reads it: a one-off past it reports "fired". remaining() asks Go
+ *   instead (lmk_due), as an interval timer's next expiration moves.
+ * - slot: the entry of the taken batch (st->took) that holds r's
+ *   expirations not yet run, or -1. An entry holds a count of r (r->refs)
+ *   until the drain passes it, so a record the batch names is never
+ *   freed; stop and destroy zero its count (nothing of it runs after they
+ *   return), start leaves it (what fell due still runs).
+ *
+ * The one hand-back routine is took_in: what Go published enters C there
+ * (times converted to C's clock, records counted and linked to their
+ * entries). Each drain takes once, before its first callback; what it
+ * takes joins the entry a timer has (one entry per Go timer), so the
+ * batch holds at most one entry per record and one per one-off armed
+ * again after its expiration was taken: room for two per record of the
+ * slab (reserved when the slab grows: lmk_took_reserve) is enough, and
+ * taking never allocates.
+ */
+#include <stdlib.h>
+
+#include "lmk.h"
+#include "_cgo_export.h"
+
+static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
+
+static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
+
+/* Arms r in Go from now: its first expiration one interval (a one-off:
+ * its delay) away. Returns an LMK_* code. */
+int lmk_sched_arm(lmk_state *st, lmk_rec *r) {
+    uint64_t qid = 0;
+    int64_t due = 0, ns = ns_of(r->ms);
+    int rc;
+    if (!go_ok(st)) return LMK_ECLOSED;
+    rc = lmk_arm(st->q, ns, r->periodic ? ns : 0, (uintptr_t)r, &qid, &due);
+    if (rc != LMK_OK) return rc;
+    r->qid = qid;
+    r->due = due + st->clock_off;
+    return LMK_OK;
+}
+
+/* Drops r's expirations in the taken batch (its entry stays, empty, until
+ * the drain passes it). */
+static void took_drop(lmk_state *st, lmk_rec *r) {
+    lmk_exp *e;
+    if (r->slot < 0) return;
+    e = &st->took.v[r->slot];
+    st->took.left -= e->count;
+    e->count = 0;
+    r->slot = -1;
+}
+
+/* Stops r: Go drops what it holds of it, and so does the batch. */
+void lmk_sched_stop(lmk_state *st, lmk_rec *r) {
+    took_drop(st, r);
+    if (r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
+}
+
+/* Forgets r's timer in Go, and its expirations not yet run. */
+void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
+    took_drop(st, r);
+    if (r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
+    r->qid = 0;
+}
+
+/* (Re)arms r from now, with its interval (a one-off: delay) set to r->ms
+ * when reset. Go keeps what fell due and was not yet taken as a backlog;
+ * what the batch holds still runs. Returns an LMK_* code. */
+int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset) {
+    int64_t due = 0;
+    int rc;
+    if (!go_ok(st)) return LMK_ECLOSED;
+    if (r->qid == 0) return lmk_sched_arm(st, r);
+    rc = lmk_restart(st->q, r->qid, reset ? ns_of(r->ms) : -1, &due);
+    if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r); /* a one-off Go forgot once taken */
+    if (rc != LMK_OK) return rc;
+    r->due = due + st->clock_off;
+    return LMK_OK;
+}
+
+/* Room for cap entries in the taken batch: 0, or -1 if memory ran out. */
+int lmk_took_reserve(lmk_state *st, int cap) {
+    lmk_exp *v;
+    if (cap <= st->took.cap) return 0;
+    v = (lmk_exp *)realloc(st->took.v, (size_t)cap * sizeof *v);
+    if (v == NULL) return -1;
+    st->took.v = v;
+    st->took.cap = cap;
+    return 0;
+}
+
+/* The hand-back routine: the k expirations Go wrote into the batch after
+ * its entries. Those of a timer that has an entry already (left by a
+ * drain that ended early) join it: a timer's expirations run back to
+ * back. */
+static void took_in(lmk_state *st, int k) {
+    lmk_took *t = &st->took;
+    int i, j = t->n;
+    for (i = t->n; i < t->n + k; i++) {
+        lmk_exp e = t->v[i];
+        lmk_rec *r = (lmk_rec *)e.tag;
+        t->left += e.count;
+        if (r->slot >= 0 && t->v[r->slot].id == e.id) {
+            t->v[r->slot].count += e.count;
+            continue;
+        }
+        e.due += st->clock_off;
+        r->refs++;
+        r->slot = j;
+        t->v[j++] = e;
+    }
+    t->n = j;
+}
+
+/* Moves the entries left to the front of the batch. */
+static void took_compact(lmk_took *t) {
+    int i;
+    if (t->head == 0) return;
+    for (i = t->head; i < t->n; i++) {
+        lmk_rec *r = (lmk_rec *)t->v[i].tag;
+        if (r->slot == i) r->slot = i - t->head;
+        t->v[i - t->head] = t->v[i];
+    }
+    t->n -= t->head;
+    t->head = 0;
+}
+
+/* Takes from Go everything due by upto (CLOCK_MONOTONIC), in (due, id)
+ * order, into the batch after what is left of it. Returns an LMK_*
+ * code. */
+int lmk_sched_take(lmk_state *st, int64_t upto) {
+    lmk_took *t = &st->took;
+    int k = 0, rc;
+    if (!go_ok(st)) return LMK_ECLOSED;
+    took_compact(t);
+    rc = lmk_take(st->q, upto - st->clock_off, t->v + t->n, t->cap - t->n, &k);
+    took_in(st, k);
+    return rc;
+}
+
+/* The index of the batch's next entry with expirations left, or -1;
+ * entries passed on the way let go of their records (cbs: CBS's index). */
+int lmk_took_next(lua_State *L, lmk_state *st, int cbs) {
+    lmk_took *t = &st->took;
+    while (t->head < t->n && t->v[t->head].count == 0) {
+        lmk_rec *r = (lmk_rec *)t->v[t->head++].tag;
+        lmk_rec_drop(L, st, r, cbs);
+    }
+    return t->head < t->n ? t->head : -1;
+}
+
+/* Uses one expiration of entry i (the head) and returns its record, with
+ * one count of it (r->refs) for the caller; *fired: it was the
+ * expiration of the one-off as armed now, which is then "fired". */
+lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
+    lmk_exp *e = &st->took.v[i];
+    lmk_rec *r = (lmk_rec *)e->tag;
+    st->took.left--;
+    if (--e->count == 0) {
+        st->took.head++; /* the entry's count of r goes to the caller */
+        r->slot = -1;
+    } else {
+        r->refs++;
+    }
+    *fired = !r->periodic && e->id == r->qid;
+    if (*fired) {
+        r->qid = 0;
+        r->state = LMK_T_FIRED;
+    }
+    return r;
+}
+
+/* Whether one-off r has expired (its callback has run, or is due). */
+int lmk_sched_fired(const lmk_rec *r, int64_t now) {
+    return !r->periodic && (r->state == LMK_T_FIRED || (r->state == LMK_T_ARMED && r->due <= now));
+}
+
+/* ns until armed r's next expiration not yet run (<= 0: one is due). */
+int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now) {
+    int64_t due = 0;
+    int ok = 0;
+    if (r->slot >= 0 || r->qid == 0 || !go_ok(st)) return 0;
+    if (lmk_due(st->q, r->qid, &due, &ok) != LMK_OK || !ok) return 0;
+    return due + st->clock_off - now;
+}
+
+/* When the earliest expiration of the universe is due (CLOCK_MONOTONIC;
+ * INT64_MAX: none): 0 while some are taken or published and not run,
+ * else what Go last wrote (no call). */
+int64_t lmk_next_due(lmk_state *st) {
+    if (st->took.left > 0 || lmk_hub_go(st->hub)) return 0;
+    return lmk_hub_go_due(st->hub);
+}
+
+/* Expirations due and not run: Go's and the batch's. */
+int64_t lmk_go_pending(lmk_state *st) {
+    int64_t pending = 0;
+    if (go_ok(st)) lmk_counts(st->q, &pending);
+    return pending + st->took.left;
+}
+
+void lmk_took_free(lmk_state *st) {
+    free(st->took.v);
+    st->took.v = NULL;
+    st->took.cap = st->took.head = st->took.n = 0;
+    st->took.left = 0;
+}
