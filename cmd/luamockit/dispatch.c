@@ -37,6 +37,7 @@ typedef struct drain {
     int taking;   /* between the start of run_timer and its take */
     int timed;    /* the drain's lateness is measured (its first expiration) */
     int took;     /* the drain has taken from Go */
+    uint32_t seq; /* the number of its take */
     /* what runs now, for the error handler: a timer (held, below) or a
      * producer item (its producer's name) */
     const char *cur_item;
@@ -182,13 +183,16 @@ static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
 }
 
 /* The batch entry to run next, or -1: the drain takes from Go once,
- * before its first callback. */
+ * before its first callback, and stops at what a drain nested in it took
+ * (that may have fallen due after this one began). */
 static int next_timer(lua_State *L, drain *d, int cbs) {
+    int i;
     if (!d->took) {
         d->took = 1;
-        (void)lmk_sched_take(d->st, d->upto); /* fails only once the state is closed: nothing taken */
+        d->seq = lmk_sched_take(d->st, d->upto);
     }
-    return lmk_took_next(L, d->st, cbs);
+    i = lmk_took_next(L, d->st, cbs);
+    return i >= 0 && d->st->took.seq[i] > d->seq ? -1 : i;
 }
 
 /* Runs the drain from where it stands (cbs, msgh: stack indices of CBS

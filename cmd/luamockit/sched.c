@@ -66,11 +66,13 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r) {
 /* Drops r's expirations in the taken batch (its entry stays, empty, until
  * the drain passes it). */
 static void took_drop(lmk_state *st, lmk_rec *r) {
-    lmk_exp *e;
-    if (r->slot < 0) return;
-    e = &st->took.v[r->slot];
-    st->took.left -= e->count;
-    e->count = 0;
+    lmk_took *t = &st->took;
+    int i;
+    for (i = t->head; i < t->n; i++) { /* a nested drain's take may have added one */
+        if ((lmk_rec *)t->v[i].tag != r) continue;
+        t->left -= t->v[i].count;
+        t->v[i].count = 0;
+    }
     r->slot = -1;
 }
 
@@ -105,7 +107,11 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset) {
 /* Room for cap entries in the taken batch: 0, or -1 if memory ran out. */
 int lmk_took_reserve(lmk_state *st, int cap) {
     lmk_exp *v;
+    uint32_t *seq;
     if (cap <= st->took.cap) return 0;
+    seq = (uint32_t *)realloc(st->took.seq, (size_t)cap * sizeof *seq);
+    if (seq == NULL) return -1;
+    st->took.seq = seq;
     v = (lmk_exp *)realloc(st->took.v, (size_t)cap * sizeof *v);
     if (v == NULL) return -1;
     st->took.v = v;
@@ -114,23 +120,26 @@ int lmk_took_reserve(lmk_state *st, int cap) {
 }
 
 /* The hand-back routine: the k expirations Go wrote into the batch after
- * its entries. Those of a timer that has an entry already (left by a
- * drain that ended early) join it: a timer's expirations run back to
- * back. */
-static void took_in(lmk_state *st, int k) {
+ * its entries. Outside any other drain (merge), those of a timer that has
+ * an entry already (left by a drain that ended early) join it: a timer's
+ * expirations run back to back; a nested drain's go after the others, as
+ * the drains around it must not run them (they may fall due after those
+ * began). */
+static void took_in(lmk_state *st, int k, int merge) {
     lmk_took *t = &st->took;
     int i, j = t->n;
     for (i = t->n; i < t->n + k; i++) {
         lmk_exp e = t->v[i];
         lmk_rec *r = (lmk_rec *)e.tag;
         t->left += e.count;
-        if (r->slot >= 0 && t->v[r->slot].id == e.id) {
+        if (merge && r->slot >= 0 && t->v[r->slot].id == e.id) {
             t->v[r->slot].count += e.count;
             continue;
         }
         e.due += st->clock_off;
         r->refs++;
         r->slot = j;
+        t->seq[j] = t->takes;
         t->v[j++] = e;
     }
     t->n = j;
@@ -144,22 +153,24 @@ static void took_compact(lmk_took *t) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         if (r->slot == i) r->slot = i - t->head;
         t->v[i - t->head] = t->v[i];
+        t->seq[i - t->head] = t->seq[i];
     }
     t->n -= t->head;
     t->head = 0;
 }
 
 /* Takes from Go everything due by upto (CLOCK_MONOTONIC), in (due, id)
- * order, into the batch after what is left of it. Returns an LMK_*
- * code. */
-int lmk_sched_take(lmk_state *st, int64_t upto) {
+ * order, into the batch after what is left of it, and returns the take's
+ * number (lmk_took_seq tells an entry's). */
+uint32_t lmk_sched_take(lmk_state *st, int64_t upto) {
     lmk_took *t = &st->took;
-    int k = 0, rc;
-    if (!go_ok(st)) return LMK_ECLOSED;
+    int k = 0;
+    t->takes++;
+    if (!go_ok(st)) return t->takes;
     took_compact(t);
-    rc = lmk_take(st->q, upto - st->clock_off, t->v + t->n, t->cap - t->n, &k);
-    took_in(st, k);
-    return rc;
+    if (lmk_take(st->q, upto - st->clock_off, t->v + t->n, t->cap - t->n, &k) != LMK_OK) k = 0;
+    took_in(st, k, st->depth <= 1);
+    return t->takes;
 }
 
 /* The index of the batch's next entry with expirations left, or -1;
@@ -225,7 +236,9 @@ int64_t lmk_go_pending(lmk_state *st) {
 
 void lmk_took_free(lmk_state *st) {
     free(st->took.v);
+    free(st->took.seq);
     st->took.v = NULL;
+    st->took.seq = NULL;
     st->took.cap = st->took.head = st->took.n = 0;
     st->took.left = 0;
 }
