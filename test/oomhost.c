@@ -445,6 +445,52 @@ static const scenario scenarios[] = {
      "for k = 1, 100 do if coroutine.status(th) == 'dead' then break end; copas.step(0.01) end\n"
      "if coroutine.status(th) ~= 'dead' then error('the drain thread did not end after detach()') end\n"
      "mit.seterrorhandler(nil)\n"},
+    /* luamockit.co (lua/luamockit/co.lua) with an error handler: tasks
+     * sleeping, a co.timeout that returns and one that times out, a task
+     * cancelling another, a co.every, drained under the failing budget. A
+     * task the memory error hit fails (its error goes to the handler, or is
+     * raised if the handler cannot run); every other one
+     * ends as it would have, none runs twice, a cancel cut short completes
+     * when repeated, and co stays usable: run() goes on and a new task runs. */
+    {"luamockit.co tasks (sleep, timeout, cancel, every)",
+     "mit = require('luamockit')\n"
+     "package.path = 'lua/?.lua;' .. package.path\n"
+     "co = require('luamockit.co')\n"
+     "mit.seterrorhandler(function() end)\n"
+     "runs = { s = 0, p = 0, t = 0, c = 0, k = 0 }\n"
+     "rec, tasks, calls = {}, {}, 0\n"
+     "tasks.s = co.spawn(function(x) co.sleep(1); co.sleep(2); runs.s = runs.s + 1; rec.s = x end, 's')\n"
+     "tasks.p = co.spawn(function() local r = co.timeout(200, function() co.sleep(3); return 'r' end)\n"
+     "  runs.p = runs.p + 1; rec.p = r end)\n"
+     "tasks.t = co.spawn(function() local _, w = co.timeout(5, function() co.sleep(1000) end)\n"
+     "  runs.t = runs.t + 1; rec.t = w end)\n"
+     "tasks.c = co.spawn(function() co.sleep(1000); runs.c = runs.c + 1; rec.c = true end)\n"
+     "tasks.k = co.spawn(function() co.sleep(2); tasks.c:cancel(); runs.k = runs.k + 1; rec.k = true end)\n"
+     "tasks.e = co.every(2, function() calls = calls + 1; if calls == 3 then tasks.e:cancel() end end)\n"
+     "mit.wait(5); mit.process_events()",
+     "for i = 1, 12 do mit.wait(2); mit.process_events() end",
+     "co.run()\n"
+     "for name, t in pairs(tasks) do\n"
+     "  local st = t:status()\n"
+     "  local want = (name == 'c' or name == 'e') and 'cancelled' or 'done'\n"
+     "  local excused = st == 'failed' or (name == 'c' and st == 'done' and tasks.k:status() == 'failed')\n"
+     "  if st ~= want and not excused then error(name .. ' is ' .. st) end\n"
+     "  if st == 'done' and rec[name] == nil then error(name .. ' is done but did not finish') end\n"
+     "  if runs[name] and runs[name] > 1 then error(name .. ' finished ' .. runs[name] .. ' times') end\n"
+     "end\n"
+     "if rec.p and rec.p ~= 'r' then error('timeout returned ' .. tostring(rec.p)) end\n"
+     "if rec.t and rec.t ~= 'timeout' then error('timeout gave ' .. tostring(rec.t)) end\n"
+     "if calls > 3 then error('every ran ' .. calls .. ' times after its cancel') end\n"
+     "for _, t in pairs(tasks) do t:cancel() end -- completes a cancel the error cut short\n"
+     "finish()\n"
+     "if mit.stats().armed ~= 0 then error(mit.stats().armed .. ' timers left armed') end\n"
+     "local slept, timed\n"
+     "co.spawn(function() co.sleep(1); slept = true end)\n"
+     "co.spawn(function() timed = co.timeout(50, function() co.sleep(1); return 'in time' end) end)\n"
+     "co.run()\n"
+     "if not slept or timed ~= 'in time' then error('new tasks after the sweep: ' .. tostring(slept) .. ', ' .. tostring(timed)) end\n"
+     "if #co.tasks() ~= 0 then error(#co.tasks() .. ' tasks left live') end\n"
+     "mit.seterrorhandler(nil)"},
 };
 
 /* Runs one scenario at one budget; returns NULL or a failure message, and

@@ -33,6 +33,10 @@ local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 -- itself. Anything else a task yields is an error.
 local SUSPEND, CANCEL = {}, {}
 
+-- The error of a task that ended while an error cut co's own code short
+-- (see unwind): how it ended went with that error.
+local LOST = "luamockit.co: the task ended while an error (out of memory?) cut co short: its result is lost"
+
 local Task = {}
 Task.__index = Task
 
@@ -40,16 +44,23 @@ Task.__index = Task
 -- co.run() waits for. A co.timeout child belongs to its task instead.
 local live, nlive, seq = {}, 0, 0
 
--- The task whose coroutine runs now, if any.
-local current
+-- The task whose coroutine runs now, or false. task.prev is the one that
+-- ran when it was resumed (a co.timeout child starts inside its task, and
+-- a drain inside a task wakes others): this chain holds exactly the tasks
+-- whose state is "running", innermost first. (false, not nil, for none:
+-- setting a key that holds nil may allocate, and a timer callback puts
+-- its task on the chain before anything that could fail.)
+local current = false
 
 local function pack(...)
   return { n = select("#", ...), ... }
 end
 
+-- A task is fresh until a resume of it has returned; a spawned task's
+-- arguments wait in args till then (see reconcile).
 local function new_task(fn)
   seq = seq + 1
-  return setmetatable({ co = create(fn), state = "suspended", seq = seq }, Task)
+  return setmetatable({ co = create(fn), state = "suspended", seq = seq, prev = false, fresh = true }, Task)
 end
 
 local function add_live(task)
@@ -57,79 +68,143 @@ local function add_live(task)
   nlive = nlive + 1
 end
 
--- Destroys the timers of a task that will not run again and drops it from
--- the live set.
+-- Drops a task that will not run again from the live set (first: that
+-- cannot fail) and destroys its timers. Safe to repeat, and repeated where
+-- an error cut it short: by a later cancel, or its timer's callback.
 local function release(task)
-  if task.timer then task.timer:destroy(); task.timer = nil end
-  if task.tick then task.tick:destroy(); task.tick = nil end
   if live[task] then
     live[task] = nil
     nlive = nlive - 1
   end
+  if task.timer then task.timer:destroy(); task.timer = nil end
+  if task.tick then task.tick:destroy(); task.tick = nil end
 end
 
 local step
 
--- Cancels task's co.timeout child, if it has one.
+-- Cancels task's co.timeout child, if it has one (the link goes once the
+-- cancel is through, so that a cancel an error cut short is done again).
 local function cancel_child(task)
   local c = task.child
   if c then
+    c:cancel()
     task.child = nil
     c.parent = nil
-    c:cancel()
   end
 end
 
 -- A co.timeout child has ended (done, failed or cancelled): resume its
 -- parent if it is waiting for it (it is not while the child's first run,
--- inside co.timeout itself, is going on).
+-- inside co.timeout itself, is going on). The parent clears its marks
+-- itself, in co.timeout, so that until it runs they still wake it.
 local function child_over(child)
   local parent = child.parent
-  child.parent = nil
-  if parent and parent.child == child and parent.waiting then
-    parent.child = nil
-    parent.waiting = nil
-    if parent.timer then parent.timer:destroy(); parent.timer = nil end
-    return step(parent, "child")
+  if parent and parent.child == child and parent.waiting and parent.state == "suspended" then
+    return step(parent)
   end
+end
+
+local function active(task)
+  local s = costatus(task.co)
+  return s == "running" or s == "normal"
+end
+
+local wake, start
+
+-- Brings a task of the chain whose resume an error cut short (its
+-- coroutine no longer runs) to the state its coroutine is in. Each
+-- change leaves a state it may be called on again, should it raise too.
+local function reconcile(task)
+  local parent = task.parent
+  if parent and not parent.waiting then
+    -- a co.timeout child whose first run the error cut short: that
+    -- co.timeout call raised it, so nothing waits for the child
+    task.parent = nil
+    if parent.child == task then parent.child = nil end
+    task.state = "cancelled"
+  end
+  if task.state == "running" then
+    if costatus(task.co) == "dead" then
+      task.error = task.error or LOST
+      task.state = "failed"
+    elseif task.timer or task.parked then
+      task.state = "suspended" -- it suspended again: its wake-up is armed
+    else
+      -- the wake-up that resumed it was spent (or the resume never
+      -- reached it): another one
+      task.timer = oneoff(0, task.fresh and start or wake, task)
+      task.state = "suspended"
+    end
+  end
+  if task.state ~= "suspended" then
+    release(task)
+    cancel_child(task)
+    -- a parent waiting for it resumes at its expiry at the latest
+  end
+end
+
+-- An error raised in co's own code between a resume and the bookkeeping
+-- after it (a memory error, say) leaves tasks marked running whose
+-- coroutines no longer run: they are at the top of the chain, above stop
+-- (or the task that runs now), or below a task that has just left it.
+-- Pops and reconciles them, innermost first.
+local function unwind(stop)
+  local task = current
+  while task and task ~= stop and (stop or not active(task)) do
+    reconcile(task)
+    current = task.prev
+    task.prev = false
+    task = current
+  end
+end
+
+-- Takes task, settled, off the chain.
+local function pop(task)
+  current = task.prev
+  task.prev = false
+  if current then unwind() end
 end
 
 -- After a resume of task returned (ok, ...): record how it suspended or
 -- ended. A top-level task's error is raised here, in the timer callback
--- that resumed it; a timeout child's goes to its parent.
+-- that resumed it; a timeout child's goes to its parent. The task leaves
+-- the chain only once its state is settled, so that an error on the way
+-- leaves it to unwind.
 local function settle(task, ok, a, ...)
-  current = task.prev
-  task.prev = nil
+  if current ~= task then unwind(task) end
+  if task.fresh then task.fresh = nil; task.args = nil end
   if task.state == "cancelled" then
     -- cancelled while it ran (itself, or its timeout child did): it
     -- never resumes; an error it raised still surfaces.
-    if ok then return end
+    if ok then return pop(task) end
   elseif ok and a == SUSPEND then -- (only co's own code yields it)
     task.state = "suspended"
+    current = task.prev -- pop(task), inlined
+    task.prev = false
+    if current then unwind() end
     return
   elseif ok and costatus(task.co) == "dead" then
+    if task.parent then task.results = pack(a, ...) end
     task.state = "done"
     release(task)
-    if task.parent then
-      task.results = pack(a, ...)
-      return child_over(task)
-    end
-    return
+    pop(task)
+    return child_over(task)
   end
   local err = a
   if ok then
     err = "luamockit.co: a task may suspend only in co.sleep, co.timeout or co.every (it called coroutine.yield)"
   end
   if type(err) == "string" then err = traceback(task.co, err) end
-  task.state = "failed"
   task.error = err
+  task.state = "failed"
   release(task)
   cancel_child(task)
+  pop(task)
   if task.parent then return child_over(task) end
   error(err, 0)
 end
 
--- Resumes task with the given values.
+-- Resumes task with the given values. It goes on the chain first.
 step = function(task, ...)
   task.prev = current
   current = task
@@ -137,50 +212,84 @@ step = function(task, ...)
   return settle(task, resume(task.co, ...))
 end
 
--- Timer callbacks.
-local function wake(task)
-  task.timer = nil
+-- Timer callbacks. Each puts its task on the chain and takes the mark
+-- that woke it in one go, with assignments alone: from there on an error
+-- leaves the task to unwind, which sees the wake-up spent.
+wake = function(task)
   if task.state == "suspended" then -- step(task), inlined: one call less per wake-up
     task.prev = current
     current = task
     task.state = "running"
+    task.timer = nil
     return settle(task, resume(task.co))
   end
+  task.timer = nil
 end
 
-local function start(task, ...)
+start = function(task)
+  if task.state == "suspended" then
+    task.prev = current
+    current = task
+    task.state = "running"
+    task.timer = nil
+    local args = task.args
+    if args then return settle(task, resume(task.co, unpack(args, 1, args.n))) end
+    return settle(task, resume(task.co))
+  end
   task.timer = nil
-  if task.state == "suspended" then return step(task, ...) end
 end
 
 local function tick(task)
   task.due = task.due + 1
-  if task.parked and task.state == "suspended" then
+  local st = task.state
+  if task.parked and st == "suspended" then
+    task.prev = current
+    current = task
+    task.state = "running"
     task.parked = nil
-    return step(task)
+    return settle(task, resume(task.co))
+  elseif st ~= "suspended" and st ~= "running" then
+    release(task) -- it ended and an error kept its release from this timer
   end
 end
 
 local function expired(task)
-  task.timer = nil
-  local child = task.child
-  if not (task.waiting and task.state == "suspended") then return end
-  task.child = nil
-  task.waiting = nil
-  if child then
-    child.parent = nil
-    child:cancel()
+  if task.waiting and task.state == "suspended" then
+    task.prev = current
+    current = task
+    task.state = "running"
+    task.timer = nil
+    return settle(task, resume(task.co))
   end
-  return step(task, "timeout")
+  task.timer = nil
+end
+
+-- Where co gets control in the running task's own code (its calls of
+-- co.sleep and co.timeout, co.every's loop): a task cancelled while it
+-- ran (a drain it runs woke one that cancelled it) stops here; and marks
+-- left by a suspension that never happened (on Lua 5.1, inside pcall the
+-- yield raises) are undone, so that they wake nothing.
+local function checkpoint(task)
+  if task.state == "cancelled" then yield(CANCEL) end
+  if task.timer or task.waiting or task.child then
+    task.waiting = nil
+    if task.timer then task.timer:destroy(); task.timer = nil end
+    cancel_child(task)
+  end
 end
 
 -- The running task, checked to be the coroutine that runs now (not one it
--- resumed itself), or an error naming fname.
+-- resumed itself), or an error naming fname; it passes its checkpoint.
 local function running_task(fname)
   local task = current
-  if task == nil or task.co ~= corunning() then
+  if task and task.co ~= corunning() then
+    unwind()
+    task = current
+  end
+  if not task or task.co ~= corunning() then
     error("luamockit.co: " .. fname .. " called outside a task", 3)
   end
+  checkpoint(task)
   return task
 end
 
@@ -205,7 +314,8 @@ end
 function M.spawn(fn, ...)
   check_fn(fn, 1, "spawn")
   local task = new_task(fn)
-  task.timer = oneoff(0, start, task, ...)
+  if select("#", ...) > 0 then task.args = pack(...) end
+  task.timer = oneoff(0, start, task)
   add_live(task)
   return task
 end
@@ -232,18 +342,26 @@ function M.timeout(ms, fn, ...)
   child.parent = parent
   parent.child = child
   step(child, ...) -- its first run, up to its first suspension
+  if parent.state == "cancelled" then yield(CANCEL) end -- the child cancelled it
   if child.state == "suspended" then
     parent.waiting = true
     parent.timer = oneoff(ms, expired, parent)
-    local why = yield(SUSPEND)
-    if why == "timeout" then return nil, "timeout" end
-  else
-    parent.child = nil
-    child.parent = nil
+    yield(SUSPEND)
+    -- resumed by child_over, expired or unwind: the child's state says
+    -- which, and this wait's marks are cleared here
+    parent.waiting = nil
+    if parent.timer then parent.timer:destroy(); parent.timer = nil end
   end
-  if child.state == "done" then
+  local st = child.state
+  if st == "suspended" then -- ms has passed
+    cancel_child(parent)
+    return nil, "timeout"
+  end
+  parent.child = nil
+  child.parent = nil
+  if st == "done" then
     return unpack(child.results, 1, child.results.n)
-  elseif child.state == "failed" then
+  elseif st == "failed" then
     error(child.error, 0)
   end
   return nil, "cancelled"
@@ -262,6 +380,7 @@ function M.every(ms, fn, ...)
   local task
   task = new_task(function()
     while true do
+      checkpoint(task)
       while task.due == 0 do
         task.parked = true
         yield(SUSPEND)
@@ -282,10 +401,19 @@ end
 -- the others. Raises if tasks are left that nothing can resume (their
 -- timers were destroyed behind co's back).
 function M.run()
+  if current then unwind() end
   if current then error("luamockit.co: run called inside a task", 2) end
   local wait, process, next_due = mit.wait, mit.process_events, mit.next_due
   while nlive > 0 do
+    if current then unwind() end -- what an error in the last drain left
     if next_due() == nil and mit.pending() == 0 then
+      -- tasks that ended but are still counted (an error cut a cancel
+      -- short between the two) are dropped first
+      for task in pairs(live) do
+        local st = task.state
+        if st == "done" or st == "failed" or st == "cancelled" then release(task) end
+      end
+      if nlive == 0 then return end
       error(("luamockit.co: %d task(s) can never resume: no timer is armed"):format(nlive), 2)
     end
     local rc, msg = wait()
@@ -296,6 +424,7 @@ end
 
 --- co.running() -> the running task, or nil.
 function M.running()
+  if current then unwind() end
   local task = current
   if task and task.co == corunning() then return task end
   return nil
@@ -304,6 +433,7 @@ end
 --- co.tasks() -> the live tasks of spawn and every, in the order they
 -- were made.
 function M.tasks()
+  if current then unwind() end
   local t = {}
   for task in pairs(live) do t[#t + 1] = task end
   table.sort(t, function(a, b) return a.seq < b.seq end)
@@ -315,7 +445,12 @@ end
 -- cancel itself: the call does not return.
 function Task:cancel()
   local st = self.state
-  if st == "done" or st == "failed" or st == "cancelled" then return false end
+  if st == "done" or st == "failed" then return false end
+  if st == "cancelled" then -- an earlier cancel may have been cut short
+    release(self)
+    cancel_child(self)
+    return false
+  end
   self.state = "cancelled"
   self.waiting, self.parked = nil, nil
   release(self)
@@ -328,6 +463,7 @@ end
 --- task:status() -> "suspended", "running", "done", "failed" or
 -- "cancelled".
 function Task:status()
+  if current then unwind() end
   return self.state
 end
 

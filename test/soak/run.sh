@@ -5,7 +5,7 @@
 #   (b) churn: create/destroy 1 000 000 timers, RSS after 10 % vs end (churn.lua)
 #   (c) the wait/process loop, 1 000 rounds of 1 000 one-offs (waitloop.lua)
 #   (d) exit runs: 100 per mode (normal end, os.exit(0[, true]), os.exit(3)) (exits.lua)
-#   (e) the model-based test, 2 000 seeds without fd() and 2 000 with (model.sh)
+#   (e) the model-based test, 2 000 seeds without fd(), 2 000 with, 1 000 minting handles during collections (model.sh)
 # One summary line per part; exits non-zero if any part fails.
 #
 #   BUILD=build sh test/soak/run.sh
