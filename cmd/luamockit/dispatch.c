@@ -37,7 +37,6 @@ typedef struct drain {
     int taking;   /* between the start of run_timer and its take */
     int timed;    /* the drain's lateness is measured (its first expiration) */
     int took;     /* the drain has taken from Go */
-    uint32_t seq; /* the number of its take */
     /* what runs now, for the error handler: a timer (held, below) or a
      * producer item (its producer's name) */
     const char *cur_item;
@@ -184,15 +183,15 @@ static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
 
 /* The batch entry to run next, or -1: the drain takes from Go once,
  * before its first callback, and stops at what a drain nested in it took
- * (that may have fallen due after this one began). */
+ * (that may have fallen due after this one began): sched.c's contract. */
 static int next_timer(lua_State *L, drain *d, int cbs) {
     int i;
     if (!d->took) {
         d->took = 1;
-        d->seq = lmk_sched_take(d->st, d->upto);
+        lmk_sched_take(d->st, d->upto);
     }
     i = lmk_took_next(L, d->st, cbs);
-    return i >= 0 && d->st->took.seq[i] > d->seq ? -1 : i;
+    return i >= 0 && d->st->took.bound[i] > d->upto ? -1 : i;
 }
 
 /* Runs the drain from where it stands (cbs, msgh: stack indices of CBS

@@ -162,7 +162,7 @@ func lmk_stop(h, id C.uint64_t) (rc C.int) {
 
 // lmk_restart re-arms timer id from now (queue.Start), with a new period
 // (a one-off: delay) when period >= 0 (queue.Reset); *due receives its
-// next due time (queue clock).
+// schedule's first due time (queue clock; queue.Restart).
 //
 //export lmk_restart
 func lmk_restart(h, id C.uint64_t, period C.int64_t, due *C.int64_t) (rc C.int) {
@@ -172,14 +172,8 @@ func lmk_restart(h, id C.uint64_t, period C.int64_t, due *C.int64_t) (rc C.int) 
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	var err error
-	if period >= 0 {
-		err = q.Reset(queue.ID(id), time.Duration(period))
-	} else {
-		err = q.Start(queue.ID(id))
-	}
+	d, err := q.Restart(queue.ID(id), int64(period))
 	if err == nil {
-		d, _ := q.Due(queue.ID(id))
 		*due = C.int64_t(d)
 	}
 	return code(err)

@@ -82,10 +82,9 @@ typedef struct lmk_rec {
  * never allocates (sched.c). */
 typedef struct lmk_took {
     lmk_exp *v;
-    uint32_t *seq;    /* the take each entry came from */
+    int64_t *bound;   /* each entry's: the bound (upto) of the drain that took it */
     int cap, head, n; /* entries [head, n) are left */
     int64_t left;     /* expirations left in them */
-    uint32_t takes;   /* takes so far */
 } lmk_took;
 
 /* A timer handle (the userdata Lua holds). r is its record, counted in
@@ -205,7 +204,7 @@ void lmk_sched_stop(lmk_state *st, lmk_rec *r);
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
 int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset);
 int lmk_took_reserve(lmk_state *st, int cap);
-uint32_t lmk_sched_take(lmk_state *st, int64_t upto);
+void lmk_sched_take(lmk_state *st, int64_t upto);
 int lmk_took_next(lua_State *L, lmk_state *st, int cbs);
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
 int lmk_sched_fired(const lmk_rec *r, int64_t now);

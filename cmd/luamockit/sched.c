@@ -25,20 +25,33 @@
  *   as Go answered it (C's clock). Valid while the timer is armed; state()
  *   reads it: a one-off past it reports "fired". remaining() asks Go
  *   instead (lmk_due), as an interval timer's next expiration moves.
- * - slot: the entry of the taken batch (st->took) that holds r's
+ * - slot: the newest entry of the taken batch (st->took) that holds r's
  *   expirations not yet run, or -1. An entry holds a count of r (r->refs)
- *   until the drain passes it, so a record the batch names is never
- *   freed; stop and destroy zero its count (nothing of it runs after they
- *   return), start leaves it (what fell due still runs).
+ *   until a drain passes it, so a record the batch names is never freed;
+ *   stop and destroy zero its counts (nothing of it runs after they
+ *   return), start leaves them (what fell due still runs, then what the
+ *   new schedule brings).
+ *
+ * The taken batch is one FIFO in (due, id) order. Each entry remembers the
+ * bound (upto) of the drain that took it: Go cut its counted expirations
+ * there, so all of them were due by that bound. A drain takes once, before
+ * its first callback, with its own bound (later than every earlier
+ * taker's, so what Go hands it goes after everything in the FIFO), then
+ * runs the FIFO from its head while the head entry's bound is <= its own;
+ * so a drain resuming after one nested in its callbacks runs what is left
+ * of entries taken at or before its start, and stops at the first entry
+ * the nested one took (those fell due after it began): they stay for the
+ * next drain. An outermost drain's take joins a timer's expirations to the
+ * entry it has left (a timer's due expirations run back to back, one
+ * record); a nested drain's take appends them as an entry of their own, as
+ * the drains around it must not run them.
  *
  * The one hand-back routine is took_in: what Go published enters C there
  * (times converted to C's clock, records counted and linked to their
- * entries). Each drain takes once, before its first callback; what it
- * takes joins the entry a timer has (one entry per Go timer), so the
- * batch holds at most one entry per record and one per one-off armed
- * again after its expiration was taken: room for two per record of the
- * slab (reserved when the slab grows: lmk_took_reserve) is enough, and
- * taking never allocates.
+ * entries). Room for two entries per record of the slab is reserved when
+ * the slab grows (lmk_took_reserve), which covers every outermost take;
+ * only nested takes can need more, and they grow the batch (if memory runs
+ * out, what does not fit stays in Go for a later drain: nothing is lost).
  */
 #include <stdlib.h>
 
@@ -107,11 +120,11 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset) {
 /* Room for cap entries in the taken batch: 0, or -1 if memory ran out. */
 int lmk_took_reserve(lmk_state *st, int cap) {
     lmk_exp *v;
-    uint32_t *seq;
+    int64_t *bound;
     if (cap <= st->took.cap) return 0;
-    seq = (uint32_t *)realloc(st->took.seq, (size_t)cap * sizeof *seq);
-    if (seq == NULL) return -1;
-    st->took.seq = seq;
+    bound = (int64_t *)realloc(st->took.bound, (size_t)cap * sizeof *bound);
+    if (bound == NULL) return -1;
+    st->took.bound = bound;
     v = (lmk_exp *)realloc(st->took.v, (size_t)cap * sizeof *v);
     if (v == NULL) return -1;
     st->took.v = v;
@@ -120,12 +133,12 @@ int lmk_took_reserve(lmk_state *st, int cap) {
 }
 
 /* The hand-back routine: the k expirations Go wrote into the batch after
- * its entries. Outside any other drain (merge), those of a timer that has
- * an entry already (left by a drain that ended early) join it: a timer's
- * expirations run back to back; a nested drain's go after the others, as
- * the drains around it must not run them (they may fall due after those
- * began). */
-static void took_in(lmk_state *st, int k, int merge) {
+ * its entries, taken by a drain with bound upto. With merge (an outermost
+ * drain), those of a timer that has an entry already (left by a drain
+ * that ended early) join it, which then counts as taken at upto: a
+ * timer's expirations run back to back. A nested drain's go after the
+ * others, as the drains around it must not run them. */
+static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
     lmk_took *t = &st->took;
     int i, j = t->n;
     for (i = t->n; i < t->n + k; i++) {
@@ -134,12 +147,13 @@ static void took_in(lmk_state *st, int k, int merge) {
         t->left += e.count;
         if (merge && r->slot >= 0 && t->v[r->slot].id == e.id) {
             t->v[r->slot].count += e.count;
+            t->bound[r->slot] = upto;
             continue;
         }
         e.due += st->clock_off;
         r->refs++;
         r->slot = j;
-        t->seq[j] = t->takes;
+        t->bound[j] = upto;
         t->v[j++] = e;
     }
     t->n = j;
@@ -153,24 +167,47 @@ static void took_compact(lmk_took *t) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         if (r->slot == i) r->slot = i - t->head;
         t->v[i - t->head] = t->v[i];
-        t->seq[i - t->head] = t->seq[i];
+        t->bound[i - t->head] = t->bound[i];
     }
     t->n -= t->head;
     t->head = 0;
 }
 
+/* Before an outermost take: entries left by nested drains that ended
+ * early may hold one timer's expirations in several entries; no drain
+ * runs around this one, so each timer's join its first entry again (one
+ * record, at its first due time) and slot names it. */
+static void took_join(lmk_took *t) {
+    int i;
+    for (i = t->head; i < t->n; i++) ((lmk_rec *)t->v[i].tag)->slot = -1;
+    for (i = t->head; i < t->n; i++) {
+        lmk_rec *r = (lmk_rec *)t->v[i].tag;
+        if (t->v[i].count == 0) continue;
+        if (r->slot >= 0 && t->v[r->slot].id == t->v[i].id) {
+            t->v[r->slot].count += t->v[i].count;
+            t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
+        } else {
+            r->slot = i;
+        }
+    }
+}
+
 /* Takes from Go everything due by upto (CLOCK_MONOTONIC), in (due, id)
- * order, into the batch after what is left of it, and returns the take's
- * number (lmk_took_seq tells an entry's). */
-uint32_t lmk_sched_take(lmk_state *st, int64_t upto) {
+ * order, into the batch after what is left of it (see the contract). */
+void lmk_sched_take(lmk_state *st, int64_t upto) {
     lmk_took *t = &st->took;
-    int k = 0;
-    t->takes++;
-    if (!go_ok(st)) return t->takes;
+    int merge = st->depth <= 1;
+    if (!go_ok(st)) return;
     took_compact(t);
-    if (lmk_take(st->q, upto - st->clock_off, t->v + t->n, t->cap - t->n, &k) != LMK_OK) k = 0;
-    took_in(st, k, st->depth <= 1);
-    return t->takes;
+    if (merge) took_join(t);
+    for (;;) {
+        int k = 0, room = t->cap - t->n;
+        if (lmk_take(st->q, upto - st->clock_off, t->v + t->n, room, &k) != LMK_OK) k = 0;
+        took_in(st, k, merge, upto);
+        /* full: only a nested take (entries of one timer from several
+         * takes) can fill it; grow it, or leave the rest in Go */
+        if (k < room || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
+    }
 }
 
 /* The index of the batch's next entry with expirations left, or -1;
@@ -178,7 +215,9 @@ uint32_t lmk_sched_take(lmk_state *st, int64_t upto) {
 int lmk_took_next(lua_State *L, lmk_state *st, int cbs) {
     lmk_took *t = &st->took;
     while (t->head < t->n && t->v[t->head].count == 0) {
-        lmk_rec *r = (lmk_rec *)t->v[t->head++].tag;
+        lmk_rec *r = (lmk_rec *)t->v[t->head].tag;
+        if (r->slot == t->head) r->slot = -1;
+        t->head++;
         lmk_rec_drop(L, st, r, cbs);
     }
     return t->head < t->n ? t->head : -1;
@@ -186,18 +225,21 @@ int lmk_took_next(lua_State *L, lmk_state *st, int cbs) {
 
 /* Uses one expiration of entry i (the head) and returns its record, with
  * one count of it (r->refs) for the caller; *fired: it was the
- * expiration of the one-off as armed now, which is then "fired". */
+ * expiration of the one-off as armed now (the entry's last, taken by a
+ * drain that began after it fell due: what start() kept of an earlier
+ * arming comes before it), which is then "fired". */
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
     lmk_exp *e = &st->took.v[i];
     lmk_rec *r = (lmk_rec *)e->tag;
     st->took.left--;
+    *fired = 0;
     if (--e->count == 0) {
         st->took.head++; /* the entry's count of r goes to the caller */
-        r->slot = -1;
+        if (r->slot == i) r->slot = -1; /* (a newer entry of r may follow) */
+        *fired = !r->periodic && e->id == r->qid && r->due <= st->took.bound[i];
     } else {
         r->refs++;
     }
-    *fired = !r->periodic && e->id == r->qid;
     if (*fired) {
         r->qid = 0;
         r->state = LMK_T_FIRED;
@@ -236,9 +278,9 @@ int64_t lmk_go_pending(lmk_state *st) {
 
 void lmk_took_free(lmk_state *st) {
     free(st->took.v);
-    free(st->took.seq);
+    free(st->took.bound);
     st->took.v = NULL;
-    st->took.seq = NULL;
+    st->took.bound = NULL;
     st->took.cap = st->took.head = st->took.n = 0;
     st->took.left = 0;
 }

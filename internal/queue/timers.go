@@ -87,7 +87,8 @@ func (q *Queue) Stop(id ID) error {
 // fell due and are not yet published still come, counted, at the first
 // one's due time; those of a stopped timer were dropped by Stop.
 func (q *Queue) Start(id ID) error {
-	return q.restart(id, -1)
+	_, err := q.restart(id, -1)
+	return err
 }
 
 // Reset is Start with a new period (a one-off: a new delay).
@@ -95,20 +96,28 @@ func (q *Queue) Reset(id ID, period time.Duration) error {
 	if period < 0 {
 		return ErrRange
 	}
-	return q.restart(id, int64(period))
+	_, err := q.restart(id, int64(period))
+	return err
 }
 
-func (q *Queue) restart(id ID, period int64) error {
+// Restart is Start (period < 0) or Reset (period >= 0, in ns) that also
+// returns when the first expiration of the new schedule falls due (what
+// fell due before and was kept comes before it, at its own due time).
+func (q *Queue) Restart(id ID, period int64) (int64, error) {
+	return q.restart(id, period)
+}
+
+func (q *Queue) restart(id ID, period int64) (int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s, ok := q.slot(id)
 	if !ok {
-		return q.notFound()
+		return 0, q.notFound()
 	}
 	t := &q.run.t[s]
 	interval := t.left < 0
 	if period == 0 && interval {
-		return ErrRange
+		return 0, ErrRange
 	}
 	now := q.clk.Now()
 	if t.flags&fReady != 0 { // what it published is all due before now
@@ -133,10 +142,11 @@ func (q *Queue) restart(id ID, period int64) error {
 		t.left = -1
 	}
 	t.due = now + t.period
+	due := t.due
 	t.flags &^= fStopped | fFired
 	q.run.insert(s)
 	q.update()
-	return nil
+	return due, nil
 }
 
 // Destroy disarms timer id for good and drops its expirations not yet
