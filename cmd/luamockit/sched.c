@@ -43,8 +43,10 @@
  * the nested one took (those fell due after it began): they stay for the
  * next drain. An outermost drain's take joins a timer's expirations to the
  * entry it has left (a timer's due expirations run back to back, one
- * record); a nested drain's take appends them as an entry of their own, as
- * the drains around it must not run them.
+ * record, even when a one-off was armed again after its expiration was
+ * taken: what start() kept runs right before the new arming's, and the
+ * entry then names the new Go timer); a nested drain's take appends them
+ * as an entry of their own, as the drains around it must not run them.
  *
  * The one hand-back routine is took_in: what Go published enters C there
  * (times converted to C's clock, records counted and linked to their
@@ -145,8 +147,9 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
         lmk_exp e = t->v[i];
         lmk_rec *r = (lmk_rec *)e.tag;
         t->left += e.count;
-        if (merge && r->slot >= 0 && t->v[r->slot].id == e.id) {
+        if (merge && r->slot >= 0) {
             t->v[r->slot].count += e.count;
+            t->v[r->slot].id = e.id; /* a one-off armed again: its new timer */
             t->bound[r->slot] = upto;
             continue;
         }
@@ -183,8 +186,9 @@ static void took_join(lmk_took *t) {
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         if (t->v[i].count == 0) continue;
-        if (r->slot >= 0 && t->v[r->slot].id == t->v[i].id) {
+        if (r->slot >= 0) {
             t->v[r->slot].count += t->v[i].count;
+            t->v[r->slot].id = t->v[i].id; /* a one-off armed again: the newest */
             t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
         } else {
             r->slot = i;
