@@ -120,11 +120,11 @@ func (h *host) close() {
 	}
 }
 
-// timers returns how many timers are scheduled: in the Lua thread's
-// engine or in Go's queue (lease.c says which).
+// timers returns how many timers are scheduled: Go's queue holds every
+// schedule.
 func (h *host) timers(t testing.TB) int {
 	t.Helper()
-	return hostEngineTimers(h.p) + h.q.Timers()
+	return h.q.Timers()
 }
 
 func (h *host) run(t testing.TB, chunk string) {

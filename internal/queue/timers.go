@@ -180,21 +180,20 @@ func (q *Queue) Take(buf []Expiration) int {
 	return q.take(buf, math.MaxInt64)
 }
 
-// take moves published expirations due by upto into buf: records in
-// order up to the first that is due later, each cut at upto (what falls
-// due after it goes back to the timer's schedule).
+// take moves published expirations due by upto into buf, in (due, id)
+// order, each cut at upto (what falls due after it goes back to the
+// timer's schedule). The ready list is in publish order, which is not
+// always due order (a restart's backlog is published after records due
+// later; the clock goroutine may have published records due after upto),
+// so every record is looked at; those due later stay.
 func (q *Queue) take(buf []Expiration, upto int64) int {
 	n := 0
-	for n < len(buf) && q.rhead < len(q.ready) {
-		r := q.ready[q.rhead]
-		if r.Count == 0 {
-			q.rhead++
-			continue // withdrawn
+	for i := q.rhead; n < len(buf) && i < len(q.ready); i++ {
+		r := q.ready[i]
+		if r.Count == 0 || r.Due > upto {
+			continue // withdrawn, or not due by upto
 		}
-		if r.Due > upto {
-			break
-		}
-		q.rhead++
+		q.ready[i].Count = 0 // taken: skipped from now on
 		s := int32(uint32(r.ID))
 		t := &q.run.t[s]
 		t.flags &^= fReady
@@ -206,8 +205,18 @@ func (q *Queue) take(buf []Expiration, upto int64) int {
 		if t.flags&fFired != 0 {
 			q.run.release(s)
 		}
-		buf[n] = r
+		// insert by due (nearly sorted already); equal dues keep publish
+		// order, which is the engine's (key, id) order within a tick
+		j := n
+		for j > 0 && buf[j-1].Due > r.Due {
+			buf[j] = buf[j-1]
+			j--
+		}
+		buf[j] = r
 		n++
+	}
+	for q.rhead < len(q.ready) && q.ready[q.rhead].Count == 0 {
+		q.rhead++
 	}
 	switch {
 	case q.rhead == len(q.ready):
