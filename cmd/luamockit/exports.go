@@ -161,20 +161,22 @@ func lmk_stop(h, id C.uint64_t) (rc C.int) {
 }
 
 // lmk_restart re-arms timer id from now (queue.Start), with a new period
-// (a one-off: delay) when period >= 0 (queue.Reset); *due receives its
-// schedule's first due time (queue clock; queue.Restart).
+// (a one-off: delay) when period >= 0 (queue.Reset); *due receives the new
+// schedule's first due time (queue clock). With handOver, the expirations
+// that fell due and were not taken are counted in *taken instead of kept
+// (queue.Restart): the caller joins them to the ones it holds.
 //
 //export lmk_restart
-func lmk_restart(h, id C.uint64_t, period C.int64_t, due *C.int64_t) (rc C.int) {
-	*due = 0
+func lmk_restart(h, id C.uint64_t, period C.int64_t, handOver C.int, due, taken *C.int64_t) (rc C.int) {
+	*due, *taken = 0, 0
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	d, err := q.Restart(queue.ID(id), int64(period))
+	d, n, err := q.Restart(queue.ID(id), int64(period), handOver != 0)
 	if err == nil {
-		*due = C.int64_t(d)
+		*due, *taken = C.int64_t(d), C.int64_t(n)
 	}
 	return code(err)
 }

@@ -105,16 +105,23 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
 }
 
 /* (Re)arms r from now, with its interval (a one-off: delay) set to r->ms
- * when reset. Go keeps what fell due and was not yet taken as a backlog;
- * what the batch holds still runs. Returns an LMK_* code. */
+ * when reset. What fell due and has not run stays, as one record at its
+ * first due time: when the batch holds expirations of r, Go hands over
+ * what it had not handed out yet (lmk_restart's handOver) and they join
+ * r's newest entry; else Go keeps them, counted, at their first due time.
+ * Returns an LMK_* code. */
 int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset) {
-    int64_t due = 0;
+    int64_t due = 0, taken = 0;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
     if (r->qid == 0) return lmk_sched_arm(st, r);
-    rc = lmk_restart(st->q, r->qid, reset ? ns_of(r->ms) : -1, &due);
+    rc = lmk_restart(st->q, r->qid, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
     if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r); /* a one-off Go forgot once taken */
     if (rc != LMK_OK) return rc;
+    if (taken > 0 && r->slot >= 0) {
+        st->took.v[r->slot].count += taken;
+        st->took.left += taken;
+    }
     r->due = due + st->clock_off;
     return LMK_OK;
 }

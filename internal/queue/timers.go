@@ -87,7 +87,7 @@ func (q *Queue) Stop(id ID) error {
 // fell due and are not yet published still come, counted, at the first
 // one's due time; those of a stopped timer were dropped by Stop.
 func (q *Queue) Start(id ID) error {
-	_, err := q.restart(id, -1)
+	_, _, err := q.restart(id, -1, false)
 	return err
 }
 
@@ -96,40 +96,57 @@ func (q *Queue) Reset(id ID, period time.Duration) error {
 	if period < 0 {
 		return ErrRange
 	}
-	_, err := q.restart(id, int64(period))
+	_, _, err := q.restart(id, int64(period), false)
 	return err
 }
 
 // Restart is Start (period < 0) or Reset (period >= 0, in ns) that also
-// returns when the first expiration of the new schedule falls due (what
-// fell due before and was kept comes before it, at its own due time).
-func (q *Queue) Restart(id ID, period int64) (int64, error) {
-	return q.restart(id, period)
+// returns when the first expiration of the new schedule falls due. With
+// handOver, the expirations that fell due before it and were not taken
+// (published, kept by an earlier restart, or due now) are not kept: they
+// are counted in the second result, as if taken, for a consumer that
+// holds earlier expirations of the timer and runs them all as one record.
+func (q *Queue) Restart(id ID, period int64, handOver bool) (due, taken int64, err error) {
+	return q.restart(id, period, handOver)
 }
 
-func (q *Queue) restart(id ID, period int64) (int64, error) {
+func (q *Queue) restart(id ID, period int64, handOver bool) (int64, int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s, ok := q.slot(id)
 	if !ok {
-		return 0, q.notFound()
+		return 0, 0, q.notFound()
 	}
 	t := &q.run.t[s]
 	interval := t.left < 0
 	if period == 0 && interval {
-		return 0, ErrRange
+		return 0, 0, ErrRange
 	}
 	now := q.clk.Now()
+	taken := int64(0)
 	if t.flags&fReady != 0 { // what it published is all due before now
-		t.pubBl = q.ready[int(t.rpos-q.rbase)].Count
+		if handOver {
+			taken = q.ready[int(t.rpos-q.rbase)].Count
+			q.withdraw(s)
+		} else {
+			t.pubBl = q.ready[int(t.rpos-q.rbase)].Count
+		}
 	}
 	if q.run.held(s) {
 		q.run.remove(s)
+		if handOver {
+			taken = addSat(taken, t.blLeft)
+			t.blLeft = 0
+		}
 		if n := t.mainDue(now); n > 0 {
-			if t.blLeft == 0 {
-				t.blDue = t.due
+			if handOver {
+				taken = addSat(taken, n)
+			} else {
+				if t.blLeft == 0 {
+					t.blDue = t.due
+				}
+				t.blLeft += n
 			}
-			t.blLeft += n
 		}
 	} else {
 		t.blLeft = 0
@@ -146,7 +163,7 @@ func (q *Queue) restart(id ID, period int64) (int64, error) {
 	t.flags &^= fStopped | fFired
 	q.run.insert(s)
 	q.update()
-	return due, nil
+	return due, taken, nil
 }
 
 // Destroy disarms timer id for good and drops its expirations not yet
