@@ -131,14 +131,14 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 // clock).
 //
 //export lmk_arm
-func lmk_arm(h C.uint64_t, delay, period C.int64_t, tag C.uintptr_t, id *C.uint64_t, due *C.int64_t) (rc C.int) {
+func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, id *C.uint64_t, due *C.int64_t) (rc C.int) {
 	*id, *due = 0, 0
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	got, err := q.Arm(time.Duration(delay), time.Duration(period), uintptr(tag))
+	got, err := q.ArmAt(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag))
 	if err != nil {
 		return code(err)
 	}
@@ -167,14 +167,14 @@ func lmk_stop(h, id C.uint64_t) (rc C.int) {
 // (queue.Restart): the caller joins them to the ones it holds.
 //
 //export lmk_restart
-func lmk_restart(h, id C.uint64_t, period C.int64_t, handOver C.int, due, taken *C.int64_t) (rc C.int) {
+func lmk_restart(h, id C.uint64_t, at, period C.int64_t, handOver C.int, due, taken *C.int64_t) (rc C.int) {
 	*due, *taken = 0, 0
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	d, n, err := q.Restart(queue.ID(id), int64(period), handOver != 0)
+	d, n, err := q.Restart(queue.ID(id), int64(period), handOver != 0, int64(at))
 	if err == nil {
 		*due, *taken = C.int64_t(d), C.int64_t(n)
 	}

@@ -64,14 +64,15 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
 static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
 
-/* Arms r in Go from now: its first expiration one interval (a one-off:
- * its delay) away. Returns an LMK_* code. */
+/* Arms r in Go from now (the instant is read here, so a slow crossing
+ * does not shift the schedule): its first expiration one interval (a
+ * one-off: its delay) away. Returns an LMK_* code. */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r) {
     uint64_t qid = 0;
     int64_t due = 0, ns = ns_of(r->ms);
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
-    rc = lmk_arm(st->q, ns, r->periodic ? ns : 0, (uintptr_t)r, &qid, &due);
+    rc = lmk_arm(st->q, lmk_mono_ns() - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, &qid, &due);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     r->due = due + st->clock_off;
@@ -115,7 +116,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset) {
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
     if (r->qid == 0) return lmk_sched_arm(st, r);
-    rc = lmk_restart(st->q, r->qid, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
+    rc = lmk_restart(st->q, r->qid, lmk_mono_ns() - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
     if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r); /* a one-off Go forgot once taken */
     if (rc != LMK_OK) return rc;
     if (taken > 0 && r->slot >= 0) {

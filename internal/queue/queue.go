@@ -312,6 +312,9 @@ func (q *Queue) Pending() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.clk.Now()
+	if q.dueN != nil { // publish what is due: the Notifier's fd agrees with the count
+		q.tick(now)
+	}
 	return addSat(addSat(q.lease.pending(now), q.readyN), q.run.pending(now))
 }
 

@@ -40,6 +40,14 @@ func (q *Queue) slot(id ID) (int32, bool) {
 // the consumer's, handed back in each Expiration. Timers armed at the same
 // time come in the order they were armed.
 func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
+	return q.ArmAt(-1, delay, period, tag)
+}
+
+// ArmAt is Arm from the instant at (the queue's clock; < 0 or later than
+// now: now), for a consumer whose call reached the queue late (a slow
+// crossing, a contended lock): the schedule is the one of the moment it
+// was asked for, and what fell due since is due at once.
+func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, error) {
 	if delay < 0 || period < 0 {
 		return 0, ErrRange
 	}
@@ -47,6 +55,10 @@ func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
 	defer q.mu.Unlock()
 	if q.closed {
 		return 0, ErrClosed
+	}
+	now := q.clk.Now()
+	if at < 0 || at > now {
+		at = now
 	}
 	s := q.run.alloc()
 	t := &q.run.t[s]
@@ -57,7 +69,7 @@ func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
 	} else {
 		t.period, t.left = int64(delay), 1
 	}
-	t.due = q.clk.Now() + int64(delay)
+	t.due = at + int64(delay)
 	q.run.insert(s)
 	q.update()
 	return makeID(s, t.gen), nil
@@ -87,7 +99,7 @@ func (q *Queue) Stop(id ID) error {
 // fell due and are not yet published still come, counted, at the first
 // one's due time; those of a stopped timer were dropped by Stop.
 func (q *Queue) Start(id ID) error {
-	_, _, err := q.restart(id, -1, false)
+	_, _, err := q.restart(id, -1, false, -1)
 	return err
 }
 
@@ -96,7 +108,7 @@ func (q *Queue) Reset(id ID, period time.Duration) error {
 	if period < 0 {
 		return ErrRange
 	}
-	_, _, err := q.restart(id, int64(period), false)
+	_, _, err := q.restart(id, int64(period), false, -1)
 	return err
 }
 
@@ -106,11 +118,12 @@ func (q *Queue) Reset(id ID, period time.Duration) error {
 // (published, kept by an earlier restart, or due now) are not kept: they
 // are counted in the second result, as if taken, for a consumer that
 // holds earlier expirations of the timer and runs them all as one record.
-func (q *Queue) Restart(id ID, period int64, handOver bool) (due, taken int64, err error) {
-	return q.restart(id, period, handOver)
+// at is the instant it was asked for, as in ArmAt.
+func (q *Queue) Restart(id ID, period int64, handOver bool, at int64) (due, taken int64, err error) {
+	return q.restart(id, period, handOver, at)
 }
 
-func (q *Queue) restart(id ID, period int64, handOver bool) (int64, int64, error) {
+func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s, ok := q.slot(id)
@@ -123,6 +136,9 @@ func (q *Queue) restart(id ID, period int64, handOver bool) (int64, int64, error
 		return 0, 0, ErrRange
 	}
 	now := q.clk.Now()
+	if at >= 0 && at < now {
+		now = at // the moment it was asked for
+	}
 	taken := int64(0)
 	if t.flags&fReady != 0 { // what it published is all due before now
 		if handOver {
