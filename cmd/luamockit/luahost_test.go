@@ -487,7 +487,7 @@ if %d %% 2 == 0 then mit.process_events(50) end
 			t.Fatalf("round %d: closed state's queue still has %d timers, %d pending",
 				i, q.Timers(), q.Pending())
 		}
-		if err := q.Return([]queue.Entry{{ID: 1, Left: 1}}); err != queue.ErrClosed {
+		if _, err := q.Arm(time.Millisecond, 0, 1); err != queue.ErrClosed {
 			t.Fatalf("round %d: the closed state's queue accepts timers (%v)", i, err)
 		}
 		if i%10 == 0 {

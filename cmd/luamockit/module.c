@@ -6,8 +6,8 @@
  * Arguments are checked, and errors raised, only in C and only after the
  * Go call of the moment has returned: Go never has a frame on the stack
  * when a Lua error unwinds. The files, one concern each: timer.c (arming,
- * timer methods), records.c (timer records), lease.c (who holds a
- * schedule), engine.c (the Lua thread's timers), dispatch.c
+ * timer methods), records.c (timer records), sched.c (the one crossing
+ * to the schedules, which are Go's, and the taken batch), dispatch.c
  * (process_events, the error protocol), stats.c (timers, next_due,
  * stats),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C

@@ -44,11 +44,6 @@ type Queue struct {
 	closed bool
 	set    bool // what the Notifier was last told: something is pending
 
-	// Timers a consumer lends and returns (Return, Lend, LendID): the
-	// queue only keeps time for them. byID finds them by the consumer's id.
-	lease engine
-	byID  map[uint64]int32
-
 	// Timers the queue runs (Arm): its clock goroutine takes their due
 	// expirations and publishes them in ready.
 	run engine
@@ -93,8 +88,6 @@ func NewClock(n Notifier, c Clock) *Queue {
 	q := &Queue{
 		notify:     n,
 		clk:        c,
-		lease:      newEngine(),
-		byID:       make(map[uint64]int32),
 		run:        newEngine(),
 		poke:       make(chan struct{}, 1),
 		sleepUntil: math.MaxInt64,
@@ -108,7 +101,7 @@ func NewClock(n Notifier, c Clock) *Queue {
 	return q
 }
 
-// Now returns the queue's clock. Entry and Expiration times are readings
+// Now returns the queue's clock. Expiration times are readings
 // of it.
 func (q *Queue) Now() int64 { return q.clk.Now() }
 
@@ -124,7 +117,7 @@ func (q *Queue) Close() {
 	}
 	q.closed = true
 	q.signal(false)
-	q.lease, q.run, q.byID = newEngine(), newEngine(), nil
+	q.run = newEngine()
 	q.ready, q.rhead, q.nready, q.readyN = nil, 0, 0, 0
 	q.cond.Broadcast()
 	q.ticked.Broadcast()
@@ -224,20 +217,17 @@ func (q *Queue) withdraw(s int32) {
 }
 
 // pendingNow reports whether something is pending: a published
-// expiration, or a lent-out-and-returned timer due. q.mu must be held.
+// expiration. q.mu must be held.
 func (q *Queue) pendingNow(now int64) bool {
-	return q.nready > 0 || q.lease.nextDue() <= now
+	_ = now
+	return q.nready > 0
 }
 
 // nextWake is when the clock goroutine must look next: the next
-// expiration of a run timer, or the next returned timer to fall due while
-// none is due (one that is due keeps the Notifier set until it is lent).
+// expiration of a run timer.
 func (q *Queue) nextWake(now int64) int64 {
-	next := q.run.nextDue()
-	if l := q.lease.nextDue(); l > now && l < next {
-		next = l
-	}
-	return next
+	_ = now
+	return q.run.nextDue()
 }
 
 // update follows a change made by a method: the Notifier hears what is
@@ -315,15 +305,16 @@ func (q *Queue) Pending() int64 {
 	if q.dueN != nil { // publish what is due: the Notifier's fd agrees with the count
 		q.tick(now)
 	}
-	return addSat(addSat(q.lease.pending(now), q.readyN), q.run.pending(now))
+	return addSat(q.readyN, q.run.pending(now))
 }
 
-// Timers returns how many timers the queue holds: returned ones, and run
-// ones not destroyed (a one-off counts until its expiration is taken).
+// Timers returns how many timers the queue holds: the ones it runs
+// and has not released (a stopped one counts until destroyed; a one-off
+// until its expiration is taken).
 func (q *Queue) Timers() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.lease.n + q.run.live
+	return q.run.live
 }
 
 // NextDue returns when the earliest timer the queue holds is due (its
@@ -331,7 +322,7 @@ func (q *Queue) Timers() int {
 func (q *Queue) NextDue() (int64, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	k := min(q.lease.nextDue(), q.run.nextDue())
+	k := q.run.nextDue()
 	return k, k != math.MaxInt64
 }
 
