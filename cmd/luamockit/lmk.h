@@ -199,10 +199,10 @@ typedef void (*lmk_rec_visit)(lmk_rec *r, void *ctx);
 void lmk_recs_each(lmk_state *st, lmk_rec_visit f, void *ctx);
 
 /* sched.c */
-int lmk_sched_arm(lmk_state *st, lmk_rec *r);
+int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at);
 void lmk_sched_stop(lmk_state *st, lmk_rec *r);
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
-int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset);
+int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at);
 int lmk_took_reserve(lmk_state *st, int cap);
 void lmk_sched_take(lmk_state *st, int64_t upto);
 int lmk_took_next(lua_State *L, lmk_state *st, int cbs);

@@ -64,15 +64,16 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
 static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
 
-/* Arms r in Go from now (the instant is read here, so a slow crossing
- * does not shift the schedule): its first expiration one interval (a
- * one-off: its delay) away. Returns an LMK_* code. */
-int lmk_sched_arm(lmk_state *st, lmk_rec *r) {
+/* Arms r in Go from at (CLOCK_MONOTONIC: when the Lua call began, so
+ * that neither a collection step it ran nor a slow crossing shifts the
+ * schedule): its first expiration one interval (a one-off: its delay)
+ * away. Returns an LMK_* code. */
+int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     uint64_t qid = 0;
     int64_t due = 0, ns = ns_of(r->ms);
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
-    rc = lmk_arm(st->q, lmk_mono_ns() - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, &qid, &due);
+    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, &qid, &due);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     r->due = due + st->clock_off;
@@ -105,21 +106,42 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
     r->qid = 0;
 }
 
-/* (Re)arms r from now, with its interval (a one-off: delay) set to r->ms
+/* Joins every entry of r in the batch into its first one (which then
+ * names r's newest Go timer) and returns it: what start() keeps is one
+ * record at its first due time, wherever nested drains' takes put parts
+ * of it. */
+static int took_gather(lmk_took *t, lmk_rec *r) {
+    int i, first = -1;
+    for (i = t->head; i < t->n; i++) {
+        if ((lmk_rec *)t->v[i].tag != r || t->v[i].count == 0) continue;
+        if (first < 0) {
+            first = i;
+            continue;
+        }
+        t->v[first].count += t->v[i].count;
+        t->v[first].id = t->v[i].id;
+        t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
+    }
+    r->slot = first;
+    return first;
+}
+
+/* (Re)arms r from at (as lmk_sched_arm), with its interval (a one-off: delay) set to r->ms
  * when reset. What fell due and has not run stays, as one record at its
- * first due time: when the batch holds expirations of r, Go hands over
- * what it had not handed out yet (lmk_restart's handOver) and they join
- * r's newest entry; else Go keeps them, counted, at their first due time.
+ * first due time: when the batch holds expirations of r, its entries join
+ * the first one, and Go hands over what it had not handed out yet
+ * (lmk_restart's handOver) to join it too; else Go keeps them, counted,
+ * at their first due time.
  * Returns an LMK_* code. */
-int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset) {
+int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     int64_t due = 0, taken = 0;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
-    if (r->qid == 0) return lmk_sched_arm(st, r);
-    rc = lmk_restart(st->q, r->qid, lmk_mono_ns() - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
-    if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r); /* a one-off Go forgot once taken */
+    if (r->qid == 0) return lmk_sched_arm(st, r, at);
+    rc = lmk_restart(st->q, r->qid, at - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
+    if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r, at); /* a one-off Go forgot once taken */
     if (rc != LMK_OK) return rc;
-    if (taken > 0 && r->slot >= 0) {
+    if (r->slot >= 0 && took_gather(&st->took, r) >= 0 && taken > 0) {
         st->took.v[r->slot].count += taken;
         st->took.left += taken;
     }

@@ -160,6 +160,7 @@ static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
 
 /* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
 static int arm(lua_State *L, int periodic) {
+    int64_t at = lmk_mono_ns(); /* the schedule starts at the call */
     lmk_state *st = lmk_getstate(L);
     double ms = lmk_checkms(L, 1, !periodic);
     int nargs, i, rc, ud;
@@ -203,7 +204,7 @@ static int arm(lua_State *L, int periodic) {
     lua_pushvalue(L, ud);
     lmk_rawsetid(L, -2, r->id);
     lua_pop(L, 1);
-    rc = lmk_sched_arm(st, r);
+    rc = lmk_sched_arm(st, r, at);
     if (rc != LMK_OK) { /* stopped: collected with the handle */
         lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));
@@ -329,6 +330,7 @@ static int t_stop(lua_State *L) {
  * record queued at the first one's due time. Raises only on a destroyed
  * timer. */
 static int t_start(lua_State *L) {
+    int64_t at = lmk_mono_ns(); /* the new schedule starts at the call */
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
     lmk_rec *r = rec_of(L, h);
@@ -343,7 +345,7 @@ static int t_start(lua_State *L) {
         }
     }
     if (ms >= 0) r->ms = h->ms = ms;
-    rc = lmk_sched_start(st, r, ms >= 0);
+    rc = lmk_sched_start(st, r, ms >= 0, at);
     if (rc != LMK_OK) {
         if (r->state != LMK_T_ARMED) lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));

@@ -140,7 +140,10 @@ func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, in
 		now = at // the moment it was asked for
 	}
 	taken := int64(0)
-	if t.flags&fReady != 0 { // what it published is all due before now
+	if t.flags&fReady != 0 {
+		q.trim(s, now)
+	}
+	if t.flags&fReady != 0 { // what it published is now all due by now
 		if handOver {
 			taken = q.ready[int(t.rpos-q.rbase)].Count
 			q.withdraw(s)
@@ -264,6 +267,30 @@ func (q *Queue) take(buf []Expiration, upto int64) int {
 		q.update()
 	}
 	return n
+}
+
+// trim drops from run timer s's published record the expirations of its
+// main part due after at (the clock goroutine published them before a
+// restart asked for at reached the queue): the restart replaces them. The
+// record is withdrawn if nothing is left. q.mu must be held.
+func (q *Queue) trim(s int32, at int64) {
+	t := &q.run.t[s]
+	r := &q.ready[int(t.rpos-q.rbase)]
+	main := r.Count - t.pubBl
+	if main <= 0 || t.pubFirst+(main-1)*t.period <= at {
+		return
+	}
+	keep := int64(0)
+	if t.pubFirst <= at {
+		keep = (at-t.pubFirst)/t.period + 1
+	}
+	r.Count -= main - keep
+	q.readyN -= main - keep
+	if r.Count == 0 {
+		r.Count = 0
+		q.nready--
+		t.flags &^= fReady
+	}
 }
 
 // cut takes back from record r of run timer s the expirations of its main
