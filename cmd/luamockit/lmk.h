@@ -83,6 +83,7 @@ typedef struct lmk_rec {
 typedef struct lmk_took {
     lmk_exp *v;
     int64_t *bound;   /* each entry's: the bound (upto) of the drain that took it */
+    uint8_t *last;    /* each entry's: it holds its one-off's expiration as armed (not only what start() kept) */
     int cap, head, n; /* entries [head, n) are left */
     int64_t left;     /* expirations left in them */
 } lmk_took;

@@ -106,6 +106,17 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
     r->qid = 0;
 }
 
+/* Adds count expirations of Go timer id (last: with its one-off's
+ * expiration as armed) to entry k of the same record: an entry names its
+ * record's newest Go timer (a one-off armed again after its expiration was
+ * taken gets a new one). */
+static void join(lmk_took *t, int k, uint64_t id, int64_t count, uint8_t last) {
+    if (t->v[k].id != id) t->last[k] = 0;
+    t->last[k] |= last;
+    t->v[k].id = id;
+    t->v[k].count += count;
+}
+
 /* Joins every entry of r in the batch into its first one (which then
  * names r's newest Go timer) and returns it: what start() keeps is one
  * record at its first due time, wherever nested drains' takes put parts
@@ -118,8 +129,7 @@ static int took_gather(lmk_took *t, lmk_rec *r) {
             first = i;
             continue;
         }
-        t->v[first].count += t->v[i].count;
-        t->v[first].id = t->v[i].id;
+        join(t, first, t->v[i].id, t->v[i].count, t->last[i]);
         t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
     }
     r->slot = first;
@@ -153,7 +163,11 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
 int lmk_took_reserve(lmk_state *st, int cap) {
     lmk_exp *v;
     int64_t *bound;
+    uint8_t *last;
     if (cap <= st->took.cap) return 0;
+    last = (uint8_t *)realloc(st->took.last, (size_t)cap * sizeof *last);
+    if (last == NULL) return -1;
+    st->took.last = last;
     bound = (int64_t *)realloc(st->took.bound, (size_t)cap * sizeof *bound);
     if (bound == NULL) return -1;
     st->took.bound = bound;
@@ -176,10 +190,11 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
     for (i = t->n; i < t->n + k; i++) {
         lmk_exp e = t->v[i];
         lmk_rec *r = (lmk_rec *)e.tag;
+        /* the one-off's expiration as armed now: due by upto, so Go included it */
+        uint8_t last = !r->periodic && e.id == r->qid && r->due <= upto;
         t->left += e.count;
         if (merge && r->slot >= 0) {
-            t->v[r->slot].count += e.count;
-            t->v[r->slot].id = e.id; /* a one-off armed again: its new timer */
+            join(t, r->slot, e.id, e.count, last);
             t->bound[r->slot] = upto;
             continue;
         }
@@ -187,6 +202,7 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
         r->refs++;
         r->slot = j;
         t->bound[j] = upto;
+        t->last[j] = last;
         t->v[j++] = e;
     }
     t->n = j;
@@ -201,6 +217,7 @@ static void took_compact(lmk_took *t) {
         if (r->slot == i) r->slot = i - t->head;
         t->v[i - t->head] = t->v[i];
         t->bound[i - t->head] = t->bound[i];
+        t->last[i - t->head] = t->last[i];
     }
     t->n -= t->head;
     t->head = 0;
@@ -217,8 +234,7 @@ static void took_join(lmk_took *t) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         if (t->v[i].count == 0) continue;
         if (r->slot >= 0) {
-            t->v[r->slot].count += t->v[i].count;
-            t->v[r->slot].id = t->v[i].id; /* a one-off armed again: the newest */
+            join(t, r->slot, t->v[i].id, t->v[i].count, t->last[i]);
             t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
         } else {
             r->slot = i;
@@ -259,9 +275,9 @@ int lmk_took_next(lua_State *L, lmk_state *st, int cbs) {
 
 /* Uses one expiration of entry i (the head) and returns its record, with
  * one count of it (r->refs) for the caller; *fired: it was the
- * expiration of the one-off as armed now (the entry's last, taken by a
- * drain that began after it fell due: what start() kept of an earlier
- * arming comes before it), which is then "fired". */
+ * expiration of the one-off as armed now (the entry's last, if the entry
+ * holds it: what start() kept of an earlier arming comes before it),
+ * which is then "fired". */
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
     lmk_exp *e = &st->took.v[i];
     lmk_rec *r = (lmk_rec *)e->tag;
@@ -270,7 +286,7 @@ lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
     if (--e->count == 0) {
         st->took.head++; /* the entry's count of r goes to the caller */
         if (r->slot == i) r->slot = -1; /* (a newer entry of r may follow) */
-        *fired = !r->periodic && e->id == r->qid && r->due <= st->took.bound[i];
+        *fired = !r->periodic && e->id == r->qid && st->took.last[i];
     } else {
         r->refs++;
     }
@@ -313,8 +329,10 @@ int64_t lmk_go_pending(lmk_state *st) {
 void lmk_took_free(lmk_state *st) {
     free(st->took.v);
     free(st->took.bound);
+    free(st->took.last);
     st->took.v = NULL;
     st->took.bound = NULL;
+    st->took.last = NULL;
     st->took.cap = st->took.head = st->took.n = 0;
     st->took.left = 0;
 }
