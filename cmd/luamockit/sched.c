@@ -26,7 +26,8 @@
  *   reads it: a one-off past it reports "fired". remaining() asks Go
  *   instead (lmk_due), as an interval timer's next expiration moves.
  * - slot: the newest entry of the taken batch (st->took) that holds r's
- *   expirations not yet run, or -1. An entry holds a count of r (r->refs)
+ *   expirations not yet run, or -1, which means no entry holds any (the
+ *   batch runs from its head, so older entries of r empty first). An entry holds a count of r (r->refs)
  *   until a drain passes it, so a record the batch names is never freed;
  *   stop and destroy zero its counts (nothing of it runs after they
  *   return), start leaves them (what fell due still runs, then what the
@@ -85,6 +86,7 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
 static void took_drop(lmk_state *st, lmk_rec *r) {
     lmk_took *t = &st->took;
     int i;
+    if (r->slot < 0) return; /* no entry of r holds expirations (see slot) */
     for (i = t->head; i < t->n; i++) { /* a nested drain's take may have added one */
         if ((lmk_rec *)t->v[i].tag != r) continue;
         t->left -= t->v[i].count;
