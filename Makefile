@@ -44,7 +44,7 @@ APT_PACKAGES ?= $(shell sh .ci/packages.sh)
 
 GO_SRC := go.mod $(wildcard cmd/luamockit/*.go cmd/luamockit/*.c cmd/luamockit/*.h internal/*/*.go)
 
-.PHONY: all build go-check test-gocheck test-portable deps demo test test-engine test-asan build-asan test-asan-lua5.1 test-asan-lua5.4 test-asan-luajit \
+.PHONY: all build go-check test-gocheck test-portable deps demo test test-asan build-asan test-asan-lua5.1 test-asan-lua5.4 test-asan-luajit \
         build-asan-lua5.1 build-asan-lua5.4 build-asan-luajit test-faults test-soak-short test-go test-busted test-host test-modules test-rocks test-examples rock install-rock bench clean \
         build-extra test-modules-extra test-extra test-go-extra rock-smoke lint soak \
         build-lua5.1 build-lua5.2 build-lua5.3 build-lua5.4 build-luajit \
@@ -89,16 +89,8 @@ deps:
 demo: deps build
 	LUA_CPATH="$(BUILD)/lua5.4/?.so" lua5.4 test/demo/daemon.lua
 
-test: deps build test-engine test-hub test-asan test-go test-busted test-host test-rocks test-examples test-extra test-portable test-gocheck test-soak-short
+test: deps build test-hub test-asan test-go test-busted test-host test-rocks test-examples test-extra test-portable test-gocheck test-soak-short
 
-# The Lua thread's timer engine (cmd/luamockit/engine.c) alone, against a
-# model, under AddressSanitizer and UBSan: ENGINE_SEEDS random runs.
-ENGINE_SEEDS ?= 2000
-test-engine:
-	@mkdir -p $(BUILD)/host
-	$(CC) -O1 -g -Wall -Wextra -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	  -Icmd/luamockit -o $(BUILD)/host/engine_test test/engine_test.c cmd/luamockit/engine.c
-	$(BUILD)/host/engine_test $(ENGINE_SEEDS)
 
 # The hub (cmd/luamockit/hub.c: producer items, waking the Lua thread)
 # alone, with real threads and exact books, under ThreadSanitizer and
@@ -150,7 +142,7 @@ test-hub:
 ASAN_CFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_DIR   := $(BUILD)/asan
 ASAN_SPECS ?= test/handles_spec.lua test/gc_spec.lua test/lifecycle_spec.lua test/timers_spec.lua test/errors_spec.lua \
-              test/api_spec.lua test/lease_spec.lua test/args_spec.lua test/events_spec.lua \
+              test/api_spec.lua test/waitloop_spec.lua test/args_spec.lua test/events_spec.lua \
               test/co_spec.lua test/coroutines_spec.lua test/fuzz_spec.lua
 ASAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ASAN_HOST_CC = $(CC) -O1 -g -Wall -Wextra $(ASAN_CFLAGS)

@@ -1,7 +1,7 @@
--- The hand-overs that used to lose or reorder expirations (issue 12), each
--- in a fresh process, in the default mode (the Lua thread holds every
--- schedule) and after fd() (Go holds them between drains): the two must
--- not differ.
+-- The sequences that used to lose or reorder expirations when schedules
+-- were handed between C and Go (issue 12), each in a fresh process, with
+-- and without fd() in use: the two must not differ (Go's queue holds every
+-- schedule either way).
 local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 
 local prelude = [=[
@@ -55,7 +55,7 @@ check(n - r0 >= 2, "the restarted timer ran " .. (n - r0) .. " times in 25 ms")
 ]=]
 
 -- A one-off armed while another is waited for, both overdue, then a call
--- that used to hand a lease back: they run in due order.
+-- that used to hand a schedule over: they run in due order.
 local order_after = [=[
 local a = mit.oneoff(10, logger("A"))
 mit.wait(2)                              -- sleeps with A armed
@@ -86,7 +86,7 @@ check(table.concat(log, " ") == "B A", "ran: " .. table.concat(log, " "))
 ]=]
 
 for _, mode in ipairs({ "default", "fd" }) do
-  describe("hand-overs (" .. mode .. " mode)", function()
+  describe("restarts and order (" .. mode .. " mode)", function()
     it("start() on an armed interval timer runs the expirations that fell due before it (timing-sensitive)", function()
       child(mode, "EXTRA = 0\n" .. restart)
     end)

@@ -2,13 +2,15 @@
  * dispatch.c: process_events and poll, which run the due expirations and
  * producer items on the calling thread, and the error protocol.
  *
- * A drain runs what was due when it began (its bound, upto): expirations
- * from the engine in (due, id) order, a timer's due expirations back to
- * back (lmk_eng_next), and producer items merged in by their delivery
- * time. It takes one expiration at a time, right before its callback
- * runs, so there is nothing in flight to undo: a callback that raises has
- * used its expiration, and everything else is still where it was; a
- * process_events called by a callback goes on in the same order. The
+ * A drain runs what was due when it began: the expirations Go decided
+ * (sched.c's taken batch, taken from Go in one call before the first
+ * callback, in (due, id) order, a timer's due expirations counted in
+ * one entry and run back to back), and producer items merged in by their
+ * delivery time (its bound, upto). It uses one expiration at a time,
+ * right before its callback runs, so there is nothing in flight to undo:
+ * a callback that raises has used its expiration, and everything else is
+ * still where it was; a process_events called by a callback goes on with
+ * the same batch, in the same order, after taking what fell due since. The
  * callbacks of an outermost drain run inside one protected call
  * (run_drain), which a callback's error unwinds to; those of a nested
  * drain each under their own. The drain then goes on (error handler) or
@@ -35,6 +37,7 @@ typedef struct drain {
     int items;    /* the hub may have items delivered by upto */
     int taking;   /* between the start of run_timer and its take */
     int timed;    /* the drain's lateness is measured (its first expiration) */
+    int took;     /* the drain has taken from Go */
     /* what runs now, for the error handler: a timer (held, below) or a
      * producer item (its producer's name) */
     const char *cur_item;
@@ -139,11 +142,12 @@ static int room(lua_State *L, int n, int each) {
  * leaves the expiration where it was. A one-off that has run is "fired";
  * if its handle is gone, nothing can refer to it again and it is freed.
  * Returns 0, or 1 with the error on top (each only). */
-static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int each) {
+static int run_timer(lua_State *L, drain *d, int i, int cbs, int msgh, int each) {
     lmk_state *st = d->st;
-    int nargs = 0, bad = 0;
+    lmk_rec *r = (lmk_rec *)st->took.v[i].tag;
+    int nargs = 0, bad = 0, fired;
     d->taking = 1; /* an error from here to the take leaves the expiration (see dispatch) */
-    lmk_rawgetid(L, cbs, r->s.id);
+    lmk_rawgetid(L, cbs, r->id);
     if (lua_type(L, -1) == LUA_TTABLE) { /* {cb, nargs, args...} */
         int tab = lua_gettop(L);
         lua_rawgeti(L, tab, 2);
@@ -176,19 +180,15 @@ static int run_timer(lua_State *L, drain *d, lmk_rec *r, int cbs, int msgh, int 
     st->callbacks++;
     if (d->limit > 0) d->limit--;
     d->taking = 0;
-    d->held = r; /* until the callback, and the error handler, are done */
-    r->refs++;
     if (!d->timed) { /* how late the drain's first expiration runs */
-        int64_t late = d->upto - lmk_sched_key(&r->s);
+        int64_t late = d->upto - st->took.v[i].due;
         d->timed = 1;
         st->late_last = late;
         if (late > st->late_max) st->late_max = late;
     }
-    if (lmk_eng_take(&st->eng, &r->s)) { /* a one-off: its only expiration */
-        r->where = LMK_AT_NONE;
-        r->state = LMK_T_FIRED;
-        lmk_release_thread(L, r);
-    }
+    /* held until the callback, and the error handler, are done */
+    d->held = lmk_took_run(st, i, &fired);
+    if (fired) lmk_release_thread(L, r); /* a one-off: its only expiration */
     if (!each) {
         lua_call(L, nargs, 0);
     } else if (lua_pcall(L, nargs, 0, msgh) != 0) {
@@ -208,6 +208,19 @@ static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
     return ok;
 }
 
+/* The batch entry to run next, or -1: the drain takes from Go once,
+ * before its first callback, and stops at what a drain nested in it took
+ * (that may have fallen due after this one began): sched.c's contract. */
+static int next_timer(lua_State *L, drain *d, int cbs) {
+    int i;
+    if (!d->took) {
+        d->took = 1;
+        lmk_sched_take(d->st, d->upto);
+    }
+    i = lmk_took_next(L, d->st, cbs);
+    return i >= 0 && d->st->took.bound[i] > d->upto ? -1 : i;
+}
+
 /* Runs the drain from where it stands (cbs, msgh: stack indices of CBS
  * and the message handler). Returns 0 when it is done, or 1 with an error
  * on top: a producer item's (it runs under its own pcall, as its thread
@@ -216,7 +229,7 @@ static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
 static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
     lmk_state *st = d->st;
     while (d->limit != 0 && st->q != 0) {
-        lmk_sched *s = lmk_eng_next(&st->eng, d->upto);
+        int s = next_timer(L, d, cbs);
         d->cur_item = NULL; /* an error before a take has no source */
         if (d->items) {
             lmk_record item;
@@ -231,7 +244,7 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
             }
             d->taking = 0; /* lmk_run_item hands an item that could not start back */
             /* an item delivered before the timer's expiration goes first */
-            if (take_item(d, s ? lmk_sched_key(s) - 1 : d->upto, &item, &owner)) {
+            if (take_item(d, s >= 0 ? st->took.v[s].due - 1 : d->upto, &item, &owner)) {
                 int status;
                 st->last_item = d->upto;
                 d->cur_item = lmk_producer_name(st, &item);
@@ -249,8 +262,8 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
                 continue;
             }
         }
-        if (s == NULL) break;
-        if (run_timer(L, d, (lmk_rec *)s, cbs, msgh, each)) return 1;
+        if (s < 0) break;
+        if (run_timer(L, d, s, cbs, msgh, each)) return 1;
     }
     return 0;
 }
@@ -333,13 +346,13 @@ static int after_error(lua_State *L, drain *d, int msgh_idx) {
     return ok;
 }
 
-/* The drain is over (or unwinding): the outermost one hands Go back what
- * it holds while Go keeps time, frees unregistered producers, and clears
- * the wake-up fd if nothing is left pending. */
+/* The drain is over (or unwinding): the outermost one frees unregistered
+ * producers, keeps the wake-up fd set while taken expirations are left
+ * (an error, or a max, ended it), and clears it if nothing is pending. */
 static void leave(lmk_state *st) {
     if (--st->depth > 0) return;
-    if (st->go_clock) (void)lmk_return_all(st); /* fails only once the state is closed */
     if (st->producers) lmk_producers_sweep(st);
+    if (st->hub) lmk_hub_hold(st->hub, st->took.left > 0);
     if (st->hub) lmk_hub_quiesce(st->hub);
 }
 
@@ -357,13 +370,9 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     d.timed = st->depth > 0; /* lateness: of outermost drains only */
     d.cur_item = NULL;
     d.held = NULL;
+    d.took = 0;
     st->drains++;
-    if (st->go_clock) {
-        int rc = lmk_lend_due(st, d.upto);
-        if (rc != LMK_OK && rc != LMK_ENOMEM) lmk_error(L, lmk_rc_message(rc));
-    }
     d.items = lmk_hub_has_items(st->hub);
-    if (st->depth == 0) lmk_eng_begin(&st->eng); /* a nested drain goes on with the record being run */
     lua_rawgeti(L, MISC, MISC_MSGH);
     base = lua_gettop(L);
     if (st->depth > 0) {
@@ -418,13 +427,13 @@ static int l_process_events(lua_State *L) {
     return 1;
 }
 
-/* The events pending now: due expirations (the engine's and Go's) and
- * items; *inqueue adds the withdrawn items still in the ring. */
+/* The events pending now: due expirations (Go's and the taken batch's)
+ * and items; *inqueue adds the withdrawn items still in the ring. */
 int64_t lmk_pending(lmk_state *st, int64_t *inqueue) {
-    int64_t eng = lmk_eng_pending(&st->eng, lmk_mono_ns()), ring = 0;
+    int64_t ring = 0;
     int64_t go = lmk_go_pending(st), items = lmk_hub_counts(st->hub, &ring);
-    if (inqueue) *inqueue = eng + go + ring;
-    return eng + go + items;
+    if (inqueue) *inqueue = go + ring;
+    return go + items;
 }
 
 /* [-0, +2, e] poll() -> ran, left: runs the next event only; ran is true

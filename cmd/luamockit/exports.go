@@ -12,6 +12,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/luamockit/luamockit/internal/queue"
@@ -55,6 +56,8 @@ func code(err error) C.int {
 		return C.LMK_EEXISTS
 	case errors.Is(err, queue.ErrRange):
 		return C.LMK_ERANGE
+	case errors.Is(err, queue.ErrNotFound):
+		return C.LMK_ENOTFOUND
 	}
 	return C.LMK_EPANIC
 }
@@ -66,25 +69,20 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-// entries views C's entry buffer as queue entries; the layouts match (see
-// the checks at the end of this file).
-func entries(buf *C.lmk_entry, n C.int) []queue.Entry {
-	if n <= 0 {
-		return nil
-	}
-	return unsafe.Slice((*queue.Entry)(unsafe.Pointer(buf)), int(n))
-}
-
 // lmk_open creates the queue of a new Lua universe, whose notifier tells
-// hub (C memory that outlives the queue) when Go has due timers, and
-// stores its handle in *h. *clockOff receives C's monotonic clock
+// hub (C memory that outlives the queue) when Go has published
+// expirations and when its earliest timer is due, and stores its handle
+// in *h. *clockOff receives C's monotonic clock
 // (lmk_mono_ns) minus the queue's clock: C converts every time it hands Go.
 //
 //export lmk_open
 func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	defer guard(&rc, C.LMK_EPANIC)
-	q := queue.New(notifier{hub})
-	*clockOff = C.int64_t(clockOffset(q))
+	n := &notifier{hub: hub}
+	q := queue.New(n)
+	off := clockOffset(q)
+	n.setOffset(off)
+	*clockOff = C.int64_t(off)
 	id := lastHandle.Add(1)
 	universesMu.Lock()
 	universes[id] = universe{q: q}
@@ -127,62 +125,102 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 	return C.LMK_OK
 }
 
-// lmk_return hands n schedules to the queue (queue.Return).
+// lmk_arm arms a timer in the queue (queue.Arm): first due delay ns from
+// now, then every period ns (0: a one-off); tag is the C record. *id
+// receives its id and *due when its first expiration falls due (queue
+// clock).
 //
-//export lmk_return
-func lmk_return(h C.uint64_t, buf *C.lmk_entry, n C.int) (rc C.int) {
+//export lmk_arm
+func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, id *C.uint64_t, due *C.int64_t) (rc C.int) {
+	*id, *due = 0, 0
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	return code(q.Return(entries(buf, n)))
+	got, err := q.ArmAt(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag))
+	if err != nil {
+		return code(err)
+	}
+	*id = C.uint64_t(got)
+	d, _ := q.Due(got)
+	*due = C.int64_t(d)
+	return C.LMK_OK
 }
 
-// lmk_lend lends the Lua thread up to capacity schedules due at upto
-// (queue.Lend); *n receives how many.
+// lmk_stop stops timer id (queue.Stop).
 //
-//export lmk_lend
-func lmk_lend(h C.uint64_t, upto C.int64_t, buf *C.lmk_entry, capacity C.int, n *C.int) (rc C.int) {
+//export lmk_stop
+func lmk_stop(h, id C.uint64_t) (rc C.int) {
+	defer guard(&rc, C.LMK_EPANIC)
+	q := lookup(h)
+	if q == nil {
+		return C.LMK_ECLOSED
+	}
+	return code(q.Stop(queue.ID(id)))
+}
+
+// lmk_restart re-arms timer id from now (queue.Start), with a new period
+// (a one-off: delay) when period >= 0 (queue.Reset); *due receives the new
+// schedule's first due time (queue clock). With handOver, the expirations
+// that fell due and were not taken are counted in *taken instead of kept
+// (queue.Restart): the caller joins them to the ones it holds.
+//
+//export lmk_restart
+func lmk_restart(h, id C.uint64_t, at, period C.int64_t, handOver C.int, due, taken *C.int64_t) (rc C.int) {
+	*due, *taken = 0, 0
+	defer guard(&rc, C.LMK_EPANIC)
+	q := lookup(h)
+	if q == nil {
+		return C.LMK_ECLOSED
+	}
+	d, n, err := q.Restart(queue.ID(id), int64(period), handOver != 0, int64(at))
+	if err == nil {
+		*due, *taken = C.int64_t(d), C.int64_t(n)
+	}
+	return code(err)
+}
+
+// lmk_destroy forgets timer id (queue.Destroy).
+//
+//export lmk_destroy
+func lmk_destroy(h, id C.uint64_t) (rc C.int) {
+	defer guard(&rc, C.LMK_EPANIC)
+	q := lookup(h)
+	if q == nil {
+		return C.LMK_ECLOSED
+	}
+	return code(q.Destroy(queue.ID(id)))
+}
+
+// lmk_take decides what is due at upto (queue clock) and moves up to
+// capacity published expirations due by then into buf (queue.TakeDue);
+// *n receives how many.
+//
+//export lmk_take
+func lmk_take(h C.uint64_t, upto C.int64_t, buf *C.lmk_exp, capacity C.int, n *C.int) (rc C.int) {
 	*n = 0
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	*n = C.int(q.Lend(int64(upto), entries(buf, capacity)))
+	if capacity > 0 {
+		*n = C.int(q.TakeDue(int64(upto), unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))))
+	}
 	return C.LMK_OK
 }
 
-// lmk_lend_id lends the Lua thread the schedule of timer id, if the queue
-// holds it (queue.LendID).
+// lmk_due stores when timer id's next expiration not yet taken is due
+// (queue.Due), and whether it is armed.
 //
-//export lmk_lend_id
-func lmk_lend_id(h, id C.uint64_t, e *C.lmk_entry, found *C.int) (rc C.int) {
-	*found = 0
-	defer guard(&rc, C.LMK_EPANIC)
-	q := lookup(h)
-	if q == nil {
-		return C.LMK_ECLOSED
-	}
-	got, ok := q.LendID(uint64(id))
-	if ok {
-		entries(e, 1)[0] = got
-	}
-	*found = cbool(ok)
-	return C.LMK_OK
-}
-
-// lmk_next_key stores the key of the earliest timer the queue holds
-// (queue.NextDue) and whether it holds any.
-//
-//export lmk_next_key
-func lmk_next_key(h C.uint64_t, key *C.int64_t, ok *C.int) (rc C.int) {
-	*key, *ok = 0, 0
+//export lmk_due
+func lmk_due(h, id C.uint64_t, due *C.int64_t, ok *C.int) (rc C.int) {
+	*due, *ok = 0, 0
 	defer guard(&rc, C.LMK_EPANIC)
 	if q := lookup(h); q != nil {
-		k, found := q.NextDue()
-		*key, *ok = C.int64_t(k), cbool(found)
+		d, found := q.Due(queue.ID(id))
+		*due, *ok = C.int64_t(d), cbool(found)
 	}
 	return C.LMK_OK
 }
@@ -200,15 +238,12 @@ func lmk_counts(h C.uint64_t, pending *C.int64_t) (rc C.int) {
 	return C.LMK_OK
 }
 
-// The structs that cross (lmk.h) have queue's layouts, field by field:
-// each line fails to compile unless two offsets are equal.
+// The struct that crosses (lmk.h) has queue.Expiration's layout, field by
+// field: each line fails to compile unless two offsets are equal.
 var (
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.id)-unsafe.Offsetof(queue.Entry{}.ID)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.ptr)-unsafe.Offsetof(queue.Entry{}.Ptr)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.due)-unsafe.Offsetof(queue.Entry{}.Due)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.period)-unsafe.Offsetof(queue.Entry{}.Period)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.left)-unsafe.Offsetof(queue.Entry{}.Left)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.bl_due)-unsafe.Offsetof(queue.Entry{}.BlDue)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_entry{}.bl_left)-unsafe.Offsetof(queue.Entry{}.BlLeft)]
-	_ = [1]struct{}{}[unsafe.Sizeof(C.lmk_entry{})-unsafe.Sizeof(queue.Entry{})]
+	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.id)-unsafe.Offsetof(queue.Expiration{}.ID)]
+	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.tag)-unsafe.Offsetof(queue.Expiration{}.Tag)]
+	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.due)-unsafe.Offsetof(queue.Expiration{}.Due)]
+	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.count)-unsafe.Offsetof(queue.Expiration{}.Count)]
+	_ = [1]struct{}{}[unsafe.Sizeof(C.lmk_exp{})-unsafe.Sizeof(queue.Expiration{})]
 )

@@ -22,21 +22,6 @@ void lmk_host_preload(lua_State *L) {
     lua_pop(L, 2);
 }
 
-// The schedules the Lua thread's engine holds (the rest are in Go's queue).
-long long lmk_host_engine_n(lua_State *L) {
-    lmk_state *st;
-    long long n = -1;
-    lua_getfield(L, LUA_REGISTRYINDEX, LMK_STATE);
-    if (lua_istable(L, -1)) {
-        lua_rawgeti(L, -1, 1);
-        st = (lmk_state *)lua_touserdata(L, -1);
-        if (st != NULL) n = (long long)st->eng.n;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    return n;
-}
-
 // Runs chunk; returns NULL, or the error message (malloc'd).
 const char *lmk_host_run(lua_State *L, const char *chunk) {
     int top = lua_gettop(L);
@@ -62,11 +47,6 @@ func hostOpen(L unsafe.Pointer) {
 	l := (*C.lua_State)(L)
 	C.lmk_host_openlibs(l)
 	C.lmk_host_preload(l)
-}
-
-// hostEngineTimers returns how many schedules L's engine holds.
-func hostEngineTimers(L unsafe.Pointer) int {
-	return int(C.lmk_host_engine_n((*C.lua_State)(L)))
 }
 
 // hostRun runs a chunk in L under lua_pcall.

@@ -134,7 +134,8 @@ lmk_hub *lmk_hub_open(void) {
     __atomic_store_n(&h->nlive, 0, __ATOMIC_SEQ_CST);
     h->nslots = 0;
     __atomic_store_n(&h->set, 0, __ATOMIC_RELAXED);
-    h->sleeping = h->watched = h->go = 0;
+    h->sleeping = h->watched = h->go = h->held = 0;
+    __atomic_store_n(&h->go_due, INT64_MAX, __ATOMIC_RELEASE);
     h->port = 0;
     pthread_mutex_unlock(&h->mu);
     return h;

@@ -57,7 +57,10 @@ typedef struct lmk_hub {
     int set;          /* fd is readable (under mu; read without it as a hint) */
     int32_t sleeping; /* atomic: the Lua thread sleeps in wait() */
     int32_t watched;  /* atomic: an outside loop watches fd (fd(), setport()) */
-    int32_t go;       /* atomic: Go has due timers (Go's notifier) */
+    int32_t go;       /* atomic: Go has published expirations (Go's notifier) */
+    int32_t held;     /* atomic: the Lua thread holds taken expirations not yet run */
+    int64_t go_due;   /* atomic, written by Go: when its earliest unpublished
+                       * expiration is due, CLOCK_MONOTONIC ns (INT64_MAX: none) */
     int64_t pspin;    /* atomic: how long a waiting producer looks for its answer */
     int32_t spinners; /* atomic: producers looking now */
     uint32_t pmiss;   /* atomic: waits that did not look */
@@ -91,6 +94,7 @@ void lmk_hub_done(lmk_hub *h, lmk_waiter *w, int status);
 int64_t lmk_hub_counts(lmk_hub *h, int64_t *inqueue);
 static inline int lmk_hub_has_items(lmk_hub *h) { return __atomic_load_n(&h->nlive, __ATOMIC_ACQUIRE) > 0; }
 static inline int lmk_hub_go(lmk_hub *h) { return __atomic_load_n(&h->go, __ATOMIC_ACQUIRE) != 0; }
+static inline int64_t lmk_hub_go_due(lmk_hub *h) { return __atomic_load_n(&h->go_due, __ATOMIC_ACQUIRE); }
 
 /* between hub.c and hubwake.c only (h->mu held where _locked) */
 int lmk_hub_fd_open(lmk_hub *h);
@@ -111,5 +115,6 @@ int lmk_hub_setport(lmk_hub *h, int port);
 int lmk_hub_getport(lmk_hub *h);
 void lmk_hub_go_set(lmk_hub *h);
 void lmk_hub_go_clear(lmk_hub *h);
+void lmk_hub_hold(lmk_hub *h, int held);
 
 #endif

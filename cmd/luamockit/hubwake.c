@@ -76,7 +76,8 @@ void lmk_hub_fd_clear_locked(lmk_hub *h) {
 }
 
 int lmk_hub_pending_locked(lmk_hub *h) {
-    return __atomic_load_n(&h->nlive, __ATOMIC_SEQ_CST) > 0 || __atomic_load_n(&h->go, __ATOMIC_SEQ_CST) != 0;
+    return __atomic_load_n(&h->nlive, __ATOMIC_SEQ_CST) > 0 || __atomic_load_n(&h->go, __ATOMIC_SEQ_CST) != 0 ||
+           __atomic_load_n(&h->held, __ATOMIC_RELAXED) != 0;
 }
 
 /* Something became pending: set fd if anybody waits on it. h->mu held; the
@@ -129,6 +130,16 @@ void lmk_hub_go_clear(lmk_hub *h) {
     pthread_mutex_lock(&h->mu);
     __atomic_store_n(&h->go, 0, __ATOMIC_SEQ_CST);
     if (h->set && !lmk_hub_pending_locked(h)) lmk_hub_fd_clear_locked(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The Lua thread: a drain left taken expirations not yet run (held), or
+ * none; fd stays readable while it holds some. */
+void lmk_hub_hold(lmk_hub *h, int held) {
+    if (__atomic_load_n(&h->held, __ATOMIC_RELAXED) == held) return;
+    pthread_mutex_lock(&h->mu);
+    __atomic_store_n(&h->held, held, __ATOMIC_SEQ_CST);
+    if (held) lmk_hub_wake_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 

@@ -14,7 +14,6 @@
 
 #include "port.h"
 #include "compat.h"
-#include "engine.h"
 #include "hub.h"
 #include "luamockit_api.h"
 #include "messages.h"
@@ -25,16 +24,15 @@
 
 /* ---- crossing to Go ---- */
 
-/* A timer's schedule (queue.Entry): see engine.h for the fields. */
-typedef struct lmk_entry {
+/* Expirations taken from Go (queue.Expiration): count of them of the
+ * timer Go names id, the first due at due (Go's clock until sched.c
+ * converts it), tag the lmk_rec. */
+typedef struct lmk_exp {
     uint64_t id;
-    uintptr_t ptr; /* the lmk_timer */
-    int64_t due;   /* times on Go's clock: lmk_mono_ns() - clock_off */
-    int64_t period;
-    int64_t left;
-    int64_t bl_due;
-    int64_t bl_left;
-} lmk_entry;
+    uintptr_t tag;
+    int64_t due;
+    int64_t count;
+} lmk_exp;
 
 /* Return codes of the Go exports. */
 enum {
@@ -44,6 +42,7 @@ enum {
     LMK_ERANGE = 3,  /* not a schedule Go can hold */
     LMK_ESYS = 4,    /* a system call failed */
     LMK_ENOMEM = 5,  /* C ran out of memory (not from Go) */
+    LMK_ENOTFOUND = 6, /* Go holds no armed timer of that id */
     LMK_EPANIC = 99  /* a Go panic, recovered at the boundary */
 };
 
@@ -57,26 +56,38 @@ enum lmk_tstate {
     LMK_T_DESTROYED
 };
 
-/* Where an armed timer's schedule is: the lease contract (lease.c). */
-enum { LMK_AT_NONE = 0, LMK_AT_ENGINE, LMK_AT_GO };
-
-/* A timer's record, in the universe's slab (records.c): its schedule is
- * the engine's while the timer is there, and an exact copy of Go's while
- * Go holds it. Its lifetime follows one rule, written out and enforced in
- * timer.c ("Records and handles"): refs counts what can reach it (handles
- * whose __gc has not run, and a drain running its callback); it is freed
- * only when refs is 0 and its timer is not armed. A free record's state is
+/* A timer's record, in the universe's slab (records.c). It holds no
+ * schedule: Go's queue does (sched.c says what the record caches of it,
+ * and who writes it). Its lifetime follows one rule, written out and
+ * enforced in timer.c ("Records and handles"): refs counts what can reach
+ * it (handles whose __gc has not run, a drain running its callback, and
+ * the taken batch while it holds an entry of it); it is freed only when
+ * refs is 0 and its timer is not armed. A free record's state is
  * LMK_T_DESTROYED and it is on the slab's free list; a destroyed record
  * that something still refers to has that state too, off the list. */
 typedef struct lmk_rec {
-    lmk_sched s;      /* first: an lmk_sched * is an lmk_rec * */
+    uint64_t id;      /* the Lua side's: CBS, ANCHORS and MISC_HANDLES key */
+    uint64_t qid;     /* sched.c: Go's id of its timer while Go holds one; 0: none */
+    int64_t due;      /* sched.c: the cache (see there) */
     double ms;        /* the interval (one-off: the delay), as given */
-    uint32_t refs;    /* handles and drains that can reach it (timer.c) */
+    struct lmk_rec *next_free; /* on the slab's free list */
+    int32_t slot;     /* sched.c: its entry in the taken batch, or -1 */
+    uint32_t refs;    /* handles, drains and the taken batch that reach it (timer.c) */
     uint8_t state;    /* enum lmk_tstate */
-    uint8_t where;    /* LMK_AT_* */
     uint8_t periodic;
     uint8_t coro;     /* ANCHORS holds the coroutine that armed it (while armed) */
 } lmk_rec;
+
+/* The taken batch (sched.c): expirations taken from Go and not yet run,
+ * in Go's (due, id) order; room reserved when the slab grows, so taking
+ * never allocates (sched.c). */
+typedef struct lmk_took {
+    lmk_exp *v;
+    int64_t *bound;   /* each entry's: the bound (upto) of the drain that took it */
+    uint8_t *last;    /* each entry's: it holds its one-off's expiration as armed (not only what start() kept) */
+    int cap, head, n; /* entries [head, n) are left */
+    int64_t left;     /* expirations left in them */
+} lmk_took;
 
 /* A timer handle (the userdata Lua holds). r is its record, counted in
  * r->refs, until the handle's __gc runs (or the state closes: its records
@@ -143,7 +154,6 @@ typedef struct lmk_state {
     uint64_t q;          /* Go queue handle; 0 once closed */
     lmk_hub *hub;        /* producer items, the wake-up fd (hub.c) */
     int depth;           /* process_events calls on the C stack */
-    int go_clock;        /* fd()/setport() in use: Go keeps time between drains */
     int runner;          /* MISC_RUNNER is set: a drain calls f(cb, ...) */
     lua_Number next_id;  /* last timer id handed out */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
@@ -152,7 +162,7 @@ typedef struct lmk_state {
     int64_t item_spin;   /* wait(): the window it looks for a flowing producer's next item */
     int64_t last_item;   /* when a drain last took an item (lmk_mono_ns) */
     int64_t clock_off;   /* lmk_mono_ns() - Go's queue clock */
-    lmk_engine eng;      /* the schedules the Lua thread holds */
+    lmk_took took;       /* expirations taken from Go, not yet run (sched.c) */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
     uint64_t callbacks;  /* timer callbacks and producer items run */
@@ -190,14 +200,20 @@ void lmk_recs_free_all(lmk_state *st);
 typedef void (*lmk_rec_visit)(lmk_rec *r, void *ctx);
 void lmk_recs_each(lmk_state *st, lmk_rec_visit f, void *ctx);
 
-/* lease.c */
-int lmk_schedule(lmk_state *st, lmk_rec *r);
-void lmk_unschedule(lmk_state *st, lmk_rec *r);
-int lmk_lend_due(lmk_state *st, int64_t upto);
-int lmk_return_all(lmk_state *st);
-int lmk_use_go_clock(lmk_state *st);
-int64_t lmk_go_pending(lmk_state *st);
+/* sched.c */
+int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at);
+void lmk_sched_stop(lmk_state *st, lmk_rec *r);
+void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
+int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at);
+int lmk_took_reserve(lmk_state *st, int cap);
+void lmk_sched_take(lmk_state *st, int64_t upto);
+int lmk_took_next(lua_State *L, lmk_state *st, int cbs);
+lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
+int lmk_sched_fired(const lmk_rec *r, int64_t now);
+int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
+int64_t lmk_go_pending(lmk_state *st);
+void lmk_took_free(lmk_state *st);
 
 /* dispatch.c */
 extern const luaL_Reg lmk_dispatch_funcs[];

@@ -14,6 +14,7 @@
 #define LMK_MSG_CLOSED "the Lua state's queue is closed"
 #define LMK_MSG_EXISTS "timer id already in use"
 #define LMK_MSG_RANGE "invalid timer schedule"
+#define LMK_MSG_NOTFOUND "no such timer"
 #define LMK_MSG_SYS "a system call failed"
 #define LMK_MSG_NOMEM "not enough memory"
 #define LMK_MSG_PANIC "internal error (recovered Go panic)"

@@ -6,8 +6,8 @@
  * Arguments are checked, and errors raised, only in C and only after the
  * Go call of the moment has returned: Go never has a frame on the stack
  * when a Lua error unwinds. The files, one concern each: timer.c (arming,
- * timer methods), records.c (timer records), lease.c (who holds a
- * schedule), engine.c (the Lua thread's timers), dispatch.c
+ * timer methods), records.c (timer records), sched.c (the one crossing
+ * to the schedules, which are Go's, and the taken batch), dispatch.c
  * (process_events, the error protocol), stats.c (timers, next_due,
  * stats),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
@@ -45,6 +45,7 @@ const char *lmk_rc_message(int rc) {
     case LMK_ERANGE: return LMK_MSG_RANGE;
     case LMK_ESYS: return LMK_MSG_SYS;
     case LMK_ENOMEM: return LMK_MSG_NOMEM;
+    case LMK_ENOTFOUND: return LMK_MSG_NOTFOUND;
     case LMK_EPANIC: return LMK_MSG_PANIC;
     }
     return LMK_MSG_UNKNOWN;
@@ -68,7 +69,7 @@ static int s_gc(lua_State *L) {
     if (st->hub != NULL && !lmk_forked) lmk_producers_close(st);
     st->q = 0;
     st->hub = NULL;
-    lmk_eng_free(&st->eng);
+    lmk_took_free(st);
     lmk_recs_free_all(st);
     return 0;
 }
@@ -92,7 +93,6 @@ static void push_universe(lua_State *L) {
     st = (lmk_state *)lmk_newuserdata(L, sizeof *st);
     memset(st, 0, sizeof *st);
     st->spin_ns = LMK_SPIN_DEFAULT_NS;
-    lmk_eng_init(&st->eng);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);
     lua_setfield(L, -2, "__gc");

@@ -1,7 +1,7 @@
 /*
  * records.c: the slab of timer records of a universe. Records are
- * allocated in chunks that never move, so the engine and Go's queue may
- * keep pointers to them; a freed record goes on a free list. Timers armed
+ * allocated in chunks that never move, so Go's queue (as a timer's tag)
+ * and the taken batch may keep pointers to them; a freed record goes on a free list. Timers armed
  * in a row get records in a row, so a drain of many one-offs walks memory
  * in order. The chunks are freed with the universe.
  */
@@ -14,7 +14,7 @@
 #define REC_CHUNK 256
 
 /* Under AddressSanitizer (make test-asan) a free record is poisoned but
- * for the two fields the slab itself reads: s.next (the free list) and
+ * for the two fields the slab itself reads: next_free (the free list) and
  * state (LMK_T_DESTROYED: lmk_recs_each skips it). A free record is slab
  * memory, not malloc's: without this, a handle or a schedule left
  * pointing at a freed record would read and write it unseen. Nothing in
@@ -28,8 +28,8 @@
 #endif
 #ifdef LMK_ASAN
 #include <sanitizer/asan_interface.h>
-#define NEXT_AT offsetof(lmk_rec, s.next)
-#define NEXT_END (NEXT_AT + sizeof(lmk_sched *))
+#define NEXT_AT offsetof(lmk_rec, next_free)
+#define NEXT_END (NEXT_AT + sizeof(lmk_rec *))
 #define STATE_AT offsetof(lmk_rec, state)
 static void poison_free(lmk_rec *r) {
     char *b = (char *)r;
@@ -51,6 +51,8 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
     if (sl->free == NULL) {
         lmk_rec *chunk;
         int i;
+            /* the taken batch has room for two entries per record (sched.c) */
+        if (lmk_took_reserve(st, 2 * (sl->nchunks + 1) * REC_CHUNK) != 0) return NULL;
         if (sl->nchunks == sl->cap) {
             int cap = sl->cap ? 2 * sl->cap : 16;
             lmk_rec **c = (lmk_rec **)realloc(sl->chunks, (size_t)cap * sizeof *c);
@@ -63,23 +65,22 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
         sl->chunks[sl->nchunks++] = chunk;
         for (i = REC_CHUNK - 1; i >= 0; i--) { /* the first record comes out first */
             chunk[i].state = LMK_T_DESTROYED;
-            chunk[i].s.next = (lmk_sched *)sl->free;
+            chunk[i].next_free = sl->free;
             sl->free = &chunk[i];
             POISON_FREE(&chunk[i]);
         }
     }
     r = sl->free;
-    sl->free = (lmk_rec *)r->s.next;
+    sl->free = r->next_free;
     UNPOISON(r);
     memset(r, 0, sizeof *r);
-    r->s.hidx = -1;
+    r->slot = -1;
     return r;
 }
 
 void lmk_rec_free(lmk_state *st, lmk_rec *r) {
-    r->s.in = 0;
     r->state = LMK_T_DESTROYED; /* marks it free (lmk_recs_each skips it) */
-    r->s.next = (lmk_sched *)st->recs.free;
+    r->next_free = st->recs.free;
     st->recs.free = r;
     POISON_FREE(r);
 }

@@ -27,7 +27,7 @@ static void collect(lmk_rec *r, void *ctx) {
 }
 
 static int by_id(const void *a, const void *b) {
-    uint64_t x = (*(lmk_rec *const *)a)->s.id, y = (*(lmk_rec *const *)b)->s.id;
+    uint64_t x = (*(lmk_rec *const *)a)->id, y = (*(lmk_rec *const *)b)->id;
     return x < y ? -1 : x > y;
 }
 
@@ -100,8 +100,8 @@ static void set_int(lua_State *L, const char *k, int64_t v) {
  * included), items (producer items run), errors (callbacks that raised),
  * drains (process_events and poll calls), late_ms (how late the first
  * expiration of the last drain ran: the time from its due time to the
- * drain's start), late_max_ms (the most of those), clock ("lua" while the
- * Lua thread keeps time, "go" after fd()/setport()). */
+ * drain's start), late_max_ms (the most of those), clock ("go": Go's queue
+ * keeps every timer's time). */
 static int l_stats(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     rec_list l = {NULL, 0, 0, 0, 0}; /* v NULL: count only */
@@ -119,7 +119,7 @@ static int l_stats(lua_State *L) {
     lua_setfield(L, -2, "late_ms");
     lua_pushnumber(L, (lua_Number)st->late_max / 1e6);
     lua_setfield(L, -2, "late_max_ms");
-    lua_pushstring(L, st->go_clock ? "go" : "lua");
+    lua_pushliteral(L, "go");
     lua_setfield(L, -2, "clock");
     return 1;
 }

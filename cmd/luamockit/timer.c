@@ -1,16 +1,16 @@
 /*
  * timer.c: arming timers and the methods of a timer handle, with their
  * argument checks. A handle (lmk_timer) refers to its timer's record
- * (lmk_rec, records.c); where the schedule lives, and moving it, is
- * lease.c's business: a method takes the schedule (lmk_unschedule),
- * changes r->s, and places it again (lmk_schedule).
+ * (lmk_rec, records.c); the schedule is Go's, and every change to it
+ * goes through sched.c (lmk_sched_arm, _stop, _start, _destroy).
  *
  * Records and handles: the one rule.
  *
  * A record is freed only when nothing can reach it: r->refs counts every
  * handle whose h->r is r (from the moment it is made until its __gc runs)
- * and every drain running r's callback (dispatch.c holds r from the take
- * until the error handler, if any, is done with it). Only lmk_rec_drop
+ * every drain running r's callback (dispatch.c holds r from the take
+ * until the error handler, if any, is done with it), and the taken batch
+ * while an entry of it names r (sched.c). Only lmk_rec_drop
  * lowers refs, and only it frees; when refs reaches 0 it settles r by its
  * state: an armed timer lives on (armed means alive: the registry keeps its
  * callback, mit.timers() can make a handle again), a stopped or fired one
@@ -63,7 +63,7 @@ static lmk_timer *checktimer(lua_State *L) {
  * [-0, +0, -] */
 void lmk_release_id(lua_State *L, lmk_rec *r, int cbs) {
     lua_pushnil(L);
-    lmk_rawsetid(L, cbs, r->s.id);
+    lmk_rawsetid(L, cbs, r->id);
     lmk_release_thread(L, r);
 }
 
@@ -73,27 +73,18 @@ void lmk_release_id(lua_State *L, lmk_rec *r, int cbs) {
 void lmk_release_thread(lua_State *L, lmk_rec *r) {
     if (!r->coro) return;
     lua_pushnil(L);
-    lmk_rawsetid(L, ANCHORS, r->s.id);
+    lmk_rawsetid(L, ANCHORS, r->id);
     r->coro = 0;
 }
 
 /* Anchors the running thread for r if it is a coroutine. [-0, +0, m] */
 static void anchor_thread(lua_State *L, lmk_rec *r) {
     if (!lua_pushthread(L)) {
-        lmk_rawsetid(L, ANCHORS, r->s.id);
+        lmk_rawsetid(L, ANCHORS, r->id);
         r->coro = 1;
     } else {
         lua_pop(L, 1);
     }
-}
-
-/* A fresh schedule from now: the first expiration one interval (a
- * one-off: its delay) away. */
-static void restart(lmk_rec *r, int64_t now) {
-    int64_t ns = (int64_t)(r->ms * 1e6);
-    r->s.period = ns;
-    r->s.left = r->periodic ? -1 : 1;
-    r->s.due = now + ns;
 }
 
 /* [-0, +1, -] pushes ms: an integer when whole (Lua 5.3+ prints 1000, not
@@ -117,7 +108,7 @@ void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
     lmk_timer *h;
     (void)st;
     lua_rawgeti(L, MISC, MISC_HANDLES);
-    lmk_rawgetid(L, -1, r->s.id);
+    lmk_rawgetid(L, -1, r->id);
     if (!lua_isnil(L, -1)) {
         lua_remove(L, -2);
         return;
@@ -126,7 +117,7 @@ void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
     h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
     h->ms = r->ms;
-    h->id = r->s.id;
+    h->id = r->id;
     h->periodic = r->periodic;
     lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
@@ -134,19 +125,22 @@ void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
     r->refs++;
     if (r->state != LMK_T_DESTROYED) {
         lua_pushvalue(L, -1);
-        lmk_rawsetid(L, -3, r->s.id); /* may raise: h already counts */
+        lmk_rawsetid(L, -3, r->id); /* may raise: h already counts */
     }
     lua_remove(L, -2);
 }
 
 /* Lowers r's count (a handle or a drain lets go of it), and settles r when
  * nothing refers to it any more: armed, it lives on; stopped or fired, it
- * is destroyed (what the registry holds for it is released; cbs: CBS's
- * index); destroyed, it is freed. The only place a record is freed while
+ * is destroyed (Go forgets it, what the registry holds for it is
+ * released; cbs: CBS's index); destroyed, it is freed. The only place a record is freed while
  * its state lives. [-0, +0, -] */
 void lmk_rec_drop(lua_State *L, lmk_state *st, lmk_rec *r, int cbs) {
     if (--r->refs > 0 || r->state == LMK_T_ARMED) return;
-    if (r->state != LMK_T_DESTROYED) lmk_release_id(L, r, cbs);
+    if (r->state != LMK_T_DESTROYED) {
+        lmk_sched_destroy(st, r);
+        lmk_release_id(L, r, cbs);
+    }
     lmk_rec_free(st, r);
 }
 
@@ -166,6 +160,7 @@ static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
 
 /* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
 static int arm(lua_State *L, int periodic) {
+    int64_t at = lmk_mono_ns(); /* the schedule starts at the call */
     lmk_state *st = lmk_getstate(L);
     double ms = lmk_checkms(L, 1, !periodic);
     int nargs, i, rc, ud;
@@ -186,7 +181,7 @@ static int arm(lua_State *L, int periodic) {
     r->ms = ms;
     r->periodic = (uint8_t)periodic;
     r->state = LMK_T_STOPPED; /* until it is armed */
-    r->s.id = h->id = (uint64_t)++st->next_id;
+    r->id = h->id = (uint64_t)++st->next_id;
     h->r = r;
     r->refs = 1;
 
@@ -203,19 +198,18 @@ static int arm(lua_State *L, int periodic) {
             lua_rawseti(L, -2, 2 + i);
         }
     }
-    lmk_rawsetid(L, CBS, r->s.id);
+    lmk_rawsetid(L, CBS, r->id);
     anchor_thread(L, r);
     lua_rawgeti(L, MISC, MISC_HANDLES); /* handles[id] = h (weak) */
     lua_pushvalue(L, ud);
-    lmk_rawsetid(L, -2, r->s.id);
+    lmk_rawsetid(L, -2, r->id);
     lua_pop(L, 1);
-    restart(r, lmk_mono_ns());
-    r->state = LMK_T_ARMED;
-    rc = lmk_schedule(st, r);
-    if (rc != LMK_OK) {
-        r->state = LMK_T_STOPPED; /* collected with the handle */
+    rc = lmk_sched_arm(st, r, at);
+    if (rc != LMK_OK) { /* stopped: collected with the handle */
+        lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));
     }
+    r->state = LMK_T_ARMED;
 #if LUA_VERSION_NUM >= 502
     /* An interval timer costs more than its small userdata: it fires until
      * destroyed or collected. Count it as LMK_GC_DEBT_KB of allocation, so
@@ -239,7 +233,7 @@ static void destroy_timer(lua_State *L, lmk_timer *h) {
     lmk_rec *r = held(L, h);
     if (r == NULL) return;
     if (r->state != LMK_T_DESTROYED) {
-        if (r->state == LMK_T_ARMED) lmk_unschedule(st, r);
+        lmk_sched_destroy(st, r);
         lmk_release_id(L, r, CBS);
         r->state = LMK_T_DESTROYED;
     }
@@ -279,17 +273,11 @@ static int t_gc(lua_State *L) {
     return 0;
 }
 
-/* Whether one-off r has expired (its callback has run, or is due). */
-static int oneoff_fired(const lmk_rec *r) {
-    return !r->periodic && (r->state == LMK_T_FIRED ||
-                            (r->state == LMK_T_ARMED && r->s.due <= lmk_mono_ns()));
-}
-
 static const char *timer_state(lua_State *L, lmk_timer *h) {
     lmk_rec *r = rec_of(L, h);
     if (r == NULL) return "destroyed";
     if (r->state == LMK_T_STOPPED) return "stopped";
-    return oneoff_fired(r) ? "fired" : "armed";
+    return lmk_sched_fired(r, lmk_mono_ns()) ? "fired" : "armed";
 }
 
 /* [-1, +1, e] t:state() -> "armed" | "stopped" | "fired" | "destroyed" */
@@ -313,7 +301,7 @@ static int t_remaining(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    left = lmk_sched_key(&r->s) - lmk_mono_ns();
+    left = lmk_sched_remaining((lmk_state *)lua_touserdata(L, STATE), r, lmk_mono_ns());
     lua_pushnumber(L, left > 0 ? (lua_Number)left / 1e6 : 0);
     return 1;
 }
@@ -327,7 +315,7 @@ static int t_stop(lua_State *L) {
     lmk_rec *r = rec_of(L, h);
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
     if (r->state == LMK_T_ARMED) {
-        lmk_unschedule(st, r);
+        lmk_sched_stop(st, r);
         r->state = LMK_T_STOPPED;
         lmk_release_thread(L, r);
     }
@@ -342,11 +330,11 @@ static int t_stop(lua_State *L) {
  * record queued at the first one's due time. Raises only on a destroyed
  * timer. */
 static int t_start(lua_State *L) {
+    int64_t at = lmk_mono_ns(); /* the new schedule starts at the call */
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
     lmk_rec *r = rec_of(L, h);
     double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
-    int64_t now;
     int rc;
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
     if (r->state != LMK_T_ARMED) {
@@ -357,25 +345,12 @@ static int t_start(lua_State *L) {
         }
     }
     if (ms >= 0) r->ms = h->ms = ms;
-    now = lmk_mono_ns();
-    if (r->state == LMK_T_ARMED) {
-        int64_t n;
-        lmk_unschedule(st, r);
-        n = lmk_sched_due_count(&r->s, now) - r->s.bl_left;
-        if (n > 0) {
-            if (r->s.bl_left == 0) r->s.bl_due = r->s.due;
-            r->s.bl_left += n;
-        }
-    } else {
-        r->s.bl_left = 0; /* stopped, or a one-off that has run */
-    }
-    restart(r, now);
-    r->state = LMK_T_ARMED;
-    rc = lmk_schedule(st, r);
+    rc = lmk_sched_start(st, r, ms >= 0, at);
     if (rc != LMK_OK) {
-        r->state = LMK_T_STOPPED;
+        if (r->state != LMK_T_ARMED) lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));
     }
+    r->state = LMK_T_ARMED;
     lua_settop(L, 1);
     return 1;
 }

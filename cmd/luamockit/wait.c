@@ -3,9 +3,10 @@
  * luamockit into another event loop (fd, setport, getport).
  *
  * wait() sleeps in poll on the hub's fd (port.h: an eventfd, or a pipe;
- * set by a producer's delivery, and by Go for a due timer while Go keeps
- * time) until the engine's next expiration, so a loop of wait() and
- * process_events() wakes this thread and no other.
+ * set by a producer's delivery, and by Go when it publishes expirations)
+ * until the next expiration Go has told of (lmk_next_due: read from the
+ * hub, no call into Go), so a loop of wait() and process_events() never
+ * waits on a Go runtime timer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,8 +58,8 @@ static int hook_changed(lua_State *L, const hookmark *a) {
     return a->h != b.h || a->mask != b.mask || a->count != b.count;
 }
 
-/* Whether something is pending that wait() does not see in the engine:
- * producer items, or Go's due timers. */
+/* Whether something is pending that wait() does not see in the next due
+ * time: producer items, or expirations Go published. */
 static int outside_pending(lmk_hub *hub) { return lmk_hub_has_items(hub) || lmk_hub_go(hub); }
 
 /* Items are flowing (one ran less than LMK_ITEM_HOT_NS ago): wait() looks
@@ -115,7 +116,7 @@ static int l_wait(lua_State *L) {
     double timeout = lua_isnoneornil(L, 1) ? 0 : lmk_checkms(L, 1, 1);
     int64_t start = lmk_mono_ns();
     int64_t deadline = timeout > 0 ? start + (int64_t)(timeout * 1e6) : INT64_MAX;
-    int64_t due = lmk_eng_next_due(&st->eng), spin = spin_from(st, start, due);
+    int64_t due = lmk_next_due(st), spin = spin_from(st, start, due);
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
     int failed = 0, err = 0, looked = 0;
@@ -125,6 +126,7 @@ static int l_wait(lua_State *L) {
     for (;;) {
         int64_t now = lmk_mono_ns(), wake = deadline;
         int r;
+        due = lmk_next_due(st); /* Go writes it as its schedule moves */
         if (now >= due || now >= deadline) break; /* a timer is due, or time is up */
         if (outside_pending(hub)) break;
         if (spin < wake) wake = spin;
@@ -181,12 +183,11 @@ static int l_setspin(lua_State *L) {
 /* [-0, +1, e] fd() -> a file descriptor (port.h: an eventfd, or a pipe;
  * CLOEXEC, non-blocking) readable while events are pending: poll it from
  * another event loop, then call process_events(), which clears it. Do not
- * close it. From the first call on, Go keeps time between drains
- * (lease.c). */
+ * close it. From the first call on, the fd is set whenever something is
+ * pending, not only while wait() sleeps. */
 static int l_fd(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    int rc = lmk_use_go_clock(st);
-    if (rc != LMK_OK) return lmk_error(L, lmk_rc_message(rc));
+    lmk_hub_watch(st->hub);
     lua_pushinteger(L, st->hub->fd);
     return 1;
 }
@@ -197,10 +198,9 @@ static int l_fd(lua_State *L) {
 static int l_setport(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     lua_Number n = luaL_checknumber(L, 1);
-    int rc;
     if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
         luaL_argerror(L, 1, LMK_ARG_PORT);
-    if (n != 0 && (rc = lmk_use_go_clock(st)) != LMK_OK) return lmk_error(L, lmk_rc_message(rc));
+    if (n != 0) lmk_hub_watch(st->hub);
     if (lmk_hub_setport(st->hub, (int)n) != 0) {
         lua_pushnil(L);
         lua_pushliteral(L, LMK_MSG_NO_UDP);

@@ -9,7 +9,7 @@ import (
 // Clock is a queue's time source: monotonic nanoseconds. The queue reads
 // it (Now) wherever it needs the time, and its clock goroutine sleeps on it
 // (Sleep) until the next expiration is due. Every time in this package
-// (Entry, Expiration, NextDue) is a reading of the queue's Clock.
+// (Expiration, NextDue) is a reading of the queue's Clock.
 type Clock interface {
 	// Now returns the time in nanoseconds; it never goes back.
 	Now() int64

@@ -42,13 +42,12 @@
 // what fell due and was not yet published as a backlog, so an expiration
 // is never lost and never runs early.
 //
-// The Lua binding still counts expirations itself (its C engine), and uses
-// the queue as a time keeper only: it hands schedules over with Return and
-// takes them back with Lend and LendID; the queue keeps them in a second
-// engine that it never takes expirations from, and tells the universe's
-// Notifier when one of them, or a published record, is pending. That lease
-// goes away when the binding moves onto Arm and the published records
-// (issue 22, phase 2).
+// The Lua binding (cmd/luamockit) is such a consumer: it arms, stops,
+// restarts and destroys its timers here, one call each, and takes what is
+// due at the start of each process_events with TakeDue (which ticks on the
+// caller's goroutine, so a drain never waits for the clock goroutine);
+// a DueNotifier tells it the earliest due time, so its thread sleeps
+// until then without a call. It keeps no schedule of its own.
 //
 // Producer items are not here: they live in C, in the universe's hub
 // (cmd/luamockit/hub.c), so that a producer thread delivers without ever

@@ -38,7 +38,7 @@ type engine struct {
 	n      int   // schedules held (in the heap or a list)
 }
 
-// sched is one timer's schedule and its place in the engine: 80 bytes.
+// sched is one timer's schedule and its place in the engine: 96 bytes.
 type sched struct {
 	due, period, left int64 // the main part
 	blDue, blLeft     int64 // the backlog
@@ -49,6 +49,9 @@ type sched struct {
 	gen               uint32  // bumped at release: stale names find nothing
 	rpos              uint32  // the Queue's: its record's position (flag fReady)
 	flags             uint32  // the Queue's
+	// The Queue's: what its record counts: pubBl expirations due at the
+	// record's Due, then the rest of them every period from pubFirst.
+	pubBl, pubFirst int64
 }
 
 const notHeld = -1

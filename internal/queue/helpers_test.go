@@ -74,30 +74,3 @@ func checkNotifier(t testing.TB, q *Queue, n *flagNotifier) {
 		t.Fatalf("notifier got %d repeated transitions", n.bad)
 	}
 }
-
-func interval(id uint64, due, period int64) Entry {
-	return Entry{ID: id, Due: due, Period: period, Left: -1}
-}
-
-func oneoff(id uint64, due int64) Entry { return Entry{ID: id, Due: due, Period: 5, Left: 1} }
-
-func mustReturn(t testing.TB, q *Queue, es ...Entry) {
-	t.Helper()
-	if err := q.Return(es); err != nil {
-		t.Fatalf("Return(%+v) = %v", es, err)
-	}
-}
-
-// lendAll lends everything due at upto, in one call.
-func lendAll(q *Queue, upto int64) []Entry {
-	buf := make([]Entry, 1024)
-	return buf[:q.Lend(upto, buf)]
-}
-
-func ids(es []Entry) []uint64 {
-	out := make([]uint64, len(es))
-	for i := range es {
-		out[i] = es[i].ID
-	}
-	return out
-}

@@ -15,6 +15,16 @@ type Notifier interface {
 	Clear()
 }
 
+// DueNotifier is a Notifier that is also told, with the queue's mutex
+// held, each time the earliest due time of the timers the queue runs and
+// has not published changes (math.MaxInt64: none): a consumer may sleep
+// until then without asking the queue (the Lua binding reads it from
+// memory). It must not call back into the queue.
+type DueNotifier interface {
+	Notifier
+	NextDue(due int64)
+}
+
 // Errors returned by the queue's methods.
 var (
 	ErrClosed   = errors.New("queue closed")
@@ -28,14 +38,11 @@ type Queue struct {
 	mu     sync.Mutex
 	cond   sync.Cond // consumers: something published, the pending state changed, closed
 	notify Notifier
+	dueN   DueNotifier // notify, if it is one
+	told   int64       // the due time dueN was last told
 	clk    Clock
 	closed bool
 	set    bool // what the Notifier was last told: something is pending
-
-	// Timers a consumer lends and returns (Return, Lend, LendID): the
-	// queue only keeps time for them. byID finds them by the consumer's id.
-	lease engine
-	byID  map[uint64]int32
 
 	// Timers the queue runs (Arm): its clock goroutine takes their due
 	// expirations and publishes them in ready.
@@ -81,20 +88,20 @@ func NewClock(n Notifier, c Clock) *Queue {
 	q := &Queue{
 		notify:     n,
 		clk:        c,
-		lease:      newEngine(),
-		byID:       make(map[uint64]int32),
 		run:        newEngine(),
 		poke:       make(chan struct{}, 1),
 		sleepUntil: math.MaxInt64,
+		told:       math.MaxInt64,
 		done:       make(chan struct{}),
 	}
+	q.dueN, _ = n.(DueNotifier)
 	q.cond.L = &q.mu
 	q.ticked.L = &q.mu
 	go q.loop()
 	return q
 }
 
-// Now returns the queue's clock. Entry and Expiration times are readings
+// Now returns the queue's clock. Expiration times are readings
 // of it.
 func (q *Queue) Now() int64 { return q.clk.Now() }
 
@@ -110,7 +117,7 @@ func (q *Queue) Close() {
 	}
 	q.closed = true
 	q.signal(false)
-	q.lease, q.run, q.byID = newEngine(), newEngine(), nil
+	q.run = newEngine()
 	q.ready, q.rhead, q.nready, q.readyN = nil, 0, 0, 0
 	q.cond.Broadcast()
 	q.ticked.Broadcast()
@@ -155,14 +162,19 @@ func (q *Queue) tick(now int64) int64 {
 		if first > now {
 			break
 		}
+		bl, mainFirst := int64(0), t.due
+		if t.blLeft != 0 && t.blDue <= now {
+			bl = t.blLeft
+		}
 		n, over := q.run.takeDue(s, now)
-		q.publish(s, first, n)
+		q.publish(s, first, n, bl, mainFirst)
 		if over {
 			t.flags |= fFired
 		}
 		published = true
 	}
 	q.signal(q.pendingNow(now))
+	q.tellDue()
 	if published {
 		q.cond.Broadcast()
 	}
@@ -170,15 +182,21 @@ func (q *Queue) tick(now int64) int64 {
 }
 
 // publish adds n expirations of run timer s, the first due at first, to
-// its record. q.mu must be held.
-func (q *Queue) publish(s int32, first, n int64) {
+// its record: bl of its backlog, then the rest of its main part from
+// mainFirst. q.mu must be held.
+func (q *Queue) publish(s int32, first, n, bl, mainFirst int64) {
 	t := &q.run.t[s]
 	q.readyN += n
 	if t.flags&fReady != 0 {
 		r := &q.ready[int(t.rpos-q.rbase)]
+		if r.Count == t.pubBl && n > bl {
+			t.pubFirst = mainFirst
+		}
+		t.pubBl = addSat(t.pubBl, bl)
 		r.Count = addSat(r.Count, n)
 		return
 	}
+	t.pubBl, t.pubFirst = bl, mainFirst
 	t.flags |= fReady
 	t.rpos = q.rbase + uint32(len(q.ready))
 	q.ready = append(q.ready, Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n})
@@ -199,20 +217,17 @@ func (q *Queue) withdraw(s int32) {
 }
 
 // pendingNow reports whether something is pending: a published
-// expiration, or a lent-out-and-returned timer due. q.mu must be held.
+// expiration. q.mu must be held.
 func (q *Queue) pendingNow(now int64) bool {
-	return q.nready > 0 || q.lease.nextDue() <= now
+	_ = now
+	return q.nready > 0
 }
 
 // nextWake is when the clock goroutine must look next: the next
-// expiration of a run timer, or the next returned timer to fall due while
-// none is due (one that is due keeps the Notifier set until it is lent).
+// expiration of a run timer.
 func (q *Queue) nextWake(now int64) int64 {
-	next := q.run.nextDue()
-	if l := q.lease.nextDue(); l > now && l < next {
-		next = l
-	}
-	return next
+	_ = now
+	return q.run.nextDue()
 }
 
 // update follows a change made by a method: the Notifier hears what is
@@ -224,9 +239,22 @@ func (q *Queue) update() {
 	}
 	now := q.clk.Now()
 	q.signal(q.pendingNow(now))
+	q.tellDue()
 	if next := q.nextWake(now); next < q.sleepUntil {
 		q.sleepUntil = next
 		q.pokeLocked()
+	}
+}
+
+// tellDue tells the DueNotifier the earliest due time of the run timers
+// when it changed. q.mu must be held.
+func (q *Queue) tellDue() {
+	if q.dueN == nil {
+		return
+	}
+	if d := q.run.nextDue(); d != q.told {
+		q.told = d
+		q.dueN.NextDue(d)
 	}
 }
 
@@ -274,15 +302,19 @@ func (q *Queue) Pending() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.clk.Now()
-	return addSat(addSat(q.lease.pending(now), q.readyN), q.run.pending(now))
+	if q.dueN != nil { // publish what is due: the Notifier's fd agrees with the count
+		q.tick(now)
+	}
+	return addSat(q.readyN, q.run.pending(now))
 }
 
-// Timers returns how many timers the queue holds: returned ones, and run
-// ones not destroyed (a one-off counts until its expiration is taken).
+// Timers returns how many timers the queue holds: the ones it runs
+// and has not released (a stopped one counts until destroyed; a one-off
+// until its expiration is taken).
 func (q *Queue) Timers() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.lease.n + q.run.live
+	return q.run.live
 }
 
 // NextDue returns when the earliest timer the queue holds is due (its
@@ -290,7 +322,7 @@ func (q *Queue) Timers() int {
 func (q *Queue) NextDue() (int64, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	k := min(q.lease.nextDue(), q.run.nextDue())
+	k := q.run.nextDue()
 	return k, k != math.MaxInt64
 }
 

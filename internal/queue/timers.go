@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -39,6 +40,14 @@ func (q *Queue) slot(id ID) (int32, bool) {
 // the consumer's, handed back in each Expiration. Timers armed at the same
 // time come in the order they were armed.
 func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
+	return q.ArmAt(-1, delay, period, tag)
+}
+
+// ArmAt is Arm from the instant at (the queue's clock; < 0 or later than
+// now: now), for a consumer whose call reached the queue late (a slow
+// crossing, a contended lock): the schedule is the one of the moment it
+// was asked for, and what fell due since is due at once.
+func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, error) {
 	if delay < 0 || period < 0 {
 		return 0, ErrRange
 	}
@@ -46,6 +55,10 @@ func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
 	defer q.mu.Unlock()
 	if q.closed {
 		return 0, ErrClosed
+	}
+	now := q.clk.Now()
+	if at < 0 || at > now {
+		at = now
 	}
 	s := q.run.alloc()
 	t := &q.run.t[s]
@@ -56,7 +69,7 @@ func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
 	} else {
 		t.period, t.left = int64(delay), 1
 	}
-	t.due = q.clk.Now() + int64(delay)
+	t.due = at + int64(delay)
 	q.run.insert(s)
 	q.update()
 	return makeID(s, t.gen), nil
@@ -86,7 +99,8 @@ func (q *Queue) Stop(id ID) error {
 // fell due and are not yet published still come, counted, at the first
 // one's due time; those of a stopped timer were dropped by Stop.
 func (q *Queue) Start(id ID) error {
-	return q.restart(id, -1)
+	_, _, err := q.restart(id, -1, false, -1)
+	return err
 }
 
 // Reset is Start with a new period (a one-off: a new delay).
@@ -94,29 +108,64 @@ func (q *Queue) Reset(id ID, period time.Duration) error {
 	if period < 0 {
 		return ErrRange
 	}
-	return q.restart(id, int64(period))
+	_, _, err := q.restart(id, int64(period), false, -1)
+	return err
 }
 
-func (q *Queue) restart(id ID, period int64) error {
+// Restart is Start (period < 0) or Reset (period >= 0, in ns) that also
+// returns when the first expiration of the new schedule falls due. With
+// handOver, the expirations that fell due before it and were not taken
+// (published, kept by an earlier restart, or due now) are not kept: they
+// are counted in the second result, as if taken, for a consumer that
+// holds earlier expirations of the timer and runs them all as one record.
+// at is the instant it was asked for, as in ArmAt.
+func (q *Queue) Restart(id ID, period int64, handOver bool, at int64) (due, taken int64, err error) {
+	return q.restart(id, period, handOver, at)
+}
+
+func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s, ok := q.slot(id)
 	if !ok {
-		return q.notFound()
+		return 0, 0, q.notFound()
 	}
 	t := &q.run.t[s]
 	interval := t.left < 0
 	if period == 0 && interval {
-		return ErrRange
+		return 0, 0, ErrRange
 	}
 	now := q.clk.Now()
+	if at >= 0 && at < now {
+		now = at // the moment it was asked for
+	}
+	taken := int64(0)
+	if t.flags&fReady != 0 {
+		q.trim(s, now)
+	}
+	if t.flags&fReady != 0 { // what it published is now all due by now
+		if handOver {
+			taken = q.ready[int(t.rpos-q.rbase)].Count
+			q.withdraw(s)
+		} else {
+			t.pubBl = q.ready[int(t.rpos-q.rbase)].Count
+		}
+	}
 	if q.run.held(s) {
 		q.run.remove(s)
+		if handOver {
+			taken = addSat(taken, t.blLeft)
+			t.blLeft = 0
+		}
 		if n := t.mainDue(now); n > 0 {
-			if t.blLeft == 0 {
-				t.blDue = t.due
+			if handOver {
+				taken = addSat(taken, n)
+			} else {
+				if t.blLeft == 0 {
+					t.blDue = t.due
+				}
+				t.blLeft += n
 			}
-			t.blLeft += n
 		}
 	} else {
 		t.blLeft = 0
@@ -129,10 +178,11 @@ func (q *Queue) restart(id ID, period int64) error {
 		t.left = -1
 	}
 	t.due = now + t.period
+	due := t.due
 	t.flags &^= fStopped | fFired
 	q.run.insert(s)
 	q.update()
-	return nil
+	return due, taken, nil
 }
 
 // Destroy disarms timer id for good and drops its expirations not yet
@@ -163,27 +213,46 @@ func (q *Queue) notFound() error {
 func (q *Queue) Take(buf []Expiration) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.take(buf)
+	return q.take(buf, math.MaxInt64)
 }
 
-func (q *Queue) take(buf []Expiration) int {
+// take moves published expirations due by upto into buf, in (due, id)
+// order, each cut at upto (what falls due after it goes back to the
+// timer's schedule). The ready list is in publish order, which is not
+// always due order (a restart's backlog is published after records due
+// later; the clock goroutine may have published records due after upto),
+// so every record is looked at; those due later stay.
+func (q *Queue) take(buf []Expiration, upto int64) int {
 	n := 0
-	for n < len(buf) && q.rhead < len(q.ready) {
-		r := q.ready[q.rhead]
-		q.rhead++
-		if r.Count == 0 {
-			continue // withdrawn
+	for i := q.rhead; n < len(buf) && i < len(q.ready); i++ {
+		r := q.ready[i]
+		if r.Count == 0 || r.Due > upto {
+			continue // withdrawn, or not due by upto
 		}
+		q.ready[i].Count = 0 // taken: skipped from now on
 		s := int32(uint32(r.ID))
 		t := &q.run.t[s]
 		t.flags &^= fReady
 		q.nready--
 		q.readyN -= r.Count
+		if later := q.cut(s, &r, upto); later > 0 {
+			t.flags &^= fFired
+		}
 		if t.flags&fFired != 0 {
 			q.run.release(s)
 		}
-		buf[n] = r
+		// insert by due (nearly sorted already); equal dues keep publish
+		// order, which is the engine's (key, id) order within a tick
+		j := n
+		for j > 0 && buf[j-1].Due > r.Due {
+			buf[j] = buf[j-1]
+			j--
+		}
+		buf[j] = r
 		n++
+	}
+	for q.rhead < len(q.ready) && q.ready[q.rhead].Count == 0 {
+		q.rhead++
 	}
 	switch {
 	case q.rhead == len(q.ready):
@@ -198,6 +267,57 @@ func (q *Queue) take(buf []Expiration) int {
 		q.update()
 	}
 	return n
+}
+
+// trim drops from run timer s's published record the expirations of its
+// main part due after at (the clock goroutine published them before a
+// restart asked for at reached the queue): the restart replaces them. The
+// record is withdrawn if nothing is left. q.mu must be held.
+func (q *Queue) trim(s int32, at int64) {
+	t := &q.run.t[s]
+	r := &q.ready[int(t.rpos-q.rbase)]
+	main := r.Count - t.pubBl
+	if main <= 0 || t.pubFirst+(main-1)*t.period <= at {
+		return
+	}
+	keep := int64(0)
+	if t.pubFirst <= at {
+		keep = (at-t.pubFirst)/t.period + 1
+	}
+	r.Count -= main - keep
+	q.readyN -= main - keep
+	if r.Count == 0 {
+		r.Count = 0
+		q.nready--
+		t.flags &^= fReady
+	}
+}
+
+// cut takes back from record r of run timer s the expirations of its main
+// part due after upto: they return to the timer's schedule, due as
+// before. It returns how many. q.mu must be held.
+func (q *Queue) cut(s int32, r *Expiration, upto int64) int64 {
+	t := &q.run.t[s]
+	main := r.Count - t.pubBl
+	if main <= 0 || t.pubFirst+(main-1)*t.period <= upto {
+		return 0
+	}
+	keep := int64(0)
+	if t.pubFirst <= upto {
+		keep = (upto-t.pubFirst)/t.period + 1
+	}
+	later := main - keep
+	r.Count -= later
+	held := q.run.held(s)
+	if held {
+		q.run.remove(s)
+	}
+	t.due -= later * t.period
+	if t.left >= 0 {
+		t.left += later
+	}
+	q.run.insert(s)
+	return later
 }
 
 // Next waits until an expiration is published, then moves published ones
@@ -223,5 +343,42 @@ func (q *Queue) Next(ctx context.Context, buf []Expiration) (int, error) {
 	if q.closed {
 		return 0, ErrClosed
 	}
-	return q.take(buf), nil
+	return q.take(buf, math.MaxInt64), nil
+}
+
+// Due returns when timer id's next expiration that a consumer has not
+// taken is due: its published record's, if it has one, else its next
+// expiration's; false when id names no armed timer (stopped, destroyed,
+// or a one-off whose expiration was taken).
+func (q *Queue) Due(id ID) (int64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s, ok := q.slot(id)
+	if !ok {
+		return 0, false
+	}
+	t := &q.run.t[s]
+	if t.flags&fReady != 0 {
+		return q.ready[int(t.rpos-q.rbase)].Due, true
+	}
+	if !q.run.held(s) {
+		return 0, false
+	}
+	return t.key(), true
+}
+
+// TakeDue decides what is due at upto (the clock goroutine's tick, run on
+// the caller's goroutine, so a consumer that must run everything due by
+// then need not wait for the clock goroutine to wake) and moves the
+// published expirations due by upto into buf, in (due, id) order: a
+// record that counts expirations due later is cut at upto, and those go
+// back to the timer's schedule.
+func (q *Queue) TakeDue(upto int64, buf []Expiration) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0
+	}
+	q.tick(min(upto, q.clk.Now()))
+	return q.take(buf, upto)
 }

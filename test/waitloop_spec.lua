@@ -1,12 +1,11 @@
--- Timers in a wait()/process_events() loop. Until fd() or setport(), the
--- Lua thread holds every schedule of its universe and counts and runs the
--- expirations itself, with no call into Go (the lease: see
--- cmd/luamockit/lease.c). The user must see exactly what Go's queue would
--- give: every expiration once, on the absolute schedule, in order with
--- everything else, whatever the callbacks do.
+-- Timers in a wait()/process_events() loop. Go's queue holds every
+-- schedule and decides every expiration; a drain takes what was due when
+-- it began in one call (cmd/luamockit/sched.c), and wait() sleeps until the
+-- due time Go publishes. The user must see exactly what Go's queue
+-- decides: every expiration once, on the absolute schedule, in order with
+-- everything else, whatever the callbacks do, with and without fd().
 --
--- Each test runs in a fresh process: once any spec has called fd(), Go
--- keeps time in this process's universe between drains.
+-- Each test runs in a fresh process: fd(), once called, stays in use.
 local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 
 local prelude = [=[
@@ -274,7 +273,7 @@ describe("interval timers in a wait loop", function()
     check_counts({ a, b })
   ]])
 
-  it("hand the timers to Go's clock when fd() is called mid-loop", function()
+  it("make fd() readable for timers when it is called mid-loop", function()
     if not pcall(require, "posix.poll") then return pending("luaposix poll not installed for " .. _VERSION) end
     local took, ran = H.fd_child([[
       local t = mit.getit(5, function() end)
@@ -389,21 +388,21 @@ describe("one-offs in a wait loop", function()
   ]])
 end)
 
-describe("timers armed while the lease is held", function()
-  it_child("keep an interval timer armed in a callback on its schedule when the lease goes back", [[
+describe("timers armed in callbacks", function()
+  it_child("keep an interval timer armed in a callback on its schedule, counted while nobody drains", [[
     local b
     local a = counted(3, function(t)
       if t.n == 2 then b = counted(2) end
     end)
     check(drain_until(function() return b ~= nil and b.n >= 5 end, 2000), "the timer armed in a callback did not run")
     busy(7) -- some of b's expirations due, not run
-    check(mit.pending() >= 3, "pending() after the hand-over: " .. mit.pending()) -- Go learns b with its count
+    check(mit.pending() >= 3, "pending() after the hand-over: " .. mit.pending()) -- Go counts b's expirations
     equal("armed", b.h:state())
     drain_for(30)
     check_counts({ a, b })
   ]])
 
-  it_child("never run a timer armed in a callback and destroyed before Go knew it", [[
+  it_child("never run a timer armed in a callback and destroyed in another callback", [[
     local b
     local a = counted(2, function(t)
       if t.n == 2 then b = counted(2) end
@@ -413,7 +412,7 @@ describe("timers armed while the lease is held", function()
     local nb = b.n
     check(nb >= 1, "b never ran")
     drain_for(20)
-    local _ = mit.pending() -- hands the lease back to Go
+    local _ = mit.pending() -- asks Go (used to hand a lease back)
     drain_for(20)
     equal(nb, b.n, "a destroyed timer ran")
     equal("destroyed", b.h:state())
@@ -444,11 +443,11 @@ describe("timers armed while the lease is held", function()
     end)
     equal(0, mit.wait(1000))
     equal(1, mit.process_events())
-    equal(0, mit.wait(1000)) -- the three join the lease and fall due
+    equal(0, mit.wait(1000)) -- the three fall due
     busy(2)
     local ok, err = pcall(mit.process_events)
     check(not ok and tostring(err):find("boom"), "process_events did not raise: " .. tostring(err))
-    equal(2, mit.pending(), "pending after the error") -- the lease goes back: two left to run
+    equal(2, mit.pending(), "pending after the error") -- two left to run
     equal(2, mit.process_events())
     drain_for(20)
     equal("1 1 1", table.concat(n, " "), "runs")
