@@ -13,16 +13,8 @@
 local H = package.loaded["test.helpers"] or dofile("test/helpers.lua")
 local mit = require("luamockit")
 
--- An object whose finalizer calls f: a userdata from newproxy on 5.1 and
--- LuaJIT (tables have no __gc there), a table on 5.2+.
-local function probe(f)
-  if rawget(_G, "newproxy") then
-    local p = newproxy(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, { __gc = f })
-end
+-- An object whose finalizer calls f (the model test's).
+local probe = dofile("test/model.lua").probe
 
 -- Arms a timer with make() inside a function that returns before any
 -- collection (no dead local keeps the handle), drops its handle, then

@@ -51,6 +51,18 @@ local function prng(seed)
   end
 end
 
+-- An object whose finalizer runs f: newproxy's userdata on 5.1 and LuaJIT
+-- (tables have no __gc there), a table on 5.2+. test/handles_spec.lua
+-- uses it too.
+function M.probe(f)
+  if rawget(_G, "newproxy") then
+    local p = newproxy(true)
+    getmetatable(p).__gc = f
+    return p
+  end
+  return setmetatable({}, { __gc = f })
+end
+
 function M.run(mit, seed, nops, opts)
   opts = opts or {}
   local rnd = prng(seed)
@@ -428,16 +440,7 @@ function M.run(mit, seed, nops, opts)
   local probing = true -- probes left behind after the run do nothing
   local zombies = {}   -- what probes listed, kept until dropped
 
-  -- An object whose finalizer runs f: newproxy's userdata on 5.1 and
-  -- LuaJIT, a table on 5.2+.
-  local function probe(f)
-    if rawget(_G, "newproxy") then
-      local p = newproxy(true)
-      getmetatable(p).__gc = f
-      return p
-    end
-    return setmetatable({}, { __gc = f })
-  end
+  local probe = M.probe
 
   local function gc_op()
     local g = rnd(7)

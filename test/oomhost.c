@@ -174,6 +174,15 @@ static const char *prelude =
   "end\n" \
   "if ran + errs < 2 * N then error(('%d ran, %d errors reported, for %d events'):format(ran, errs, 2 * N)) end\n"
 
+/* The producer-item scenarios' check: every item of the 2 threads was
+ * decoded and its callback ran, each once. */
+#define ITEMS_RAN \
+  "finish()\n" \
+  "local st = job:stats()\n" \
+  "if st.decoded ~= 2 * N or pc ~= 2 * N then\n" \
+  "  error(('items: %d decoded, %d callbacks, want %d'):format(st.decoded, pc, 2 * N))\n" \
+  "end"
+
 typedef struct scenario {
     const char *name;
     const char *setup, *action, *check;
@@ -274,18 +283,14 @@ static const scenario scenarios[] = {
      "iv:destroy()\n"
      "for i = 1, N do if cnt[i] ~= 1 then error('one-off ' .. i .. ' ran ' .. cnt[i] .. ' times') end end"},
 
-    {"fd() mode (drains borrow from Go)", "mit = require('luamockit')\nmit.fd()\narm_due(1, N)",
+    {"fd() mode", "mit = require('luamockit')\nmit.fd()\narm_due(1, N)",
      "mit.process_events()", "finish()\nonce(N)"},
 
     {"producer items", "mit = require('luamockit')\ntp = require('testproducer')\npc = 0\n"
      "job = tp.start{threads = 2, count = N, cb = function(th, seq) pc = pc + 1; local j = {} end}\n"
      "job:join()\nawait(2 * N)",
      "mit.process_events()",
-     "finish()\n"
-     "local st = job:stats()\n"
-     "if st.decoded ~= 2 * N or pc ~= 2 * N then\n"
-     "  error(('items: %d decoded, %d callbacks, want %d'):format(st.decoded, pc, 2 * N))\n"
-     "end"},
+     ITEMS_RAN},
 
     /* With a handler that carries on, a memory error before an item is
      * taken (the drain's stack room) ends the drain: the next call takes
@@ -295,12 +300,7 @@ static const scenario scenarios[] = {
      "job = tp.start{threads = 2, count = N, cb = function(th, seq) pc = pc + 1; local j = {} end}\n"
      "job:join()\nawait(2 * N)",
      "mit.process_events()",
-     "finish()\n"
-     "local st = job:stats()\n"
-     "if st.decoded ~= 2 * N or pc ~= 2 * N then\n"
-     "  error(('items: %d decoded, %d callbacks, want %d'):format(st.decoded, pc, 2 * N))\n"
-     "end\n"
-     "mit.seterrorhandler(nil)"},
+     ITEMS_RAN "\nmit.seterrorhandler(nil)"},
 
     /* mit.timers() under a memory error at any allocation, while dropped
      * handles wait for their finalizers: the records it lists are held
