@@ -80,6 +80,7 @@ func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	defer guard(&rc, C.LMK_EPANIC)
 	n := &notifier{hub: hub}
 	q := queue.New(n)
+	q.SetPassive(true) // until an outside loop watches (lmk_watch)
 	off := clockOffset(q)
 	n.setOffset(off)
 	*clockOff = C.int64_t(off)
@@ -193,20 +194,50 @@ func lmk_destroy(h, id C.uint64_t) (rc C.int) {
 	return code(q.Destroy(queue.ID(id)))
 }
 
-// lmk_take decides what is due at upto (queue clock) and moves up to
-// capacity published expirations due by then into buf (queue.TakeDue);
-// *n receives how many.
+// lmk_take decides what is due at upto (queue clock), moves up to
+// capacity expirations due by then into buf and, while the universe's
+// queue is passive, those due by limit ahead of their time
+// (queue.TakeAhead); *n receives how many, *until the time by which
+// everything due is now in C's hands.
 //
 //export lmk_take
-func lmk_take(h C.uint64_t, upto C.int64_t, buf *C.lmk_exp, capacity C.int, n *C.int) (rc C.int) {
-	*n = 0
+func lmk_take(h C.uint64_t, upto, limit C.int64_t, buf *C.lmk_exp, capacity C.int, n *C.int, until *C.int64_t) (rc C.int) {
+	*n, *until = 0, upto-1
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
 	if capacity > 0 {
-		*n = C.int(q.TakeDue(int64(upto), unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))))
+		k, u := q.TakeAhead(int64(upto), int64(limit), unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity)))
+		*n, *until = C.int(k), C.int64_t(u)
+	}
+	return C.LMK_OK
+}
+
+// lmk_giveback returns interval timer id's expirations handed out from
+// due on (queue clock) and not run to its schedule (queue.GiveBack).
+//
+//export lmk_giveback
+func lmk_giveback(h, id C.uint64_t, due C.int64_t) (rc C.int) {
+	defer guard(&rc, C.LMK_EPANIC)
+	q := lookup(h)
+	if q == nil {
+		return C.LMK_ECLOSED
+	}
+	return code(q.GiveBack(queue.ID(id), int64(due)))
+}
+
+// lmk_watch makes the universe's queue active: an outside loop watches
+// its fd, so Go's clock goroutine publishes every expiration when it
+// falls due (it is passive until then: wait() and process_events take
+// what is due themselves, and Go hands expirations out ahead).
+//
+//export lmk_watch
+func lmk_watch(h C.uint64_t) (rc C.int) {
+	defer guard(&rc, C.LMK_EPANIC)
+	if q := lookup(h); q != nil {
+		q.SetPassive(false)
 	}
 	return C.LMK_OK
 }
@@ -245,5 +276,6 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.tag)-unsafe.Offsetof(queue.Expiration{}.Tag)]
 	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.due)-unsafe.Offsetof(queue.Expiration{}.Due)]
 	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.count)-unsafe.Offsetof(queue.Expiration{}.Count)]
+	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.seq)-unsafe.Offsetof(queue.Expiration{}.Seq)]
 	_ = [1]struct{}{}[unsafe.Sizeof(C.lmk_exp{})-unsafe.Sizeof(queue.Expiration{})]
 )

@@ -26,12 +26,14 @@
 
 /* Expirations taken from Go (queue.Expiration): count of them of the
  * timer Go names id, the first due at due (Go's clock until sched.c
- * converts it), tag the lmk_rec. */
+ * converts it), tag the lmk_rec; seq is the timer's arming order in Go,
+ * which orders expirations due at one instant. */
 typedef struct lmk_exp {
     uint64_t id;
     uintptr_t tag;
     int64_t due;
     int64_t count;
+    uint64_t seq;
 } lmk_exp;
 
 /* Return codes of the Go exports. */
@@ -72,6 +74,7 @@ typedef struct lmk_rec {
     double ms;        /* the interval (one-off: the delay), as given */
     struct lmk_rec *next_free; /* on the slab's free list */
     int32_t slot;     /* sched.c: its entry in the taken batch, or -1 */
+    int32_t first;    /* sched.c: scratch of took_join (no room taken: padding) */
     uint32_t refs;    /* handles, drains and the taken batch that reach it (timer.c) */
     uint8_t state;    /* enum lmk_tstate */
     uint8_t periodic;
@@ -163,6 +166,8 @@ typedef struct lmk_state {
     int64_t last_item;   /* when a drain last took an item (lmk_mono_ns) */
     int64_t clock_off;   /* lmk_mono_ns() - Go's queue clock */
     lmk_took took;       /* expirations taken from Go, not yet run (sched.c) */
+    int64_t ahead_until; /* the batch holds every expiration due by then (sched.c) */
+    int watched;         /* fd() or setport() was called: Go's clock goroutine publishes (sched.c) */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
     uint64_t callbacks;  /* timer callbacks and producer items run */
@@ -213,6 +218,8 @@ int lmk_sched_fired(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
 int64_t lmk_go_pending(lmk_state *st);
+int64_t lmk_took_due(lmk_state *st, int64_t now);
+void lmk_sched_watched(lmk_state *st);
 void lmk_took_free(lmk_state *st);
 
 /* dispatch.c */

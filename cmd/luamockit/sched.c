@@ -63,6 +63,18 @@
 
 static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
+/* How far past a drain's bound its take asks Go to hand expirations out
+ * ahead of their time (ns): with Go's cap per timer (queue.AheadPerTimer),
+ * a drain calls Go about once per 16 ms, or per 9 expirations of its
+ * fastest timer, whichever comes first. */
+#define LMK_AHEAD_NS (16 * 1000000LL)
+
+/* A timer of r's was armed, due at r->due: the batch no longer holds
+ * everything due after it. */
+static void lower(lmk_state *st, const lmk_rec *r) {
+    if (r->due <= st->ahead_until) st->ahead_until = r->due - 1;
+}
+
 static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
 
 /* Arms r in Go from at (CLOCK_MONOTONIC: when the Lua call began, so
@@ -78,6 +90,7 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     r->due = due + st->clock_off;
+    lower(st, r);
     return LMK_OK;
 }
 
@@ -93,6 +106,25 @@ static void took_drop(lmk_state *st, lmk_rec *r) {
         t->v[i].count = 0;
     }
     r->slot = -1;
+}
+
+/* Drops what the batch holds of r that falls due after at (handed out
+ * ahead of its time by the schedule a restart replaces); slot then names
+ * the newest entry left with expirations, or is -1. */
+static void took_drop_after(lmk_state *st, lmk_rec *r, int64_t at) {
+    lmk_took *t = &st->took;
+    int i;
+    if (r->slot < 0) return;
+    r->slot = -1;
+    for (i = t->head; i < t->n; i++) {
+        if ((lmk_rec *)t->v[i].tag != r || t->v[i].count == 0) continue;
+        if (t->v[i].due > at) {
+            t->left -= t->v[i].count;
+            t->v[i].count = 0;
+        } else {
+            r->slot = i;
+        }
+    }
 }
 
 /* Stops r: Go drops what it holds of it, and so does the batch. */
@@ -149,6 +181,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     int64_t due = 0, taken = 0;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
+    took_drop_after(st, r, at); /* the old schedule's, handed out ahead */
     if (r->qid == 0) return lmk_sched_arm(st, r, at);
     rc = lmk_restart(st->q, r->qid, at - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
     if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r, at); /* a one-off Go forgot once taken */
@@ -158,6 +191,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
         st->took.left += taken;
     }
     r->due = due + st->clock_off;
+    lower(st, r);
     return LMK_OK;
 }
 
@@ -180,34 +214,70 @@ int lmk_took_reserve(lmk_state *st, int cap) {
     return 0;
 }
 
+/* Whether entry a runs after an expiration due at due of the timer Go
+ * armed seq-th: (due, seq) order. */
+static int runs_after(const lmk_exp *a, int64_t due, uint64_t seq) {
+    return a->due > due || (a->due == due && a->seq > seq);
+}
+
+/* Puts the entries from first on in (due, seq) order among those left
+ * (what Go handed out ahead of its time in an earlier take may fall due
+ * after what this one brings), moving slots with their entries. */
+static void took_sort(lmk_took *t, int first) {
+    int i, j;
+    for (i = first; i < t->n; i++) {
+        lmk_exp e = t->v[i];
+        int64_t b = t->bound[i];
+        uint8_t l = t->last[i];
+        lmk_rec *r = (lmk_rec *)e.tag;
+        for (j = i; j > t->head && runs_after(&t->v[j - 1], e.due, e.seq); j--) {
+            lmk_rec *m = (lmk_rec *)t->v[j - 1].tag;
+            if (m->slot == j - 1) m->slot = j;
+            t->v[j] = t->v[j - 1];
+            t->bound[j] = t->bound[j - 1];
+            t->last[j] = t->last[j - 1];
+        }
+        if (j == i) continue;
+        if (r->slot == i) r->slot = j;
+        t->v[j] = e;
+        t->bound[j] = b;
+        t->last[j] = l;
+    }
+}
+
 /* The hand-back routine: the k expirations Go wrote into the batch after
- * its entries, taken by a drain with bound upto. With merge (an outermost
- * drain), those of a timer that has an entry already (left by a drain
- * that ended early) join it, which then counts as taken at upto: a
- * timer's expirations run back to back. A nested drain's go after the
- * others, as the drains around it must not run them. */
+ * its entries, taken by a drain with bound upto. Those due by upto count
+ * as taken at upto; those Go handed out ahead of their time count as
+ * taken at their due time (no drain runs them before). With merge (an
+ * outermost drain), due ones of a timer that has an entry already due
+ * (left by a drain that ended early) join it, which then counts as taken
+ * at upto: a timer's expirations run back to back. A nested drain's go
+ * after the others, as the drains around it must not run them. The
+ * entries then take their places in (due, seq) order. */
 static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
     lmk_took *t = &st->took;
-    int i, j = t->n;
+    int i, j = t->n, first = t->n;
     for (i = t->n; i < t->n + k; i++) {
         lmk_exp e = t->v[i];
         lmk_rec *r = (lmk_rec *)e.tag;
-        /* the one-off's expiration as armed now: due by upto, so Go included it */
-        uint8_t last = !r->periodic && e.id == r->qid && r->due <= upto;
+        int64_t due = e.due + st->clock_off, bound = due > upto ? due : upto;
+        /* the one-off's expiration as armed now: due by the bound, so Go included it */
+        uint8_t last = !r->periodic && e.id == r->qid && r->due <= bound;
         t->left += e.count;
-        if (merge && r->slot >= 0) {
+        if (merge && due <= upto && r->slot >= 0 && t->v[r->slot].due <= upto) {
             join(t, r->slot, e.id, e.count, last);
             t->bound[r->slot] = upto;
             continue;
         }
-        e.due += st->clock_off;
+        e.due = due;
         r->refs++;
         r->slot = j;
-        t->bound[j] = upto;
+        t->bound[j] = bound;
         t->last[j] = last;
         t->v[j++] = e;
     }
     t->n = j;
+    took_sort(t, first);
 }
 
 /* Moves the entries left to the front of the batch. */
@@ -225,39 +295,53 @@ static void took_compact(lmk_took *t) {
     t->head = 0;
 }
 
-/* Before an outermost take: entries left by nested drains that ended
- * early may hold one timer's expirations in several entries; no drain
- * runs around this one, so each timer's join its first entry again (one
- * record, at its first due time) and slot names it. */
-static void took_join(lmk_took *t) {
-    int i;
-    for (i = t->head; i < t->n; i++) ((lmk_rec *)t->v[i].tag)->slot = -1;
-    for (i = t->head; i < t->n; i++) {
+/* At the start of an outermost drain (bound upto): a timer's expirations
+ * due by upto may sit in several entries (handed out ahead of their time
+ * one by one, or left by nested drains that ended early); no drain runs
+ * around this one, so they join the timer's first due entry (one record,
+ * at its first due time: its due expirations run back to back). Entries
+ * are in due order, so only the due ones are looked at; what is not due
+ * stays where it is, and slot keeps naming each timer's newest entry. */
+static void took_join(lmk_took *t, int64_t upto) {
+    int i, end = t->head;
+    while (end < t->n && t->v[end].due <= upto) end++;
+    for (i = t->head; i < end; i++) ((lmk_rec *)t->v[i].tag)->first = -1;
+    for (i = t->head; i < end; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         if (t->v[i].count == 0) continue;
-        if (r->slot >= 0) {
-            join(t, r->slot, t->v[i].id, t->v[i].count, t->last[i]);
-            t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
-        } else {
-            r->slot = i;
+        if (r->first < 0) {
+            r->first = i;
+            continue;
         }
+        join(t, r->first, t->v[i].id, t->v[i].count, t->last[i]);
+        t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
+        if (t->bound[i] > t->bound[r->first]) t->bound[r->first] = t->bound[i];
+        if (r->slot == i) r->slot = r->first;
     }
 }
 
 /* Takes from Go everything due by upto (CLOCK_MONOTONIC), in (due, id)
- * order, into the batch after what is left of it (see the contract). */
+ * order, into the batch after what is left of it (see the contract), and
+ * what Go hands out ahead of its time with it. No call when the batch
+ * holds everything due by upto already and Go has published nothing. */
 void lmk_sched_take(lmk_state *st, int64_t upto) {
     lmk_took *t = &st->took;
     int merge = st->depth <= 1;
     if (!go_ok(st)) return;
+    if (merge) took_join(t, upto);
+    if (upto <= st->ahead_until && !lmk_hub_go(st->hub)) return;
     took_compact(t);
-    if (merge) took_join(t);
     for (;;) {
         int k = 0, room = t->cap - t->n;
-        if (lmk_take(st->q, upto - st->clock_off, t->v + t->n, room, &k) != LMK_OK) k = 0;
+        int64_t until = upto - 1 - st->clock_off;
+        if (lmk_take(st->q, upto - st->clock_off, upto + LMK_AHEAD_NS - st->clock_off, t->v + t->n, room, &k, &until) !=
+            LMK_OK)
+            k = 0;
         took_in(st, k, merge, upto);
+        st->ahead_until = until + st->clock_off;
         /* full: only a nested take (entries of one timer from several
-         * takes) can fill it; grow it, or leave the rest in Go */
+         * takes) or a long look ahead can fill it; grow it, or leave the
+         * rest in Go for the next drain (ahead_until is then before upto) */
         if (k < room || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
     }
 }
@@ -304,28 +388,88 @@ int lmk_sched_fired(const lmk_rec *r, int64_t now) {
     return !r->periodic && (r->state == LMK_T_FIRED || (r->state == LMK_T_ARMED && r->due <= now));
 }
 
-/* ns until armed r's next expiration not yet run (<= 0: one is due). */
+/* The batch's entry of r that runs first, or -1. */
+static int took_first_of(const lmk_took *t, const lmk_rec *r) {
+    int i;
+    if (r->slot < 0) return -1;
+    for (i = t->head; i < t->n; i++)
+        if ((const lmk_rec *)t->v[i].tag == r && t->v[i].count > 0) return i;
+    return -1;
+}
+
+/* ns until armed r's next expiration not yet run (<= 0: one is due): the
+ * batch's, if it holds one (handed out ahead, or due), else Go's. */
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now) {
     int64_t due = 0;
-    int ok = 0;
-    if (r->slot >= 0 || r->qid == 0 || !go_ok(st)) return 0;
+    int ok = 0, i = took_first_of(&st->took, r);
+    if (i >= 0) return st->took.v[i].due - now;
+    if (r->qid == 0 || !go_ok(st)) return 0;
     if (lmk_due(st->q, r->qid, &due, &ok) != LMK_OK || !ok) return 0;
     return due + st->clock_off - now;
 }
 
+/* When the batch's first expiration not yet run is due (INT64_MAX: none):
+ * entries are in due order. */
+static int64_t took_first(const lmk_took *t) {
+    int i;
+    for (i = t->head; i < t->n; i++)
+        if (t->v[i].count > 0) return t->v[i].due;
+    return INT64_MAX;
+}
+
 /* When the earliest expiration of the universe is due (CLOCK_MONOTONIC;
- * INT64_MAX: none): 0 while some are taken or published and not run,
- * else what Go last wrote (no call). */
+ * INT64_MAX: none), with no call: 0 while Go has published some, else the
+ * earlier of the batch's first and the due time Go last wrote (that of
+ * the first it has not handed out). */
 int64_t lmk_next_due(lmk_state *st) {
-    if (st->took.left > 0 || lmk_hub_go(st->hub)) return 0;
-    return lmk_hub_go_due(st->hub);
+    int64_t first, go;
+    if (lmk_hub_go(st->hub)) return 0;
+    first = took_first(&st->took);
+    go = lmk_hub_go_due(st->hub);
+    return first < go ? first : go;
+}
+
+/* Expirations in the batch due by now. */
+int64_t lmk_took_due(lmk_state *st, int64_t now) {
+    const lmk_took *t = &st->took;
+    int64_t n = 0;
+    int i;
+    for (i = t->head; i < t->n && t->v[i].due <= now; i++) n += t->v[i].count;
+    return n;
 }
 
 /* Expirations due and not run: Go's and the batch's. */
 int64_t lmk_go_pending(lmk_state *st) {
     int64_t pending = 0;
     if (go_ok(st)) lmk_counts(st->q, &pending);
-    return pending + st->took.left;
+    return pending + lmk_took_due(st, lmk_mono_ns());
+}
+
+/* fd() or setport(): an outside loop now watches the fd, which must be
+ * readable whenever something is due, so Go's clock goroutine publishes
+ * each expiration when it falls due from now on and hands none out
+ * ahead. What the batch holds ahead of its time goes back: an interval
+ * timer's to its schedule in Go (lmk_giveback), a one-off is armed again
+ * in Go for the same due time (Go let go of it when it handed it out). */
+void lmk_sched_watched(lmk_state *st) {
+    lmk_took *t = &st->took;
+    int64_t now = lmk_mono_ns();
+    int i;
+    if (st->watched) return;
+    st->watched = 1;
+    if (!go_ok(st)) return;
+    for (i = t->head; i < t->n; i++) {
+        lmk_rec *r = (lmk_rec *)t->v[i].tag;
+        int64_t due = t->v[i].due; /* r's first not due: entries are in due order */
+        if (t->v[i].count == 0 || due <= now) continue;
+        took_drop_after(st, r, now);
+        if (r->periodic && r->qid != 0)
+            (void)lmk_giveback(st->q, r->qid, due - st->clock_off);
+        else if (!r->periodic && r->state == LMK_T_ARMED)
+            (void)lmk_sched_arm(st, r, due - ns_of(r->ms));
+    }
+    st->ahead_until = INT64_MIN;
+    (void)lmk_watch(st->q);
 }
 
 void lmk_took_free(lmk_state *st) {

@@ -187,6 +187,7 @@ static int l_setspin(lua_State *L) {
  * pending, not only while wait() sleeps. */
 static int l_fd(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
+    lmk_sched_watched(st);
     lmk_hub_watch(st->hub);
     lua_pushinteger(L, st->hub->fd);
     return 1;
@@ -200,7 +201,10 @@ static int l_setport(lua_State *L) {
     lua_Number n = luaL_checknumber(L, 1);
     if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
         luaL_argerror(L, 1, LMK_ARG_PORT);
-    if (n != 0) lmk_hub_watch(st->hub);
+    if (n != 0) {
+        lmk_sched_watched(st);
+        lmk_hub_watch(st->hub);
+    }
     if (lmk_hub_setport(st->hub, (int)n) != 0) {
         lua_pushnil(L);
         lua_pushliteral(L, LMK_MSG_NO_UDP);

@@ -38,7 +38,7 @@ type engine struct {
 	n      int   // schedules held (in the heap or a list)
 }
 
-// sched is one timer's schedule and its place in the engine: 96 bytes.
+// sched is one timer's schedule and its place in the engine: 104 bytes.
 type sched struct {
 	due, period, left int64 // the main part
 	blDue, blLeft     int64 // the backlog
@@ -52,6 +52,9 @@ type sched struct {
 	// The Queue's: what its record counts: pubBl expirations due at the
 	// record's Due, then the rest of them every period from pubFirst.
 	pubBl, pubFirst int64
+	// The Queue's: the TakeAhead call that last handed out expirations
+	// of it ahead of their time, and how many that call did.
+	mark, nahead uint32
 }
 
 const notHeld = -1

@@ -43,6 +43,11 @@ type Queue struct {
 	clk    Clock
 	closed bool
 	set    bool // what the Notifier was last told: something is pending
+	// passive: the consumer takes what is due itself (TakeAhead) and
+	// sleeps until NextDue on its own; the clock goroutine then sleeps
+	// until poked instead of waking for every expiration (SetPassive).
+	passive bool
+	ahead   uint32 // TakeAhead's calls, which mark the schedules they hand out (sched.mark)
 
 	// Timers the queue runs (Arm): its clock goroutine takes their due
 	// expirations and publishes them in ready.
@@ -199,7 +204,7 @@ func (q *Queue) publish(s int32, first, n, bl, mainFirst int64) {
 	t.pubBl, t.pubFirst = bl, mainFirst
 	t.flags |= fReady
 	t.rpos = q.rbase + uint32(len(q.ready))
-	q.ready = append(q.ready, Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n})
+	q.ready = append(q.ready, Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n, Seq: t.id})
 	q.nready++
 }
 
@@ -227,6 +232,9 @@ func (q *Queue) pendingNow(now int64) bool {
 // expiration of a run timer.
 func (q *Queue) nextWake(now int64) int64 {
 	_ = now
+	if q.passive {
+		return math.MaxInt64
+	}
 	return q.run.nextDue()
 }
 

@@ -22,6 +22,7 @@ type Expiration struct {
 	Tag   uintptr
 	Due   int64
 	Count int64
+	Seq   uint64 // the timer's arming order: ties of Due go by it
 }
 
 // slot finds the run timer named id. q.mu must be held.
@@ -381,4 +382,113 @@ func (q *Queue) TakeDue(upto int64, buf []Expiration) int {
 	}
 	q.tick(min(upto, q.clk.Now()))
 	return q.take(buf, upto)
+}
+
+// AheadPerTimer is how many expirations of one timer a TakeAhead call
+// hands out ahead of their time at most: a 1 ms interval timer is then
+// handed out 8 ms at a time, a timer of a second once per window.
+const AheadPerTimer = 8
+
+// SetPassive says who decides when the consumer wakes. Passive: the
+// consumer takes everything due itself (TakeAhead, TakeDue) and sleeps
+// until the due time the DueNotifier tells it, so the clock goroutine
+// sleeps until poked instead of waking for every expiration (a Go
+// runtime timer wakes in whole milliseconds when idle, and each wake-up
+// costs the consumer's process tens of microseconds of CPU). Active (the
+// default): the clock goroutine publishes every expiration when it falls
+// due, for consumers that wait on the Notifier or on Wait and Next.
+func (q *Queue) SetPassive(passive bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.passive == passive || q.closed {
+		return
+	}
+	q.passive = passive
+	if !passive { // look now: something may be due already
+		q.sleepUntil = math.MinInt64
+		q.pokeLocked()
+	}
+}
+
+// TakeAhead is TakeDue, and then, on a passive queue with nothing
+// published left, hands out what falls due after upto and by limit, ahead
+// of its time: one record per expiration (Count 1, or a backlog's count),
+// at its due time, in (due, id) order, at most AheadPerTimer per timer and
+// as many as buf holds. The schedules move past what it hands out: the
+// consumer holds those expirations and runs each when it falls due, and
+// drops those of a timer it stops, destroys or restarts (Restart keeps the
+// timer's schedule from its new start, not from what was handed out). It
+// returns how many records it wrote and until when everything due is
+// handed out: the consumer calls again once its clock passes that (at
+// once if it is before upto: buf was full), or once it arms or restarts a
+// timer due by then (which lowers it).
+func (q *Queue) TakeAhead(upto, limit int64, buf []Expiration) (int, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return 0, upto
+	}
+	q.tick(min(upto, q.clk.Now()))
+	n := q.take(buf, upto)
+	if n == len(buf) {
+		return n, upto - 1 // full: more may be due, call again
+	}
+	if !q.passive || q.nready > 0 || limit <= upto {
+		return n, upto
+	}
+	q.ahead++
+	until := limit
+	for {
+		s := q.run.top()
+		if s < 0 {
+			break
+		}
+		t := &q.run.t[s]
+		k := t.key()
+		if k > limit {
+			break
+		}
+		if t.mark != q.ahead {
+			t.mark, t.nahead = q.ahead, 0
+		}
+		if n == len(buf) || t.nahead == AheadPerTimer {
+			until = max(k-1, upto)
+			break
+		}
+		t.nahead++
+		c, over := q.run.takeDue(s, k)
+		buf[n] = Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: k, Count: c, Seq: t.id}
+		n++
+		if over {
+			q.run.release(s)
+		}
+	}
+	q.tellDue()
+	return n, until
+}
+
+// GiveBack returns to interval timer id's schedule the expirations a
+// TakeAhead handed out from due on that the consumer has not run: its
+// next expiration is due at due again. It is how a consumer that stops
+// holding expirations ahead (its queue turns active: SetPassive(false))
+// hands them back; it runs nothing and counts nothing. A one-off handed
+// out is gone from the queue: the consumer arms it again (ArmAt).
+func (q *Queue) GiveBack(id ID, due int64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s, ok := q.slot(id)
+	if !ok {
+		return q.notFound()
+	}
+	t := &q.run.t[s]
+	if t.left >= 0 || !q.run.held(s) || t.blLeft != 0 {
+		return ErrRange // a one-off, stopped, or restarted since
+	}
+	if due < t.due {
+		q.run.remove(s)
+		t.due = due
+		q.run.insert(s)
+		q.update()
+	}
+	return nil
 }

@@ -1,0 +1,254 @@
+package queue
+
+import (
+	"errors"
+	"sort"
+	"testing"
+	"time"
+)
+
+// TakeAhead against the naive model of timers_test.go, with a consumer
+// that follows the contract the Lua binding (sched.c) follows: it holds
+// what TakeAhead handed out and runs each expiration once its clock has
+// passed its due time; it calls again only once its clock passes the
+// returned bound, or after arming or restarting a timer due by then; it
+// drops what it holds of a timer it stops or destroys, and of one it
+// restarts what is not due yet; a one-off Go has let go of (handed out)
+// is armed again under a new id. Every expiration due by the consumer's
+// clock must have run after each step, exactly once, never early, in
+// (due, arming order); Pending plus what it holds and is due must match
+// the model.
+type aheadRun struct {
+	queueRun
+	held  []Expiration
+	until int64
+	calls int
+}
+
+func (r *aheadRun) lower(due int64) {
+	if due-1 < r.until {
+		r.until = due - 1
+	}
+}
+
+func (r *aheadRun) drop(id ID, after int64) {
+	k := 0
+	for _, x := range r.held {
+		if x.ID == id && x.Due > after {
+			continue
+		}
+		r.held[k] = x
+		k++
+	}
+	r.held = r.held[:k]
+}
+
+func (r *aheadRun) run(t testing.TB) {
+	now := r.c.Now()
+	for now > r.until {
+		buf := make([]Expiration, 1+r.rint(40))
+		n, until := r.q.TakeAhead(now, now+int64(5000+r.rint(20000)), buf)
+		r.calls++
+		if until < now && n < len(buf) {
+			r.fail(t, "TakeAhead bound %d before its upto %d with room left", until, now)
+		}
+		r.until = until
+		for _, x := range buf[:n] {
+			i := sort.Search(len(r.held), func(i int) bool {
+				h := r.held[i]
+				return h.Due > x.Due || (h.Due == x.Due && h.Seq > x.Seq)
+			})
+			r.held = append(r.held, Expiration{})
+			copy(r.held[i+1:], r.held[i:])
+			r.held[i] = x
+		}
+		r.logf("take ahead: %d records, until %d", n, until)
+	}
+	k := 0
+	for k < len(r.held) && r.held[k].Due <= now {
+		x := r.held[k]
+		m := r.byID[x.ID]
+		switch {
+		case m == nil:
+			r.fail(t, "ran %+v of no timer", x)
+		case x.Count <= 0 || x.Count > int64(len(m.dues)):
+			r.fail(t, "ran %+v: count, model has %v due", x, m.dues)
+		case x.Due != m.dues[0]:
+			r.fail(t, "ran %+v: due, model's oldest %d", x, m.dues[0])
+		case (x.Due < r.lastD || (x.Due == r.lastD && m.seq < r.lastS)) && x.Due != m.startedAt:
+			r.fail(t, "ran %+v (seq %d) after (%d, %d)", x, m.seq, r.lastD, r.lastS)
+		}
+		r.lastD, r.lastS = x.Due, m.seq
+		m.dues = m.dues[x.Count:]
+		k++
+	}
+	r.held = r.held[k:]
+	for _, m := range r.m {
+		if m.alive && len(m.dues) != 0 {
+			r.fail(t, "timer %x (seq %d) has %v due and not run at %d (until %d)", m.id, m.seq, m.dues, now, r.until)
+		}
+	}
+}
+
+func (r *aheadRun) check(t testing.TB) {
+	var want, held int64
+	now := r.c.Now()
+	for _, m := range r.m {
+		if m.alive {
+			want += int64(len(m.dues))
+		}
+	}
+	for _, x := range r.held {
+		if x.Due <= now {
+			held += x.Count
+		}
+	}
+	if got := r.q.Pending(); got+held != want {
+		r.fail(t, "Pending %d + held due %d, model %d", got, held, want)
+	}
+}
+
+func runAheadModel(t testing.TB, seed uint64, ops int) (calls, steps int) {
+	c := NewManualClock(1000)
+	q := NewClock(nil, c)
+	defer q.Close()
+	q.SetPassive(true)
+	r := &aheadRun{queueRun: queueRun{q: q, c: c, byID: map[ID]*qmodel{}, seed: seed, rng: seed*0x9E3779B97F4A7C15 + 1}}
+	for range ops {
+		switch r.rint(12) {
+		case 0, 1, 2:
+			for range 1 + r.rint(3) {
+				r.arm(t)
+				r.lower(r.m[len(r.m)-1].due)
+			}
+		case 3:
+			if m := r.pick(); m != nil && m.alive {
+				r.logf("stop %x", m.id)
+				if err := q.Stop(m.id); err != nil && !errors.Is(err, ErrNotFound) {
+					r.fail(t, "Stop: %v", err)
+				}
+				r.drop(m.id, -1)
+				m.running, m.dues = false, nil
+			}
+		case 4:
+			if m := r.pick(); m != nil && m.alive {
+				p := m.period
+				reset := r.rint(3) == 0
+				if reset {
+					p = r.dur()
+				}
+				now := c.Now()
+				r.drop(m.id, now)
+				_, _, err := q.Restart(m.id, map[bool]int64{true: p, false: -1}[reset], false, -1)
+				if errors.Is(err, ErrNotFound) && !m.interval { // handed out: Go let go of it
+					delete(r.byID, m.id)
+					r.seq++ // a new timer for Go: it comes after those armed before
+					m.id, err = q.Arm(time.Duration(p), 0, uintptr(r.seq))
+					m.seq = r.seq
+					r.byID[m.id] = m
+				}
+				if err != nil {
+					r.fail(t, "start %x: %v", m.id, err)
+				}
+				r.logf("start %x reset %v period %d", m.id, reset, p)
+				m.period, m.running, m.startedAt, m.due = p, true, now, now+p
+				r.lower(m.due)
+			}
+		case 5:
+			if m := r.pick(); m != nil && m.alive {
+				r.logf("destroy %x", m.id)
+				if err := q.Destroy(m.id); err != nil && !errors.Is(err, ErrNotFound) {
+					r.fail(t, "Destroy: %v", err)
+				}
+				r.drop(m.id, -1)
+				m.alive, m.running, m.dues = false, false, nil
+			}
+		default:
+			d := 100 * r.rint(60)
+			if r.rint(4) == 0 {
+				d = r.rint(3) * 100
+			}
+			c.Advance(time.Duration(d))
+			r.logf("advance %d", d)
+			r.accrue()
+			r.run(t)
+			steps++
+		}
+		r.accrue()
+		r.check(t)
+	}
+	return r.calls, steps
+}
+
+func TestTakeAheadModel(t *testing.T) {
+	seeds := uint64(200)
+	if testing.Short() || raceEnabled {
+		seeds = 40
+	}
+	for s := uint64(1); s <= seeds; s++ {
+		runAheadModel(t, s, 1000)
+	}
+}
+
+// One 1000 ns interval timer, a consumer whose clock moves one period at
+// a time: every call hands out the expiration due and AheadPerTimer
+// ahead, so it calls once per AheadPerTimer+1 expirations.
+func TestTakeAheadCallsPerExpiration(t *testing.T) {
+	c := NewManualClock(0)
+	q := NewClock(nil, c)
+	defer q.Close()
+	q.SetPassive(true)
+	if _, err := q.Arm(1000, 1000, 1); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]Expiration, 64)
+	until, calls, ran := int64(-1), 0, int64(0)
+	var held []Expiration
+	for step := 1; step <= 800; step++ {
+		c.Advance(1000)
+		now := c.Now()
+		if now > until {
+			var n int
+			n, until = q.TakeAhead(now, now+1_000_000, buf)
+			calls++
+			if n != AheadPerTimer+1 {
+				t.Fatalf("call %d at %d handed out %d records, want %d", calls, now, n, AheadPerTimer+1)
+			}
+			held = append(held, buf[:n]...)
+		}
+		for len(held) > 0 && held[0].Due <= now {
+			ran += held[0].Count
+			held = held[1:]
+		}
+		if ran != int64(step) {
+			t.Fatalf("at %d: %d expirations ran, want %d", now, ran, step)
+		}
+	}
+	if want := 800/(AheadPerTimer+1) + 1; calls > want {
+		t.Fatalf("%d calls for 800 expirations, want at most %d", calls, want)
+	}
+}
+
+// A passive queue's clock goroutine does not wake for expirations; an
+// active one publishes them when they fall due.
+func TestPassiveClockGoroutineSleeps(t *testing.T) {
+	c := NewManualClock(0)
+	q := NewClock(nil, c)
+	defer q.Close()
+	q.SetPassive(true)
+	q.Sync() // its first look, which every clock goroutine makes
+	if _, err := q.Arm(time.Millisecond, time.Millisecond, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(5 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // an active clock goroutine would publish now
+	if n := q.Take(make([]Expiration, 4)); n != 0 {
+		t.Fatalf("a passive queue published %d records on its own", n)
+	}
+	q.SetPassive(false)
+	q.Sync()
+	buf := make([]Expiration, 4)
+	if n := q.Take(buf); n != 1 || buf[0].Count != 5 {
+		t.Fatalf("active again: took %d records %+v, want 1 of 5", n, buf[:n])
+	}
+}
