@@ -5,56 +5,75 @@
  * the call a drain makes (lmk_take), says which timer is due, when, and
  * how many times. C computes no due time from a period and no count; it
  * keeps handles and registry anchors (timer.c), runs callbacks
- * (dispatch.c), and caches a little of what Go told it, here.
+ * (dispatch.c), and holds what Go handed it, here.
+ *
+ * Go decides ahead. A call from C into an idle Go runtime wakes Go's
+ * sysmon, and Go's runtime timers wake in whole milliseconds, so neither
+ * may come once per expiration. Until an outside loop watches the fd
+ * (fd(), setport()), Go's queue is passive: its clock goroutine sleeps,
+ * and a drain's take (lmk_take) hands over what is due by the drain's
+ * start and, ahead of their time, the expirations due in the next
+ * LMK_AHEAD_NS (at most queue.AheadPerTimer per timer), one entry each, at
+ * their due times. Go's schedules move past what they hand out.
+ * st->ahead_until says until when the batch holds every expiration due:
+ * a drain calls Go only once its start passes it (or Go has published
+ * something, the hub's go flag), and an arm or start due by then lowers
+ * it. wait() sleeps until the earlier of the batch's first entry and the
+ * due time Go writes into the hub (go_due, on C's clock: its earliest
+ * expiration not handed out), with no call. Once watched, Go's clock
+ * goroutine publishes each expiration when it falls due (it sets the fd),
+ * hands nothing out ahead, and the batch gives back what it held ahead
+ * (lmk_sched_watched).
  *
  * Crossings into Go: one synchronous call per arm, stop, start and
- * destroy; one per drain that finds its batch empty (lmk_take: Go ticks
- * and hands over every expiration due by the drain's start at once); none to wait: Go
- * writes the due time of its earliest unpublished expiration into the
- * hub (go_due, on C's clock) whenever it moves, and its notifier sets the
- * hub's go flag (and the fd) when it publishes, so wait() sleeps until
- * go_due with no call, and pending() makes one (lmk_counts).
+ * destroy; one per drain past ahead_until; one per pending() (lmk_counts)
+ * and remaining() of a timer the batch holds nothing of (lmk_due).
  *
  * The contract of what a record caches (written only in this file):
  *
  * - qid: Go's id of the record's timer, from lmk_arm; 0 once Go holds
- *   none for it (a one-off whose expiration ran, a failed arm, a destroy).
- *   Go names a new timer when a one-off is armed again after its
- *   expiration was taken (Go forgets a one-off then).
+ *   none for it (a failed arm, a destroy). Go lets go of a one-off once it
+ *   hands out its expiration (due, or ahead): start() then arms it again
+ *   under a new id (lmk_restart answers "not found").
  * - due: when the first expiration of the last arm or start falls due,
  *   as Go answered it (C's clock). Valid while the timer is armed; state()
- *   reads it: a one-off past it reports "fired". remaining() asks Go
- *   instead (lmk_due), as an interval timer's next expiration moves.
+ *   reads it: a one-off past it reports "fired". remaining() reads the
+ *   batch's first entry of the timer, or asks Go (lmk_due).
  * - slot: the newest entry of the taken batch (st->took) that holds r's
  *   expirations not yet run, or -1, which means no entry holds any (the
- *   batch runs from its head, so older entries of r empty first). An entry holds a count of r (r->refs)
- *   until a drain passes it, so a record the batch names is never freed;
- *   stop and destroy zero its counts (nothing of it runs after they
- *   return), start leaves them (what fell due still runs, then what the
- *   new schedule brings).
+ *   batch runs from its head, so older entries of r empty first). An entry
+ *   holds a count of r (r->refs) until a drain passes it or it is emptied
+ *   (took_empty), so a record the batch names is never freed; stop and
+ *   destroy empty its entries (nothing
+ *   of it runs after they return); start zeroes those not due at its
+ *   start (the old schedule's, handed out ahead) and keeps the others
+ *   (what fell due still runs, then what the new schedule brings).
  *
- * The taken batch is one FIFO in (due, id) order. Each entry remembers the
- * bound (upto) of the drain that took it: Go cut its counted expirations
- * there, so all of them were due by that bound. A drain takes once, before
- * its first callback, with its own bound (later than every earlier
- * taker's, so what Go hands it goes after everything in the FIFO), then
- * runs the FIFO from its head while the head entry's bound is <= its own;
- * so a drain resuming after one nested in its callbacks runs what is left
- * of entries taken at or before its start, and stops at the first entry
+ * The taken batch is one FIFO in (due, seq) order: seq is Go's arming
+ * order, which orders a tie of due times as Go does. Each entry remembers
+ * the bound of the drain that took it (Go cut its counted expirations
+ * there, so all of them were due by it), or, handed out ahead, its due
+ * time. A drain takes once, before its first callback, with its own bound,
+ * then runs the FIFO from its head while the head entry's bound is <= its
+ * own; so a drain resuming after one nested in its callbacks runs what is
+ * left of entries due at or before its start, and stops at the first entry
  * the nested one took (those fell due after it began): they stay for the
- * next drain. An outermost drain's take joins a timer's expirations to the
- * entry it has left (a timer's due expirations run back to back, one
- * record, even when a one-off was armed again after its expiration was
- * taken: what start() kept runs right before the new arming's, and the
- * entry then names the new Go timer); a nested drain's take appends them
- * as an entry of their own, as the drains around it must not run them.
+ * next drain. An outermost drain first joins each timer's due entries into
+ * its first due one (took_join: a timer's due expirations run back to
+ * back, one record, even when a one-off was armed again after its
+ * expiration was taken: what start() kept runs right before the new
+ * arming's, and the entry then names the new Go timer); a nested drain's
+ * take gives them entries of their own, as the drains around it must not
+ * run them.
  *
- * The one hand-back routine is took_in: what Go published enters C there
+ * The one hand-back routine is took_in: what Go handed out enters C there
  * (times converted to C's clock, records counted and linked to their
- * entries). Room for two entries per record of the slab is reserved when
- * the slab grows (lmk_took_reserve), which covers every outermost take;
- * only nested takes can need more, and they grow the batch (if memory runs
- * out, what does not fit stays in Go for a later drain: nothing is lost).
+ * entries, entries put in order). What C gives back to Go goes through
+ * lmk_sched_watched alone. Room for two entries per record of the slab is
+ * reserved when the slab grows (lmk_took_reserve); a take that needs more
+ * grows the batch, and if memory runs out, what does not fit stays in Go
+ * for a later drain (ahead_until stays before the drain's start): nothing
+ * is lost.
  */
 #include <stdlib.h>
 
@@ -94,8 +113,23 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     return LMK_OK;
 }
 
-/* Drops r's expirations in the taken batch (its entry stays, empty, until
- * the drain passes it). */
+/* Empties entry i: its expirations were dropped, or joined into another
+ * entry of its record, and its count of the record goes at once (whoever
+ * emptied it still refers to the record: the handle a stop, destroy or
+ * start was called on, or the other entry; a record left with no count is
+ * an armed one given back to Go, which lives on). The entry stays, naming
+ * no record (tag 0), until a drain passes it. Without this, an entry
+ * behind one handed out ahead of its time would keep a stopped timer's
+ * record, and what the registry holds for it, until that one ran. */
+static void took_empty(lmk_took *t, int i) {
+    lmk_rec *r = (lmk_rec *)t->v[i].tag;
+    t->v[i].count = 0;
+    if (r == NULL) return;
+    t->v[i].tag = 0;
+    r->refs--;
+}
+
+/* Drops r's expirations in the taken batch. */
 static void took_drop(lmk_state *st, lmk_rec *r) {
     lmk_took *t = &st->took;
     int i;
@@ -103,7 +137,7 @@ static void took_drop(lmk_state *st, lmk_rec *r) {
     for (i = t->head; i < t->n; i++) { /* a nested drain's take may have added one */
         if ((lmk_rec *)t->v[i].tag != r) continue;
         t->left -= t->v[i].count;
-        t->v[i].count = 0;
+        took_empty(t, i);
     }
     r->slot = -1;
 }
@@ -120,7 +154,7 @@ static void took_drop_after(lmk_state *st, lmk_rec *r, int64_t at) {
         if ((lmk_rec *)t->v[i].tag != r || t->v[i].count == 0) continue;
         if (t->v[i].due > at) {
             t->left -= t->v[i].count;
-            t->v[i].count = 0;
+            took_empty(t, i);
         } else {
             r->slot = i;
         }
@@ -164,7 +198,7 @@ static int took_gather(lmk_took *t, lmk_rec *r) {
             continue;
         }
         join(t, first, t->v[i].id, t->v[i].count, t->last[i]);
-        t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
+        took_empty(t, i);
     }
     r->slot = first;
     return first;
@@ -232,7 +266,7 @@ static void took_sort(lmk_took *t, int first) {
         lmk_rec *r = (lmk_rec *)e.tag;
         for (j = i; j > t->head && runs_after(&t->v[j - 1], e.due, e.seq); j--) {
             lmk_rec *m = (lmk_rec *)t->v[j - 1].tag;
-            if (m->slot == j - 1) m->slot = j;
+            if (m != NULL && m->slot == j - 1) m->slot = j;
             t->v[j] = t->v[j - 1];
             t->bound[j] = t->bound[j - 1];
             t->last[j] = t->last[j - 1];
@@ -286,7 +320,7 @@ static void took_compact(lmk_took *t) {
     if (t->head == 0) return;
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
-        if (r->slot == i) r->slot = i - t->head;
+        if (r != NULL && r->slot == i) r->slot = i - t->head;
         t->v[i - t->head] = t->v[i];
         t->bound[i - t->head] = t->bound[i];
         t->last[i - t->head] = t->last[i];
@@ -305,7 +339,8 @@ static void took_compact(lmk_took *t) {
 static void took_join(lmk_took *t, int64_t upto) {
     int i, end = t->head;
     while (end < t->n && t->v[end].due <= upto) end++;
-    for (i = t->head; i < end; i++) ((lmk_rec *)t->v[i].tag)->first = -1;
+    for (i = t->head; i < end; i++)
+        if (t->v[i].count > 0) ((lmk_rec *)t->v[i].tag)->first = -1;
     for (i = t->head; i < end; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         if (t->v[i].count == 0) continue;
@@ -314,7 +349,7 @@ static void took_join(lmk_took *t, int64_t upto) {
             continue;
         }
         join(t, r->first, t->v[i].id, t->v[i].count, t->last[i]);
-        t->v[i].count = 0; /* passed later: lmk_took_next lets go of r */
+        took_empty(t, i);
         if (t->bound[i] > t->bound[r->first]) t->bound[r->first] = t->bound[i];
         if (r->slot == i) r->slot = r->first;
     }
@@ -351,9 +386,10 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
 int lmk_took_next(lua_State *L, lmk_state *st, int cbs) {
     lmk_took *t = &st->took;
     while (t->head < t->n && t->v[t->head].count == 0) {
-        lmk_rec *r = (lmk_rec *)t->v[t->head].tag;
-        if (r->slot == t->head) r->slot = -1;
+        lmk_rec *r = (lmk_rec *)t->v[t->head].tag; /* NULL: emptied (took_empty) */
         t->head++;
+        if (r == NULL) continue;
+        if (r->slot == t->head - 1) r->slot = -1;
         lmk_rec_drop(L, st, r, cbs);
     }
     return t->head < t->n ? t->head : -1;

@@ -43,11 +43,17 @@
 // is never lost and never runs early.
 //
 // The Lua binding (cmd/luamockit) is such a consumer: it arms, stops,
-// restarts and destroys its timers here, one call each, and takes what is
-// due at the start of each process_events with TakeDue (which ticks on the
-// caller's goroutine, so a drain never waits for the clock goroutine);
-// a DueNotifier tells it the earliest due time, so its thread sleeps
-// until then without a call. It keeps no schedule of its own.
+// restarts and destroys its timers here, one call each. Its queue is
+// passive (SetPassive) until an outside loop watches its fd: the clock
+// goroutine then sleeps, and the binding takes with TakeAhead, which ticks
+// on the caller's goroutine and hands over what is due and, one record per
+// expiration, what falls due in a window ahead (at most AheadPerTimer per
+// timer), so that the Lua thread calls Go once per window instead of once
+// per expiration and no Go timer decides when it wakes; a DueNotifier tells
+// it the earliest due time not handed out, so its thread sleeps until then
+// (or until the first it holds) without a call. It holds what was handed
+// out and runs each when it falls due; it keeps no schedule of its own.
+// When the queue turns active it gives back what it held ahead (GiveBack).
 //
 // Producer items are not here: they live in C, in the universe's hub
 // (cmd/luamockit/hub.c), so that a producer thread delivers without ever
@@ -68,7 +74,8 @@
 // Notifier is called with the mutex held. Arm, Stop, Start and Destroy cost
 // O(1) to O(log n) and poke the clock goroutine only when the earliest due
 // time moves before the one it sleeps toward; Take costs O(1) per record;
-// Pending visits only the timers that are due. While nothing is armed the
-// clock goroutine sleeps on a channel and costs nothing; while timers are
-// armed it holds one runtime timer.
+// Pending visits only the timers that are due. While nothing is armed, or
+// the queue is passive, the clock goroutine sleeps on a channel and costs
+// nothing; while timers are armed on an active queue it holds one runtime
+// timer.
 package queue
