@@ -348,12 +348,13 @@ static int after_error(lua_State *L, drain *d, int msgh_idx) {
 
 /* The drain is over (or unwinding): the outermost one frees unregistered
  * producers, keeps the wake-up fd set while taken expirations are left
- * due (an error, or a max, ended it; while an outside loop watches: any,
- * see lmk_sched_watched), and clears it if nothing is pending. */
+ * due (an error, or a max, ended it), clears it if nothing is pending,
+ * and sets fd()'s timer to the next due time. */
 static void leave(lmk_state *st) {
     if (--st->depth > 0) return;
     if (st->producers) lmk_producers_sweep(st);
-    if (st->hub) lmk_hub_hold(st->hub, st->watched ? st->took.left > 0 : lmk_took_due(st, lmk_mono_ns()) > 0);
+    lmk_sched_rearm(st);
+    if (st->hub) lmk_hub_hold(st->hub, lmk_took_due(st, lmk_mono_ns()) > 0);
     if (st->hub) lmk_hub_quiesce(st->hub);
 }
 

@@ -167,7 +167,9 @@ typedef struct lmk_state {
     int64_t clock_off;   /* lmk_mono_ns() - Go's queue clock */
     lmk_took took;       /* expirations taken from Go, not yet run (sched.c) */
     int64_t ahead_until; /* the batch holds every expiration due by then (sched.c) */
-    int watched;         /* fd() or setport() was called: Go's clock goroutine publishes (sched.c) */
+    int active;          /* Go's clock goroutine publishes at due times (setport, portable fd()) */
+    int efd, tfd;        /* fd()'s epoll descriptor and its timerfd, or -1 (sched.c) */
+    int64_t tfd_at;      /* when tfd was last armed to expire */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
     uint64_t callbacks;  /* timer callbacks and producer items run */
@@ -219,7 +221,10 @@ int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
 int64_t lmk_go_pending(lmk_state *st);
 int64_t lmk_took_due(lmk_state *st, int64_t now);
-void lmk_sched_watched(lmk_state *st);
+int lmk_sched_fd(lmk_state *st);
+void lmk_sched_active(lmk_state *st);
+void lmk_sched_rearm(lmk_state *st);
+void lmk_sched_unwatch(lmk_state *st);
 void lmk_took_free(lmk_state *st);
 
 /* dispatch.c */

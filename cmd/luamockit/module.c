@@ -69,6 +69,7 @@ static int s_gc(lua_State *L) {
     if (st->hub != NULL && !lmk_forked) lmk_producers_close(st);
     st->q = 0;
     st->hub = NULL;
+    lmk_sched_unwatch(st);
     lmk_took_free(st);
     lmk_recs_free_all(st);
     return 0;
@@ -92,6 +93,7 @@ static void push_universe(lua_State *L) {
     reg = lua_gettop(L);
     st = (lmk_state *)lmk_newuserdata(L, sizeof *st);
     memset(st, 0, sizeof *st);
+    st->efd = st->tfd = -1;
     st->spin_ns = LMK_SPIN_DEFAULT_NS;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, s_gc);

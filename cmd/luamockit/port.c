@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -16,8 +17,10 @@
 #include "port.h"
 
 #ifdef LMK_PORT_LINUX
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/timerfd.h>
 #else
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -92,8 +95,56 @@ int lmk_port_sleep_until(int64_t deadline, int resume) {
 /* Go's linker marks the .so NODELETE (-z nodelete) on ELF systems. */
 void lmk_port_pin(void) {}
 
+int lmk_port_watch_open(int hubfd, int *efd, int *tfd) {
+    struct epoll_event ev;
+    int e = epoll_create1(EPOLL_CLOEXEC), t = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), rc = 0;
+    if (e < 0 || t < 0) rc = errno;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    if (rc == 0 && (epoll_ctl(e, EPOLL_CTL_ADD, hubfd, &ev) != 0 || epoll_ctl(e, EPOLL_CTL_ADD, t, &ev) != 0)) rc = errno;
+    if (rc != 0) {
+        if (e >= 0) close(e);
+        if (t >= 0) close(t);
+        return rc;
+    }
+    *efd = e;
+    *tfd = t;
+    return 0;
+}
+
+void lmk_port_watch_close(int efd, int tfd) {
+    if (efd >= 0) close(efd);
+    if (tfd >= 0) close(tfd);
+}
+
+void lmk_port_watch_arm(int tfd, int64_t at) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    if (at != INT64_MAX) {
+        if (at < 1) at = 1; /* {0, 0} would disarm it */
+        its.it_value.tv_sec = (time_t)(at / 1000000000);
+        its.it_value.tv_nsec = (long)(at % 1000000000);
+    }
+    (void)timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 #else
 /* ---- portable (POSIX) ---- */
+
+int lmk_port_watch_open(int hubfd, int *efd, int *tfd) {
+    (void)hubfd;
+    *efd = *tfd = -1;
+    return ENOSYS;
+}
+void lmk_port_watch_close(int efd, int tfd) {
+    (void)efd;
+    (void)tfd;
+}
+void lmk_port_watch_arm(int tfd, int64_t at) {
+    (void)tfd;
+    (void)at;
+}
+
 
 static int cloexec_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL);

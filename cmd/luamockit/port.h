@@ -36,6 +36,18 @@ int64_t lmk_mono_ns(void);
 int lmk_port_notifier_open(int *rfd, int *wfd);
 void lmk_port_notifier_close(int rfd, int wfd);
 
+/* The descriptor fd() gives an outside loop, where the system has timer
+ * descriptors (Linux): an epoll instance watching hubfd and a timerfd on
+ * the monotonic clock (*tfd), so that it is readable while hubfd is, and
+ * once the timer expires, with no thread woken to make it so. 0, or an
+ * errno (ENOSYS on the portable path: Go's clock goroutine sets hubfd at
+ * each due time instead). */
+int lmk_port_watch_open(int hubfd, int *efd, int *tfd);
+void lmk_port_watch_close(int efd, int tfd);
+/* Arms tfd to expire at at (lmk_mono_ns time; past: at once; INT64_MAX:
+ * never); an expiry not read is forgotten. */
+void lmk_port_watch_arm(int tfd, int64_t at);
+
 /* A UDP socket for setport()'s datagrams, close-on-exec and non-blocking;
  * -1 with errno set on failure. */
 int lmk_port_udp_socket(void);

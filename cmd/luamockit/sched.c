@@ -90,8 +90,10 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
 /* A timer of r's was armed, due at r->due: the batch no longer holds
  * everything due after it. */
+static void watch_arm(lmk_state *st, int64_t at);
 static void lower(lmk_state *st, const lmk_rec *r) {
     if (r->due <= st->ahead_until) st->ahead_until = r->due - 1;
+    if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
 }
 
 static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
@@ -481,19 +483,36 @@ int64_t lmk_go_pending(lmk_state *st) {
     return pending + lmk_took_due(st, lmk_mono_ns());
 }
 
-/* fd() or setport(): an outside loop now watches the fd, which must be
- * readable whenever something is due, so Go's clock goroutine publishes
- * each expiration when it falls due from now on and hands none out
- * ahead. What the batch holds ahead of its time goes back: an interval
- * timer's to its schedule in Go (lmk_giveback), a one-off is armed again
- * in Go for the same due time (Go let go of it when it handed it out). */
-void lmk_sched_watched(lmk_state *st) {
+/* Arms fd()'s timer (if any) to expire at at. */
+static void watch_arm(lmk_state *st, int64_t at) {
+    if (st->tfd < 0 || st->active || at == st->tfd_at) return;
+    st->tfd_at = at;
+    lmk_port_watch_arm(st->tfd, at);
+}
+
+/* After a drain: fd()'s timer expires when the universe's next expiration
+ * is due (what the batch holds first, or what Go holds first). */
+void lmk_sched_rearm(lmk_state *st) {
+    int64_t first, go;
+    if (st->tfd < 0 || st->active) return;
+    first = took_first(&st->took);
+    go = lmk_hub_go_due(st->hub);
+    watch_arm(st, first < go ? first : go);
+}
+
+/* setport(), or fd() where there is no timerfd: an outside loop waits on
+ * the hub's fd (or its datagram), which must be set whenever something is
+ * due, so Go's clock goroutine publishes each expiration when it falls due
+ * from now on (it sets the fd) and hands none out ahead. What the batch
+ * holds ahead of its time goes back: an interval timer's to its schedule
+ * in Go (lmk_giveback), a one-off is armed again in Go for the same due
+ * time (Go let go of it when it handed it out). */
+void lmk_sched_active(lmk_state *st) {
     lmk_took *t = &st->took;
     int64_t now = lmk_mono_ns();
     int i;
-    if (st->watched) return;
-    st->watched = 1;
-    if (!go_ok(st)) return;
+    if (st->active || !go_ok(st)) return;
+    st->active = 1;
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         int64_t due = t->v[i].due; /* r's first not due: entries are in due order */
@@ -506,6 +525,29 @@ void lmk_sched_watched(lmk_state *st) {
     }
     st->ahead_until = INT64_MIN;
     (void)lmk_watch(st->q);
+    if (st->tfd >= 0) lmk_port_watch_arm(st->tfd, INT64_MAX);
+}
+
+/* fd(): the descriptor an outside loop polls. On Linux an epoll instance
+ * over the hub's fd (producer items, what Go published) and a timerfd that
+ * expires at the next due time (lmk_sched_rearm after each drain, lower()
+ * after each arm): Go stays passive and no thread wakes to make it
+ * readable. Elsewhere, or once setport() made Go active, the hub's fd. */
+int lmk_sched_fd(lmk_state *st) {
+    if (st->efd >= 0) return st->efd;
+    if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->fd, &st->efd, &st->tfd) == 0) {
+        st->tfd_at = INT64_MIN;
+        lmk_sched_rearm(st);
+        return st->efd;
+    }
+    lmk_sched_active(st);
+    return st->hub->fd;
+}
+
+/* The universe closes: fd()'s descriptors go. */
+void lmk_sched_unwatch(lmk_state *st) {
+    lmk_port_watch_close(st->efd, st->tfd);
+    st->efd = st->tfd = -1;
 }
 
 void lmk_took_free(lmk_state *st) {

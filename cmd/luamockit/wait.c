@@ -187,9 +187,9 @@ static int l_setspin(lua_State *L) {
  * pending, not only while wait() sleeps. */
 static int l_fd(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    lmk_sched_watched(st);
+    int fd = lmk_sched_fd(st);
     lmk_hub_watch(st->hub);
-    lua_pushinteger(L, st->hub->fd);
+    lua_pushinteger(L, fd);
     return 1;
 }
 
@@ -202,7 +202,7 @@ static int l_setport(lua_State *L) {
     if (!(n >= 0 && n <= 65535) || n != (lua_Number)(int)n)
         luaL_argerror(L, 1, LMK_ARG_PORT);
     if (n != 0) {
-        lmk_sched_watched(st);
+        lmk_sched_active(st);
         lmk_hub_watch(st->hub);
     }
     if (lmk_hub_setport(st->hub, (int)n) != 0) {
