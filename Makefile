@@ -363,7 +363,7 @@ rock-smoke:
 # busted suite under lua5.1 and lua5.4, the golua host for 5.4 and the
 # signal storm, each against the portable build.
 PORTABLE   := $(BUILD)/portable
-LINUX_ONLY := eventfd ppoll prctl
+LINUX_ONLY := eventfd ppoll prctl timerfd_create epoll_create1
 BUSTED_PORTABLE = LMK_LUA=$(1) $(1) $(BUSTED) --cpath="$(PORTABLE)/$(1)/?.so;$(BUILD)/test/$(1)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
 
 $(PORTABLE)/lua5.1/luamockit.so: $(GO_SRC) | go-check

@@ -219,6 +219,10 @@ lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
 int lmk_sched_fired(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
+int64_t lmk_next_wake(lmk_state *st);
+/* How much later than the next due time a waiting thread may wake, to
+ * take the expirations due within that much of it in one wake-up. */
+#define LMK_COALESCE_NS 50000
 int64_t lmk_go_pending(lmk_state *st);
 int64_t lmk_took_due(lmk_state *st, int64_t now);
 int lmk_sched_fd(lmk_state *st);

@@ -51,8 +51,8 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
     if (sl->free == NULL) {
         lmk_rec *chunk;
         int i;
-            /* the taken batch has room for two entries per record (sched.c) */
-        if (lmk_took_reserve(st, 2 * (sl->nchunks + 1) * REC_CHUNK) != 0) return NULL;
+        /* the taken batch has room for an entry per record (sched.c) */
+        if (lmk_took_reserve(st, (sl->nchunks + 1) * REC_CHUNK) != 0) return NULL;
         if (sl->nchunks == sl->cap) {
             int cap = sl->cap ? 2 * sl->cap : 16;
             lmk_rec **c = (lmk_rec **)realloc(sl->chunks, (size_t)cap * sizeof *c);

@@ -9,21 +9,25 @@
  *
  * Go decides ahead. A call from C into an idle Go runtime wakes Go's
  * sysmon, and Go's runtime timers wake in whole milliseconds, so neither
- * may come once per expiration. Until an outside loop watches the fd
- * (fd(), setport()), Go's queue is passive: its clock goroutine sleeps,
- * and a drain's take (lmk_take) hands over what is due by the drain's
- * start and, ahead of their time, the expirations due in the next
- * LMK_AHEAD_NS (at most queue.AheadPerTimer per timer), one entry each, at
- * their due times. Go's schedules move past what they hand out.
- * st->ahead_until says until when the batch holds every expiration due:
- * a drain calls Go only once its start passes it (or Go has published
- * something, the hub's go flag), and an arm or start due by then lowers
- * it. wait() sleeps until the earlier of the batch's first entry and the
- * due time Go writes into the hub (go_due, on C's clock: its earliest
- * expiration not handed out), with no call. Once watched, Go's clock
- * goroutine publishes each expiration when it falls due (it sets the fd),
- * hands nothing out ahead, and the batch gives back what it held ahead
- * (lmk_sched_watched).
+ * may come once per expiration. Go's queue is passive (on Linux, always;
+ * elsewhere until fd()): its clock goroutine sleeps, and a drain's take
+ * (lmk_take) hands over what is due by the drain's start and, ahead of
+ * their time, the expirations due in the next LMK_AHEAD_NS (at most
+ * queue.AheadPerTimer per timer), one entry each, at their due times.
+ * Go's schedules move past what they hand out. st->ahead_until says until
+ * when the batch holds every expiration due: a drain calls Go only once
+ * its start passes it (or Go has published something, the hub's go flag),
+ * and an arm or start due by then lowers it. wait() sleeps until the
+ * earlier of the batch's first entry and the due time Go writes into the
+ * hub (go_due, on C's clock: its earliest expiration not handed out), with
+ * no call; fd() on Linux is an epoll descriptor over the hub's eventfd and
+ * a timerfd armed to that same time after each drain and arm
+ * (lmk_sched_fd, lmk_sched_rearm), so an outside loop wakes for it with no
+ * thread woken either. setport(), and fd() on the portable path, need a
+ * thread to wake at due times: Go's queue turns active, its clock
+ * goroutine publishes each expiration when it falls due (and sets the fd,
+ * sends the datagram), nothing is handed out ahead, and the batch gives
+ * back what it held ahead (lmk_sched_active).
  *
  * Crossings into Go: one synchronous call per arm, stop, start and
  * destroy; one per drain past ahead_until; one per pending() (lmk_counts)
@@ -69,11 +73,12 @@
  * The one hand-back routine is took_in: what Go handed out enters C there
  * (times converted to C's clock, records counted and linked to their
  * entries, entries put in order). What C gives back to Go goes through
- * lmk_sched_watched alone. Room for two entries per record of the slab is
- * reserved when the slab grows (lmk_took_reserve); a take that needs more
- * grows the batch, and if memory runs out, what does not fit stays in Go
- * for a later drain (ahead_until stays before the drain's start): nothing
- * is lost.
+ * lmk_sched_active alone. Room for an entry per record of the slab is
+ * reserved when the slab grows (lmk_took_reserve): an outermost drain's
+ * due expirations take one entry per timer. A take that needs more (what
+ * is handed out ahead, a nested drain's) grows the batch, and if memory
+ * runs out, what does not fit stays in Go for a later drain (ahead_until
+ * stays before the drain's start): nothing is lost.
  */
 #include <stdlib.h>
 
@@ -467,6 +472,25 @@ int64_t lmk_next_due(lmk_state *st) {
     return first < go ? first : go;
 }
 
+/* When the thread waiting for the universe's next expiration wakes
+ * (wait(), fd()'s timer): at the next due time, or later by at most
+ * LMK_COALESCE_NS, so that expirations due that close together (timers
+ * armed in a burst) take one wake-up: the due time of the last of them.
+ * Never earlier than the next due time: nothing runs early. */
+int64_t lmk_next_wake(lmk_state *st) {
+    const lmk_took *t = &st->took;
+    int64_t due = lmk_next_due(st), end, go, wake;
+    int i;
+    if (due == 0 || due == INT64_MAX) return due;
+    end = due + LMK_COALESCE_NS;
+    wake = due;
+    for (i = t->head; i < t->n && t->v[i].due <= end; i++)
+        if (t->v[i].count > 0 && t->v[i].due > wake) wake = t->v[i].due;
+    go = lmk_hub_go_due(st->hub);
+    if (go <= end && go > wake) wake = go;
+    return wake;
+}
+
 /* Expirations in the batch due by now. */
 int64_t lmk_took_due(lmk_state *st, int64_t now) {
     const lmk_took *t = &st->took;
@@ -491,13 +515,11 @@ static void watch_arm(lmk_state *st, int64_t at) {
 }
 
 /* After a drain: fd()'s timer expires when the universe's next expiration
- * is due (what the batch holds first, or what Go holds first). */
+ * is due (what the batch holds first, or what Go holds first), coalesced
+ * as wait() wakes (lmk_next_wake). */
 void lmk_sched_rearm(lmk_state *st) {
-    int64_t first, go;
     if (st->tfd < 0 || st->active) return;
-    first = took_first(&st->took);
-    go = lmk_hub_go_due(st->hub);
-    watch_arm(st, first < go ? first : go);
+    watch_arm(st, lmk_next_wake(st));
 }
 
 /* setport(), or fd() where there is no timerfd: an outside loop waits on

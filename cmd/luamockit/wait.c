@@ -4,9 +4,12 @@
  *
  * wait() sleeps in poll on the hub's fd (port.h: an eventfd, or a pipe;
  * set by a producer's delivery, and by Go when it publishes expirations)
- * until the next expiration Go has told of (lmk_next_due: read from the
- * hub, no call into Go), so a loop of wait() and process_events() never
- * waits on a Go runtime timer.
+ * until the next expiration is due (lmk_next_wake: the first the taken
+ * batch holds, or the one Go wrote into the hub; no call into Go; later by
+ * at most LMK_COALESCE_NS to take a burst in one wake-up), so a loop of
+ * wait() and process_events() never waits on a Go runtime timer. fd() on
+ * Linux is an epoll descriptor that a timerfd makes readable at the same
+ * time (sched.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -116,7 +119,7 @@ static int l_wait(lua_State *L) {
     double timeout = lua_isnoneornil(L, 1) ? 0 : lmk_checkms(L, 1, 1);
     int64_t start = lmk_mono_ns();
     int64_t deadline = timeout > 0 ? start + (int64_t)(timeout * 1e6) : INT64_MAX;
-    int64_t due = lmk_next_due(st), spin = spin_from(st, start, due);
+    int64_t due = lmk_next_wake(st), spin = spin_from(st, start, due);
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
     int failed = 0, err = 0, looked = 0;
@@ -126,7 +129,7 @@ static int l_wait(lua_State *L) {
     for (;;) {
         int64_t now = lmk_mono_ns(), wake = deadline;
         int r;
-        due = lmk_next_due(st); /* Go writes it as its schedule moves */
+        due = lmk_next_wake(st); /* Go writes go_due as its schedule moves */
         if (now >= due || now >= deadline) break; /* a timer is due, or time is up */
         if (outside_pending(hub)) break;
         if (spin < wake) wake = spin;
@@ -180,7 +183,8 @@ static int l_setspin(lua_State *L) {
     return 0;
 }
 
-/* [-0, +1, e] fd() -> a file descriptor (port.h: an eventfd, or a pipe;
+/* [-0, +1, e] fd() -> a file descriptor (port.h: on Linux an epoll
+ * descriptor over the hub's eventfd and a timerfd; elsewhere a pipe;
  * CLOEXEC, non-blocking) readable while events are pending: poll it from
  * another event loop, then call process_events(), which clears it. Do not
  * close it. From the first call on, the fd is set whenever something is

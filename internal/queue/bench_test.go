@@ -17,7 +17,7 @@ func BenchmarkEngineArmExpire(b *testing.B) {
 	var now int64
 	arm := func(id uint64) {
 		s := e.alloc()
-		t := &e.t[s]
+		t := e.t.at(s)
 		t.due, t.period, t.left, t.id = now+delay, delay, 1, id
 		e.insert(s)
 	}
@@ -28,7 +28,7 @@ func BenchmarkEngineArmExpire(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		s := e.top()
-		now = e.t[s].key()
+		now = e.t.at(s).key()
 		if _, over := e.takeDue(s, now); !over {
 			b.Fatal("a one-off not over")
 		}
@@ -44,14 +44,14 @@ func BenchmarkEngineRequeue(b *testing.B) {
 	const K = 100000
 	for i := range K {
 		s := e.alloc()
-		t := &e.t[s]
+		t := e.t.at(s)
 		t.due, t.period, t.left, t.id = int64(i), K, -1, uint64(i+1)
 		e.insert(s)
 	}
 	b.ResetTimer()
 	for range b.N {
 		s := e.top()
-		e.takeDue(s, e.t[s].key())
+		e.takeDue(s, e.t.at(s).key())
 	}
 }
 

@@ -87,7 +87,7 @@ func (r *engineRun) pickPeriod() int64 {
 }
 
 func (r *engineRun) load(m *mtimer) {
-	t := &r.e.t[m.slot]
+	t := r.e.t.at(m.slot)
 	gen, at, prev, next := t.gen, t.at, t.prev, t.next
 	*t = m.sched()
 	t.gen, t.at, t.prev, t.next = gen, at, prev, next
@@ -216,7 +216,7 @@ func (r *engineRun) checkSame(t testing.TB, m *mtimer) {
 	if !m.in {
 		return
 	}
-	s := &r.e.t[m.slot]
+	s := r.e.t.at(m.slot)
 	if s.due != m.due || s.left != m.left || s.blLeft != m.blLeft || s.blDue != m.blDue || s.id != m.id {
 		r.fail(t, "id %d: schedule %+v, model %+v", m.id, *s, *m)
 	}
@@ -239,7 +239,7 @@ func (r *engineRun) drain(t testing.TB, upto int64, max int, bulk bool) {
 			return
 		}
 		if s != m.slot {
-			r.fail(t, "next: order: model id %d, engine id %d", m.id, r.e.t[s].id)
+			r.fail(t, "next: order: model id %d, engine id %d", m.id, r.e.t.at(s).id)
 		}
 		if bulk {
 			want := m.sched()
@@ -294,7 +294,7 @@ func (r *engineRun) checkPending(t testing.TB) {
 		return
 	}
 	if r.e.top() != top.slot {
-		r.fail(t, "top: engine id %d, model id %d", r.e.t[r.e.top()].id, top.id)
+		r.fail(t, "top: engine id %d, model id %d", r.e.t.at(r.e.top()).id, top.id)
 	}
 	if r.e.nextDue() != top.key() {
 		r.fail(t, "nextDue %d, model %d", r.e.nextDue(), top.key())
@@ -339,9 +339,9 @@ func (r *engineRun) compact(t testing.TB) {
 			k++
 			continue
 		}
-		gen := r.e.t[m.slot].gen
+		gen := r.e.t.at(m.slot).gen
 		r.e.release(m.slot)
-		if r.e.t[m.slot].gen == gen {
+		if r.e.t.at(m.slot).gen == gen {
 			r.fail(t, "release kept the generation")
 		}
 	}
@@ -424,7 +424,7 @@ func TestEngineGroupsSwept(t *testing.T) {
 	var slots []int32
 	for i := range 200 {
 		s := e.alloc()
-		e.t[s] = sched{due: int64(1000 + i), period: int64(1000 + i), left: 1, id: uint64(i + 1), gen: e.t[s].gen, at: notHeld, prev: -1, next: -1}
+		*e.t.at(s) = sched{due: int64(1000 + i), period: int64(1000 + i), left: 1, id: uint64(i + 1), gen: e.t.at(s).gen, at: notHeld, prev: -1, next: -1}
 		e.insert(s)
 		slots = append(slots, s)
 	}
@@ -436,7 +436,7 @@ func TestEngineGroupsSwept(t *testing.T) {
 		e.release(s)
 	}
 	s := e.alloc()
-	e.t[s].due, e.t[s].period, e.t[s].left, e.t[s].id = 5, 5, 1, 999
+	e.t.at(s).due, e.t.at(s).period, e.t.at(s).left, e.t.at(s).id = 5, 5, 1, 999
 	e.insert(s) // sweeps first
 	if len(e.gmap) > emptyKeep+1 || e.nempty != len(e.gmap)-1 {
 		t.Errorf("after the sweep: %d groups, %d empty", len(e.gmap), e.nempty)

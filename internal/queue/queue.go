@@ -162,7 +162,7 @@ func (q *Queue) tick(now int64) int64 {
 		if s < 0 {
 			break
 		}
-		t := &q.run.t[s]
+		t := q.run.t.at(s)
 		first := t.key()
 		if first > now {
 			break
@@ -190,7 +190,7 @@ func (q *Queue) tick(now int64) int64 {
 // its record: bl of its backlog, then the rest of its main part from
 // mainFirst. q.mu must be held.
 func (q *Queue) publish(s int32, first, n, bl, mainFirst int64) {
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	q.readyN += n
 	if t.flags&fReady != 0 {
 		r := &q.ready[int(t.rpos-q.rbase)]
@@ -210,7 +210,7 @@ func (q *Queue) publish(s int32, first, n, bl, mainFirst int64) {
 
 // withdraw drops run timer s's record, if it has one. q.mu must be held.
 func (q *Queue) withdraw(s int32) {
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	if t.flags&fReady == 0 {
 		return
 	}

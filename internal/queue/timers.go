@@ -28,10 +28,10 @@ type Expiration struct {
 // slot finds the run timer named id. q.mu must be held.
 func (q *Queue) slot(id ID) (int32, bool) {
 	s := int32(uint32(id))
-	if q.closed || s < 0 || int(s) >= len(q.run.t) {
+	if q.closed || s < 0 || s >= q.run.t.n {
 		return 0, false
 	}
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	return s, t.gen == uint32(id>>32) && t.flags&fLive != 0
 }
 
@@ -62,7 +62,7 @@ func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, e
 		at = now
 	}
 	s := q.run.alloc()
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	q.seq++
 	t.id, t.tag, t.flags = q.seq, tag, fLive
 	if period > 0 {
@@ -88,7 +88,7 @@ func (q *Queue) Stop(id ID) error {
 	}
 	q.run.remove(s)
 	q.withdraw(s)
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	t.flags = t.flags&^fFired | fStopped
 	t.blLeft = 0
 	q.update()
@@ -131,7 +131,7 @@ func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, in
 	if !ok {
 		return 0, 0, q.notFound()
 	}
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	interval := t.left < 0
 	if period == 0 && interval {
 		return 0, 0, ErrRange
@@ -232,7 +232,7 @@ func (q *Queue) take(buf []Expiration, upto int64) int {
 		}
 		q.ready[i].Count = 0 // taken: skipped from now on
 		s := int32(uint32(r.ID))
-		t := &q.run.t[s]
+		t := q.run.t.at(s)
 		t.flags &^= fReady
 		q.nready--
 		q.readyN -= r.Count
@@ -275,7 +275,7 @@ func (q *Queue) take(buf []Expiration, upto int64) int {
 // restart asked for at reached the queue): the restart replaces them. The
 // record is withdrawn if nothing is left. q.mu must be held.
 func (q *Queue) trim(s int32, at int64) {
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	r := &q.ready[int(t.rpos-q.rbase)]
 	main := r.Count - t.pubBl
 	if main <= 0 || t.pubFirst+(main-1)*t.period <= at {
@@ -298,7 +298,7 @@ func (q *Queue) trim(s int32, at int64) {
 // part due after upto: they return to the timer's schedule, due as
 // before. It returns how many. q.mu must be held.
 func (q *Queue) cut(s int32, r *Expiration, upto int64) int64 {
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	main := r.Count - t.pubBl
 	if main <= 0 || t.pubFirst+(main-1)*t.period <= upto {
 		return 0
@@ -358,7 +358,7 @@ func (q *Queue) Due(id ID) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	if t.flags&fReady != 0 {
 		return q.ready[int(t.rpos-q.rbase)].Due, true
 	}
@@ -443,7 +443,7 @@ func (q *Queue) TakeAhead(upto, limit int64, buf []Expiration) (int, int64) {
 		if s < 0 {
 			break
 		}
-		t := &q.run.t[s]
+		t := q.run.t.at(s)
 		k := t.key()
 		if k > limit {
 			break
@@ -480,7 +480,7 @@ func (q *Queue) GiveBack(id ID, due int64) error {
 	if !ok {
 		return q.notFound()
 	}
-	t := &q.run.t[s]
+	t := q.run.t.at(s)
 	if t.left >= 0 || !q.run.held(s) || t.blLeft != 0 {
 		return ErrRange // a one-off, stopped, or restarted since
 	}

@@ -234,7 +234,7 @@ func (r *queueRun) take(t testing.TB, sync bool) {
 	for _, m := range r.m {
 		if len(m.dues) != 0 {
 			s := int32(uint32(m.id))
-			st := r.q.run.t[s]
+			st := r.q.run.t.at(s)
 			r.fail(t, "took everything after Sync, model has %x due %v; sched %+v top %d nextDue %d heap %v", m.id, m.dues, st, r.q.run.top(), r.q.run.nextDue(), r.q.run.heap[:min(5, len(r.q.run.heap))])
 		}
 	}
