@@ -250,6 +250,8 @@ const char *lmk_producer_name(lmk_state *st, const lmk_record *r);
 void lmk_producers_sweep(lmk_state *st);
 void lmk_producers_close(lmk_state *st);
 
-int luaopen_luamockit(lua_State *L);
+/* The one symbol of the shim the .so exports (main.go: hidden otherwise). */
+#define LMK_EXPORT __attribute__((visibility("default")))
+LMK_EXPORT int luaopen_luamockit(lua_State *L);
 
 #endif

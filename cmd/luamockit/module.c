@@ -153,7 +153,7 @@ static void push_universe(lua_State *L) {
 }
 
 /* [-0, +1, e] require("luamockit") */
-int luaopen_luamockit(lua_State *L) {
+LMK_EXPORT int luaopen_luamockit(lua_State *L) {
     static const luaL_Reg *const groups[] = {lmk_timer_funcs, lmk_dispatch_funcs, lmk_wait_funcs, lmk_clock_funcs,
                                              lmk_stats_funcs};
     int i, first;
