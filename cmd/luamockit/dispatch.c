@@ -212,12 +212,14 @@ static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
  * before its first callback, and stops at what a drain nested in it took
  * (that may have fallen due after this one began): sched.c's contract. */
 static int next_timer(lua_State *L, drain *d, int cbs) {
+    lmk_rec *r;
     int i;
     if (!d->took) {
         d->took = 1;
         lmk_sched_take(d->st, d->upto);
     }
-    i = lmk_took_next(L, d->st, cbs);
+    while ((r = lmk_took_pass(d->st)) != NULL) lmk_rec_drop(L, d->st, r, cbs); /* passed entries let go */
+    i = lmk_took_head(d->st);
     return i >= 0 && d->st->took.bound[i] > d->upto ? -1 : i;
 }
 

@@ -355,7 +355,8 @@ int lmk_hub_deliver(uintptr_t handle, void *item, int timeout_ms) {
     lmk_hub_wake_locked(h);
     pthread_mutex_unlock(&h->mu);
     if (timeout_ms < 0) return LUAMOCKIT_OK;
-    lmk_hub_wait_answer(h, &w, timeout_ms);
+    if (!lmk_hub_wait_answer(h, &w, timeout_ms) && !lmk_hub_withdraw(h, &w))
+        (void)lmk_hub_wait_answer(h, &w, 0); /* taken meanwhile: its answer comes */
     return w.status;
 }
 

@@ -103,7 +103,7 @@ void lmk_hub_fd_clear_locked(lmk_hub *h);
 int lmk_hub_pending_locked(lmk_hub *h);
 void lmk_hub_wake_locked(lmk_hub *h);
 void lmk_hub_answer(lmk_hub *h, lmk_waiter *w, int status);
-void lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms);
+int lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms);
 int lmk_hub_withdraw(lmk_hub *h, lmk_waiter *w);
 
 /* waking */

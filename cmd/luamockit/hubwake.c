@@ -16,7 +16,9 @@
  * waiter), it first looks for its answer for a short adaptive window,
  * then sleeps on a futex (Linux) or the hub's condition variable; its
  * timeout withdraws its item if the Lua thread has not taken it
- * (lmk_hub_withdraw, hub.c).
+ * (lmk_hub_withdraw, hub.c, called by the waiting thread once
+ * lmk_hub_wait_answer says its time ran out: this file calls nothing of
+ * hub.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -255,11 +257,12 @@ static int look(lmk_hub *h, lmk_waiter *w, int64_t start) {
     return got;
 }
 
-/* Blocks until w is answered (or its timeout withdraws its item). */
-void lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
+/* Blocks until w is answered (1), or timeout_ms (> 0) pass first (0: the
+ * caller withdraws its item, or waits on if the Lua thread took it). */
+int lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
     int64_t start = lmk_mono_ns();
     int64_t deadline = timeout_ms > 0 ? start + (int64_t)timeout_ms * 1000000 : INT64_MAX;
-    if (look(h, w, start)) return;
+    if (look(h, w, start)) return 1;
 #ifdef LMK_PORT_LINUX
     for (;;) {
         int32_t v = __atomic_load_n(&w->word, __ATOMIC_ACQUIRE);
@@ -267,11 +270,7 @@ void lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
         if (v == LMK_W_DONE) break;
         if (deadline != INT64_MAX) {
             int64_t left = deadline - lmk_mono_ns();
-            if (left <= 0) {
-                if (lmk_hub_withdraw(h, w)) return;
-                deadline = INT64_MAX; /* taken: its answer comes */
-                continue;
-            }
+            if (left <= 0) return 0;
             ts.tv_sec = (time_t)(left / 1000000000);
             ts.tv_nsec = (long)(left % 1000000000);
             tp = &ts;
@@ -286,10 +285,7 @@ void lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
     while (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) != LMK_W_DONE) {
         if (deadline != INT64_MAX && lmk_mono_ns() >= deadline) {
             pthread_mutex_unlock(&h->mu);
-            if (lmk_hub_withdraw(h, w)) return;
-            deadline = INT64_MAX;
-            pthread_mutex_lock(&h->mu);
-            continue;
+            return 0;
         }
         if (deadline == INT64_MAX) {
             pthread_cond_wait(&h->done, &h->mu);
@@ -310,4 +306,5 @@ void lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
     pthread_mutex_unlock(&h->mu);
 #endif
     learn(h, lmk_mono_ns() - start);
+    return 1;
 }

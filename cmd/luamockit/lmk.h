@@ -182,11 +182,12 @@ typedef struct lmk_state {
 
 /* ---- what the files offer each other ---- */
 
-/* module.c */
+/* guard.c */
 int lmk_error(lua_State *L, const char *what);
 const char *lmk_rc_message(int rc);
 lmk_state *lmk_getstate(lua_State *L);
 extern volatile int lmk_forked;
+void lmk_on_fork_child(void);
 
 /* clock.c (lmk_mono_ns: port.c) */
 extern const luaL_Reg lmk_clock_funcs[];
@@ -214,7 +215,8 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
 int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at);
 int lmk_took_reserve(lmk_state *st, int cap);
 void lmk_sched_take(lmk_state *st, int64_t upto);
-int lmk_took_next(lua_State *L, lmk_state *st, int cbs);
+lmk_rec *lmk_took_pass(lmk_state *st);
+int lmk_took_head(const lmk_state *st);
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
 int lmk_sched_fired(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);

@@ -1,18 +1,17 @@
 /*
  * module.c: require("luamockit"): the universe (one per lua_newstate) and
- * the registration of every function; the raising helper and the state
- * guard the other files use.
+ * the registration of every function.
  *
  * Arguments are checked, and errors raised, only in C and only after the
  * Go call of the moment has returned: Go never has a frame on the stack
- * when a Lua error unwinds. The files, one concern each: timer.c (arming,
- * timer methods), records.c (timer records), sched.c (the one crossing
- * to the schedules, which are Go's, and the taken batch), dispatch.c
- * (process_events, the error protocol), stats.c (timers, next_due,
- * stats),
+ * when a Lua error unwinds. The files, one concern each: guard.c (the
+ * state guard, the raising helper, fork), timer.c (arming, timer
+ * methods), records.c (timer records), sched.c (the one crossing to the
+ * schedules, which are Go's, and the taken batch), dispatch.c
+ * (process_events, the error protocol), stats.c (timers, next_due, stats),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
- * API), hub.c (producer items, waking the Lua thread), compat.c (Lua
- * 5.1-5.4).
+ * API), hub.c (producer items) and hubwake.c (waking threads), port.c
+ * (what differs between systems), compat.c (Lua 5.1-5.4).
  *
  * A universe's state is a full userdata kept in the registry under
  * LMK_STATE, with the tables every module function has as upvalues (see
@@ -28,37 +27,8 @@
 /* Default spin before a due timer (setspin), ns. */
 #define LMK_SPIN_DEFAULT_NS 250000
 
-volatile int lmk_forked = 0;
-static void on_fork_child(void) { lmk_forked = 1; }
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
-
-/* The raising helper: every runtime failure of the module goes through it. */
-int lmk_error(lua_State *L, const char *what) {
-    return luaL_error(L, "luamockit: %s", what);
-}
-
-const char *lmk_rc_message(int rc) {
-    switch (rc) {
-    case LMK_ECLOSED: return LMK_MSG_CLOSED;
-    case LMK_EEXISTS: return LMK_MSG_EXISTS;
-    case LMK_ERANGE: return LMK_MSG_RANGE;
-    case LMK_ESYS: return LMK_MSG_SYS;
-    case LMK_ENOMEM: return LMK_MSG_NOMEM;
-    case LMK_ENOTFOUND: return LMK_MSG_NOTFOUND;
-    case LMK_EPANIC: return LMK_MSG_PANIC;
-    }
-    return LMK_MSG_UNKNOWN;
-}
-
-/* [-0, +0, e] the live state of this universe, or raise. */
-lmk_state *lmk_getstate(lua_State *L) {
-    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
-    if (lmk_forked)
-        lmk_error(L, LMK_MSG_FORKED_EXEC);
-    if (st->q == 0) lmk_error(L, LMK_MSG_CLOSED);
-    return st;
-}
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, lmk_on_fork_child); }
 
 /* [-1, +0, -] __gc of the state: Go forgets the universe's timers, the hub
  * its items (releasing waiting producer threads) and its fd; the engine

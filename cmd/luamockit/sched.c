@@ -388,19 +388,26 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     }
 }
 
-/* The index of the batch's next entry with expirations left, or -1;
- * entries passed on the way let go of their records (cbs: CBS's index). */
-int lmk_took_next(lua_State *L, lmk_state *st, int cbs) {
+/* Passes the batch's head entry if it holds no expiration left, and
+ * returns its record, whose count the caller now holds and must let go
+ * of (lmk_rec_drop), or NULL: the head holds expirations (or the batch is
+ * empty), and lmk_took_head names it. An entry emptied before (took_empty)
+ * holds no count: it is passed on the way. */
+lmk_rec *lmk_took_pass(lmk_state *st) {
     lmk_took *t = &st->took;
     while (t->head < t->n && t->v[t->head].count == 0) {
-        lmk_rec *r = (lmk_rec *)t->v[t->head].tag; /* NULL: emptied (took_empty) */
+        lmk_rec *r = (lmk_rec *)t->v[t->head].tag;
         t->head++;
         if (r == NULL) continue;
         if (r->slot == t->head - 1) r->slot = -1;
-        lmk_rec_drop(L, st, r, cbs);
+        return r;
     }
-    return t->head < t->n ? t->head : -1;
+    return NULL;
 }
+
+/* The index of the batch's head entry, which holds expirations once
+ * lmk_took_pass has returned NULL; -1: the batch is empty. */
+int lmk_took_head(const lmk_state *st) { return st->took.head < st->took.n ? st->took.head : -1; }
 
 /* Uses one expiration of entry i (the head) and returns its record, with
  * one count of it (r->refs) for the caller; *fired: it was the
