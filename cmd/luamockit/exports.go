@@ -9,6 +9,7 @@ package main
 import "C"
 
 import (
+	"math"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -126,26 +127,31 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 	return C.LMK_OK
 }
 
-// lmk_arm arms a timer in the queue (queue.Arm): first due delay ns from
-// now, then every period ns (0: a one-off); tag is the C record. *id
+// lmk_arm arms a timer in the queue (queue.ArmAhead): first due delay ns
+// from at, then every period ns (0: a one-off); tag is the C record. *id
 // receives its id and *due when its first expiration falls due (queue
-// clock).
+// clock); what it has due by until is handed out at once into buf (at
+// most capacity records; *n of them), and *next says when its first
+// expiration not handed out falls due (INT64_MAX: none).
 //
 //export lmk_arm
-func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, id *C.uint64_t, due *C.int64_t) (rc C.int) {
-	*id, *due = 0, 0
+func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, until C.int64_t, buf *C.lmk_exp, capacity C.int,
+	id *C.uint64_t, due *C.int64_t, n *C.int, next *C.int64_t) (rc C.int) {
+	*id, *due, *n, *next = 0, 0, 0, math.MaxInt64
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
-	got, err := q.ArmAt(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag))
+	var out []queue.Expiration
+	if capacity > 0 {
+		out = unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))
+	}
+	got, first, k, nx, err := q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(until), out)
 	if err != nil {
 		return code(err)
 	}
-	*id = C.uint64_t(got)
-	d, _ := q.Due(got)
-	*due = C.int64_t(d)
+	*id, *due, *n, *next = C.uint64_t(got), C.int64_t(first), C.int(k), C.int64_t(nx)
 	return C.LMK_OK
 }
 

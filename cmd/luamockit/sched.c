@@ -96,6 +96,7 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 /* A timer of r's was armed, due at r->due: the batch no longer holds
  * everything due after it. */
 static void watch_arm(lmk_state *st, int64_t at);
+static void took_in(lmk_state *st, int k, int merge, int64_t upto);
 static void lower(lmk_state *st, const lmk_rec *r) {
     if (r->due <= st->ahead_until) st->ahead_until = r->due - 1;
     if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
@@ -108,15 +109,21 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
  * schedule): its first expiration one interval (a one-off: its delay)
  * away. Returns an LMK_* code. */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
+    lmk_took *t = &st->took;
     uint64_t qid = 0;
-    int64_t due = 0, ns = ns_of(r->ms);
-    int rc;
+    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms);
+    /* Go hands out at once what the timer has due by ahead_until */
+    int64_t until = st->ahead_until >= at ? st->ahead_until - st->clock_off : INT64_MIN;
+    int rc, k = 0;
     if (!go_ok(st)) return LMK_ECLOSED;
-    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, &qid, &due);
+    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, until, t->v + t->n, t->cap - t->n, &qid,
+                 &due, &k, &next);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     r->due = due + st->clock_off;
-    lower(st, r);
+    if (k > 0) took_in(st, k, 0, at);
+    if (next != INT64_MAX && next + st->clock_off <= st->ahead_until) st->ahead_until = next + st->clock_off - 1;
+    if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
     return LMK_OK;
 }
 
@@ -542,6 +549,7 @@ void lmk_sched_active(lmk_state *st) {
     int i;
     if (st->active || !go_ok(st)) return;
     st->active = 1;
+    st->ahead_until = INT64_MIN; /* from now on: nothing handed out ahead */
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         int64_t due = t->v[i].due; /* r's first not due: entries are in due order */
@@ -552,7 +560,6 @@ void lmk_sched_active(lmk_state *st) {
         else if (!r->periodic && r->state == LMK_T_ARMED)
             (void)lmk_sched_arm(st, r, due - ns_of(r->ms));
     }
-    st->ahead_until = INT64_MIN;
     (void)lmk_watch(st->q);
     if (st->tfd >= 0) lmk_port_watch_arm(st->tfd, INT64_MAX);
 }

@@ -31,6 +31,53 @@ func (r *aheadRun) lower(due int64) {
 	}
 }
 
+// armAhead arms as the Lua binding does: ArmAhead hands out at once what
+// the new timer has due by the consumer's bound.
+func (r *aheadRun) armAhead(t testing.TB) {
+	d := r.dur()
+	var period int64
+	if r.rint(2) == 0 {
+		period = d
+	}
+	if r.rint(10) == 0 {
+		d = 0
+	}
+	buf := make([]Expiration, 1+r.rint(12))
+	id, first, n, next, err := r.q.ArmAhead(-1, time.Duration(d), time.Duration(period), uintptr(r.seq+1), r.until, buf)
+	if err != nil {
+		r.fail(t, "ArmAhead: %v", err)
+	}
+	r.seq++
+	m := &qmodel{id: id, seq: r.seq, interval: period > 0, period: period, due: r.c.Now() + d, running: true, alive: true}
+	if !m.interval {
+		m.period = d
+	}
+	if first != m.due {
+		r.fail(t, "ArmAhead: first due %d, model %d", first, m.due)
+	}
+	r.logf("arm ahead %x seq %d delay %d period %d: %d handed out, next %d (until %d)", id, m.seq, d, period, n, next, r.until)
+	r.m = append(r.m, m)
+	r.byID[id] = m
+	for _, x := range buf[:n] {
+		if x.Due > r.until {
+			r.fail(t, "ArmAhead handed out %+v after the bound %d", x, r.until)
+		}
+		r.hold(x)
+	}
+	r.lower(next)
+}
+
+// hold keeps x in (due, arming order) among what the consumer holds.
+func (r *aheadRun) hold(x Expiration) {
+	i := sort.Search(len(r.held), func(i int) bool {
+		h := r.held[i]
+		return h.Due > x.Due || (h.Due == x.Due && h.Seq > x.Seq)
+	})
+	r.held = append(r.held, Expiration{})
+	copy(r.held[i+1:], r.held[i:])
+	r.held[i] = x
+}
+
 func (r *aheadRun) drop(id ID, after int64) {
 	k := 0
 	for _, x := range r.held {
@@ -54,13 +101,7 @@ func (r *aheadRun) run(t testing.TB) {
 		}
 		r.until = until
 		for _, x := range buf[:n] {
-			i := sort.Search(len(r.held), func(i int) bool {
-				h := r.held[i]
-				return h.Due > x.Due || (h.Due == x.Due && h.Seq > x.Seq)
-			})
-			r.held = append(r.held, Expiration{})
-			copy(r.held[i+1:], r.held[i:])
-			r.held[i] = x
+			r.hold(x)
 		}
 		r.logf("take ahead: %d records, until %d", n, until)
 	}
@@ -118,8 +159,12 @@ func runAheadModel(t testing.TB, seed uint64, ops int) (calls, steps int) {
 		switch r.rint(12) {
 		case 0, 1, 2:
 			for range 1 + r.rint(3) {
-				r.arm(t)
-				r.lower(r.m[len(r.m)-1].due)
+				if r.rint(2) == 0 {
+					r.arm(t)
+					r.lower(r.m[len(r.m)-1].due)
+				} else {
+					r.armAhead(t)
+				}
 			}
 		case 3:
 			if m := r.pick(); m != nil && m.alive {
@@ -141,7 +186,8 @@ func runAheadModel(t testing.TB, seed uint64, ops int) (calls, steps int) {
 				r.drop(m.id, now)
 				_, _, err := q.Restart(m.id, map[bool]int64{true: p, false: -1}[reset], false, -1)
 				if errors.Is(err, ErrNotFound) && !m.interval { // handed out: Go let go of it
-					delete(r.byID, m.id)
+					// (what the consumer holds of it keeps the old id: the
+					// map keeps it too, as the binding's record does)
 					r.seq++ // a new timer for Go: it comes after those armed before
 					m.id, err = q.Arm(time.Duration(p), 0, uintptr(r.seq))
 					m.seq = r.seq

@@ -49,13 +49,58 @@ func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
 // crossing, a contended lock): the schedule is the one of the moment it
 // was asked for, and what fell due since is due at once.
 func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, error) {
-	if delay < 0 || period < 0 {
-		return 0, ErrRange
-	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	id, _, err := q.arm(at, delay, period, tag)
+	if err == nil {
+		q.update()
+	}
+	return id, err
+}
+
+// ArmAhead is ArmAt for a consumer that holds every expiration due by
+// until (TakeAhead's bound): what the new timer has due by then is handed
+// out at once into buf, as TakeAhead would have (at most AheadPerTimer and
+// as many as buf holds), so that the consumer needs no take for it. It
+// returns the timer's id, when its first expiration is due, how many
+// records it wrote, and when its first expiration not handed out is due
+// (math.MaxInt64: none, a one-off handed out): the consumer lowers its
+// bound below that.
+func (q *Queue) ArmAhead(at int64, delay, period time.Duration, tag uintptr, until int64, buf []Expiration) (id ID, first int64, n int, next int64, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id, s, err := q.arm(at, delay, period, tag)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	first, next = q.run.t.at(s).due, math.MaxInt64
+	for {
+		t := q.run.t.at(s)
+		k := t.key()
+		if k > until || n == len(buf) || n == AheadPerTimer {
+			next = k
+			break
+		}
+		c, over := q.run.takeDue(s, k)
+		buf[n] = Expiration{ID: id, Tag: t.tag, Due: k, Count: c, Seq: t.id}
+		n++
+		if over {
+			q.run.release(s)
+			break
+		}
+	}
+	q.update()
+	return id, first, n, next, nil
+}
+
+// arm makes a timer (see ArmAt) and returns its id and slot. q.mu must be
+// held; the caller calls update.
+func (q *Queue) arm(at int64, delay, period time.Duration, tag uintptr) (ID, int32, error) {
+	if delay < 0 || period < 0 {
+		return 0, 0, ErrRange
+	}
 	if q.closed {
-		return 0, ErrClosed
+		return 0, 0, ErrClosed
 	}
 	now := q.clk.Now()
 	if at < 0 || at > now {
@@ -72,8 +117,7 @@ func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, e
 	}
 	t.due = at + int64(delay)
 	q.run.insert(s)
-	q.update()
-	return makeID(s, t.gen), nil
+	return makeID(s, t.gen), s, nil
 }
 
 // Stop disarms timer id and drops its expirations not yet taken: none is
