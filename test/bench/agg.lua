@@ -2,9 +2,15 @@
 --   lua agg.lua RESULTS "lua5.1 lua5.4"
 -- RESULTS has one line per measurement: "<lua> <tag> <impl> <key> <value>"
 -- (one line per round). Each cell is the median over the rounds and
--- [min..max]; the ratio column is median(luamockit) / median(luv); the
--- "better" column names the side whose median is better by more than 5%
--- ("~" when within 5%).
+-- [min..max]; the ratio columns are median(luamockit) / median(luv)
+-- ("mit/luv") and median(mitfd) / median(luv) ("fd/luv"); the "better"
+-- column names the side of luamockit and luv whose median is better by
+-- more than 5% ("~" when within 5%), "fd-better" the same for mitfd and
+-- luv. mitfd is luamockit driven through mit.fd() and socket.select();
+-- its columns, and floor's, are shown only when the results have any.
+-- Metrics luv has no value for (the Go threads') show "-" there. "Go":
+-- the threads other than the main (Lua) one; "Lua": the main thread;
+-- wake-ups: context switches (common.lua: C.emit_threads).
 local file, luas = arg[1], arg[2] or "lua5.1 lua5.4"
 
 local data = {} -- data[lua][tag][key][impl] = {values}
@@ -45,7 +51,10 @@ section("3 prompt loop (8 timers x 1 ms, 1 s)", "prompt", {
   M("prompt", "prompt.cb_per_s", "callbacks/s (ideal 8000)", "hi", true),
   M("prompt", "prompt.cpu_us_per_cb", "CPU us per callback", "lo", true),
   M("prompt", "prompt.cpu_pct", "CPU % of one core", "lo", false),
-  M("prompt", "prompt.loops_per_s", "wait() returns/s", nil, false),
+  M("prompt", "prompt.loops_per_s", "wait()/select() returns/s", nil, false),
+  M("prompt", "prompt.go_cpu_us_per_exp", "Go CPU us / callback", "lo", false),
+  M("prompt", "prompt.go_wakes_per_exp", "Go wake-ups / 1000 callbacks", "lo", false, 1000),
+  M("prompt", "prompt.lua_wakes_per_exp", "Lua wake-ups / 1000 callbacks", "lo", false, 1000),
 })
 section("4 wake latency (20 ms one-off, 200x), us after due", "wake", {
   M("wake", "wake.p50_us", "p50", "lo", false),
@@ -53,11 +62,17 @@ section("4 wake latency (20 ms one-off, 200x), us after due", "wake", {
   M("wake", "wake.p99_us", "p99", "lo", true),
   M("wake", "wake.max_us", "max", "lo", false),
   M("wake", "wake.min_us", "min (< 0: fired early)", nil, false),
+  M("wake", "wake.go_cpu_us_per_exp", "Go CPU us / expiration", "lo", false),
+  M("wake", "wake.go_wakes_per_exp", "Go wake-ups / expiration", "lo", false),
+  M("wake", "wake.lua_wakes_per_exp", "Lua wake-ups / expiration", "lo", false),
 })
 section("5 drift (10 ms interval, 400 ticks), ms", "drift", {
   M("drift", "drift.lag_ms", "lag of tick 400 vs ideal", "lo", false),
   M("drift", "drift.p99_dev_ms", "p99 |tick - ideal|", "lo", false),
   M("drift", "drift.p99_period_jitter_ms", "p99 |interval - 10 ms|", "lo", false),
+  M("drift", "drift.go_cpu_us_per_exp", "Go CPU us / tick", "lo", false),
+  M("drift", "drift.go_wakes_per_exp", "Go wake-ups / tick", "lo", false),
+  M("drift", "drift.lua_wakes_per_exp", "Lua wake-ups / tick", "lo", false),
 })
 for _, sc in ipairs({
   { "scale1000", "K=1 000", false },
@@ -72,7 +87,10 @@ for _, sc in ipairs({
     M(tag, "scale.cpu_s", "loop CPU s", "lo", target),
     M(tag, "scale.delivered_pct", "delivered % of ideal", "hi", false),
     M(tag, "scale.teardown_ms", "teardown (destroy all) ms", "lo", false),
-    M(tag, "scale.waits", "wait() returns in the loop", nil, false),
+    M(tag, "scale.waits", "wait/select returns in loop", nil, false),
+    M(tag, "scale.go_cpu_us_per_exp", "Go CPU ns / callback", "lo", false, 1000),
+    M(tag, "scale.go_wakes_per_exp", "Go wake-ups / 1000 callbacks", "lo", false, 1000),
+    M(tag, "scale.lua_wakes_per_exp", "Lua wake-ups / 1000 callbacks", "lo", false, 1000),
   })
 end
 section("6 scale K=1 000 000 one-offs at 60 s, then destroyed", "scale1M", {
@@ -87,6 +105,9 @@ section("7 idle (2 s, nothing due)", "idle", {
   M("idle", "idle.returns", "wait returns (ideal 1)", "lo", false),
   M("idle", "idle.ctxsw", "context switches, all threads", "lo", false),
   M("idle", "idle.threads", "threads in the process", "lo", false),
+  M("idle", "idle.go_cpu_us", "Go CPU us, total", "lo", false),
+  M("idle", "idle.go_wakes", "Go wake-ups, total", "lo", false),
+  M("idle", "idle.lua_wakes", "Lua wake-ups, total", "lo", false),
 })
 
 local function median(t)
@@ -118,18 +139,43 @@ local function cell(vals, mul)
   return string.format("%s [%s..%s]", fmt(m), fmt(s[1]), fmt(s[#s])), m
 end
 
-local W = { 32, 7, 22, 22, 18, 8, 6 }
-local function line(cols)
+local lualist = {}
+for l in luas:gmatch("%S+") do lualist[#lualist + 1] = l end
+
+-- Optional columns: shown only if some result of the main table has them.
+local has_impl = {}
+for _, lua in ipairs(lualist) do
+  for tag, keys in pairs(data[lua] or {}) do
+    if tag ~= "tasks" then
+      for _, impls in pairs(keys) do
+        for impl in pairs(impls) do has_impl[impl] = true end
+      end
+    end
+  end
+end
+local show_fd, show_floor = has_impl.mitfd == true, has_impl.floor == true
+
+-- columns: { header, width, left-aligned }
+local COLS = { { "metric", 32, true }, { "lua", 7 }, { "luamockit", 22 } }
+if show_fd then COLS[#COLS + 1] = { "mitfd", 22 } end
+COLS[#COLS + 1] = { "luv", 22 }
+if show_floor then COLS[#COLS + 1] = { "floor", 18 } end
+COLS[#COLS + 1] = { "mit/luv", 8 }
+if show_fd then COLS[#COLS + 1] = { "fd/luv", 7 } end
+COLS[#COLS + 1] = { "better", 6 }
+if show_fd then COLS[#COLS + 1] = { "fd-better", 9 } end
+
+local function line(cells)
   local out = {}
-  for i, c in ipairs(cols) do
-    if i == 1 then out[i] = string.format("%-" .. W[i] .. "s", c)
-    else out[i] = string.format("%" .. W[i] .. "s", c) end
+  for i, c in ipairs(COLS) do
+    local v = cells[c[1]] or ""
+    if c[3] then out[i] = string.format("%-" .. c[2] .. "s", v)
+    else out[i] = string.format("%" .. c[2] .. "s", v) end
   end
   print((table.concat(out, " "):gsub("%s+$", "")))
 end
-
-local lualist = {}
-for l in luas:gmatch("%S+") do lualist[#lualist + 1] = l end
+local total_w = -1
+for _, c in ipairs(COLS) do total_w = total_w + c[2] + 1 end
 
 local function has(m)
   for _, lua in ipairs(lualist) do
@@ -142,9 +188,27 @@ for _, m in ipairs(layout) do
   if m.key and has(m) then any_main = true break end
 end
 if any_main then
-  line({ "metric", "lua", "luamockit", "luv", "floor", "mit/luv", "better" })
-  print(string.rep("-", 32 + 7 + 22 + 22 + 18 + 8 + 6 + 6))
+  local hdr = {}
+  for _, c in ipairs(COLS) do hdr[c[1]] = c[1] end
+  line(hdr)
+  print(string.rep("-", total_w))
 end
+
+-- ratio a/b and which of the two is better (name for a, "luv" for b, "~")
+local function compare(m, a, b, name)
+  local ratio, better = "", ""
+  if a and b then
+    if m.ratio and b ~= 0 then ratio = string.format("%.2f", a / b) end
+    if m.better then
+      local lo, hi = math.min(a, b), math.max(a, b)
+      if hi - lo <= 0.05 * math.max(math.abs(lo), math.abs(hi)) then better = "~"
+      elseif (m.better == "lo") == (a < b) then better = name
+      else better = "luv" end
+    end
+  end
+  return ratio, better
+end
+
 for idx, m in ipairs(layout) do
   if not m.key then
     local any = false
@@ -157,20 +221,15 @@ for idx, m in ipairs(layout) do
     for _, lua in ipairs(lualist) do
       local d = data[lua] and data[lua][m.tag] and data[lua][m.tag][m.key]
       if d then
-        local cm, mm = cell(d.mit, m.mul)
-        local cl, ml = cell(d.luv, m.mul)
-        local cf = cell(d.floor, m.mul)
-        local ratio, better = "", ""
-        if mm and ml then
-          if m.ratio and ml ~= 0 then ratio = string.format("%.2f", mm / ml) end
-          if m.better then
-            local lo, hi = math.min(mm, ml), math.max(mm, ml)
-            if hi - lo <= 0.05 * math.max(math.abs(lo), math.abs(hi)) then better = "~"
-            elseif (m.better == "lo") == (mm < ml) then better = "mit"
-            else better = "luv" end
-          end
-        end
-        line({ "  " .. m.label, lua, cm, cl, cf, ratio, better })
+        local c = { metric = "  " .. m.label, lua = lua }
+        local mm, mf, ml
+        c.luamockit, mm = cell(d.mit, m.mul)
+        c.mitfd, mf = cell(d.mitfd, m.mul)
+        c.luv, ml = cell(d.luv, m.mul)
+        c.floor = cell(d.floor, m.mul)
+        c["mit/luv"], c.better = compare(m, mm, ml, "mit")
+        c["fd/luv"], c["fd-better"] = compare(m, mf, ml, "fd")
+        line(c)
       end
     end
   end

@@ -6,10 +6,40 @@
 #
 # Every workload runs in a fresh interpreter process (<lua> <row>.lua <impl>
 # [params]) that prints "key value" lines; rows and implementations never
-# share a process. Within a row the implementations alternate round by
-# round (mit, luv, floor; then luv, mit, floor; ...), so slow drifts of a
-# noisy machine hit both sides alike. agg.lua prints the medians and
-# min..max of the rounds as one table.
+# share a process. Within a row the implementations take turns: each round
+# rotates their order by one (mit, mitfd, luv; then mitfd, luv, mit; then
+# luv, mit, mitfd; ...), so each runs first, second and last equally often
+# and slow drifts of a noisy machine hit every side alike. agg.lua prints
+# the medians and min..max of the rounds as one table.
+#
+# Columns (implementations):
+#   luamockit  "mit": the loop blocks in mit.wait(ms), then calls
+#              mit.process_events() (Go passive: the waiting thread keeps
+#              time).
+#   mitfd      luamockit driven the way event-loop adapters drive it:
+#              mit.fd() is called once at start, through
+#              require("luamockit.socket").newfd(), and the loop blocks in
+#              LuaSocket's socket.select({waker}, nil, timeout_s) on it,
+#              then calls mit.process_events(). Rows prompt, wake, drift,
+#              scale (every K) and idle; needs LuaSocket for each Lua.
+#              The row scripts take their luamockit branch (common.lua:
+#              C.impl "mit", C.fdmode); results are recorded as "mitfd".
+#   luv        libuv through luv.   floor: rows dispatch and arm only.
+#
+# Thread metrics (rows prompt, wake, drift, scale with intervals, idle),
+# over the window the row already measures; /proc/self/task/<tid>/ is
+# read just outside it (common.lua: C.threads, C.threads_end):
+#   <row>.go_cpu_us_per_exp   CPU time (us) of the threads other than the
+#                             main (Lua) one, i.e. the Go runtime's, per
+#                             expiration (callback) the row delivered in
+#                             the window. From schedstat's run time (ns);
+#                             where the kernel has none, utime + stime of
+#                             stat (clock ticks, LMK_BENCH_HZ)
+#   <row>.go_wakes_per_exp    their context switches (voluntary +
+#                             nonvoluntary: wake-ups) per expiration
+#   <row>.lua_wakes_per_exp   the main thread's, per expiration (luv too)
+# The idle row delivers none: it reports the totals over its 2 s instead
+# (idle.go_cpu_us, idle.go_wakes, idle.lua_wakes). Go columns of luv: "-".
 #
 # Environment:
 #   BUILD        build directory (build/<abi>/luamockit.so)      [build]
@@ -19,6 +49,7 @@
 #   ROUNDS       rounds of the short rows (dispatch, arm, prompt)     [5]
 #   SLOW_ROUNDS  rounds of the long rows (wake, drift, scale, idle,
 #                tasks)                                               [3]
+#   LMK_BENCH_HZ set here to `getconf CLK_TCK` for the row scripts
 #   LMK_COPAS4_PATH  a directory with copas 4.x (and binaryheap,
 #                timerwheel, coxpcall): the tasks row's copas column
 #   NOISE_MAX    a run during which other processes used more than this
@@ -50,6 +81,8 @@ failures=$tmp/failures
 : >"$tmp/repeated"
 : >"$tmp/noisy"
 hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+LMK_BENCH_HZ=$hz
+export LMK_BENCH_HZ
 t_start=$(date +%s)
 
 # busy and total jiffies of the whole machine (/proc/stat "cpu" line)
@@ -69,7 +102,7 @@ abi_of() {
 if [ -n "${MAKELEVEL:-}" ]; then cmd="make bench (BUILD=$BUILD sh test/bench/run.sh)"; else cmd="sh $0 (BUILD=$BUILD)"; fi
 model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
 memtotal=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null)
-echo "luamockit benchmark: luamockit vs luv vs floor"
+echo "luamockit benchmark: luamockit (mit.wait; mitfd: select on mit.fd) vs luv vs floor"
 echo "command : $cmd ROUNDS=$ROUNDS SLOW_ROUNDS=$SLOW_ROUNDS"
 echo "date    : $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine : nproc $(nproc), ${model:-unknown CPU}, $memtotal"
@@ -100,8 +133,10 @@ for lua in $LUAS; do
 		package.cpath = os.getenv("LMK_BENCH_CPATH") .. ";" .. package.cpath
 		local mit = require("luamockit")
 		local ok, uv = pcall(require, "luv")
+		local oks, so = pcall(require, "socket")
 		io.write(_VERSION, ", ", mit._VERSION, ", ",
-			ok and ("luv on libuv " .. uv.version_string()) or "luv MISSING")' 2>&1)
+			ok and ("luv on libuv " .. uv.version_string()) or "luv MISSING", ", ",
+			oks and tostring(so._VERSION) or "LuaSocket MISSING (mitfd fails)")' 2>&1)
 	echo "$lua : $v; module $so ($(wc -c <"$so" | tr -d ' ') bytes, $(date -u -r "$so" '+%H:%M:%S UTC'))"
 done
 echo
@@ -165,8 +200,8 @@ task_impls() {
 	echo "$_ti"
 }
 
-# row LUA TAG ROUNDS IMPLS ROW [PARAMS...]: ROUNDS rounds, implementations
-# alternating their order each round.
+# row LUA TAG ROUNDS IMPLS ROW [PARAMS...]: ROUNDS rounds; round r runs
+# the implementations rotated left by r-1 (two of them: alternating).
 row() {
 	_rl=$1 _rt=$2 _rn=$3 _ri=$4
 	shift 4
@@ -174,7 +209,8 @@ row() {
 	_t0=$(date +%s)
 	printf '  %s %-12s x%d ...' "$_rl" "$_rt" "$_rn" >&2
 	while [ "$_r" -le "$_rn" ]; do
-		if [ $((_r % 2)) -eq 1 ]; then _order=$_ri; else _order=$(echo "$_ri" | awk '{ t = $1; $1 = $2; $2 = t; print }'); fi
+		_order=$(echo "$_ri" | awk -v k="$((_r - 1))" '{
+			s = ""; for (i = 0; i < NF; i++) s = s (i ? " " : "") $((i + k) % NF + 1); print s }')
 		for _i in $_order; do run1 "$_rl" "$_rt" "$_i" "$@"; done
 		_r=$((_r + 1))
 	done
@@ -186,16 +222,16 @@ for lua in $LUAS; do
 		case $r in
 		dispatch) row "$lua" dispatch "$ROUNDS" "mit luv floor" dispatch 100000 ;;
 		arm) row "$lua" arm "$ROUNDS" "mit luv floor" arm 100000 ;;
-		prompt) row "$lua" prompt "$ROUNDS" "mit luv" prompt 8 1000 ;;
-		wake) row "$lua" wake "$SLOW_ROUNDS" "mit luv" wake 200 20 ;;
-		drift) row "$lua" drift "$SLOW_ROUNDS" "mit luv" drift 400 10 ;;
+		prompt) row "$lua" prompt "$ROUNDS" "mit mitfd luv" prompt 8 1000 ;;
+		wake) row "$lua" wake "$SLOW_ROUNDS" "mit mitfd luv" wake 200 20 ;;
+		drift) row "$lua" drift "$SLOW_ROUNDS" "mit mitfd luv" drift 400 10 ;;
 		scale)
 			for k in 1000 10000 100000; do
-				row "$lua" "scale$k" "$SLOW_ROUNDS" "mit luv" scale "$k" interval 2000
+				row "$lua" "scale$k" "$SLOW_ROUNDS" "mit mitfd luv" scale "$k" interval 2000
 			done
-			row "$lua" scale1M "$SLOW_ROUNDS" "mit luv" scale 1000000 oneoff
+			row "$lua" scale1M "$SLOW_ROUNDS" "mit mitfd luv" scale 1000000 oneoff
 			;;
-		idle) row "$lua" idle "$SLOW_ROUNDS" "mit luv" idle 2000 ;;
+		idle) row "$lua" idle "$SLOW_ROUNDS" "mit mitfd luv" idle 2000 ;;
 		tasks) row "$lua" tasks "$SLOW_ROUNDS" "$(task_impls "$lua")" tasks 10000 2000 100 ;;
 		*) echo "unknown row $r" >&2 ;;
 		esac
@@ -213,7 +249,11 @@ if [ -n "${RESULTS_OUT:-}" ]; then cp "$results" "$RESULTS_OUT"; fi
 echo
 echo "noise rows: share of the machine's CPU that other processes used during the runs (2 CPUs: 50% = one busy core)."
 echo "cells: median [min..max] of the rounds ($ROUNDS rounds for rows 1-3, $SLOW_ROUNDS for rows 4-8), each run in a fresh process;"
-echo "mit/luv = ratio of the medians; better = side whose median is better by > 5% (~ within 5%)."
+echo "mit/luv, fd/luv = ratio of the medians (luamockit, mitfd to luv); better = of luamockit and luv, the side whose"
+echo "median is better by > 5% (~ within 5%); fd-better = the same for mitfd and luv."
+echo "mitfd: luamockit driven through mit.fd() (msock.newfd) and socket.select() instead of mit.wait()."
+echo "Go rows: CPU (schedstat run time, else stat ticks) and context switches (= wake-ups) of the threads other than"
+echo "the main (Lua) one, i.e. Go's, per expiration the row delivered; Lua wake-ups: the main thread's; idle: totals."
 echo "floor: dispatch = the callback called through pcall in a Lua loop; arm = storing a fresh table (no timer)."
 echo "CPU is process CPU time (os.clock: every thread, Go runtime included); RSS is VmHWM of a process running one K."
 # Noise: CPU the rest of the machine used meanwhile (busy time of all CPUs

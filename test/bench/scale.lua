@@ -1,13 +1,17 @@
 -- Row 6, scale: K timers in one process (run.sh starts a fresh process per
 -- K, so VmHWM is the peak of that K alone).
 --   interval mode: K interval timers at 100 ms, run DUR ms in the event
---     loop (mit: wait()/process_events(); luv: uv.run until a stopper
---     timer), then destroy them all (mit: t:destroy(); luv: t:close() and
+--     loop (mit: wait()/process_events(), mitfd: select() on mit.fd() and
+--     process_events(); luv: uv.run until a stopper timer), then destroy
+--     them all (mit: t:destroy(); luv: t:close() and
 --     the uv.run that finishes the closes).
 --   oneoff mode: K one-offs armed at 60 s, then destroyed (nothing fires).
 -- Prints peak RSS (VmHWM, MB), its growth per timer (bytes), arm time,
 -- loop CPU (os.clock, every thread), delivered callbacks vs the ideal
--- count, and teardown time.
+-- count, and teardown time; in interval mode, per delivered callback, the
+-- CPU and wake-ups of the threads other than the main one (luamockit:
+-- Go's) and the main thread's wake-ups over the loop (C.emit_threads; the
+-- snapshots are taken just outside the os.clock window).
 -- Ideal: sum over timers of floor((end - arm_i) / 100 ms), end = the last
 -- arm + DUR + 50 ms (or the last time the loop took events, if later);
 -- arm times are read every CHUNK arms (luv: uv.update_time() there too,
@@ -95,13 +99,16 @@ if MODE == "interval" then
   -- Ends half a period off the schedule of the last-armed timer, so no
   -- expiration is due right at the end.
   local tend = a1 + DUR + PERIOD / 2
+  local s0 = C.threads()
   local c0 = os.clock()
   -- The loop returns when it last took events (mit: the last
   -- process_events call; luv: the stopper's callback, the last loop
   -- iteration); normally about tend, later if the process was descheduled
   -- there. Expirations due by then count as ideal.
+  local n0 = n
   tend = math.max(tend, loop(tend))
   local c1 = os.clock()
+  local s1 = C.threads_end(s0)
   local ideal = 0
   local prev = a0
   for j = 1, #marks do
@@ -114,6 +121,7 @@ if MODE == "interval" then
   C.emit("scale.delivered", n)
   C.emit("scale.ideal", ideal)
   C.emit("scale.delivered_pct", n / ideal * 100)
+  C.emit_threads("scale", s0, s1, n - n0)
 end
 
 local d0 = now()
