@@ -166,7 +166,6 @@ typedef struct lmk_state {
     int64_t last_item;   /* when a drain last took an item (lmk_mono_ns) */
     int64_t clock_off;   /* lmk_mono_ns() - Go's queue clock */
     lmk_took took;       /* expirations taken from Go, not yet run (sched.c) */
-    int64_t ahead_until; /* the batch holds every expiration due by then (sched.c) */
     int active;          /* Go's clock goroutine publishes at due times (setport, portable fd()) */
     int efd, tfd;        /* fd()'s epoll descriptor and its timerfd, or -1 (sched.c) */
     int64_t tfd_at;      /* when tfd was last armed to expire */
@@ -224,7 +223,7 @@ int64_t lmk_next_due(lmk_state *st);
 int64_t lmk_next_wake(lmk_state *st);
 /* How much later than the next due time a waiting thread may wake, to
  * take the expirations due within that much of it in one wake-up. */
-#define LMK_COALESCE_NS 50000
+#define LMK_COALESCE_NS 100000
 int64_t lmk_go_pending(lmk_state *st);
 int64_t lmk_took_due(lmk_state *st, int64_t now);
 int lmk_sched_fd(lmk_state *st);

@@ -9,15 +9,18 @@
  *
  * Go decides ahead. A call from C into an idle Go runtime wakes Go's
  * sysmon, and Go's runtime timers wake in whole milliseconds, so neither
- * may come once per expiration. Go's queue is passive (on Linux, always;
- * elsewhere until fd()): its clock goroutine sleeps, and a drain's take
+ * may come once per expiration. Go's queue is passive (until setport(),
+ * or fd() on the portable path): its clock goroutine sleeps, and a drain's take
  * (lmk_take) hands over what is due by the drain's start and, ahead of
  * their time, the expirations due in the next LMK_AHEAD_NS (at most
  * queue.AheadPerTimer per timer), one entry each, at their due times.
- * Go's schedules move past what they hand out. st->ahead_until says until
- * when the batch holds every expiration due: a drain calls Go only once
- * its start passes it (or Go has published something, the hub's go flag),
- * and an arm or start due by then lowers it. wait() sleeps until the
+ * Go's schedules move past what they hand out, and Go writes the due time
+ * of the first expiration it holds into the hub (go_due, on C's clock)
+ * whenever it moves: the batch holds every expiration due before it, so a
+ * drain calls Go only once its start reaches go_due (or Go has published
+ * something itself, the hub's go flag), and C keeps no bound of its own.
+ * An arm gets what the new timer has due before go_due (within the
+ * window) handed out with it (queue.ArmAhead). wait() sleeps until the
  * earlier of the batch's first entry and the due time Go writes into the
  * hub (go_due, on C's clock: its earliest expiration not handed out), with
  * no call; fd() on Linux is an epoll descriptor over the hub's eventfd and
@@ -30,7 +33,7 @@
  * back what it held ahead (lmk_sched_active).
  *
  * Crossings into Go: one synchronous call per arm, stop, start and
- * destroy; one per drain past ahead_until; one per pending() (lmk_counts)
+ * destroy; one per drain that reaches go_due; one per pending() (lmk_counts)
  * and remaining() of a timer the batch holds nothing of (lmk_due).
  *
  * The contract of what a record caches (written only in this file):
@@ -77,8 +80,8 @@
  * reserved when the slab grows (lmk_took_reserve): an outermost drain's
  * due expirations take one entry per timer. A take that needs more (what
  * is handed out ahead, a nested drain's) grows the batch, and if memory
- * runs out, what does not fit stays in Go for a later drain (ahead_until
- * stays before the drain's start): nothing is lost.
+ * runs out, what does not fit stays in Go for a later drain (go_due, or
+ * the go flag, says so): nothing is lost.
  */
 #include <stdlib.h>
 
@@ -93,13 +96,15 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
  * fastest timer, whichever comes first. */
 #define LMK_AHEAD_NS (16 * 1000000LL)
 
-/* A timer of r's was armed, due at r->due: the batch no longer holds
- * everything due after it. */
 static void watch_arm(lmk_state *st, int64_t at);
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
-static void lower(lmk_state *st, const lmk_rec *r) {
-    if (r->due <= st->ahead_until) st->ahead_until = r->due - 1;
-    if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
+
+/* Whether the batch holds every expiration due by upto: Go has handed
+ * out everything due before go_due (the due time of the first it holds,
+ * which it writes into the hub whenever it moves), unless it published
+ * some itself (the go flag: its clock goroutine, a pending() call). */
+static int holds_due(lmk_state *st, int64_t upto) {
+    return upto < lmk_hub_go_due(st->hub) && !lmk_hub_go(st->hub);
 }
 
 static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
@@ -111,18 +116,22 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     lmk_took *t = &st->took;
     uint64_t qid = 0;
-    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms);
-    /* Go hands out at once what the timer has due by ahead_until */
-    int64_t until = st->ahead_until >= at ? st->ahead_until - st->clock_off : INT64_MIN;
+    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms), go, until;
     int rc, k = 0;
     if (!go_ok(st)) return LMK_ECLOSED;
+    /* Go hands out at once what the new timer has due before its own
+     * first (the batch holds everything before that), within the window */
+    go = lmk_hub_go_due(st->hub);
+    until = at + LMK_AHEAD_NS;
+    if (go <= until) until = go - 1;
+    until = st->active ? INT64_MIN : until - st->clock_off;
     rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, until, t->v + t->n, t->cap - t->n, &qid,
                  &due, &k, &next);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     r->due = due + st->clock_off;
+    (void)next; /* Go wrote it into go_due if it is the first it holds */
     if (k > 0) took_in(st, k, 0, at);
-    if (next != INT64_MAX && next + st->clock_off <= st->ahead_until) st->ahead_until = next + st->clock_off - 1;
     if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
     return LMK_OK;
 }
@@ -239,7 +248,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
         st->took.left += taken;
     }
     r->due = due + st->clock_off;
-    lower(st, r);
+    if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
     return LMK_OK;
 }
 
@@ -378,19 +387,18 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     int merge = st->depth <= 1;
     if (!go_ok(st)) return;
     if (merge) took_join(t, upto);
-    if (upto <= st->ahead_until && !lmk_hub_go(st->hub)) return;
+    if (holds_due(st, upto)) return;
     took_compact(t);
     for (;;) {
         int k = 0, room = t->cap - t->n;
-        int64_t until = upto - 1 - st->clock_off;
+        int64_t until = 0;
         if (lmk_take(st->q, upto - st->clock_off, upto + LMK_AHEAD_NS - st->clock_off, t->v + t->n, room, &k, &until) !=
             LMK_OK)
             k = 0;
         took_in(st, k, merge, upto);
-        st->ahead_until = until + st->clock_off;
-        /* full: only a nested take (entries of one timer from several
-         * takes) or a long look ahead can fill it; grow it, or leave the
-         * rest in Go for the next drain (ahead_until is then before upto) */
+        /* full: a nested take (entries of one timer from several takes)
+         * or a long look ahead can fill it; grow it, or leave the rest in
+         * Go for the next drain (go_due, or the go flag, says so) */
         if (k < room || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
     }
 }
@@ -549,7 +557,6 @@ void lmk_sched_active(lmk_state *st) {
     int i;
     if (st->active || !go_ok(st)) return;
     st->active = 1;
-    st->ahead_until = INT64_MIN; /* from now on: nothing handed out ahead */
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         int64_t due = t->v[i].due; /* r's first not due: entries are in due order */
@@ -566,8 +573,8 @@ void lmk_sched_active(lmk_state *st) {
 
 /* fd(): the descriptor an outside loop polls. On Linux an epoll instance
  * over the hub's fd (producer items, what Go published) and a timerfd that
- * expires at the next due time (lmk_sched_rearm after each drain, lower()
- * after each arm): Go stays passive and no thread wakes to make it
+ * expires at the next due time (lmk_sched_rearm after each drain; arms
+ * and starts bring it forward): Go stays passive and no thread wakes to make it
  * readable. Elsewhere, or once setport() made Go active, the hub's fd. */
 int lmk_sched_fd(lmk_state *st) {
     if (st->efd >= 0) return st->efd;

@@ -74,7 +74,7 @@ func (b *slab) at(s int32) *sched { return &b.c[s>>slabBits][s&(1<<slabBits-1)] 
 
 // grow makes a new slot (zeroed) and returns it.
 func (b *slab) grow() int32 {
-	if int(b.n)>>slabBits == len(b.c) {
+	if int(b.n)>>slabBits >= len(b.c) {
 		b.c = append(b.c, make([]sched, 1<<slabBits))
 	}
 	b.n++
@@ -148,7 +148,11 @@ type group struct {
 const emptyKeep = 64
 
 func newEngine() engine {
-	return engine{free: -1, last: -1, cursor: -1, gmap: make(map[gkey]int32)}
+	e := engine{free: -1, last: -1, cursor: -1, gmap: make(map[gkey]int32)}
+	// the first chunk now: its page faults are the queue's creation's,
+	// not a first arming's (which they would make tens of µs late)
+	e.t.c = append(e.t.c, make([]sched, 1<<slabBits))
+	return e
 }
 
 // ---- the slab ----
