@@ -221,9 +221,11 @@ int lmk_sched_fired(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
 int64_t lmk_next_wake(lmk_state *st);
-/* How much later than the next due time a waiting thread may wake, to
- * take the expirations due within that much of it in one wake-up. */
+/* How late an expiration may run so that it shares a wake-up with others
+ * (sched.c, lmk_next_wake): 1% of its timer's interval, at least
+ * LMK_COALESCE_NS, at most LMK_COALESCE_MAX_NS. */
 #define LMK_COALESCE_NS 100000
+#define LMK_COALESCE_MAX_NS 1000000
 int64_t lmk_go_pending(lmk_state *st);
 int64_t lmk_took_due(lmk_state *st, int64_t now);
 int lmk_sched_fd(lmk_state *st);

@@ -494,21 +494,36 @@ int64_t lmk_next_due(lmk_state *st) {
     return first < go ? first : go;
 }
 
+/* How late an expiration of r may run so that it shares a wake-up with
+ * others: 1% of its interval (a one-off: its delay), at least
+ * LMK_COALESCE_NS and at most LMK_COALESCE_MAX_NS. */
+static int64_t leeway(const lmk_rec *r) {
+    int64_t l = ns_of(r->ms) / 100;
+    return l < LMK_COALESCE_NS ? LMK_COALESCE_NS : l > LMK_COALESCE_MAX_NS ? LMK_COALESCE_MAX_NS : l;
+}
+
 /* When the thread waiting for the universe's next expiration wakes
- * (wait(), fd()'s timer): at the next due time, or later by at most
- * LMK_COALESCE_NS, so that expirations due that close together (timers
- * armed in a burst) take one wake-up: the due time of the last of them.
- * Never earlier than the next due time: nothing runs early. */
+ * (wait(), fd()'s timer): at the next due time, or later, at the due time
+ * of the last of the expirations that follow it closely enough that none
+ * of them runs later than its leeway allows (timers armed in a burst then
+ * take one wake-up). Never earlier than the next due time: nothing runs
+ * early. What Go holds (go_due) gets the smallest leeway. */
 int64_t lmk_next_wake(lmk_state *st) {
     const lmk_took *t = &st->took;
-    int64_t due = lmk_next_due(st), end, go, wake;
+    int64_t due = lmk_next_due(st), end = INT64_MAX, go, wake;
     int i;
     if (due == 0 || due == INT64_MAX) return due;
-    end = due + LMK_COALESCE_NS;
     wake = due;
-    for (i = t->head; i < t->n && t->v[i].due <= end; i++)
-        if (t->v[i].count > 0 && t->v[i].due > wake) wake = t->v[i].due;
     go = lmk_hub_go_due(st->hub);
+    if (go == due) end = go + LMK_COALESCE_NS;
+    for (i = t->head; i < t->n; i++) {
+        int64_t d = t->v[i].due, e;
+        if (t->v[i].count == 0) continue;
+        if (d > end) break; /* entries are in due order */
+        if (d > wake) wake = d;
+        e = d + leeway((const lmk_rec *)t->v[i].tag);
+        if (e < end) end = e;
+    }
     if (go <= end && go > wake) wake = go;
     return wake;
 }
