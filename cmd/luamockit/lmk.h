@@ -73,8 +73,9 @@ typedef struct lmk_rec {
     int64_t due;      /* sched.c: the cache (see there) */
     double ms;        /* the interval (one-off: the delay), as given */
     struct lmk_rec *next_free; /* on the slab's free list */
-    int32_t slot;     /* sched.c: its entry in the taken batch, or -1 */
-    int32_t first;    /* sched.c: scratch of took_join (no room taken: padding) */
+    int32_t slot;     /* sched.c: its newest entry in the taken batch, or -1 */
+    int32_t oldest;   /* sched.c: while slot >= 0, none of its entries lies before this one */
+    int32_t first;    /* sched.c: scratch of took_join and took_compact */
     uint32_t refs;    /* handles, drains and the taken batch that reach it (timer.c) */
     uint8_t state;    /* enum lmk_tstate */
     uint8_t periodic;

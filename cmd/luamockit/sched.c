@@ -92,9 +92,11 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
 /* How far past a drain's bound its take asks Go to hand expirations out
  * ahead of their time (ns): with Go's cap per timer (queue.AheadPerTimer),
- * a drain calls Go about once per 16 ms, or per 9 expirations of its
- * fastest timer, whichever comes first. */
-#define LMK_AHEAD_NS (16 * 1000000LL)
+ * a drain calls Go about once per 128 ms, or per 17 expirations of its
+ * fastest timer, whichever comes first. What the batch holds costs a stop
+ * or destroy nothing more (its entries are found from oldest to slot),
+ * and memory only for timers due within the window. */
+#define LMK_AHEAD_NS (128 * 1000000LL)
 
 static void watch_arm(lmk_state *st, int64_t at);
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
@@ -152,12 +154,15 @@ static void took_empty(lmk_took *t, int i) {
     r->refs--;
 }
 
+/* Where r's entries begin in the batch (see oldest). */
+static int from_of(const lmk_took *t, const lmk_rec *r) { return r->oldest > t->head ? r->oldest : t->head; }
+
 /* Drops r's expirations in the taken batch. */
 static void took_drop(lmk_state *st, lmk_rec *r) {
     lmk_took *t = &st->took;
     int i;
     if (r->slot < 0) return; /* no entry of r holds expirations (see slot) */
-    for (i = t->head; i < t->n; i++) { /* a nested drain's take may have added one */
+    for (i = from_of(t, r); i <= r->slot; i++) {
         if ((lmk_rec *)t->v[i].tag != r) continue;
         t->left -= t->v[i].count;
         took_empty(t, i);
@@ -171,9 +176,11 @@ static void took_drop(lmk_state *st, lmk_rec *r) {
 static void took_drop_after(lmk_state *st, lmk_rec *r, int64_t at) {
     lmk_took *t = &st->took;
     int i;
+    int last;
     if (r->slot < 0) return;
+    last = r->slot;
     r->slot = -1;
-    for (i = t->head; i < t->n; i++) {
+    for (i = from_of(t, r); i <= last; i++) {
         if ((lmk_rec *)t->v[i].tag != r || t->v[i].count == 0) continue;
         if (t->v[i].due > at) {
             t->left -= t->v[i].count;
@@ -214,7 +221,8 @@ static void join(lmk_took *t, int k, uint64_t id, int64_t count, uint8_t last) {
  * of it. */
 static int took_gather(lmk_took *t, lmk_rec *r) {
     int i, first = -1;
-    for (i = t->head; i < t->n; i++) {
+    if (r->slot < 0) return -1;
+    for (i = from_of(t, r); i <= r->slot; i++) {
         if ((lmk_rec *)t->v[i].tag != r || t->v[i].count == 0) continue;
         if (first < 0) {
             first = i;
@@ -296,6 +304,7 @@ static void took_sort(lmk_took *t, int first) {
         }
         if (j == i) continue;
         if (r->slot == i) r->slot = j;
+        if (r->oldest > j) r->oldest = j; /* (entries moved right keep their bounds) */
         t->v[j] = e;
         t->bound[j] = b;
         t->last[j] = l;
@@ -328,6 +337,7 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
         }
         e.due = due;
         r->refs++;
+        if (r->slot < 0) r->oldest = j;
         r->slot = j;
         t->bound[j] = bound;
         t->last[j] = last;
@@ -341,9 +351,15 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
 static void took_compact(lmk_took *t) {
     int i;
     if (t->head == 0) return;
+    for (i = t->head; i < t->n; i++) /* first: 1 until r's oldest has moved (once) */
+        if (t->v[i].tag != 0) ((lmk_rec *)t->v[i].tag)->first = 1;
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         if (r != NULL && r->slot == i) r->slot = i - t->head;
+        if (r != NULL && r->first) {
+            r->oldest = r->oldest > t->head ? r->oldest - t->head : 0;
+            r->first = 0;
+        }
         t->v[i - t->head] = t->v[i];
         t->bound[i - t->head] = t->bound[i];
         t->last[i - t->head] = t->last[i];
@@ -457,7 +473,7 @@ int lmk_sched_fired(const lmk_rec *r, int64_t now) {
 static int took_first_of(const lmk_took *t, const lmk_rec *r) {
     int i;
     if (r->slot < 0) return -1;
-    for (i = t->head; i < t->n; i++)
+    for (i = from_of(t, r); i <= r->slot; i++)
         if ((const lmk_rec *)t->v[i].tag == r && t->v[i].count > 0) return i;
     return -1;
 }

@@ -430,8 +430,8 @@ func (q *Queue) TakeDue(upto int64, buf []Expiration) int {
 
 // AheadPerTimer is how many expirations of one timer a TakeAhead call
 // hands out ahead of their time at most: a 1 ms interval timer is then
-// handed out 8 ms at a time, a timer of a second once per window.
-const AheadPerTimer = 8
+// handed out 16 ms at a time, a timer of a second once per window.
+const AheadPerTimer = 16
 
 // SetPassive says who decides when the consumer wakes. Passive: the
 // consumer takes everything due itself (TakeAhead, TakeDue) and sleeps
