@@ -211,15 +211,13 @@ static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
 /* The batch entry to run next, or -1: the drain takes from Go once,
  * before its first callback, and stops at what a drain nested in it took
  * (that may have fallen due after this one began): sched.c's contract. */
-static int next_timer(lua_State *L, drain *d, int cbs) {
-    lmk_rec *r;
+static int next_timer(drain *d) {
     int i;
     if (!d->took) {
         d->took = 1;
         lmk_sched_take(d->st, d->upto);
     }
-    while ((r = lmk_took_pass(d->st)) != NULL) lmk_rec_drop(L, d->st, r, cbs); /* passed entries let go */
-    i = lmk_took_head(d->st);
+    i = lmk_took_next(d->st);
     return i >= 0 && d->st->took.bound[i] > d->upto ? -1 : i;
 }
 
@@ -231,7 +229,7 @@ static int next_timer(lua_State *L, drain *d, int cbs) {
 static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
     lmk_state *st = d->st;
     while (d->limit != 0 && st->q != 0) {
-        int s = next_timer(L, d, cbs);
+        int s = next_timer(d);
         d->cur_item = NULL; /* an error before a take has no source */
         if (d->items) {
             lmk_record item;

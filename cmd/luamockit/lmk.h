@@ -76,10 +76,12 @@ typedef struct lmk_rec {
     int32_t slot;     /* sched.c: its newest entry in the taken batch, or -1 */
     int32_t oldest;   /* sched.c: while slot >= 0, none of its entries lies before this one */
     int32_t first;    /* sched.c: scratch of took_join and took_compact */
-    uint32_t refs;    /* handles, drains and the taken batch that reach it (timer.c) */
+    uint32_t refs;    /* handles and drains that reach it (timer.c) */
     uint8_t state;    /* enum lmk_tstate */
     uint8_t periodic;
     uint8_t coro;     /* ANCHORS holds the coroutine that armed it (while armed) */
+    uint32_t egen;    /* sched.c: the generation of its live batch entries; moves on at
+                       * every drop, and at free (the slab keeps it: records.c) */
 } lmk_rec;
 
 /* The taken batch (sched.c): expirations taken from Go and not yet run,
@@ -89,8 +91,8 @@ typedef struct lmk_took {
     lmk_exp *v;
     int64_t *bound;   /* each entry's: the bound (upto) of the drain that took it */
     uint8_t *last;    /* each entry's: it holds its one-off's expiration as armed (not only what start() kept) */
+    uint32_t *egen;   /* each entry's: its record's egen when it was made (live while equal) */
     int cap, head, n; /* entries [head, n) are left */
-    int64_t left;     /* expirations left in them */
 } lmk_took;
 
 /* A timer handle (the userdata Lua holds). r is its record, counted in
@@ -215,8 +217,7 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
 int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at);
 int lmk_took_reserve(lmk_state *st, int cap);
 void lmk_sched_take(lmk_state *st, int64_t upto);
-lmk_rec *lmk_took_pass(lmk_state *st);
-int lmk_took_head(const lmk_state *st);
+int lmk_took_next(lmk_state *st);
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
 int lmk_sched_fired(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);

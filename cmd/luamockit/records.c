@@ -14,8 +14,9 @@
 #define REC_CHUNK 256
 
 /* Under AddressSanitizer (make test-asan) a free record is poisoned but
- * for the two fields the slab itself reads: next_free (the free list) and
- * state (LMK_T_DESTROYED: lmk_recs_each skips it). A free record is slab
+ * for the fields the slab and the batch read: next_free (the free list),
+ * state (LMK_T_DESTROYED: lmk_recs_each skips it) and what follows it,
+ * egen (a dead batch entry reads it, sched.c). A free record is slab
  * memory, not malloc's: without this, a handle or a schedule left
  * pointing at a freed record would read and write it unseen. Nothing in
  * other builds. */
@@ -48,6 +49,7 @@ static void poison_free(lmk_rec *r) {
 lmk_rec *lmk_rec_new(lmk_state *st) {
     lmk_slab *sl = &st->recs;
     lmk_rec *r;
+    uint32_t egen;
     if (sl->free == NULL) {
         lmk_rec *chunk;
         int i;
@@ -65,6 +67,7 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
         sl->chunks[sl->nchunks++] = chunk;
         for (i = REC_CHUNK - 1; i >= 0; i--) { /* the first record comes out first */
             chunk[i].state = LMK_T_DESTROYED;
+            chunk[i].egen = 0;
             chunk[i].next_free = sl->free;
             sl->free = &chunk[i];
             POISON_FREE(&chunk[i]);
@@ -73,13 +76,16 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
     r = sl->free;
     sl->free = r->next_free;
     UNPOISON(r);
+    egen = r->egen; /* the batch may still name it: its entries stay dead */
     memset(r, 0, sizeof *r);
+    r->egen = egen;
     r->slot = -1;
     return r;
 }
 
 void lmk_rec_free(lmk_state *st, lmk_rec *r) {
     r->state = LMK_T_DESTROYED; /* marks it free (lmk_recs_each skips it) */
+    r->egen++;                  /* what the batch holds of it is dead */
     r->next_free = st->recs.free;
     st->recs.free = r;
     POISON_FREE(r);

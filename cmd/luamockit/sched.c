@@ -48,13 +48,18 @@
  *   batch's first entry of the timer, or asks Go (lmk_due).
  * - slot: the newest entry of the taken batch (st->took) that holds r's
  *   expirations not yet run, or -1, which means no entry holds any (the
- *   batch runs from its head, so older entries of r empty first). An entry
- *   holds a count of r (r->refs) until a drain passes it or it is emptied
- *   (took_empty), so a record the batch names is never freed; stop and
- *   destroy empty its entries (nothing
- *   of it runs after they return); start zeroes those not due at its
- *   start (the old schedule's, handed out ahead) and keeps the others
- *   (what fell due still runs, then what the new schedule brings).
+ *   batch runs from its head, so older entries of r empty first); oldest:
+ *   while slot >= 0, none of r's entries lies before it (a bound, not
+ *   always an entry of r: entries only move right, or leave).
+ * - egen: the generation of r's live entries. Each entry is stamped with
+ *   it when made; stop and destroy move it on, which makes every entry of
+ *   r dead at once, O(1) (nothing of it runs after they return); start
+ *   moves it on too and stamps again what is due by its start (what fell
+ *   due still runs, then what the new schedule brings); so does freeing
+ *   r. Entries hold no count of r: a live entry exists only while r is
+ *   armed, and armed means alive (timer.c); a dead one reads r->egen only,
+ *   which the slab keeps readable and moving (records.c), until a drain
+ *   passes it.
  *
  * The taken batch is one FIFO in (due, seq) order: seq is Go's arming
  * order, which orders a tie of due times as Go does. Each entry remembers
@@ -138,57 +143,61 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     return LMK_OK;
 }
 
-/* Empties entry i: its expirations were dropped, or joined into another
- * entry of its record, and its count of the record goes at once (whoever
- * emptied it still refers to the record: the handle a stop, destroy or
- * start was called on, or the other entry; a record left with no count is
- * an armed one given back to Go, which lives on). The entry stays, naming
- * no record (tag 0), until a drain passes it. Without this, an entry
- * behind one handed out ahead of its time would keep a stopped timer's
- * record, and what the registry holds for it, until that one ran. */
-static void took_empty(lmk_took *t, int i) {
-    lmk_rec *r = (lmk_rec *)t->v[i].tag;
-    t->v[i].count = 0;
-    if (r == NULL) return;
-    t->v[i].tag = 0;
-    r->refs--;
+/* Adds count expirations of Go timer id (last: with its one-off's
+ * expiration as armed) to entry k of the same record: an entry names its
+ * record's newest Go timer (a one-off armed again after its expiration was
+ * taken gets a new one). */
+static void join(lmk_took *t, int k, uint64_t id, int64_t count, uint8_t last) {
+    if (t->v[k].id != id) t->last[k] = 0;
+    t->last[k] |= last;
+    t->v[k].id = id;
+    t->v[k].count += count;
+}
+
+/* Whether entry i holds expirations to run: its count, and its record's
+ * entries were not dropped since it was made (r->egen: a stop, destroy or
+ * start makes every entry of r dead at once; a freed record's egen moves
+ * on too, and the slab never gives its memory back, so a dead entry may
+ * name a record freed since). Only egen may be read of a dead entry's
+ * record. */
+static int live(const lmk_took *t, int i) {
+    return t->v[i].count > 0 && ((const lmk_rec *)t->v[i].tag)->egen == t->egen[i];
 }
 
 /* Where r's entries begin in the batch (see oldest). */
 static int from_of(const lmk_took *t, const lmk_rec *r) { return r->oldest > t->head ? r->oldest : t->head; }
 
-/* Drops r's expirations in the taken batch. */
+/* Drops r's expirations in the taken batch: O(1), its entries die. */
 static void took_drop(lmk_state *st, lmk_rec *r) {
-    lmk_took *t = &st->took;
-    int i;
-    if (r->slot < 0) return; /* no entry of r holds expirations (see slot) */
-    for (i = from_of(t, r); i <= r->slot; i++) {
-        if ((lmk_rec *)t->v[i].tag != r) continue;
-        t->left -= t->v[i].count;
-        took_empty(t, i);
-    }
+    r->egen++;
     r->slot = -1;
+    (void)st;
 }
 
 /* Drops what the batch holds of r that falls due after at (handed out
- * ahead of its time by the schedule a restart replaces); slot then names
- * the newest entry left with expirations, or is -1. */
+ * ahead of its time by the schedule a restart replaces) and joins what
+ * is left, all due by at, into r's first entry (what start() keeps is one
+ * record at its first due time, wherever nested drains' takes put parts
+ * of it), which then names r's newest Go timer; slot names it, or is -1.
+ * What is due by at lies at the front of the batch (it is in due order). */
 static void took_drop_after(lmk_state *st, lmk_rec *r, int64_t at) {
     lmk_took *t = &st->took;
-    int i;
-    int last;
+    int i, first = -1;
+    uint32_t old = r->egen;
     if (r->slot < 0) return;
-    last = r->slot;
+    r->egen++;
     r->slot = -1;
-    for (i = from_of(t, r); i <= last; i++) {
-        if ((lmk_rec *)t->v[i].tag != r || t->v[i].count == 0) continue;
-        if (t->v[i].due > at) {
-            t->left -= t->v[i].count;
-            took_empty(t, i);
-        } else {
-            r->slot = i;
+    for (i = from_of(t, r); i < t->n && t->v[i].due <= at; i++) {
+        if ((lmk_rec *)t->v[i].tag != r || t->egen[i] != old || t->v[i].count == 0) continue;
+        if (first < 0) {
+            first = i;
+            t->egen[i] = r->egen; /* kept */
+            continue;
         }
+        join(t, first, t->v[i].id, t->v[i].count, t->last[i]);
+        t->v[i].count = 0;
     }
+    if (first >= 0) r->slot = r->oldest = first;
 }
 
 /* Stops r: Go drops what it holds of it, and so does the batch. */
@@ -202,37 +211,6 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
     took_drop(st, r);
     if (r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
     r->qid = 0;
-}
-
-/* Adds count expirations of Go timer id (last: with its one-off's
- * expiration as armed) to entry k of the same record: an entry names its
- * record's newest Go timer (a one-off armed again after its expiration was
- * taken gets a new one). */
-static void join(lmk_took *t, int k, uint64_t id, int64_t count, uint8_t last) {
-    if (t->v[k].id != id) t->last[k] = 0;
-    t->last[k] |= last;
-    t->v[k].id = id;
-    t->v[k].count += count;
-}
-
-/* Joins every entry of r in the batch into its first one (which then
- * names r's newest Go timer) and returns it: what start() keeps is one
- * record at its first due time, wherever nested drains' takes put parts
- * of it. */
-static int took_gather(lmk_took *t, lmk_rec *r) {
-    int i, first = -1;
-    if (r->slot < 0) return -1;
-    for (i = from_of(t, r); i <= r->slot; i++) {
-        if ((lmk_rec *)t->v[i].tag != r || t->v[i].count == 0) continue;
-        if (first < 0) {
-            first = i;
-            continue;
-        }
-        join(t, first, t->v[i].id, t->v[i].count, t->last[i]);
-        took_empty(t, i);
-    }
-    r->slot = first;
-    return first;
 }
 
 /* (Re)arms r from at (as lmk_sched_arm), with its interval (a one-off: delay) set to r->ms
@@ -251,10 +229,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     rc = lmk_restart(st->q, r->qid, at - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
     if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r, at); /* a one-off Go forgot once taken */
     if (rc != LMK_OK) return rc;
-    if (r->slot >= 0 && took_gather(&st->took, r) >= 0 && taken > 0) {
-        st->took.v[r->slot].count += taken;
-        st->took.left += taken;
-    }
+    if (r->slot >= 0 && taken > 0) st->took.v[r->slot].count += taken;
     r->due = due + st->clock_off;
     if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
     return LMK_OK;
@@ -265,10 +240,14 @@ int lmk_took_reserve(lmk_state *st, int cap) {
     lmk_exp *v;
     int64_t *bound;
     uint8_t *last;
+    uint32_t *egen;
     if (cap <= st->took.cap) return 0;
     last = (uint8_t *)realloc(st->took.last, (size_t)cap * sizeof *last);
     if (last == NULL) return -1;
     st->took.last = last;
+    egen = (uint32_t *)realloc(st->took.egen, (size_t)cap * sizeof *egen);
+    if (egen == NULL) return -1;
+    st->took.egen = egen;
     bound = (int64_t *)realloc(st->took.bound, (size_t)cap * sizeof *bound);
     if (bound == NULL) return -1;
     st->took.bound = bound;
@@ -294,13 +273,17 @@ static void took_sort(lmk_took *t, int first) {
         lmk_exp e = t->v[i];
         int64_t b = t->bound[i];
         uint8_t l = t->last[i];
+        uint32_t g = t->egen[i];
         lmk_rec *r = (lmk_rec *)e.tag;
         for (j = i; j > t->head && runs_after(&t->v[j - 1], e.due, e.seq); j--) {
-            lmk_rec *m = (lmk_rec *)t->v[j - 1].tag;
-            if (m != NULL && m->slot == j - 1) m->slot = j;
+            if (live(t, j - 1)) {
+                lmk_rec *m = (lmk_rec *)t->v[j - 1].tag;
+                if (m->slot == j - 1) m->slot = j;
+            }
             t->v[j] = t->v[j - 1];
             t->bound[j] = t->bound[j - 1];
             t->last[j] = t->last[j - 1];
+            t->egen[j] = t->egen[j - 1];
         }
         if (j == i) continue;
         if (r->slot == i) r->slot = j;
@@ -308,6 +291,7 @@ static void took_sort(lmk_took *t, int first) {
         t->v[j] = e;
         t->bound[j] = b;
         t->last[j] = l;
+        t->egen[j] = g;
     }
 }
 
@@ -329,18 +313,17 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
         int64_t due = e.due + st->clock_off, bound = due > upto ? due : upto;
         /* the one-off's expiration as armed now: due by the bound, so Go included it */
         uint8_t last = !r->periodic && e.id == r->qid && r->due <= bound;
-        t->left += e.count;
         if (merge && due <= upto && r->slot >= 0 && t->v[r->slot].due <= upto) {
             join(t, r->slot, e.id, e.count, last);
             t->bound[r->slot] = upto;
             continue;
         }
         e.due = due;
-        r->refs++;
         if (r->slot < 0) r->oldest = j;
         r->slot = j;
         t->bound[j] = bound;
         t->last[j] = last;
+        t->egen[j] = r->egen;
         t->v[j++] = e;
     }
     t->n = j;
@@ -352,17 +335,20 @@ static void took_compact(lmk_took *t) {
     int i;
     if (t->head == 0) return;
     for (i = t->head; i < t->n; i++) /* first: 1 until r's oldest has moved (once) */
-        if (t->v[i].tag != 0) ((lmk_rec *)t->v[i].tag)->first = 1;
+        if (live(t, i)) ((lmk_rec *)t->v[i].tag)->first = 1;
     for (i = t->head; i < t->n; i++) {
-        lmk_rec *r = (lmk_rec *)t->v[i].tag;
-        if (r != NULL && r->slot == i) r->slot = i - t->head;
-        if (r != NULL && r->first) {
-            r->oldest = r->oldest > t->head ? r->oldest - t->head : 0;
-            r->first = 0;
+        if (live(t, i)) {
+            lmk_rec *r = (lmk_rec *)t->v[i].tag;
+            if (r->slot == i) r->slot = i - t->head;
+            if (r->first) {
+                r->oldest = r->oldest > t->head ? r->oldest - t->head : 0;
+                r->first = 0;
+            }
         }
         t->v[i - t->head] = t->v[i];
         t->bound[i - t->head] = t->bound[i];
         t->last[i - t->head] = t->last[i];
+        t->egen[i - t->head] = t->egen[i];
     }
     t->n -= t->head;
     t->head = 0;
@@ -379,16 +365,16 @@ static void took_join(lmk_took *t, int64_t upto) {
     int i, end = t->head;
     while (end < t->n && t->v[end].due <= upto) end++;
     for (i = t->head; i < end; i++)
-        if (t->v[i].count > 0) ((lmk_rec *)t->v[i].tag)->first = -1;
+        if (live(t, i)) ((lmk_rec *)t->v[i].tag)->first = -1;
     for (i = t->head; i < end; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
-        if (t->v[i].count == 0) continue;
+        if (!live(t, i)) continue;
         if (r->first < 0) {
             r->first = i;
             continue;
         }
         join(t, r->first, t->v[i].id, t->v[i].count, t->last[i]);
-        took_empty(t, i);
+        t->v[i].count = 0;
         if (t->bound[i] > t->bound[r->first]) t->bound[r->first] = t->bound[i];
         if (r->slot == i) r->slot = r->first;
     }
@@ -419,26 +405,13 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     }
 }
 
-/* Passes the batch's head entry if it holds no expiration left, and
- * returns its record, whose count the caller now holds and must let go
- * of (lmk_rec_drop), or NULL: the head holds expirations (or the batch is
- * empty), and lmk_took_head names it. An entry emptied before (took_empty)
- * holds no count: it is passed on the way. */
-lmk_rec *lmk_took_pass(lmk_state *st) {
+/* The index of the batch's next entry with expirations to run (its
+ * head, once the dead entries before it are passed), or -1. */
+int lmk_took_next(lmk_state *st) {
     lmk_took *t = &st->took;
-    while (t->head < t->n && t->v[t->head].count == 0) {
-        lmk_rec *r = (lmk_rec *)t->v[t->head].tag;
-        t->head++;
-        if (r == NULL) continue;
-        if (r->slot == t->head - 1) r->slot = -1;
-        return r;
-    }
-    return NULL;
+    while (t->head < t->n && !live(t, t->head)) t->head++;
+    return t->head < t->n ? t->head : -1;
 }
-
-/* The index of the batch's head entry, which holds expirations once
- * lmk_took_pass has returned NULL; -1: the batch is empty. */
-int lmk_took_head(const lmk_state *st) { return st->took.head < st->took.n ? st->took.head : -1; }
 
 /* Uses one expiration of entry i (the head) and returns its record, with
  * one count of it (r->refs) for the caller; *fired: it was the
@@ -448,14 +421,12 @@ int lmk_took_head(const lmk_state *st) { return st->took.head < st->took.n ? st-
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
     lmk_exp *e = &st->took.v[i];
     lmk_rec *r = (lmk_rec *)e->tag;
-    st->took.left--;
     *fired = 0;
+    r->refs++; /* the caller's */
     if (--e->count == 0) {
-        st->took.head++; /* the entry's count of r goes to the caller */
+        st->took.head++;
         if (r->slot == i) r->slot = -1; /* (a newer entry of r may follow) */
         *fired = !r->periodic && e->id == r->qid && st->took.last[i];
-    } else {
-        r->refs++;
     }
     if (*fired) {
         r->qid = 0;
@@ -474,7 +445,7 @@ static int took_first_of(const lmk_took *t, const lmk_rec *r) {
     int i;
     if (r->slot < 0) return -1;
     for (i = from_of(t, r); i <= r->slot; i++)
-        if ((const lmk_rec *)t->v[i].tag == r && t->v[i].count > 0) return i;
+        if ((const lmk_rec *)t->v[i].tag == r && live(t, i)) return i;
     return -1;
 }
 
@@ -494,7 +465,7 @@ int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now) {
 static int64_t took_first(const lmk_took *t) {
     int i;
     for (i = t->head; i < t->n; i++)
-        if (t->v[i].count > 0) return t->v[i].due;
+        if (live(t, i)) return t->v[i].due;
     return INT64_MAX;
 }
 
@@ -534,7 +505,7 @@ int64_t lmk_next_wake(lmk_state *st) {
     if (go == due) end = go + LMK_COALESCE_NS;
     for (i = t->head; i < t->n; i++) {
         int64_t d = t->v[i].due, e;
-        if (t->v[i].count == 0) continue;
+        if (!live(t, i)) continue;
         if (d > end) break; /* entries are in due order */
         if (d > wake) wake = d;
         e = d + leeway((const lmk_rec *)t->v[i].tag);
@@ -549,7 +520,8 @@ int64_t lmk_took_due(lmk_state *st, int64_t now) {
     const lmk_took *t = &st->took;
     int64_t n = 0;
     int i;
-    for (i = t->head; i < t->n && t->v[i].due <= now; i++) n += t->v[i].count;
+    for (i = t->head; i < t->n && t->v[i].due <= now; i++)
+        if (live(t, i)) n += t->v[i].count;
     return n;
 }
 
@@ -591,7 +563,7 @@ void lmk_sched_active(lmk_state *st) {
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         int64_t due = t->v[i].due; /* r's first not due: entries are in due order */
-        if (t->v[i].count == 0 || due <= now) continue;
+        if (!live(t, i) || due <= now) continue;
         took_drop_after(st, r, now);
         if (r->periodic && r->qid != 0)
             (void)lmk_giveback(st->q, r->qid, due - st->clock_off);
@@ -628,9 +600,10 @@ void lmk_took_free(lmk_state *st) {
     free(st->took.v);
     free(st->took.bound);
     free(st->took.last);
+    free(st->took.egen);
     st->took.v = NULL;
     st->took.bound = NULL;
     st->took.last = NULL;
+    st->took.egen = NULL;
     st->took.cap = st->took.head = st->took.n = 0;
-    st->took.left = 0;
 }

@@ -8,9 +8,12 @@
  *
  * A record is freed only when nothing can reach it: r->refs counts every
  * handle whose h->r is r (from the moment it is made until its __gc runs)
- * every drain running r's callback (dispatch.c holds r from the take
- * until the error handler, if any, is done with it), and the taken batch
- * while an entry of it names r (sched.c). Only lmk_rec_drop
+ * and every drain running r's callback (dispatch.c holds r from the take
+ * until the error handler, if any, is done with it). The taken batch
+ * holds no count: its entries of r are live only while r is armed (a
+ * stop, destroy or start kills them at once, sched.c), and a dead entry
+ * reads nothing of r but its generation, which the slab keeps (records.c).
+ * Only lmk_rec_drop
  * lowers refs, and only it frees; when refs reaches 0 it settles r by its
  * state: an armed timer lives on (armed means alive: the registry keeps its
  * callback, mit.timers() can make a handle again), a stopped or fired one
