@@ -19,8 +19,9 @@
  * whenever it moves: the batch holds every expiration due before it, so a
  * drain calls Go only once its start reaches go_due (or Go has published
  * something itself, the hub's go flag), and C keeps no bound of its own.
- * An arm gets what the new timer has due before go_due (within the
- * window) handed out with it (queue.ArmAhead). wait() sleeps until the
+ * Takes hand out what falls due from go_due on, so it arrives behind what
+ * the batch holds but for what an arm or start brought forward. wait()
+ * sleeps until the
  * earlier of the batch's first entry and the due time Go writes into the
  * hub (go_due, on C's clock: its earliest expiration not handed out), with
  * no call; fd() on Linux is an epoll descriptor over the hub's eventfd and
@@ -104,7 +105,6 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 #define LMK_AHEAD_NS (128 * 1000000LL)
 
 static void watch_arm(lmk_state *st, int64_t at);
-static void took_in(lmk_state *st, int k, int merge, int64_t upto);
 
 /* Whether the batch holds every expiration due by upto: Go has handed
  * out everything due before go_due (the due time of the first it holds,
@@ -121,24 +121,18 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
  * schedule): its first expiration one interval (a one-off: its delay)
  * away. Returns an LMK_* code. */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
-    lmk_took *t = &st->took;
     uint64_t qid = 0;
-    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms), go, until;
+    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms);
     int rc, k = 0;
     if (!go_ok(st)) return LMK_ECLOSED;
-    /* Go hands out at once what the new timer has due before its own
-     * first (the batch holds everything before that), within the window */
-    go = lmk_hub_go_due(st->hub);
-    until = at + LMK_AHEAD_NS;
-    if (go <= until) until = go - 1;
-    until = st->active ? INT64_MIN : until - st->clock_off;
-    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, until, t->v + t->n, t->cap - t->n, &qid,
-                 &due, &k, &next);
+    /* Nothing is handed out at arming (until INT64_MIN): what Go hands out
+     * must arrive behind what the batch holds, or a burst of arms would
+     * cost a move of the batch each; the next take brings it (go_due). */
+    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, INT64_MIN, NULL, 0, &qid, &due, &k,
+                 &next);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     r->due = due + st->clock_off;
-    (void)next; /* Go wrote it into go_due if it is the first it holds */
-    if (k > 0) took_in(st, k, 0, at);
     if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
     return LMK_OK;
 }
@@ -264,35 +258,82 @@ static int runs_after(const lmk_exp *a, int64_t due, uint64_t seq) {
     return a->due > due || (a->due == due && a->seq > seq);
 }
 
-/* Puts the entries from first on in (due, seq) order among those left
- * (what Go handed out ahead of its time in an earlier take may fall due
- * after what this one brings), moving slots with their entries. */
-static void took_sort(lmk_took *t, int first) {
-    int i, j;
-    for (i = first; i < t->n; i++) {
-        lmk_exp e = t->v[i];
-        int64_t b = t->bound[i];
-        uint8_t l = t->last[i];
-        uint32_t g = t->egen[i];
-        lmk_rec *r = (lmk_rec *)e.tag;
-        for (j = i; j > t->head && runs_after(&t->v[j - 1], e.due, e.seq); j--) {
-            if (live(t, j - 1)) {
-                lmk_rec *m = (lmk_rec *)t->v[j - 1].tag;
-                if (m->slot == j - 1) m->slot = j;
-            }
-            t->v[j] = t->v[j - 1];
-            t->bound[j] = t->bound[j - 1];
-            t->last[j] = t->last[j - 1];
-            t->egen[j] = t->egen[j - 1];
-        }
-        if (j == i) continue;
-        if (r->slot == i) r->slot = j;
-        if (r->oldest > j) r->oldest = j; /* (entries moved right keep their bounds) */
-        t->v[j] = e;
-        t->bound[j] = b;
-        t->last[j] = l;
-        t->egen[j] = g;
+/* One entry with what moves with it (took_sort's scratch). */
+typedef struct took_ent {
+    lmk_exp e;
+    int64_t bound;
+    uint32_t egen;
+    uint8_t last, is_slot;
+} took_ent;
+
+static void ent_get(const lmk_took *t, int i, took_ent *x) {
+    x->e = t->v[i];
+    x->bound = t->bound[i];
+    x->egen = t->egen[i];
+    x->last = t->last[i];
+}
+
+static void ent_put(lmk_took *t, int i, const took_ent *x) {
+    t->v[i] = x->e;
+    t->bound[i] = x->bound;
+    t->egen[i] = x->egen;
+    t->last[i] = x->last;
+}
+
+/* Moves entry i to w (>= i), its record's slot with it. */
+static void ent_move(lmk_took *t, int i, int w) {
+    if (live(t, i)) {
+        lmk_rec *m = (lmk_rec *)t->v[i].tag;
+        if (m->slot == i) m->slot = w;
     }
+    t->v[w] = t->v[i];
+    t->bound[w] = t->bound[i];
+    t->last[w] = t->last[i];
+    t->egen[w] = t->egen[i];
+}
+
+/* Puts the entries from first on (in order among themselves: Go hands
+ * them out in (due, id) order) in (due, seq) order among those left: what
+ * Go handed out ahead of its time in an earlier take may fall due after
+ * what this one brings. One backward merge, O(entries left + new); slots
+ * move with their entries, and oldest bounds come down to new places.
+ * Memory for the new entries' copy is asked for only when they must go
+ * in between; without it, they go in one at a time. */
+static void took_sort(lmk_took *t, int first) {
+    int k = t->n - first, i, j, w;
+    took_ent *tmp;
+    if (k <= 0 || first == t->head || !runs_after(&t->v[first - 1], t->v[first].due, t->v[first].seq)) return;
+    tmp = (took_ent *)malloc((size_t)k * sizeof *tmp);
+    if (tmp == NULL) { /* one at a time, in place */
+        for (i = first; i < t->n; i++) {
+            took_ent x;
+            lmk_rec *r = (lmk_rec *)t->v[i].tag;
+            ent_get(t, i, &x);
+            for (j = i; j > t->head && runs_after(&t->v[j - 1], x.e.due, x.e.seq); j--) ent_move(t, j - 1, j);
+            if (j == i) continue;
+            if (r->slot == i) r->slot = j;
+            if (r->oldest > j) r->oldest = j;
+            ent_put(t, j, &x);
+        }
+        return;
+    }
+    for (j = 0; j < k; j++) {
+        ent_get(t, first + j, &tmp[j]);
+        tmp[j].is_slot = ((lmk_rec *)tmp[j].e.tag)->slot == first + j;
+    }
+    i = first - 1;
+    w = t->n - 1;
+    for (j = k - 1; j >= 0; w--) {
+        if (i >= t->head && runs_after(&t->v[i], tmp[j].e.due, tmp[j].e.seq)) {
+            ent_move(t, i--, w);
+        } else {
+            lmk_rec *r = (lmk_rec *)tmp[j].e.tag;
+            if (tmp[j].is_slot) r->slot = w;
+            if (r->oldest > w) r->oldest = w; /* (entries moved right keep their bounds) */
+            ent_put(t, w, &tmp[j--]);
+        }
+    }
+    free(tmp);
 }
 
 /* The hand-back routine: the k expirations Go wrote into the batch after
@@ -330,27 +371,30 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
     took_sort(t, first);
 }
 
-/* Moves the entries left to the front of the batch. */
+/* Moves the live entries to the front of the batch, in their order, and
+ * forgets the dead ones (a stopped, destroyed or restarted timer's: they
+ * would cost every later insertion a move); oldest then names each
+ * record's first entry. Before a take, or an arm that finds no room. */
 static void took_compact(lmk_took *t) {
-    int i;
-    if (t->head == 0) return;
-    for (i = t->head; i < t->n; i++) /* first: 1 until r's oldest has moved (once) */
+    int i, j = 0;
+    for (i = t->head; i < t->n; i++) /* first: 1 until r's oldest is set */
         if (live(t, i)) ((lmk_rec *)t->v[i].tag)->first = 1;
     for (i = t->head; i < t->n; i++) {
-        if (live(t, i)) {
-            lmk_rec *r = (lmk_rec *)t->v[i].tag;
-            if (r->slot == i) r->slot = i - t->head;
-            if (r->first) {
-                r->oldest = r->oldest > t->head ? r->oldest - t->head : 0;
-                r->first = 0;
-            }
+        lmk_rec *r;
+        if (!live(t, i)) continue;
+        r = (lmk_rec *)t->v[i].tag;
+        if (r->slot == i) r->slot = j;
+        if (r->first) {
+            r->oldest = j;
+            r->first = 0;
         }
-        t->v[i - t->head] = t->v[i];
-        t->bound[i - t->head] = t->bound[i];
-        t->last[i - t->head] = t->last[i];
-        t->egen[i - t->head] = t->egen[i];
+        t->v[j] = t->v[i];
+        t->bound[j] = t->bound[i];
+        t->last[j] = t->last[i];
+        t->egen[j] = t->egen[i];
+        j++;
     }
-    t->n -= t->head;
+    t->n = j;
     t->head = 0;
 }
 
@@ -398,10 +442,13 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
             LMK_OK)
             k = 0;
         took_in(st, k, merge, upto);
-        /* full: a nested take (entries of one timer from several takes)
-         * or a long look ahead can fill it; grow it, or leave the rest in
-         * Go for the next drain (go_due, or the go flag, says so) */
-        if (k < room || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
+        /* full: what is due did not all fit (Go still holds some it
+         * published: the go flag) and the batch grows for it, or the look
+         * ahead filled it, which stops there (go_due says where): a take
+         * hands out ahead no more than the batch has room for, about an
+         * entry per timer, so no drain takes all of a window at once. If
+         * memory runs out, the rest stays in Go for the next drain. */
+        if (k < room || !lmk_hub_go(st->hub) || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
     }
 }
 
