@@ -9,8 +9,8 @@ package main
 import "C"
 
 import (
-	"math"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"

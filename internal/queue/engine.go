@@ -24,9 +24,9 @@ import "math"
 // has no lock: one goroutine at a time uses it (the Queue's, under its
 // mutex).
 type engine struct {
-	t    slab    // the schedules; a slot is alive from alloc to release
-	free int32   // first free slot (linked through next), -1: none
-	live int     // slots alive
+	t    slab  // the schedules; a slot is alive from alloc to release
+	free int32 // first free slot (linked through next), -1: none
+	live int   // slots alive
 
 	heap   []hent
 	groups []group

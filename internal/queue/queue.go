@@ -158,15 +158,11 @@ func (q *Queue) loop() {
 func (q *Queue) tick(now int64) int64 {
 	published := false
 	for {
-		s := q.run.top()
-		if s < 0 {
+		s, t, ok := q.firstBy(now)
+		if !ok {
 			break
 		}
-		t := q.run.t.at(s)
 		first := t.key()
-		if first > now {
-			break
-		}
 		bl, mainFirst := int64(0), t.due
 		if t.blLeft != 0 && t.blDue <= now {
 			bl = t.blLeft
@@ -184,6 +180,17 @@ func (q *Queue) tick(now int64) int64 {
 		q.cond.Broadcast()
 	}
 	return q.nextWake(now)
+}
+
+// firstBy returns the run timer whose next expiration comes first, if it
+// is due by limit. q.mu must be held.
+func (q *Queue) firstBy(limit int64) (int32, *sched, bool) {
+	s := q.run.top()
+	if s < 0 {
+		return -1, nil, false
+	}
+	t := q.run.t.at(s)
+	return s, t, t.key() <= limit
 }
 
 // publish adds n expirations of run timer s, the first due at first, to

@@ -483,15 +483,11 @@ func (q *Queue) TakeAhead(upto, limit int64, buf []Expiration) (int, int64) {
 	q.ahead++
 	until := limit
 	for {
-		s := q.run.top()
-		if s < 0 {
+		s, t, ok := q.firstBy(limit)
+		if !ok {
 			break
 		}
-		t := q.run.t.at(s)
 		k := t.key()
-		if k > limit {
-			break
-		}
 		if t.mark != q.ahead {
 			t.mark, t.nahead = q.ahead, 0
 		}
