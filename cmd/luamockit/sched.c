@@ -442,13 +442,14 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
             LMK_OK)
             k = 0;
         took_in(st, k, merge, upto);
-        /* full: what is due did not all fit (Go still holds some it
-         * published: the go flag) and the batch grows for it, or the look
-         * ahead filled it, which stops there (go_due says where): a take
-         * hands out ahead no more than the batch has room for, about an
-         * entry per timer, so no drain takes all of a window at once. If
-         * memory runs out, the rest stays in Go for the next drain. */
-        if (k < room || !lmk_hub_go(st->hub) || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
+        /* full: what is due by upto did not all fit (Go still holds some:
+         * the go flag, or go_due) and the batch grows for it, or the look
+         * ahead filled it, which stops there (go_due, past upto, says
+         * where): a take hands out ahead no more than the batch has room
+         * for, about an entry per timer, so no drain takes all of a window
+         * at once. If memory runs out, the rest stays in Go for the next
+         * drain. */
+        if (k < room || holds_due(st, upto) || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
     }
 }
 
