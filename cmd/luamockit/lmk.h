@@ -73,20 +73,20 @@ typedef struct lmk_rec {
     int64_t due;      /* sched.c: the cache (see there) */
     double ms;        /* the interval (one-off: the delay), as given */
     struct lmk_rec *next_free; /* on the slab's free list */
-    int32_t slot;     /* sched.c: its newest entry in the taken batch, or -1 */
-    int32_t oldest;   /* sched.c: while slot >= 0, none of its entries lies before this one */
-    int32_t first;    /* sched.c: scratch of took_join and took_compact */
+    int32_t slot;     /* sched.c, took.c: its newest entry in the taken batch, or -1 */
+    int32_t oldest;   /* took.c: while slot >= 0, none of its entries lies before this one */
+    int32_t first;    /* took.c: scratch of lmk_took_join and lmk_took_compact */
     uint32_t refs;    /* handles and drains that reach it (timer.c) */
     uint8_t state;    /* enum lmk_tstate */
     uint8_t periodic;
     uint8_t coro;     /* ANCHORS holds the coroutine that armed it (while armed) */
-    uint32_t egen;    /* sched.c: the generation of its live batch entries; moves on at
+    uint32_t egen;    /* sched.c, took.c: the generation of its live batch entries; moves on at
                        * every drop, and at free (the slab keeps it: records.c) */
 } lmk_rec;
 
-/* The taken batch (sched.c): expirations taken from Go and not yet run,
- * in Go's (due, id) order; room reserved when the slab grows, so taking
- * never allocates (sched.c). */
+/* The taken batch (sched.c's contract, took.c's entries): expirations
+ * Go handed out and the Lua thread has not run, in (due, seq) order; room
+ * for an entry per record is reserved when the slab grows (records.c). */
 typedef struct lmk_took {
     lmk_exp *v;
     int64_t *bound;   /* each entry's: the bound (upto) of the drain that took it */
@@ -210,15 +210,12 @@ void lmk_recs_free_all(lmk_state *st);
 typedef void (*lmk_rec_visit)(lmk_rec *r, void *ctx);
 void lmk_recs_each(lmk_state *st, lmk_rec_visit f, void *ctx);
 
-/* sched.c */
+/* sched.c: the crossing to Go's schedules */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at);
 void lmk_sched_stop(lmk_state *st, lmk_rec *r);
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
 int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at);
-int lmk_took_reserve(lmk_state *st, int cap);
 void lmk_sched_take(lmk_state *st, int64_t upto);
-int lmk_took_next(lmk_state *st);
-lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
 int lmk_sched_fired(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
@@ -229,12 +226,26 @@ int64_t lmk_next_wake(lmk_state *st);
 #define LMK_COALESCE_NS 100000
 #define LMK_COALESCE_MAX_NS 1000000
 int64_t lmk_go_pending(lmk_state *st);
-int64_t lmk_took_due(lmk_state *st, int64_t now);
 int lmk_sched_fd(lmk_state *st);
 void lmk_sched_active(lmk_state *st);
 void lmk_sched_rearm(lmk_state *st);
 void lmk_sched_unwatch(lmk_state *st);
+
+/* took.c: the taken batch's entries */
+int lmk_took_reserve(lmk_state *st, int cap);
 void lmk_took_free(lmk_state *st);
+int lmk_took_live(const lmk_took *t, int i);
+void lmk_took_add(lmk_took *t, int k, uint64_t id, int64_t count, uint8_t last);
+void lmk_took_drop(lmk_state *st, lmk_rec *r);
+void lmk_took_drop_after(lmk_state *st, lmk_rec *r, int64_t at);
+void lmk_took_sort(lmk_took *t, int first);
+void lmk_took_compact(lmk_took *t);
+void lmk_took_join(lmk_took *t, int64_t upto);
+int lmk_took_next(lmk_state *st);
+lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
+int lmk_took_first_of(const lmk_took *t, const lmk_rec *r);
+int64_t lmk_took_first(const lmk_took *t);
+int64_t lmk_took_due(lmk_state *st, int64_t now);
 
 /* dispatch.c */
 extern const luaL_Reg lmk_dispatch_funcs[];

@@ -7,7 +7,7 @@
  * when a Lua error unwinds. The files, one concern each: guard.c (the
  * state guard, the raising helper, fork), timer.c (arming, timer
  * methods), records.c (timer records), sched.c (the one crossing to the
- * schedules, which are Go's, and the taken batch), dispatch.c
+ * schedules, which are Go's), took.c (the taken batch's entries), dispatch.c
  * (process_events, the error protocol), stats.c (timers, next_due, stats),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
  * API), hub.c (producer items) and hubwake.c (waking threads), port.c

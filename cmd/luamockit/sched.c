@@ -62,7 +62,8 @@
  *   which the slab keeps readable and moving (records.c), until a drain
  *   passes it.
  *
- * The taken batch is one FIFO in (due, seq) order: seq is Go's arming
+ * The taken batch (its entries are kept in took.c) is one FIFO in
+ * (due, seq) order: seq is Go's arming
  * order, which orders a tie of due times as Go does. Each entry remembers
  * the bound of the drain that took it (Go cut its counted expirations
  * there, so all of them were due by it), or, handed out ahead, its due
@@ -72,7 +73,7 @@
  * left of entries due at or before its start, and stops at the first entry
  * the nested one took (those fell due after it began): they stay for the
  * next drain. An outermost drain first joins each timer's due entries into
- * its first due one (took_join: a timer's due expirations run back to
+ * its first due one (lmk_took_join: a timer's due expirations run back to
  * back, one record, even when a one-off was armed again after its
  * expiration was taken: what start() kept runs right before the new
  * arming's, and the entry then names the new Go timer); a nested drain's
@@ -137,72 +138,15 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     return LMK_OK;
 }
 
-/* Adds count expirations of Go timer id (last: with its one-off's
- * expiration as armed) to entry k of the same record: an entry names its
- * record's newest Go timer (a one-off armed again after its expiration was
- * taken gets a new one). */
-static void join(lmk_took *t, int k, uint64_t id, int64_t count, uint8_t last) {
-    if (t->v[k].id != id) t->last[k] = 0;
-    t->last[k] |= last;
-    t->v[k].id = id;
-    t->v[k].count += count;
-}
-
-/* Whether entry i holds expirations to run: its count, and its record's
- * entries were not dropped since it was made (r->egen: a stop, destroy or
- * start makes every entry of r dead at once; a freed record's egen moves
- * on too, and the slab never gives its memory back, so a dead entry may
- * name a record freed since). Only egen may be read of a dead entry's
- * record. */
-static int live(const lmk_took *t, int i) {
-    return t->v[i].count > 0 && ((const lmk_rec *)t->v[i].tag)->egen == t->egen[i];
-}
-
-/* Where r's entries begin in the batch (see oldest). */
-static int from_of(const lmk_took *t, const lmk_rec *r) { return r->oldest > t->head ? r->oldest : t->head; }
-
-/* Drops r's expirations in the taken batch: O(1), its entries die. */
-static void took_drop(lmk_state *st, lmk_rec *r) {
-    r->egen++;
-    r->slot = -1;
-    (void)st;
-}
-
-/* Drops what the batch holds of r that falls due after at (handed out
- * ahead of its time by the schedule a restart replaces) and joins what
- * is left, all due by at, into r's first entry (what start() keeps is one
- * record at its first due time, wherever nested drains' takes put parts
- * of it), which then names r's newest Go timer; slot names it, or is -1.
- * What is due by at lies at the front of the batch (it is in due order). */
-static void took_drop_after(lmk_state *st, lmk_rec *r, int64_t at) {
-    lmk_took *t = &st->took;
-    int i, first = -1;
-    uint32_t old = r->egen;
-    if (r->slot < 0) return;
-    r->egen++;
-    r->slot = -1;
-    for (i = from_of(t, r); i < t->n && t->v[i].due <= at; i++) {
-        if ((lmk_rec *)t->v[i].tag != r || t->egen[i] != old || t->v[i].count == 0) continue;
-        if (first < 0) {
-            first = i;
-            t->egen[i] = r->egen; /* kept */
-            continue;
-        }
-        join(t, first, t->v[i].id, t->v[i].count, t->last[i]);
-        t->v[i].count = 0;
-    }
-    if (first >= 0) r->slot = r->oldest = first;
-}
-
 /* Stops r: Go drops what it holds of it, and so does the batch. */
 void lmk_sched_stop(lmk_state *st, lmk_rec *r) {
-    took_drop(st, r);
+    lmk_took_drop(st, r);
     if (r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
 }
 
 /* Forgets r's timer in Go, and its expirations not yet run. */
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
-    took_drop(st, r);
+    lmk_took_drop(st, r);
     if (r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
     r->qid = 0;
 }
@@ -218,7 +162,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     int64_t due = 0, taken = 0;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
-    took_drop_after(st, r, at); /* the old schedule's, handed out ahead */
+    lmk_took_drop_after(st, r, at); /* the old schedule's, handed out ahead */
     if (r->qid == 0) return lmk_sched_arm(st, r, at);
     rc = lmk_restart(st->q, r->qid, at - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
     if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r, at); /* a one-off Go forgot once taken */
@@ -227,113 +171,6 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     r->due = due + st->clock_off;
     if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
     return LMK_OK;
-}
-
-/* Room for cap entries in the taken batch: 0, or -1 if memory ran out. */
-int lmk_took_reserve(lmk_state *st, int cap) {
-    lmk_exp *v;
-    int64_t *bound;
-    uint8_t *last;
-    uint32_t *egen;
-    if (cap <= st->took.cap) return 0;
-    last = (uint8_t *)realloc(st->took.last, (size_t)cap * sizeof *last);
-    if (last == NULL) return -1;
-    st->took.last = last;
-    egen = (uint32_t *)realloc(st->took.egen, (size_t)cap * sizeof *egen);
-    if (egen == NULL) return -1;
-    st->took.egen = egen;
-    bound = (int64_t *)realloc(st->took.bound, (size_t)cap * sizeof *bound);
-    if (bound == NULL) return -1;
-    st->took.bound = bound;
-    v = (lmk_exp *)realloc(st->took.v, (size_t)cap * sizeof *v);
-    if (v == NULL) return -1;
-    st->took.v = v;
-    st->took.cap = cap;
-    return 0;
-}
-
-/* Whether entry a runs after an expiration due at due of the timer Go
- * armed seq-th: (due, seq) order. */
-static int runs_after(const lmk_exp *a, int64_t due, uint64_t seq) {
-    return a->due > due || (a->due == due && a->seq > seq);
-}
-
-/* One entry with what moves with it (took_sort's scratch). */
-typedef struct took_ent {
-    lmk_exp e;
-    int64_t bound;
-    uint32_t egen;
-    uint8_t last, is_slot;
-} took_ent;
-
-static void ent_get(const lmk_took *t, int i, took_ent *x) {
-    x->e = t->v[i];
-    x->bound = t->bound[i];
-    x->egen = t->egen[i];
-    x->last = t->last[i];
-}
-
-static void ent_put(lmk_took *t, int i, const took_ent *x) {
-    t->v[i] = x->e;
-    t->bound[i] = x->bound;
-    t->egen[i] = x->egen;
-    t->last[i] = x->last;
-}
-
-/* Moves entry i to w (>= i), its record's slot with it. */
-static void ent_move(lmk_took *t, int i, int w) {
-    if (live(t, i)) {
-        lmk_rec *m = (lmk_rec *)t->v[i].tag;
-        if (m->slot == i) m->slot = w;
-    }
-    t->v[w] = t->v[i];
-    t->bound[w] = t->bound[i];
-    t->last[w] = t->last[i];
-    t->egen[w] = t->egen[i];
-}
-
-/* Puts the entries from first on (in order among themselves: Go hands
- * them out in (due, id) order) in (due, seq) order among those left: what
- * Go handed out ahead of its time in an earlier take may fall due after
- * what this one brings. One backward merge, O(entries left + new); slots
- * move with their entries, and oldest bounds come down to new places.
- * Memory for the new entries' copy is asked for only when they must go
- * in between; without it, they go in one at a time. */
-static void took_sort(lmk_took *t, int first) {
-    int k = t->n - first, i, j, w;
-    took_ent *tmp;
-    if (k <= 0 || first == t->head || !runs_after(&t->v[first - 1], t->v[first].due, t->v[first].seq)) return;
-    tmp = (took_ent *)malloc((size_t)k * sizeof *tmp);
-    if (tmp == NULL) { /* one at a time, in place */
-        for (i = first; i < t->n; i++) {
-            took_ent x;
-            lmk_rec *r = (lmk_rec *)t->v[i].tag;
-            ent_get(t, i, &x);
-            for (j = i; j > t->head && runs_after(&t->v[j - 1], x.e.due, x.e.seq); j--) ent_move(t, j - 1, j);
-            if (j == i) continue;
-            if (r->slot == i) r->slot = j;
-            if (r->oldest > j) r->oldest = j;
-            ent_put(t, j, &x);
-        }
-        return;
-    }
-    for (j = 0; j < k; j++) {
-        ent_get(t, first + j, &tmp[j]);
-        tmp[j].is_slot = ((lmk_rec *)tmp[j].e.tag)->slot == first + j;
-    }
-    i = first - 1;
-    w = t->n - 1;
-    for (j = k - 1; j >= 0; w--) {
-        if (i >= t->head && runs_after(&t->v[i], tmp[j].e.due, tmp[j].e.seq)) {
-            ent_move(t, i--, w);
-        } else {
-            lmk_rec *r = (lmk_rec *)tmp[j].e.tag;
-            if (tmp[j].is_slot) r->slot = w;
-            if (r->oldest > w) r->oldest = w; /* (entries moved right keep their bounds) */
-            ent_put(t, w, &tmp[j--]);
-        }
-    }
-    free(tmp);
 }
 
 /* The hand-back routine: the k expirations Go wrote into the batch after
@@ -355,7 +192,7 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
         /* the one-off's expiration as armed now: due by the bound, so Go included it */
         uint8_t last = !r->periodic && e.id == r->qid && r->due <= bound;
         if (merge && due <= upto && r->slot >= 0 && t->v[r->slot].due <= upto) {
-            join(t, r->slot, e.id, e.count, last);
+            lmk_took_add(t, r->slot, e.id, e.count, last);
             t->bound[r->slot] = upto;
             continue;
         }
@@ -368,60 +205,7 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
         t->v[j++] = e;
     }
     t->n = j;
-    took_sort(t, first);
-}
-
-/* Moves the live entries to the front of the batch, in their order, and
- * forgets the dead ones (a stopped, destroyed or restarted timer's: they
- * would cost every later insertion a move); oldest then names each
- * record's first entry. Before a take, or an arm that finds no room. */
-static void took_compact(lmk_took *t) {
-    int i, j = 0;
-    for (i = t->head; i < t->n; i++) /* first: 1 until r's oldest is set */
-        if (live(t, i)) ((lmk_rec *)t->v[i].tag)->first = 1;
-    for (i = t->head; i < t->n; i++) {
-        lmk_rec *r;
-        if (!live(t, i)) continue;
-        r = (lmk_rec *)t->v[i].tag;
-        if (r->slot == i) r->slot = j;
-        if (r->first) {
-            r->oldest = j;
-            r->first = 0;
-        }
-        t->v[j] = t->v[i];
-        t->bound[j] = t->bound[i];
-        t->last[j] = t->last[i];
-        t->egen[j] = t->egen[i];
-        j++;
-    }
-    t->n = j;
-    t->head = 0;
-}
-
-/* At the start of an outermost drain (bound upto): a timer's expirations
- * due by upto may sit in several entries (handed out ahead of their time
- * one by one, or left by nested drains that ended early); no drain runs
- * around this one, so they join the timer's first due entry (one record,
- * at its first due time: its due expirations run back to back). Entries
- * are in due order, so only the due ones are looked at; what is not due
- * stays where it is, and slot keeps naming each timer's newest entry. */
-static void took_join(lmk_took *t, int64_t upto) {
-    int i, end = t->head;
-    while (end < t->n && t->v[end].due <= upto) end++;
-    for (i = t->head; i < end; i++)
-        if (live(t, i)) ((lmk_rec *)t->v[i].tag)->first = -1;
-    for (i = t->head; i < end; i++) {
-        lmk_rec *r = (lmk_rec *)t->v[i].tag;
-        if (!live(t, i)) continue;
-        if (r->first < 0) {
-            r->first = i;
-            continue;
-        }
-        join(t, r->first, t->v[i].id, t->v[i].count, t->last[i]);
-        t->v[i].count = 0;
-        if (t->bound[i] > t->bound[r->first]) t->bound[r->first] = t->bound[i];
-        if (r->slot == i) r->slot = r->first;
-    }
+    lmk_took_sort(t, first);
 }
 
 /* Takes from Go everything due by upto (CLOCK_MONOTONIC), in (due, id)
@@ -432,9 +216,9 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     lmk_took *t = &st->took;
     int merge = st->depth <= 1;
     if (!go_ok(st)) return;
-    if (merge) took_join(t, upto);
+    if (merge) lmk_took_join(t, upto);
     if (holds_due(st, upto)) return;
-    took_compact(t);
+    lmk_took_compact(t);
     for (;;) {
         int k = 0, room = t->cap - t->n;
         int64_t until = 0;
@@ -453,68 +237,20 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     }
 }
 
-/* The index of the batch's next entry with expirations to run (its
- * head, once the dead entries before it are passed), or -1. */
-int lmk_took_next(lmk_state *st) {
-    lmk_took *t = &st->took;
-    while (t->head < t->n && !live(t, t->head)) t->head++;
-    return t->head < t->n ? t->head : -1;
-}
-
-/* Uses one expiration of entry i (the head) and returns its record, with
- * one count of it (r->refs) for the caller; *fired: it was the
- * expiration of the one-off as armed now (the entry's last, if the entry
- * holds it: what start() kept of an earlier arming comes before it),
- * which is then "fired". */
-lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
-    lmk_exp *e = &st->took.v[i];
-    lmk_rec *r = (lmk_rec *)e->tag;
-    *fired = 0;
-    r->refs++; /* the caller's */
-    if (--e->count == 0) {
-        st->took.head++;
-        if (r->slot == i) r->slot = -1; /* (a newer entry of r may follow) */
-        *fired = !r->periodic && e->id == r->qid && st->took.last[i];
-    }
-    if (*fired) {
-        r->qid = 0;
-        r->state = LMK_T_FIRED;
-    }
-    return r;
-}
-
 /* Whether one-off r has expired (its callback has run, or is due). */
 int lmk_sched_fired(const lmk_rec *r, int64_t now) {
     return !r->periodic && (r->state == LMK_T_FIRED || (r->state == LMK_T_ARMED && r->due <= now));
-}
-
-/* The batch's entry of r that runs first, or -1. */
-static int took_first_of(const lmk_took *t, const lmk_rec *r) {
-    int i;
-    if (r->slot < 0) return -1;
-    for (i = from_of(t, r); i <= r->slot; i++)
-        if ((const lmk_rec *)t->v[i].tag == r && live(t, i)) return i;
-    return -1;
 }
 
 /* ns until armed r's next expiration not yet run (<= 0: one is due): the
  * batch's, if it holds one (handed out ahead, or due), else Go's. */
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now) {
     int64_t due = 0;
-    int ok = 0, i = took_first_of(&st->took, r);
+    int ok = 0, i = lmk_took_first_of(&st->took, r);
     if (i >= 0) return st->took.v[i].due - now;
     if (r->qid == 0 || !go_ok(st)) return 0;
     if (lmk_due(st->q, r->qid, &due, &ok) != LMK_OK || !ok) return 0;
     return due + st->clock_off - now;
-}
-
-/* When the batch's first expiration not yet run is due (INT64_MAX: none):
- * entries are in due order. */
-static int64_t took_first(const lmk_took *t) {
-    int i;
-    for (i = t->head; i < t->n; i++)
-        if (live(t, i)) return t->v[i].due;
-    return INT64_MAX;
 }
 
 /* When the earliest expiration of the universe is due (CLOCK_MONOTONIC;
@@ -524,7 +260,7 @@ static int64_t took_first(const lmk_took *t) {
 int64_t lmk_next_due(lmk_state *st) {
     int64_t first, go;
     if (lmk_hub_go(st->hub)) return 0;
-    first = took_first(&st->took);
+    first = lmk_took_first(&st->took);
     go = lmk_hub_go_due(st->hub);
     return first < go ? first : go;
 }
@@ -553,7 +289,7 @@ int64_t lmk_next_wake(lmk_state *st) {
     if (go == due) end = go + LMK_COALESCE_NS;
     for (i = t->head; i < t->n; i++) {
         int64_t d = t->v[i].due, e;
-        if (!live(t, i)) continue;
+        if (!lmk_took_live(t, i)) continue;
         if (d > end) break; /* entries are in due order */
         if (d > wake) wake = d;
         e = d + leeway((const lmk_rec *)t->v[i].tag);
@@ -561,16 +297,6 @@ int64_t lmk_next_wake(lmk_state *st) {
     }
     if (go <= end && go > wake) wake = go;
     return wake;
-}
-
-/* Expirations in the batch due by now. */
-int64_t lmk_took_due(lmk_state *st, int64_t now) {
-    const lmk_took *t = &st->took;
-    int64_t n = 0;
-    int i;
-    for (i = t->head; i < t->n && t->v[i].due <= now; i++)
-        if (live(t, i)) n += t->v[i].count;
-    return n;
 }
 
 /* Expirations due and not run: Go's and the batch's. */
@@ -611,8 +337,8 @@ void lmk_sched_active(lmk_state *st) {
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
         int64_t due = t->v[i].due; /* r's first not due: entries are in due order */
-        if (!live(t, i) || due <= now) continue;
-        took_drop_after(st, r, now);
+        if (!lmk_took_live(t, i) || due <= now) continue;
+        lmk_took_drop_after(st, r, now);
         if (r->periodic && r->qid != 0)
             (void)lmk_giveback(st->q, r->qid, due - st->clock_off);
         else if (!r->periodic && r->state == LMK_T_ARMED)
@@ -644,14 +370,3 @@ void lmk_sched_unwatch(lmk_state *st) {
     st->efd = st->tfd = -1;
 }
 
-void lmk_took_free(lmk_state *st) {
-    free(st->took.v);
-    free(st->took.bound);
-    free(st->took.last);
-    free(st->took.egen);
-    st->took.v = NULL;
-    st->took.bound = NULL;
-    st->took.last = NULL;
-    st->took.egen = NULL;
-    st->took.cap = st->took.head = st->took.n = 0;
-}
