@@ -131,11 +131,12 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 // from at, then every period ns (0: a one-off); tag is the C record. *id
 // receives its id and *due when its first expiration falls due (queue
 // clock); what it has due by until is handed out at once into buf (at
-// most capacity records; *n of them), and *next says when its first
-// expiration not handed out falls due (INT64_MAX: none).
+// most capacity records; *n of them) if its first expiration is not due
+// before from, and *next says when its first expiration not handed out
+// falls due (INT64_MAX: none).
 //
 //export lmk_arm
-func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, until C.int64_t, buf *C.lmk_exp, capacity C.int,
+func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, from, until C.int64_t, buf *C.lmk_exp, capacity C.int,
 	id *C.uint64_t, due *C.int64_t, n *C.int, next *C.int64_t) (rc C.int) {
 	*id, *due, *n, *next = 0, 0, 0, math.MaxInt64
 	defer guard(&rc, C.LMK_EPANIC)
@@ -147,7 +148,7 @@ func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, until C
 	if capacity > 0 {
 		out = unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))
 	}
-	got, first, k, nx, err := q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(until), out)
+	got, first, k, nx, err := q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(from), int64(until), out)
 	if err != nil {
 		return code(err)
 	}

@@ -20,7 +20,9 @@
  * drain calls Go only once its start reaches go_due (or Go has published
  * something itself, the hub's go flag), and C keeps no bound of its own.
  * Takes hand out what falls due from go_due on, so it arrives behind what
- * the batch holds but for what an arm or start brought forward. wait()
+ * the batch holds but for what an arm or start brought forward; an arm
+ * whose timer falls due behind every entry gets it handed out with it
+ * (queue.ArmAhead). wait()
  * sleeps until the
  * earlier of the batch's first entry and the due time Go writes into the
  * hub (go_due, on C's clock: its earliest expiration not handed out), with
@@ -106,6 +108,7 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 #define LMK_AHEAD_NS (128 * 1000000LL)
 
 static void watch_arm(lmk_state *st, int64_t at);
+static void took_in(lmk_state *st, int k, int merge, int64_t upto);
 
 /* Whether the batch holds every expiration due by upto: Go has handed
  * out everything due before go_due (the due time of the first it holds,
@@ -122,18 +125,28 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
  * schedule): its first expiration one interval (a one-off: its delay)
  * away. Returns an LMK_* code. */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
+    lmk_took *t = &st->took;
     uint64_t qid = 0;
-    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms);
+    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms), go, from = INT64_MIN, until;
     int rc, k = 0;
     if (!go_ok(st)) return LMK_ECLOSED;
-    /* Nothing is handed out at arming (until INT64_MIN): what Go hands out
-     * must arrive behind what the batch holds, or a burst of arms would
-     * cost a move of the batch each; the next take brings it (go_due). */
-    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, INT64_MIN, NULL, 0, &qid, &due, &k,
-                 &next);
+    /* What the new timer has due before go_due (the batch holds all that
+     * falls due before it), within the window, is handed out with the
+     * arm, if it lands behind every entry (a burst of timers of one
+     * delay, a task that sleeps again): then no take is needed for it,
+     * and the batch moves nothing. Else the next take brings it. */
+    go = lmk_hub_go_due(st->hub);
+    until = at + LMK_AHEAD_NS;
+    if (go <= until) until = go - 1;
+    until = st->active ? INT64_MIN : until - st->clock_off;
+    if (t->n > t->head) from = t->v[t->n - 1].due - st->clock_off;
+    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, from, until, t->v + t->n, t->cap - t->n,
+                 &qid, &due, &k, &next);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     r->due = due + st->clock_off;
+    (void)next; /* Go wrote it into go_due if it is the first it holds */
+    if (k > 0) took_in(st, k, 0, at);
     if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
     return LMK_OK;
 }

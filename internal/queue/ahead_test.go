@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"math"
 	"sort"
 	"testing"
 	"time"
@@ -43,7 +44,11 @@ func (r *aheadRun) armAhead(t testing.TB) {
 		d = 0
 	}
 	buf := make([]Expiration, 1+r.rint(12))
-	id, first, n, next, err := r.q.ArmAhead(-1, time.Duration(d), time.Duration(period), uintptr(r.seq+1), r.until, buf)
+	from := int64(math.MinInt64) // where what the consumer holds ends
+	if len(r.held) > 0 {
+		from = r.held[len(r.held)-1].Due
+	}
+	id, first, n, next, err := r.q.ArmAhead(-1, time.Duration(d), time.Duration(period), uintptr(r.seq+1), from, r.until, buf)
 	if err != nil {
 		r.fail(t, "ArmAhead: %v", err)
 	}
@@ -61,6 +66,9 @@ func (r *aheadRun) armAhead(t testing.TB) {
 	for _, x := range buf[:n] {
 		if x.Due > r.until {
 			r.fail(t, "ArmAhead handed out %+v after the bound %d", x, r.until)
+		}
+		if x.Due < from {
+			r.fail(t, "ArmAhead handed out %+v before what the consumer holds ends (%d)", x, from)
 		}
 		r.hold(x)
 	}

@@ -66,7 +66,13 @@ func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, e
 // records it wrote, and when its first expiration not handed out is due
 // (math.MaxInt64: none, a one-off handed out): the consumer lowers its
 // bound below that.
-func (q *Queue) ArmAhead(at int64, delay, period time.Duration, tag uintptr, until int64, buf []Expiration) (id ID, first int64, n int, next int64, err error) {
+//
+// from says where what the consumer holds ends: nothing is handed out
+// unless the new timer's first expiration falls due at or after it, so
+// that what is handed out lands behind all the consumer holds (a burst
+// of timers of one delay, or a task that sleeps again, is handed out as it
+// is armed; a timer due earlier waits for the consumer's next take).
+func (q *Queue) ArmAhead(at int64, delay, period time.Duration, tag uintptr, from, until int64, buf []Expiration) (id ID, first int64, n int, next int64, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id, s, err := q.arm(at, delay, period, tag)
@@ -74,6 +80,9 @@ func (q *Queue) ArmAhead(at int64, delay, period time.Duration, tag uintptr, unt
 		return 0, 0, 0, 0, err
 	}
 	first, next = q.run.t.at(s).due, math.MaxInt64
+	if first < from {
+		until = math.MinInt64
+	}
 	for {
 		t := q.run.t.at(s)
 		k := t.key()
