@@ -58,6 +58,13 @@ enum lmk_tstate {
     LMK_T_DESTROYED
 };
 
+/* A record's flags (lmk_rec.flags). */
+enum {
+    LMK_F_UNREF = 1,  /* t:unref(): it does not keep a loop alive (mit.alive()) */
+    LMK_F_ONCE = 2,   /* catch-up "once": one run per drain for what fell due (dispatch.c) */
+    LMK_F_SIGNAL = 4  /* a signal handle's record (signal.c): ms holds the signal number */
+};
+
 /* A timer's record, in the universe's slab (records.c). It holds no
  * schedule: Go's queue does (sched.c says what the record caches of it,
  * and who writes it). Its lifetime follows one rule, written out and
@@ -80,6 +87,7 @@ typedef struct lmk_rec {
     uint8_t state;    /* enum lmk_tstate */
     uint8_t periodic;
     uint8_t coro;     /* ANCHORS holds the coroutine that armed it (while armed) */
+    uint8_t flags;    /* LMK_F_* (timer.c) */
     uint32_t egen;    /* sched.c, took.c: the generation of its live batch entries; moves on at
                        * every drop, and at free (the slab keeps it: records.c) */
 } lmk_rec;
