@@ -64,7 +64,7 @@ local c = mit.getit(1000, function() end)
 mit.wait(0.5)                            -- another short wait: nothing due yet
 mit.sleep(20)                            -- both overdue
 if HOW == "pending" then check(mit.pending() == 2, "pending " .. mit.pending())
-elseif HOW == "state" then check(a:state() == "fired", a:state())
+elseif HOW == "state" then check(a:state() == "due", a:state())
 else c:stop() end
 mit.process_events()
 check(table.concat(log, " ") == "A B", "ran: " .. table.concat(log, " "))

@@ -3,9 +3,9 @@
 -- A seeded run makes random calls (arm one-offs and interval timers with
 -- small delays, destroy, cancel, stop, start, process_events with and
 -- without max, poll, wait, pending, state, sleep, an error handler on and
--- off, calls inside coroutines, fd() at a random point) while callbacks
--- raise, nest process_events and poll, and destroy, stop, start or arm
--- timers. A model follows every timer's schedule and checks, as things
+-- off, calls inside coroutines, fd() at a random point, again, the
+-- catch-up policy, unref/ref) while callbacks raise, nest process_events
+-- and poll, and destroy, stop, start, again or arm timers. A model follows every timer's schedule and checks, as things
 -- happen:
 --   * a callback never runs before its expiration is due (by the time the
 --     running process_events began), nor after its timer was destroyed or
@@ -15,8 +15,10 @@
 --     expirations due before a restart kept as one record);
 --   * order: callbacks run in records (a timer's due expirations back to
 --     back), records in (due time of their first expiration, timer id);
---   * pending(), poll()'s count, process_events' count, state(), remaining()
---     and the live timers mit.timers() lists.
+--   * pending(), poll()'s count, process_events' count, state(), remaining(),
+--     alive() and the live timers mit.timers() lists; an interval timer
+--     with catch-up "once" runs once for missed() + 1 expirations, and the
+--     counts above hold for them.
 -- With opts.gc, handles are also minted while the collector runs: the
 -- model drops the handles of armed timers (a dropped one-off that has run
 -- is gone for good), takes them back from mit.timers(), steps the
@@ -75,7 +77,7 @@ function M.run(mit, seed, nops, opts)
   local last_rec        -- {k, lo, hi}: the last record's first expiration
   local handler_on = false
   local fd_at = opts.fd_at or (rnd(2) == 0 and rnd(nops) or -1)
-  local stats = { runs = 0, drains = 0, errors = 0, nested = 0, restarts = 0, fd = false }
+  local stats = { runs = 0, drains = 0, errors = 0, nested = 0, restarts = 0, missed = 0, fd = false }
 
   local function note(fmt, ...)
     nlog = nlog + 1
@@ -155,24 +157,31 @@ function M.run(mit, seed, nops, opts)
     d.ran = d.ran + 1
     if m.state == "destroyed" then fail("timer #%d ran after destroy", k) end
     if m.state == "stopped" then fail("timer #%d ran while stopped", k) end
+    -- catch-up "once": the run stands for missed() + 1 expirations
+    local n = m.once and m.h:missed() + 1 or 1
+    if m.once and n > 1 then stats.missed = stats.missed + n - 1 end
     local lo, hi
-    if m.bl and m.bl.left > 0 then
-      lo, hi = m.bl.lo, m.bl.hi
-      m.bl.left = m.bl.left - 1
-      if m.bl.left == 0 then m.bl = nil end
-    else
-      if not m.armed then fail("timer #%d ran more often than armed (runs %d)", k, m.runs) end
-      lo, hi = exp_window(m, m.used + 1)
-      m.used = m.used + 1
-      if m.kind == "oneoff" then
-        m.armed = false; m.state = "fired"
-        if m.dropped then forget(m) end -- nothing can reach it any more
+    for i = 1, n do
+      local l, h
+      if m.bl and m.bl.left > 0 then
+        l, h = m.bl.lo, m.bl.hi
+        m.bl.left = m.bl.left - 1
+        if m.bl.left == 0 then m.bl = nil end
+      else
+        if not m.armed then fail("timer #%d ran more often than armed (runs %d, missed() %d)", k, m.runs, n - 1) end
+        l, h = exp_window(m, m.used + 1)
+        m.used = m.used + 1
+        if m.kind == "oneoff" then
+          m.armed = false; m.state = "fired"
+          if m.dropped then forget(m) end -- nothing can reach it any more
+        end
       end
+      if l - EPS > d.t_hi then
+        fail("timer #%d ran early: due %.3f..%.3f, the drain began by %.3f (missed() %d)", k, l, h, d.t_hi, n - 1)
+      end
+      if i == 1 then lo, hi = l, h end
     end
     m.runs = m.runs + 1
-    if lo - EPS > d.t_hi then
-      fail("timer #%d ran early: due %.3f..%.3f, the drain began by %.3f", k, lo, hi, d.t_hi)
-    end
     if not last_rec or last_rec.k ~= k then
       -- the record before ended: its timer had nothing more due when the
       -- outermost process_events began (unless it was changed meanwhile)
@@ -214,6 +223,53 @@ function M.run(mit, seed, nops, opts)
     touch(m)
     note("arm #%d %s %s ms", k, kind, tostring(ms))
     return m
+  end
+
+  -- again([ms]): from now, and what was due and has not run is dropped.
+  local function do_again(m)
+    if m.state == "destroyed" then return end
+    local newms
+    if rnd(3) == 0 then
+      local ms = m.kind == "oneoff" and { 0, 1, 2, 4 } or { 0.5, 1, 3, 5 }
+      newms = ms[rnd(#ms) + 1]
+    end
+    local c0 = now()
+    assert(m.h:again(newms) == m.h)
+    local c1 = now()
+    stats.restarts = stats.restarts + 1
+    if newms then m.ms = newms end
+    m.lo, m.hi, m.used, m.armed, m.state, m.bl = c0, c1, 0, true, "armed", nil
+    note("again #%d %s", m.k, tostring(newms))
+    touch(m)
+  end
+
+  -- catchup("once"|"all") of an interval timer the model holds a handle of
+  -- (never dropped while "once": its callback reads missed()).
+  local function do_catchup(m)
+    if m.kind ~= "interval" or m.state == "destroyed" then return end
+    local was = m.h:catchup(m.once and "all" or "once")
+    if was ~= (m.once and "once" or "all") then fail("#%d:catchup() was %s", m.k, was) end
+    m.once = not m.once
+    note("catchup #%d %s", m.k, m.once and "once" or "all")
+  end
+
+  -- mit.alive(): the armed timers not unref'd.
+  local function check_alive()
+    local n = 0
+    for _, k in ipairs(live) do
+      local m = T[k]
+      if m.state == "armed" and not m.unref then n = n + 1 end
+    end
+    if mit.alive() ~= n then fail("mit.alive() = %d, the model %d", mit.alive(), n) end
+  end
+
+  local function do_ref(m)
+    if m.state == "destroyed" then return end
+    m.unref = not m.unref
+    note("%s #%d", m.unref and "unref" or "ref", m.k)
+    assert((m.unref and m.h.unref or m.h.ref)(m.h) == m.h)
+    if m.h:has_ref() == m.unref then fail("#%d:has_ref() after %s", m.k, m.unref and "unref" or "ref") end
+    check_alive()
   end
 
   local function do_destroy(m, how)
@@ -310,11 +366,11 @@ function M.run(mit, seed, nops, opts)
     if want == "armed" and m.kind == "oneoff" then
       local f = oneoff_fired(m, t)
       if f == nil then return end
-      if f then want = "fired" end
+      if f then want = "due" end
     end
     if s ~= want then fail("#%d:state() = %s, model %s", m.k, s, want) end
     local rem = m.h:remaining()
-    if want ~= "armed" and want ~= "fired" and rem ~= nil then fail("#%d:remaining() = %s when %s", m.k, rem, want) end
+    if want ~= "armed" and want ~= "due" and rem ~= nil then fail("#%d:remaining() = %s when %s", m.k, rem, want) end
   end
 
   -- mit.timers(): exactly the armed and stopped timers, as the handles
@@ -345,6 +401,7 @@ function M.run(mit, seed, nops, opts)
     if st.armed ~= armed or st.stopped ~= stopped then
       fail("stats(): armed %d stopped %d, the model %d and %d", st.armed, st.stopped, armed, stopped)
     end
+    check_alive()
   end
 
   local function check_pending(t0, got, t1, what)
@@ -428,6 +485,13 @@ function M.run(mit, seed, nops, opts)
       do_stop(m)
     elseif r == 12 then
       do_start(m)
+    elseif r == 13 then
+      do_again(m)
+    elseif r == 14 then
+      local v = pick()
+      if v then do_again(v) end
+    elseif r == 15 then
+      do_catchup(m)
     end
   end
 
@@ -446,7 +510,7 @@ function M.run(mit, seed, nops, opts)
     local g = rnd(7)
     if g <= 1 then
       local m = pick()
-      if m and m.state == "armed" then
+      if m and m.state == "armed" and not m.once then
         note("drop #%d", m.k)
         m.h, m.dropped = nil, true
       end
@@ -529,6 +593,15 @@ function M.run(mit, seed, nops, opts)
         if m then check_state(m) end
       elseif r < 97 then
         check_timers()
+      elseif r == 97 then
+        local m = pick()
+        if m then do_again(m) end
+      elseif r == 98 then
+        local m = pick()
+        if m then do_catchup(m) end
+      else
+        local m = pick()
+        if m then do_ref(m) end
       end
     end
     -- the end: destroy everything; nothing runs afterwards
@@ -566,7 +639,7 @@ if arg and arg[0] and arg[0]:match("model%.lua$") then
   local ops = tonumber(arg[3]) or 300
   local mode = arg[4] or "" -- "nofd", "gc" or "nofd,gc"
   local opts = { fd_at = mode:find("nofd") and -1 or nil, gc = mode:find("gc") and true or nil }
-  local total = { runs = 0, drains = 0, errors = 0, nested = 0, restarts = 0, fd = 0 }
+  local total = { runs = 0, drains = 0, errors = 0, nested = 0, restarts = 0, missed = 0, fd = 0 }
   for seed = first, first + seeds - 1 do
     local ok, r = M.run(mit, seed, ops, opts)
     if not ok then
@@ -578,8 +651,8 @@ if arg and arg[0] and arg[0]:match("model%.lua$") then
     end
   end
   print(string.format("model: seeds %d..%d x %d ops: ok; %d callbacks, %d drains, %d errors, %d nested, "
-    .. "%d restarts, %d seeds called fd()", first, first + seeds - 1, ops, total.runs, total.drains,
-    total.errors, total.nested, total.restarts, total.fd))
+    .. "%d restarts, %d expirations run as missed(), %d seeds called fd()", first, first + seeds - 1, ops, total.runs,
+    total.drains, total.errors, total.nested, total.restarts, total.missed, total.fd))
 end
 
 return M

@@ -52,7 +52,7 @@ enum {
 
 /* A timer's state, as t:state() names it (timer.c). */
 enum lmk_tstate {
-    LMK_T_ARMED = 0, /* scheduled (a one-off past its due time reports "fired") */
+    LMK_T_ARMED = 0, /* scheduled (a one-off past its due time reports "due") */
     LMK_T_STOPPED,
     LMK_T_FIRED,     /* a one-off whose callback has been taken to run */
     LMK_T_DESTROYED
@@ -77,7 +77,12 @@ enum {
 typedef struct lmk_rec {
     uint64_t id;      /* the Lua side's: CBS, ANCHORS and MISC_HANDLES key */
     uint64_t qid;     /* sched.c: Go's id of its timer while Go holds one; 0: none */
-    int64_t due;      /* sched.c: the cache (see there) */
+    union {
+        int64_t due;    /* a one-off's: sched.c: the cache (see there) */
+        int64_t missed; /* an interval timer's (or signal's): the expirations its
+                         * callback's last run stood for and did not run (catch-up
+                         * "once": lmk_took_run) */
+    };
     double ms;        /* the interval (one-off: the delay), as given */
     struct lmk_rec *next_free; /* on the slab's free list */
     int32_t slot;     /* sched.c, took.c: its newest entry in the taken batch, or -1 */
@@ -188,6 +193,8 @@ typedef struct lmk_state {
     uint64_t drains;     /* process_events and poll calls */
     int64_t late_last;   /* ns from the first due expiration of the last drain to its start */
     int64_t late_max;
+    int64_t alive;       /* armed records without LMK_F_UNREF: mit.alive() (lmk_rec_state) */
+    int idle_wake;       /* wakeonidle(true): fd() wakes when alive falls to 0 outside a drain */
 } lmk_state;
 
 /* ---- what the files offer each other ---- */
@@ -210,6 +217,7 @@ void lmk_release_thread(lua_State *L, lmk_rec *r);
 void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r);
 void lmk_rec_drop(lua_State *L, lmk_state *st, lmk_rec *r, int cbs);
 void lmk_push_ms(lua_State *L, double ms);
+void lmk_rec_state(lmk_state *st, lmk_rec *r, int state);
 
 /* records.c */
 lmk_rec *lmk_rec_new(lmk_state *st);
@@ -224,7 +232,7 @@ void lmk_sched_stop(lmk_state *st, lmk_rec *r);
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
 int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at);
 void lmk_sched_take(lmk_state *st, int64_t upto);
-int lmk_sched_fired(const lmk_rec *r, int64_t now);
+int lmk_sched_due(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
 int64_t lmk_next_wake(lmk_state *st);

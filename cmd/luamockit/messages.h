@@ -56,6 +56,7 @@
 #define LMK_ARG_INTERVAL_MIN "interval must be at least 0.001 ms"
 #define LMK_ARG_MS_MAX "milliseconds too large (at most 366 days)"
 #define LMK_ARG_NARGS "too many callback arguments (at most 1000)"
+#define LMK_ARG_CATCHUP_ONEOFF "a one-off has one expiration per arming: its catch-up is \"all\""
 #define LMK_ARG_MAX "max must be a positive number"
 #define LMK_ARG_SPIN "microseconds must be in 0..1000000"
 #define LMK_ARG_PORT "port must be an integer from 0 to 65535"

@@ -45,9 +45,10 @@
  *   none for it (a failed arm, a destroy). Go lets go of a one-off once it
  *   hands out its expiration (due, or ahead): start() then arms it again
  *   under a new id (lmk_restart answers "not found").
- * - due: when the first expiration of the last arm or start falls due,
- *   as Go answered it (C's clock). Valid while the timer is armed; state()
- *   reads it: a one-off past it reports "fired". remaining() reads the
+ * - due (one-offs only; an interval timer's record keeps its catch-up
+ *   count in that word, lmk_rec.missed): when the expiration of the last
+ *   arm or start falls due, as Go answered it (C's clock). Valid while the
+ *   timer is armed; state() reads it: a one-off past it reports "due". remaining() reads the
  *   batch's first entry of the timer, or asks Go (lmk_due).
  * - slot: the newest entry of the taken batch (st->took) that holds r's
  *   expirations not yet run, or -1, which means no entry holds any (the
@@ -144,10 +145,11 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
                  &qid, &due, &k, &next);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
-    r->due = due + st->clock_off;
+    due += st->clock_off;
+    if (!r->periodic) r->due = due;
     (void)next; /* Go wrote it into go_due if it is the first it holds */
     if (k > 0) took_in(st, k, 0, at);
-    if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
+    if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
     return LMK_OK;
 }
 
@@ -181,8 +183,9 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     if (rc == LMK_ENOTFOUND) return lmk_sched_arm(st, r, at); /* a one-off Go forgot once taken */
     if (rc != LMK_OK) return rc;
     if (r->slot >= 0 && taken > 0) st->took.v[r->slot].count += taken;
-    r->due = due + st->clock_off;
-    if (r->due < st->tfd_at) watch_arm(st, r->due); /* fd()'s timer */
+    due += st->clock_off;
+    if (!r->periodic) r->due = due;
+    if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
     return LMK_OK;
 }
 
@@ -250,9 +253,10 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     }
 }
 
-/* Whether one-off r has expired (its callback has run, or is due). */
-int lmk_sched_fired(const lmk_rec *r, int64_t now) {
-    return !r->periodic && (r->state == LMK_T_FIRED || (r->state == LMK_T_ARMED && r->due <= now));
+/* Whether one-off r is due at now: armed, and its expiration has fallen
+ * due (its callback has not been taken to run). */
+int lmk_sched_due(const lmk_rec *r, int64_t now) {
+    return !r->periodic && r->state == LMK_T_ARMED && r->due <= now;
 }
 
 /* ns until armed r's next expiration not yet run (<= 0: one is due): the

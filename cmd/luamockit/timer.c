@@ -102,6 +102,24 @@ void lmk_push_ms(lua_State *L, double ms) {
     lua_pushnumber(L, ms);
 }
 
+/* Sets r's state, keeping st->alive (armed records that keep a loop
+ * alive: mit.alive()) in step. Every change of an armed record's state
+ * goes through here. With wakeonidle(true) (an adapter that lets its loop
+ * end), a count that falls to 0 outside a drain (a destroy or unref from
+ * a thread of the other loop) makes the hub's fd readable until the next
+ * drain, so that the adapter, asleep on it, wakes and sees it (a drain
+ * looks after it anyway). */
+static void count_alive(lmk_state *st, int64_t d) {
+    st->alive += d;
+    if (st->alive == 0 && d < 0 && st->idle_wake && st->depth == 0 && st->hub != NULL) lmk_hub_hold(st->hub, 1);
+}
+
+void lmk_rec_state(lmk_state *st, lmk_rec *r, int state) {
+    int was = r->state == LMK_T_ARMED, is = state == LMK_T_ARMED;
+    r->state = (uint8_t)state;
+    if (was != is && !(r->flags & LMK_F_UNREF)) count_alive(st, is ? 1 : -1);
+}
+
 /* [-0, +1, m] pushes r's handle: the one Lua holds (the weak table
  * MISC[MISC_HANDLES] knows it), or a new one, counted in r->refs (an armed
  * timer whose handles were collected; one whose old handle the collector
@@ -212,7 +230,7 @@ static int arm(lua_State *L, int periodic) {
         lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));
     }
-    r->state = LMK_T_ARMED;
+    lmk_rec_state(st, r, LMK_T_ARMED);
 #if LUA_VERSION_NUM >= 502
     /* An interval timer costs more than its small userdata: it fires until
      * destroyed or collected. Count it as LMK_GC_DEBT_KB of allocation, so
@@ -238,7 +256,7 @@ static void destroy_timer(lua_State *L, lmk_timer *h) {
     if (r->state != LMK_T_DESTROYED) {
         lmk_sched_destroy(st, r);
         lmk_release_id(L, r, CBS);
-        r->state = LMK_T_DESTROYED;
+        lmk_rec_state(st, r, LMK_T_DESTROYED);
     }
     h->r = NULL;
     lmk_rec_drop(L, st, r, CBS);
@@ -280,10 +298,14 @@ static const char *timer_state(lua_State *L, lmk_timer *h) {
     lmk_rec *r = rec_of(L, h);
     if (r == NULL) return "destroyed";
     if (r->state == LMK_T_STOPPED) return "stopped";
-    return lmk_sched_fired(r, lmk_mono_ns()) ? "fired" : "armed";
+    if (r->state == LMK_T_FIRED) return "fired";
+    return lmk_sched_due(r, lmk_mono_ns()) ? "due" : "armed";
 }
 
-/* [-1, +1, e] t:state() -> "armed" | "stopped" | "fired" | "destroyed" */
+/* [-1, +1, e] t:state() -> "armed" | "due" | "stopped" | "fired" |
+ * "destroyed": "due" is a one-off whose expiration has fallen due and
+ * whose callback has not been taken to run yet; "fired", one whose
+ * callback has (an interval timer stays "armed"). */
 static int t_state(lua_State *L) {
     lua_pushstring(L, timer_state(L, checktimer(L)));
     return 1;
@@ -319,20 +341,20 @@ static int t_stop(lua_State *L) {
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
     if (r->state == LMK_T_ARMED) {
         lmk_sched_stop(st, r);
-        r->state = LMK_T_STOPPED;
+        lmk_rec_state(st, r, LMK_T_STOPPED);
         lmk_release_thread(L, r);
     }
     lua_settop(L, 1);
     return 1;
 }
 
-/* [-(1|2), +1, e] t:start([ms]) -> t: (re)arms it from now, a one-off
- * that has run too; with ms, the interval (a one-off: the delay) becomes
- * ms. The first expiration is one interval away. Expirations of an armed
- * timer that fell due before and have not run still run: they stay, one
- * record queued at the first one's due time. Raises only on a destroyed
- * timer. */
-static int t_start(lua_State *L) {
+/* t:start([ms]) and t:again([ms]): (re)arms it from now, a one-off that
+ * has run too; with ms, the interval (a one-off: the delay) becomes ms.
+ * The first expiration is one interval away. With drop (again), what fell
+ * due and has not run is dropped first (a stop); else it still runs: it
+ * stays, one record queued at the first one's due time. Raises only on a
+ * destroyed timer. [-(1|2), +1, e] */
+static int restart(lua_State *L, int drop) {
     int64_t at = lmk_mono_ns(); /* the new schedule starts at the call */
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
@@ -340,6 +362,11 @@ static int t_start(lua_State *L) {
     double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
     int rc;
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
+    if (drop && r->state == LMK_T_ARMED) { /* the anchored coroutine stays: re-armed below */
+        lmk_sched_stop(st, r);
+        lmk_rec_state(st, r, LMK_T_STOPPED);
+        lmk_release_thread(L, r);
+    }
     if (r->state != LMK_T_ARMED) {
         anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
         if (r->state == LMK_T_DESTROYED) { /* one did, through another handle */
@@ -353,8 +380,77 @@ static int t_start(lua_State *L) {
         if (r->state != LMK_T_ARMED) lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));
     }
-    r->state = LMK_T_ARMED;
+    lmk_rec_state(st, r, LMK_T_ARMED);
     lua_settop(L, 1);
+    return 1;
+}
+
+/* [-(1|2), +1, e] t:start([ms]) -> t: what fell due and has not run
+ * still runs (nothing lost). */
+static int t_start(lua_State *L) { return restart(L, 0); }
+
+/* [-(1|2), +1, e] t:again([ms]) -> t: luv's timer:again, JavaScript's
+ * clearTimeout + setTimeout: what fell due and has not run is dropped,
+ * the schedule starts from now (a watchdog's re-arm). */
+static int t_again(lua_State *L) { return restart(L, 1); }
+
+/* [-(1|2), +1, e] t:unref() -> t, t:ref() -> t: an unref'd timer does not
+ * keep a loop alive (mit.alive(), co.run(), an adapter's h:unref()); it
+ * still runs as any other. Raises only on a destroyed timer. */
+static int set_ref(lua_State *L, int ref) {
+    lmk_timer *h = checktimer(L);
+    lmk_state *st = lmk_getstate(L);
+    lmk_rec *r = rec_of(L, h);
+    if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
+    if (!(r->flags & LMK_F_UNREF) != ref) {
+        if (r->state == LMK_T_ARMED) count_alive(st, ref ? 1 : -1);
+        r->flags ^= LMK_F_UNREF;
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int t_ref(lua_State *L) { return set_ref(L, 1); }
+static int t_unref(lua_State *L) { return set_ref(L, 0); }
+
+/* [-1, +1, e] t:has_ref() -> false after t:unref() (until t:ref()). */
+static int t_has_ref(lua_State *L) {
+    lmk_rec *r = rec_of(L, checktimer(L));
+    lua_pushboolean(L, r != NULL && !(r->flags & LMK_F_UNREF));
+    return 1;
+}
+
+/* [-(1|2), +1, e] t:catchup(["all"|"once"]) -> the policy in effect (before
+ * the change, if one is given). "all": each expiration that fell due runs
+ * the callback once (back to back after a stall); "once": what fell due of
+ * an interval timer by a drain runs it once, and t:missed() says how many
+ * expirations that run stood for beyond itself. A one-off has one
+ * expiration per arming: it is "all", and "once" raises. */
+static int t_catchup(lua_State *L) {
+    static const char *const names[] = {"all", "once", NULL};
+    lmk_timer *h = checktimer(L);
+    lmk_rec *r = rec_of(L, h);
+    int once;
+    if (lua_isnoneornil(L, 2)) {
+        lua_pushstring(L, r != NULL && (r->flags & LMK_F_ONCE) ? "once" : "all");
+        return 1;
+    }
+    once = luaL_checkoption(L, 2, NULL, names);
+    if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
+    if (once && !r->periodic) luaL_argerror(L, 2, LMK_ARG_CATCHUP_ONEOFF);
+    lua_pushstring(L, r->flags & LMK_F_ONCE ? "once" : "all");
+    if (once) r->flags |= LMK_F_ONCE;
+    else r->flags &= (uint8_t)~LMK_F_ONCE;
+    return 1;
+}
+
+/* [-1, +1, e] t:missed() -> the expirations of an interval timer that its
+ * callback's last run stood for beyond itself (catch-up "once"; 0 with
+ * "all", for a one-off, and before its first run). Read in the callback:
+ * the run stands for missed() + 1 expirations. */
+static int t_missed(lua_State *L) {
+    lmk_rec *r = held(L, checktimer(L));
+    lua_pushinteger(L, r != NULL && r->periodic ? (lua_Integer)r->missed : 0);
     return 1;
 }
 
@@ -368,7 +464,32 @@ static int t_tostring(lua_State *L) {
     return 1;
 }
 
+/* [-0, +1, e] alive() -> the armed timers (and signal handles) that keep
+ * a loop alive: those not unref'd. */
+static int l_alive(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)lmk_getstate(L)->alive);
+    return 1;
+}
+
+/* [-(0|1), +1, e] wakeonidle([on]) -> whether it was on: with on, fd()
+ * also becomes readable when alive() falls to 0 outside process_events
+ * (until the next process_events), for a loop integration that ends when
+ * nothing keeps it alive. Counted: each true needs its false. */
+static int l_wakeonidle(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    int was = st->idle_wake > 0;
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TBOOLEAN);
+        if (lua_toboolean(L, 1)) st->idle_wake++;
+        else if (st->idle_wake > 0) st->idle_wake--;
+    }
+    lua_pushboolean(L, was);
+    return 1;
+}
+
 const luaL_Reg lmk_timer_funcs[] = {
+    {"alive", l_alive},
+    {"wakeonidle", l_wakeonidle},
     {"oneoff", l_oneoff},
     {"getit", l_getit},
     {NULL, NULL}
@@ -379,6 +500,12 @@ const luaL_Reg lmk_timer_methods[] = {
     {"cancel", t_destroy},
     {"stop", t_stop},
     {"start", t_start},
+    {"again", t_again},
+    {"ref", t_ref},
+    {"unref", t_unref},
+    {"has_ref", t_has_ref},
+    {"catchup", t_catchup},
+    {"missed", t_missed},
     {"state", t_state},
     {"interval", t_interval},
     {"remaining", t_remaining},

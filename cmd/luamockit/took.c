@@ -247,6 +247,10 @@ lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
     lmk_rec *r = (lmk_rec *)e->tag;
     *fired = 0;
     r->refs++; /* the caller's */
+    if (r->periodic) { /* catch-up "once": one run for all the entry holds */
+        r->missed = r->flags & LMK_F_ONCE ? e->count - 1 : 0;
+        if (r->flags & LMK_F_ONCE) e->count = 1;
+    }
     if (--e->count == 0) {
         st->took.head++;
         if (r->slot == i) r->slot = -1; /* (a newer entry of r may follow) */
@@ -254,7 +258,7 @@ lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
     }
     if (*fired) {
         r->qid = 0;
-        r->state = LMK_T_FIRED;
+        lmk_rec_state(st, r, LMK_T_FIRED);
     }
     return r;
 }

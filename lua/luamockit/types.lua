@@ -73,6 +73,12 @@
 ---@field next_due fun(): number?
 ---Counters of this Lua state.
 ---@field stats fun(): luamockit.stats
+---The armed timers (and signal handles) that keep a loop alive: those not `unref()`'d. A loop of your own may run
+---`while mit.alive() > 0 do mit.wait(); mit.process_events() end`.
+---@field alive fun(): integer
+---With `true`, `fd()` also becomes readable when `alive()` falls to 0 outside `process_events` (for a loop
+---integration that ends then); counted: each `true` needs its `false`. Returns whether it was on.
+---@field wakeonidle fun(on?: boolean): boolean
 
 ---A timer handle (`luamockit.timer`), from `oneoff` and `getit`. `__gc` and (Lua 5.4) `__close` destroy it;
 ---`tostring(t)` shows its kind, interval and state.
@@ -87,8 +93,22 @@
 ---(Re)arms the timer from now (a one-off that has run too); with `ms`, its interval (a one-off: its delay) becomes
 ---`ms`. Raises on a destroyed timer.
 ---@field start fun(self: luamockit.timer, ms?: number): luamockit.timer
----The timer's state.
----@field state fun(self: luamockit.timer): "armed"|"stopped"|"fired"|"destroyed"
+---Re-arms the timer from now and drops its expirations not yet run (luv's `timer:again`: a watchdog's kick); with
+---`ms`, its interval (a one-off: its delay) becomes `ms`. Raises on a destroyed timer.
+---@field again fun(self: luamockit.timer, ms?: number): luamockit.timer
+---The timer no longer keeps a loop alive (`mit.alive()`, `co.run()`, an adapter's `h:unref()`); it still runs.
+---@field unref fun(self: luamockit.timer): luamockit.timer
+---Undoes `unref()`.
+---@field ref fun(self: luamockit.timer): luamockit.timer
+---False after `unref()` (until `ref()`).
+---@field has_ref fun(self: luamockit.timer): boolean
+---Returns the catch-up policy (before the change, with `policy`): `"all"` runs the callback once per expiration,
+---`"once"` (interval timers) once per drain for all that fell due, `missed()` telling how many it stood for.
+---@field catchup fun(self: luamockit.timer, policy?: "all"|"once"): "all"|"once"
+---Expirations the callback's last run stood for beyond itself (catch-up `"once"`; else 0).
+---@field missed fun(self: luamockit.timer): integer
+---The timer's state: `"due"` is a one-off whose expiration fell due and whose callback has not run yet.
+---@field state fun(self: luamockit.timer): "armed"|"due"|"stopped"|"fired"|"destroyed"
 ---The interval in ms (a one-off: its delay).
 ---@field interval fun(self: luamockit.timer): number
 ---Milliseconds until its next expiration (0 when one is due and has not run), or `nil` if it is not armed.
