@@ -659,4 +659,68 @@ for _, kind in ipairs({ "udp", "fd" }) do
   end)
 end
 
+case("h:unref(): the adapter detaches itself once only unref'd timers are left; copas 4's copas.loop() "
+  .. "then returns", function(c)
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local h = c.adapter.attach(copas)
+  local beats, work = 0, 0
+  local hb = mit.getit(5, function() beats = beats + 1 end):unref()
+  mit.oneoff(40, function() work = work + 1 end)
+  assert.equal(h, h:unref())
+  assert.is_false(h:has_ref())
+  local t0 = mit.monotime()
+  if is4(c) then
+    loop_to_detach(c, h)
+  else
+    assert.is_true(step_until(c, function() return not h:attached() end), "h did not detach itself")
+  end
+  assert.equal(1, work, "the ref'd one-off did not run before the adapter let go")
+  assert.is_true(beats >= 2, "the unref'd interval ran " .. beats .. " times")
+  assert.is_false(h:attached())
+  assert.is_true(mit.monotime() - t0 < 4000)
+  -- the unref'd timer is not h's: it stays armed, for whoever drains next
+  assert.equal("armed", hb:state())
+  local b0 = beats
+  mit.wait(100)
+  mit.process_events()
+  assert.is_true(beats > b0)
+  hb:destroy()
+  assert.is_false(mit.wakeonidle(), "detach() left wakeonidle on")
+end)
+
+case("h:unref() with a ref'd timer: attached until the timer is destroyed outside the drain, which wakes it", function(c)
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local h = c.adapter.attach(copas)
+  local ticks = 0
+  local t = mit.getit(10000, function() ticks = ticks + 1 end)
+  h:unref()
+  step_for(c, 60)
+  assert.is_true(h:attached(), "h detached itself with a ref'd timer armed")
+  t:destroy() -- outside any drain: mit.fd() turns readable (wakeonidle)
+  assert.is_true(step_until(c, function() return not h:attached() end, 3000),
+    "h did not notice that nothing keeps the loop alive any more")
+  assert.equal(0, ticks)
+end)
+
+case("h:ref() undoes h:unref(); detach() keeps the timers armed with mit.oneoff, which run at the next "
+  .. "process_events", function(c)
+  local copas, mit, assert = c.copas, c.mit, c.assert
+  local h = c.adapter.attach(copas)
+  h:unref()
+  assert.equal(h, h:ref())
+  assert.is_true(h:has_ref())
+  step_for(c, 40) -- nothing armed: a ref'd adapter stays
+  assert.is_true(h:attached())
+  local ran = 0
+  local plain = mit.oneoff(30, function() ran = ran + 1 end)
+  detach(c, h)
+  assert.equal("armed", plain:state())
+  step_for(c, 60) -- copas alone runs nothing of luamockit now
+  assert.equal(0, ran)
+  assert.equal("due", plain:state())
+  assert.equal(1, mit.process_events())
+  assert.equal(1, ran)
+  assert.equal("fired", plain:state())
+end)
+
 return cases

@@ -472,16 +472,21 @@ static int l_alive(lua_State *L) {
 }
 
 /* [-(0|1), +1, e] wakeonidle([on]) -> whether it was on: with on, fd()
- * also becomes readable when alive() falls to 0 outside process_events
- * (until the next process_events), for a loop integration that ends when
- * nothing keeps it alive. Counted: each true needs its false. */
+ * also becomes readable when alive() falls to 0 outside process_events,
+ * or is 0 when it is turned on (until the next process_events), for a
+ * loop integration that ends when nothing keeps it alive. Counted: each
+ * true needs its false. */
 static int l_wakeonidle(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     int was = st->idle_wake > 0;
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TBOOLEAN);
-        if (lua_toboolean(L, 1)) st->idle_wake++;
-        else if (st->idle_wake > 0) st->idle_wake--;
+        if (lua_toboolean(L, 1)) {
+            st->idle_wake++;
+            if (st->alive == 0 && st->depth == 0 && st->hub != NULL) lmk_hub_hold(st->hub, 1);
+        } else if (st->idle_wake > 0) {
+            st->idle_wake--;
+        }
     }
     lua_pushboolean(L, was);
     return 1;

@@ -13,6 +13,8 @@
 --   h:getit(ms, fn, ...)  mit.getit, each expiration starts fn(...) so
 --   h:timers()            the armed timers of oneoff/getit
 --   h:detach(), h:attached()  (detach calls the adapter's h:stop_drain())
+--   h:unref(), h:ref(), h:has_ref()  (unref'd, it detaches itself once
+--                         luamockit has nothing that keeps a loop alive)
 local mit = require("luamockit")
 
 -- LuaLS: the module's types are in luamockit/types.lua.
@@ -265,9 +267,19 @@ local function round(h)
   if h.stuck and h.stuck(h) then h.repair(h) end
 end
 
---- M.drain(h): runs the drain until h is detached or h.wait returns false.
+-- Whether an unref'd adapter is to let its loop end: nothing of luamockit
+-- keeps a loop alive (mit.alive(): armed timers and signal handles not
+-- unref'd, co's tasks' among them) and nothing is queued.
+local function idle(h)
+  return h.unrefd and mit.alive() == 0 and mit.inqueue() == 0
+end
+M.idle = idle
+
+--- M.drain(h): runs the drain until h is detached or h.wait returns false;
+-- an unref'd h detaches itself when it finds luamockit idle.
 function M.drain(h)
   while not h.detached do
+    if idle(h) then return h:detach() end
     local ok, more
     if YIELDING_PCALL and not h.bare_wait then
       ok, more = pcall(h.wait, h)
@@ -299,13 +311,51 @@ function M.forget_timers(h)
 end
 
 --- h:detach(): destroys the timers armed through h, then ends the drain
--- (h:stop_drain(), the adapter's own). Twice is harmless.
+-- (h:stop_drain(), the adapter's own). Twice is harmless. Timers armed
+-- with mit.oneoff/getit (not through h) stay armed: they run at the next
+-- process_events, whoever calls it (a wait loop, co.run(), another
+-- adapter); nothing drains them until then.
 function H:detach()
   if self.detached then return end
   self.detached = true
+  if self.unrefd then
+    self.unrefd = false
+    mit.wakeonidle(false)
+  end
   unlink_runner(self)
   M.forget_timers(self)
   self:stop_drain()
+end
+
+--- h:unref() -> h: the adapter no longer keeps its loop alive by itself:
+-- it detaches itself (h:detach()) once luamockit has nothing that keeps a
+-- loop alive (mit.alive() == 0: every armed timer and signal handle is
+-- unref'd, or none is left) and nothing queued, so the loop can end (a
+-- copas 4 loop returns when nothing else is pending), as luv's loop ends
+-- when only unref'd handles are left. It looks when it wakes: after each
+-- drain, and when alive() falls to 0 outside one (mit.wakeonidle). A
+-- producer's items do not keep it alive.
+function H:unref()
+  if self.detached then error(MSG.detached:format("unref"), 2) end
+  if not self.unrefd then
+    self.unrefd = true
+    mit.wakeonidle(true) -- wakes the drain now if alive() is 0 already
+  end
+  return self
+end
+
+--- h:ref() -> h: undoes h:unref() (the loop is kept alive till detach()).
+function H:ref()
+  if self.unrefd then
+    self.unrefd = false
+    mit.wakeonidle(false)
+  end
+  return self
+end
+
+--- h:has_ref() -> false after h:unref() (until h:ref()).
+function H:has_ref()
+  return not self.unrefd
 end
 
 --- h:attached() -> false once detach() was called.

@@ -52,9 +52,10 @@ local SUSPEND, CANCEL = {}, {}
 local Task = {}
 Task.__index = Task
 
--- Live top-level tasks (spawn, every): task -> true. Their count is what
--- co.run() waits for. A co.timeout child belongs to its task instead.
-local live, nlive, seq = {}, 0, 0
+-- Live top-level tasks (spawn, every): task -> true. nref counts those
+-- not unref'd: what co.run() waits for. A co.timeout child belongs to its
+-- task instead.
+local live, nlive, nref, seq = {}, 0, 0, 0
 
 -- The task whose coroutine runs now, or false. task.prev is the one that
 -- ran when it was resumed (a co.timeout child starts inside its task, and
@@ -78,6 +79,14 @@ end
 local function add_live(task)
   live[task] = true
   nlive = nlive + 1
+  if not task.unrefd then nref = nref + 1 end
+end
+
+-- A timer armed for task: unref'd with it (task:unref()), so that it keeps
+-- no loop alive.
+local function own(task, t)
+  if task.unrefd then t:unref() end
+  return t
 end
 
 -- Drops a task that will not run again from the live set (first: that
@@ -87,6 +96,7 @@ local function release(task)
   if live[task] then
     live[task] = nil
     nlive = nlive - 1
+    if not task.unrefd then nref = nref - 1 end
   end
   if task.timer then task.timer:destroy(); task.timer = nil end
   if task.tick then task.tick:destroy(); task.tick = nil end
@@ -144,7 +154,7 @@ local function reconcile(task)
     else
       -- the wake-up that resumed it was spent (or the resume never
       -- reached it): another one
-      task.timer = oneoff(0, task.fresh and start or wake, task)
+      task.timer = own(task, oneoff(0, task.fresh and start or wake, task))
       task.state = "suspended"
     end
   end
@@ -327,7 +337,7 @@ function M.spawn(fn, ...)
   check_fn(fn, 1, "spawn")
   local task = new_task(fn)
   if select("#", ...) > 0 then task.args = pack(...) end
-  task.timer = oneoff(0, start, task)
+  task.timer = own(task, oneoff(0, start, task))
   add_live(task)
   return task
 end
@@ -337,7 +347,7 @@ end
 function M.sleep(ms)
   local task = running_task("sleep")
   check_ms(ms, 1, "sleep")
-  task.timer = oneoff(ms, wake, task)
+  task.timer = own(task, oneoff(ms, wake, task))
   yield(SUSPEND)
 end
 
@@ -351,13 +361,14 @@ function M.timeout(ms, fn, ...)
   check_ms(ms, 1, "timeout")
   check_fn(fn, 2, "timeout")
   local child = new_task(fn)
+  child.unrefd = parent.unrefd
   child.parent = parent
   parent.child = child
   step(child, ...) -- its first run, up to its first suspension
   if parent.state == "cancelled" then yield(CANCEL) end -- the child cancelled it
   if child.state == "suspended" then
     parent.waiting = true
-    parent.timer = oneoff(ms, expired, parent)
+    parent.timer = own(parent, oneoff(ms, expired, parent))
     yield(SUSPEND)
     -- resumed by child_over, expired or unwind: the child's state says
     -- which, and this wait's marks are cleared here
@@ -403,30 +414,32 @@ function M.every(ms, fn, ...)
   end)
   task.due = 0
   task.parked = true
-  task.tick = getit(ms, tick, task)
+  task.tick = own(task, getit(ms, tick, task))
   add_live(task)
   return task
 end
 
 --- co.run(): drains luamockit (wait, process_events) until every task has
--- ended. Raises a task's error (see above); calling it again goes on with
--- the others. Raises if tasks are left that nothing can resume (their
--- timers were destroyed behind co's back).
+-- ended, but for those unref'd (task:unref()). Raises a task's error (see
+-- above); calling it again goes on with the others. Raises if tasks are
+-- left that nothing can resume (their timers were destroyed behind co's
+-- back).
 function M.run()
   if current then unwind() end
   if current then error(MSG.inside_run, 2) end
   local wait, process, next_due = mit.wait, mit.process_events, mit.next_due
-  while nlive > 0 do
+  local alive = mit.alive
+  while nref > 0 do
     if current then unwind() end -- what an error in the last drain left
-    if next_due() == nil and mit.pending() == 0 then
+    if next_due() == nil and mit.pending() == 0 and alive() == 0 then
       -- tasks that ended but are still counted (an error cut a cancel
       -- short between the two) are dropped first
       for task in pairs(live) do
         local st = task.state
         if st == "done" or st == "failed" or st == "cancelled" then release(task) end
       end
-      if nlive == 0 then return end
-      error(MSG.stuck:format(nlive), 2)
+      if nref == 0 then return end
+      error(MSG.stuck:format(nref), 2)
     end
     local rc, msg = wait()
     if rc ~= 0 then error(MSG.wait_failed:format(tostring(msg)), 2) end
@@ -470,6 +483,44 @@ function Task:cancel()
   if self.parent then child_over(self) end
   if self.co == corunning() then yield(CANCEL) end
   return true
+end
+
+-- Sets the ref of task's timers, and of its co.timeout children's.
+local function set_ref(task, ref)
+  while task do
+    task.unrefd = not ref or nil
+    for _, t in ipairs({ task.timer or false, task.tick or false }) do
+      if t and t:state() ~= "destroyed" then
+        if ref then t:ref() else t:unref() end
+      end
+    end
+    task = task.child
+  end
+end
+
+--- task:unref() -> task: co.run() no longer waits for the task, and its
+-- timers keep no loop alive (mit.alive(), an adapter's h:unref()); it runs
+-- on as any other, wherever luamockit is drained. task:ref() undoes it.
+function Task:unref()
+  if not self.unrefd then
+    if live[self] then nref = nref - 1 end
+    set_ref(self, false)
+  end
+  return self
+end
+
+--- task:ref() -> task: undoes task:unref().
+function Task:ref()
+  if self.unrefd then
+    if live[self] then nref = nref + 1 end
+    set_ref(self, true)
+  end
+  return self
+end
+
+--- task:has_ref() -> false after task:unref() (until task:ref()).
+function Task:has_ref()
+  return not self.unrefd
 end
 
 --- task:status() -> "suspended", "running", "done", "failed" or

@@ -111,6 +111,7 @@ local function start_drain(h, direct)
   local copas = h.copas
   local w = msock.newfd()
   w.waiting = false -- true while its thread is suspended in the wait (the watch's test)
+  w.idle = function() return base.idle(h) end -- h:unref(): wake to let copas end
   local function body()
     w.fresh = false
     copas.setErrorHandler(h.on_error) -- this thread's (1.x and 4.x)

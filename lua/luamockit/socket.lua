@@ -169,11 +169,13 @@ end
 -- The socket interface copas' receive uses: not ready until select() has
 -- seen the fd readable (or the waker closed); the first call of a thread
 -- always waits, so that addthread never runs callbacks itself. Each call
--- sets w.woke: copas resumed the thread waiting on it.
+-- sets w.woke: copas resumed the thread waiting on it. w.idle, if set (by
+-- luamockit.copas), says whether its drain is to wake to let the loop end
+-- (h:unref(): mit.wakeonidle made the fd readable for it).
 function FdWaker:receive()
   self.woke = true -- the waiting thread made progress (luamockit.copas' watch; allocates nothing)
   if self.closed then return nil, "closed" end
-  if self.primed and (self.retry or mit.inqueue() > 0) then return "!" end
+  if self.primed and (self.retry or mit.inqueue() > 0 or (self.idle and self.idle())) then return "!" end
   self.primed = true
   return nil, "timeout"
 end
