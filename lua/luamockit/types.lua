@@ -157,6 +157,12 @@
 ---@field cancel fun(self: luamockit.co.task): boolean
 ---The task's state.
 ---@field status fun(self: luamockit.co.task): "suspended"|"running"|"done"|"failed"|"cancelled"
+---`co.run()` no longer waits for the task, and its timers keep no loop alive; it runs on wherever luamockit is drained.
+---@field unref fun(self: luamockit.co.task): luamockit.co.task
+---Undoes `unref()`.
+---@field ref fun(self: luamockit.co.task): luamockit.co.task
+---False after `unref()` (until `ref()`).
+---@field has_ref fun(self: luamockit.co.task): boolean
 
 -- ------------------------------------------- luamockit.copas, .cqueues
 
@@ -189,6 +195,12 @@
 ---@field detach fun(self: luamockit.adapter.handle)
 ---False once `detach()` was called.
 ---@field attached fun(self: luamockit.adapter.handle): boolean
+---The adapter no longer keeps its loop alive: it detaches itself once `mit.alive()` is 0 and nothing is queued.
+---@field unref fun(self: luamockit.adapter.handle): luamockit.adapter.handle
+---Undoes `unref()`.
+---@field ref fun(self: luamockit.adapter.handle): luamockit.adapter.handle
+---False after `unref()` (until `ref()`).
+---@field has_ref fun(self: luamockit.adapter.handle): boolean
 ---The adapter's own end of the drain (`detach()` calls it).
 ---@field stop_drain fun(self: luamockit.adapter.handle)
 
@@ -206,6 +218,8 @@
 ---@field drain fun(h: luamockit.adapter.handle)
 ---Destroys every timer armed through `h`.
 ---@field forget_timers fun(h: luamockit.adapter.handle)
+---Whether an unref'd `h` is to detach itself: `mit.alive()` is 0 and nothing is queued.
+---@field idle fun(h: luamockit.adapter.handle): boolean
 
 -- --------------------------------------------------------- luamockit.socket
 
