@@ -323,6 +323,35 @@ static const scenario scenarios[] = {
      "for _, t in ipairs(l) do t:destroy() end\n"
      "if mit.stats().timers ~= 0 then error('left: ' .. mit.stats().timers) end"},
 
+    /* again() from coroutines (its anchor is made before anything
+     * changes), catchup and unref under a memory error at any allocation:
+     * every timer is left armed or stopped, mit.alive() counts exactly the
+     * armed ref'd ones, and each runs once started again. */
+    {"again, catchup, unref", "mit = require('luamockit')\n"
+     "ts = {}\nfor i = 1, N do ts[i] = mit.getit(1 + i % 3, cb, i) end\n"
+     "mit.sleep(5)",
+     "for i = 1, N do\n"
+     "  local f = coroutine.wrap(function() ts[i]:again() end)\n"
+     "  f()\n"
+     "  if i % 2 == 0 then ts[i]:catchup('once') end\n"
+     "  if i % 3 == 0 then ts[i]:unref() end\n"
+     "end",
+     "local alive = 0\n"
+     "for i = 1, N do\n"
+     "  local s = ts[i]:state()\n"
+     "  if s ~= 'armed' and s ~= 'stopped' then error('timer ' .. i .. ' is ' .. s) end\n"
+     "  if s == 'armed' and ts[i]:has_ref() then alive = alive + 1 end\n"
+     "end\n"
+     "if mit.alive() ~= alive then error(('alive() %d, want %d'):format(mit.alive(), alive)) end\n"
+     "for i = 1, N do ts[i]:start(); cnt[i] = 0 end\n"
+     "mit.sleep(5)\n"
+     "finish()\n"
+     "for i = 1, N do\n"
+     "  if cnt[i] == 0 then error('timer ' .. i .. ' did not run') end\n"
+     "  ts[i]:destroy()\n"
+     "end\n"
+     "if mit.alive() ~= 0 then error('alive() ' .. mit.alive() .. ' after destroy') end"},
+
     {"deliver_wait items", "mit = require('luamockit')\ntp = require('testproducer')\n"
      "job = tp.start_wait{threads = 2, count = 10, cb = function(a, b) local j = {} return a + b end}\n"
      "await(2)",

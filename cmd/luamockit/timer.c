@@ -80,13 +80,16 @@ void lmk_release_thread(lua_State *L, lmk_rec *r) {
     r->coro = 0;
 }
 
-/* Anchors the running thread for r if it is a coroutine. [-0, +0, m] */
+/* Anchors the running thread for r if it is a coroutine (in place of
+ * the one anchored before, if any); on the main thread, releases that
+ * one. [-0, +0, m] */
 static void anchor_thread(lua_State *L, lmk_rec *r) {
     if (!lua_pushthread(L)) {
         lmk_rawsetid(L, ANCHORS, r->id);
         r->coro = 1;
     } else {
         lua_pop(L, 1);
+        lmk_release_thread(L, r);
     }
 }
 
@@ -362,10 +365,14 @@ static int restart(lua_State *L, int drop) {
     double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
     int rc;
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
-    if (drop && r->state == LMK_T_ARMED) { /* the anchored coroutine stays: re-armed below */
+    if (drop && r->state == LMK_T_ARMED) {
+        anchor_thread(L, r); /* may allocate: before anything changes */
+        if (r->state == LMK_T_DESTROYED) { /* a finalizer did, through another handle */
+            lmk_release_thread(L, r);
+            return lmk_error(L, LMK_MSG_DESTROYED);
+        }
         lmk_sched_stop(st, r);
-        lmk_rec_state(st, r, LMK_T_STOPPED);
-        lmk_release_thread(L, r);
+        lmk_rec_state(st, r, LMK_T_STOPPED); /* re-armed below, anchored already */
     }
     if (r->state != LMK_T_ARMED) {
         anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
