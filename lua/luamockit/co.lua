@@ -28,7 +28,8 @@ local M = { _VERSION = mit._VERSION }
 
 -- Every message co raises (the specs match them: grep test/ before a change).
 local MSG = {
-  bad_yield = "luamockit.co: a task may suspend only in co.sleep, co.timeout, co.every or co.signal (it called coroutine.yield)",
+  bad_yield = "luamockit.co: a task may suspend only in co.sleep, co.timeout, co.every or co.signal"
+    .. " (it called coroutine.yield)",
   outside = "luamockit.co: %s called outside a task: call it from a function run by co.spawn or co.every",
   inside_run = "luamockit.co: run called inside a task",
   stuck = "luamockit.co: %d task(s) can never resume: no timer is armed",

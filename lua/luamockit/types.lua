@@ -28,9 +28,9 @@
 ---Arms an interval timer: every `ms` milliseconds (on the absolute schedule, `ms > 0`) an event for `cb(...)` is
 ---queued.
 ---@field getit fun(ms: number, cb: luamockit.callback, ...: any): luamockit.timer
----Catches a signal as events: each delivery of it to the process (`"TERM"`, `"SIGTERM"`, any case, or a number) queues
----one event for `cb(...)`, for every armed handle of it in every Lua state. Raises for unknown names and for signals that
----cannot be caught as events (KILL, STOP, synchronous faults, URG/PROF, reserved real-time signals).
+---Catches a signal as events: each delivery of it to the process (`"TERM"`, `"SIGTERM"`, any case, or a number)
+---queues one event for `cb(...)`, for every armed handle of it in every Lua state. Raises for unknown names and for
+---signals that cannot be caught as events (KILL, STOP, synchronous faults, URG/PROF, reserved real-time signals).
 ---@field signal fun(sig: string|integer, cb: luamockit.callback, ...: any): luamockit.signal
 ---Runs the callbacks of every event of this Lua state that was due when it was called (at most `max`); returns how many
 ---ran. Without an error handler, a callback's error is raised and the rest stays queued.
@@ -107,7 +107,8 @@
 ---@field destroy fun(self: luamockit.signal, wait?: boolean): nil
 ---The same as `destroy`.
 ---@field cancel fun(self: luamockit.signal, wait?: boolean): nil
----Stops catching and drops the deliveries queued and not yet run; `start()` catches again. Raises on a destroyed handle.
+---Stops catching and drops the deliveries queued and not yet run; `start()` catches again. Raises on a destroyed
+---handle.
 ---@field stop fun(self: luamockit.signal): luamockit.signal
 ---A stopped handle catches again (an armed one is left as it is). Raises on a destroyed handle.
 ---@field start fun(self: luamockit.signal): luamockit.signal
