@@ -143,6 +143,17 @@ w:close()
 ]] .. CLEANUP, PLAN), WANT)
   end)
 
+  it("under a LuaSocket select() on a UDP waker (mit.setport: Go's queue turns active)", function()
+    if not has("socket") then return pending("LuaSocket is not installed for " .. _VERSION) end
+    assert_clean(converse(DAEMON .. [[
+local socket, msock = require("socket"), require("luamockit.socket")
+local w = assert(msock.new())
+say("ready")
+while not done do socket.select({ w.socket }, nil, 5); w:handle() end
+w:close()
+]] .. CLEANUP, PLAN), WANT)
+  end)
+
   it("with the copas adapter attached (copas.step loop)", function()
     if not (has("socket") and has("copas")) then
       return pending("copas is not installed for " .. _VERSION .. " (Debian packages 1.x for 5.1 and 5.2)")
