@@ -222,7 +222,12 @@ $(BUILD)/test/lua5.4/testproducer.so: test/producer/testproducer.c $(API_H)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -shared -fPIC $(SHLIB_LDFLAGS) -I$(LUA54_INCDIR) -Icmd/luamockit -o $@ $< -lpthread
 
-test-modules: $(TEST_MODULES)
+# test/sigburst.c: sends a signal as fast as kill() goes (test/sigevents_spec.lua).
+$(BUILD)/test/sigburst: test/sigburst.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -o $@ $<
+
+test-modules: $(TEST_MODULES) $(BUILD)/test/sigburst
 
 # The whole busted suite under one interpreter (LMK_LUA: the interpreter
 # the specs start subprocesses with). LuaJIT runs the Lua 5.1 build.

@@ -1,17 +1,19 @@
 -- examples/daemon.lua: a daemon built on one wait()/process_events() loop.
 --
---   lua5.4 examples/daemon.lua          runs until Ctrl-C (SIGINT), then shuts down cleanly
+--   lua5.4 examples/daemon.lua          runs until SIGTERM or Ctrl-C (SIGINT), then shuts down cleanly
 --   LMK_EXAMPLE_SECONDS=2 lua5.4 examples/daemon.lua   stops by itself after 2 s
+--   kill -HUP <pid>                     logs a "reload" (stats so far)
 --
 -- Shows: a heartbeat (interval timer), a watchdog (one-off re-armed on each
 -- sign of activity with t:stop() + t:start()), a periodic job that fails
 -- now and then, an error handler that names the failing timer, mit.stats(),
--- and a clean shutdown: SIGINT in the stock interpreter makes wait() return
--- and the interpreter raise "interrupted!", which a pcall catches; on Lua
--- 5.4 the heartbeat is a `<close>` variable, destroyed however its scope
--- ends. Runs under lua5.1, LuaJIT and lua5.4; exits 0. (SIGTERM is not
--- caught: the stock interpreter handles only SIGINT; luamockit has no
--- signal support of its own yet.)
+-- and a clean shutdown: SIGTERM and SIGHUP are caught as events
+-- (mit.signal: their callbacks run in the loop like the timers'), and
+-- SIGINT in the stock interpreter makes wait() return and the interpreter
+-- raise "interrupted!", which a pcall catches (SIGINT keeps lua.c's
+-- handler: it is not asked for); on Lua 5.4 the heartbeat is a `<close>`
+-- variable, destroyed however its scope ends. Runs under lua5.1, LuaJIT
+-- and lua5.4; exits 0.
 local mit = require("luamockit")
 
 local seconds = tonumber(os.getenv("LMK_EXAMPLE_SECONDS") or "")
@@ -60,6 +62,19 @@ if seconds then
   deadline = mit.oneoff(seconds * 1000, function() stop = true end)
 end
 
+-- Signals as events: SIGTERM ends the loop (then the clean shutdown below
+-- runs), SIGHUP "reloads". Each delivery runs its callback once, in the
+-- loop, in order with the timers.
+local why = "time is up"
+local term = mit.signal("TERM", function()
+  log("SIGTERM: shutting down")
+  stop, why = true, "SIGTERM"
+end)
+local hup = mit.signal("HUP", function()
+  local s = mit.stats()
+  log("SIGHUP: reload (callbacks so far %d, errors %d)", s.callbacks, s.errors)
+end)
+
 -- The loop: block until something is queued, run it, repeat.
 local function loop(heartbeat)
   log("started: %s on %s, heartbeat %s", mit._VERSION, _VERSION, tostring(heartbeat))
@@ -96,7 +111,7 @@ end
 
 local ok, err, heartbeat = run()
 if ok then
-  log("shutdown: time is up")
+  log("shutdown: %s", why)
 elseif tostring(err):find("interrupted!", 1, true) then
   log("shutdown: interrupted (SIGINT)")
 else
@@ -104,6 +119,8 @@ else
 end
 
 -- Clean shutdown: destroy what is left, report.
+term:destroy() -- SIGTERM and SIGHUP have their previous dispositions again
+hup:destroy()
 source:destroy()
 job:destroy()
 watchdog:destroy()

@@ -5,7 +5,7 @@
 -- The public names are listed in a child process of the same interpreter
 -- (attaching adapters and making wakers sets luamockit's runner, fd and
 -- port: none of that touches this process's state). "Public": every key of
--- each module table, of a timer's, a co task's, an adapter handle's and a
+-- each module table, of a timer's, a signal handle's, a co task's, an adapter handle's and a
 -- waker's methods (__index, metamethods aside), and of stats(). A field may
 -- also name an instance's own key (waker.port): those exist, but are not
 -- all required.
@@ -59,6 +59,9 @@ keys("luamockit", mit, "required")
 local t = mit.oneoff(60000, function() end)
 object("luamockit.timer", t)
 t:destroy()
+local s = mit.signal("WINCH", function() end)
+object("luamockit.signal", s)
+s:destroy()
 keys("luamockit.stats", mit.stats(), "required")
 
 local co = require("luamockit.co")
@@ -147,7 +150,7 @@ describe("the LuaLS definitions (lua/luamockit/types.lua)", function()
     assert.are.same({ no_annotation = {}, names_nothing = {} }, { no_annotation = missing, names_nothing = bogus },
       "no_annotation: public names without a ---@field; names_nothing: ---@field/---@class of nothing")
     -- the check saw something of each kind
-    for _, class in ipairs({ "luamockit", "luamockit.timer", "luamockit.stats", "luamockit.co.task",
+    for _, class in ipairs({ "luamockit", "luamockit.timer", "luamockit.signal", "luamockit.stats", "luamockit.co.task",
       "luamockit.adapter.handle", "luamockit.socket.waker", "luamockit.socket.fdwaker" }) do
       assert.is_truthy(actual[class] and next(actual[class]), class)
     end

@@ -6,7 +6,8 @@
 #   each example under lua5.1, LuaJIT and lua5.4 with that tree's
 #     `luarocks path` (where its loop library is installed for that Lua;
 #     otherwise a printed skip), LMK_EXAMPLE_SECONDS=2;
-#   daemon.lua once more per interpreter, stopped by SIGINT;
+#   daemon.lua twice more per interpreter, stopped by SIGINT, and by
+#     SIGTERM after a SIGHUP (both caught with mit.signal);
 #   examples/producer built by its own Makefile against the tree's
 #     installed header (luamockit-config --cflags), then use_mylib.lua.
 # copas4_echo.lua needs copas 4.x: LMK_COPAS4_PATH (a directory with
@@ -89,6 +90,20 @@ for l in $INTERPRETERS; do
   wait $pid || rc=$?
   check "daemon.lua under $l, SIGINT" "$rc" 'shutdown: interrupted (SIGINT)' \
     'heartbeat after shutdown: destroyed' 'stats: timers=0' 'bye$'
+
+  # SIGHUP, then SIGTERM, caught as events (mit.signal): a reload, then the
+  # clean shutdown, exit 0. (Should a signal be lost, it stops after 10 s.)
+  rc=0
+  : >"$work/out"
+  (. "$work/env$(ver_of "$l")"; LMK_EXAMPLE_SECONDS=10 exec "$l" examples/daemon.lua) >"$work/out" 2>&1 &
+  pid=$!
+  i=0; while [ $i -lt 50 ] && ! grep -q 'heartbeat (pending' "$work/out"; do sleep 0.1; i=$((i + 1)); done
+  kill -HUP $pid 2>/dev/null || true
+  i=0; while [ $i -lt 50 ] && ! grep -q 'SIGHUP: reload' "$work/out"; do sleep 0.1; i=$((i + 1)); done
+  kill -TERM $pid 2>/dev/null || true
+  wait $pid || rc=$?
+  check "daemon.lua under $l, SIGHUP then SIGTERM" "$rc" 'SIGHUP: reload (callbacks so far [1-9]' \
+    'SIGTERM: shutting down' 'shutdown: SIGTERM' 'heartbeat after shutdown: destroyed' 'stats: timers=0' 'bye$'
 
   if has "$l" 'require("luv")'; then
     run luv_loop.lua "$l" examples/luv_loop.lua 'one-off: hello from luamockit' \

@@ -65,7 +65,11 @@ static const char *child_chunk =
     "fails(mit.wait, 10)\n"
     "fails(mit.pending)\n"
     "fails(function() return t:stop() end)\n"
-    "fails(function() return t:destroy() end)\n";
+    "fails(function() return t:destroy() end)\n"
+    "fails(mit.signal, 'TERM', print)\n"
+    "fails(function() return s:stop() end)\n"
+    "fails(function() return s:start() end)\n"
+    "fails(function() return s:destroy() end)\n";
 
 int main(int argc, char **argv) {
     lua_State *L;
@@ -80,6 +84,7 @@ int main(int argc, char **argv) {
                "n = 0\n"
                "t = mit.getit(5, function() n = n + 1 end)\n"
                "for i = 1, 50 do mit.oneoff(i, function() end) end\n"
+               "s = mit.signal('USR2', function() end)\n"
                "mit.sleep(30)\n");
     check(e == NULL, "parent: module loaded, timers firing", e);
 
@@ -117,7 +122,9 @@ int main(int argc, char **argv) {
                "local fired = false\n"
                "mit.oneoff(5, function() fired = true end)\n"
                "mit.wait(1000); mit.sleep(10); mit.process_events()\n"
-               "assert(fired, 'new one-off did not fire in the parent')\n");
+               "assert(fired, 'new one-off did not fire in the parent')\n"
+               "assert(s:state() == 'armed', 'the signal handle: ' .. s:state())\n"
+               "s:destroy()\n");
     check(e == NULL, "parent: timers keep firing and new ones work after fork", e);
     lua_close(L);
 

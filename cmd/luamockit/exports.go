@@ -222,6 +222,28 @@ func lmk_take(h C.uint64_t, upto, limit C.int64_t, buf *C.lmk_exp, capacity C.in
 	return C.LMK_OK
 }
 
+// lmk_arm_signal makes a signal schedule for signal sig in the queue
+// (queue.ArmSignal): each delivery of sig to the process publishes one
+// expiration of it, due at its arrival; tag is the C record. *id receives
+// its id. Stop, start and destroy go through lmk_stop, lmk_restart and
+// lmk_destroy, as a timer's. LMK_ERANGE if sig cannot be caught.
+//
+//export lmk_arm_signal
+func lmk_arm_signal(h C.uint64_t, sig C.int, tag C.uintptr_t, id *C.uint64_t) (rc C.int) {
+	*id = 0
+	defer guard(&rc, C.LMK_EPANIC)
+	q := lookup(h)
+	if q == nil {
+		return C.LMK_ECLOSED
+	}
+	got, err := q.ArmSignal(int(sig), uintptr(tag))
+	if err != nil {
+		return code(err)
+	}
+	*id = C.uint64_t(got)
+	return C.LMK_OK
+}
+
 // lmk_giveback returns interval timer id's expirations handed out from
 // due on (queue clock) and not run to its schedule (queue.GiveBack).
 //

@@ -20,6 +20,7 @@
 
 #define LMK_VERSION "luamockit 0.1.0"
 #define LMK_TIMER "luamockit.timer"
+#define LMK_SIGNAL "luamockit.signal"
 #define LMK_STATE "luamockit.state"
 
 /* ---- crossing to Go ---- */
@@ -110,7 +111,9 @@ typedef struct lmk_took {
 
 /* A timer handle (the userdata Lua holds). r is its record, counted in
  * r->refs, until the handle's __gc runs (or the state closes: its records
- * went with it); ms and periodic stay for interval() and tostring(). */
+ * went with it); ms and periodic stay for interval() and tostring(). A
+ * signal handle (signal.c) is one too, with its own metatable: ms holds
+ * its signal number. */
 typedef struct lmk_timer {
     lmk_rec *r;
     double ms;
@@ -146,7 +149,8 @@ enum {
     MISC_HANDLER,   /* calls the error handler with the failing timer or producer */
     MISC_HANDLES,   /* id -> the timer's handle, a weak table */
     MISC_RUNNER,    /* setrunner's f: callbacks run as f(cb, ...), or false */
-    MISC_N = MISC_RUNNER
+    MISC_SIGMT,     /* the signal handle metatable (signal.c) */
+    MISC_N = MISC_SIGMT
 };
 
 /* With setrunner's f set, puts it below a callback and its nargs
@@ -246,6 +250,8 @@ int lmk_sched_fd(lmk_state *st);
 void lmk_sched_active(lmk_state *st);
 void lmk_sched_rearm(lmk_state *st);
 void lmk_sched_unwatch(lmk_state *st);
+int lmk_sched_signal_arm(lmk_state *st, lmk_rec *r);
+int lmk_sched_signal_start(lmk_state *st, lmk_rec *r);
 
 /* took.c: the taken batch's entries */
 int lmk_took_reserve(lmk_state *st, int cap);
@@ -262,6 +268,10 @@ lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
 int lmk_took_first_of(const lmk_took *t, const lmk_rec *r);
 int64_t lmk_took_first(const lmk_took *t);
 int64_t lmk_took_due(lmk_state *st, int64_t now);
+
+/* signal.c */
+extern const luaL_Reg lmk_signal_funcs[];
+void lmk_signal_init(lua_State *L, int first);
 
 /* dispatch.c */
 extern const luaL_Reg lmk_dispatch_funcs[];

@@ -938,3 +938,67 @@ check(p >= 3 and p <= hi, "%s expirations pending after a 35 ms restart, want 3.
 tm:destroy()
 `)
 }
+
+// ---- signals as events ----
+
+// Two Lua states in one process (one Go runtime, one router): a signal
+// sent to the process reaches every armed handle of it in both, once per
+// delivery; a stopped handle gets nothing, and its queued deliveries go.
+// The real os/signal path: SIGUSR1 sent to this test process (a plain Go
+// program ignores SIGUSR1 once nothing catches it).
+func TestSignalBroadcastTwoStates(t *testing.T) {
+	a, b := newHost(t), newHost(t)
+	for _, h := range []*host{a, b} {
+		h.run(t, `
+n1, n2 = 0, 0
+h1 = mit.signal("USR1", function(k) n1 = n1 + k end, 1)
+h2 = mit.signal("SIGUSR1", function() n2 = n2 + 1 end)
+check(h1:signal() == "SIGUSR1", "signal() %s", h1:signal())
+check(tostring(h1):match("^luamockit%.signal: 0?x?%x+ %(SIGUSR1, armed%)$"), "tostring %s", tostring(h1))
+check(#mit.timers() == 0, "timers() lists a signal handle")
+check(mit.stats().signals == 2, "stats().signals %s", mit.stats().signals)
+`)
+	}
+	if got := a.q.Signals(); got != 2 {
+		t.Fatalf("Go holds %d signal schedules of state a, want 2", got)
+	}
+	b.run(t, `h2:stop()`)
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	a.run(t, `check(pump(function() return n1 == 1 and n2 == 1 end), "state a: n1 %s n2 %s", n1, n2)`)
+	b.run(t, `check(pump(function() return n1 == 1 end), "state b: n1 %s", n1)
+mit.sleep(20)
+mit.process_events()
+check(n2 == 0, "a stopped handle ran %s times", n2)`)
+	// queued, then stopped or destroyed: nothing runs
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	a.run(t, `
+check(waitpending(2) == 2, "pending %s", mit.pending())
+h1:stop()
+h2:destroy()
+check(mit.pending() == 0, "pending %s after stop and destroy", mit.pending())
+check(mit.process_events() == 0, "a stopped or destroyed handle ran")
+check(n1 == 1 and n2 == 1, "n1 %s n2 %s", n1, n2)
+check(h1:state() == "stopped" and h2:state() == "destroyed", "states %s %s", h1:state(), h2:state())
+h1:destroy()`)
+	b.run(t, `check(pump(function() return n1 == 2 end), "state b: n1 %s", n1)
+h1:destroy(); h2:destroy()
+check(mit.stats().signals == 0, "signals %s", mit.stats().signals)`)
+	if got := a.q.Signals() + b.q.Signals(); got != 0 {
+		t.Fatalf("Go holds %d signal schedules after destroy", got)
+	}
+}
+
+// Closing a state with armed signal handles stops catching for it.
+func TestSignalCloseState(t *testing.T) {
+	h := newHost(t)
+	h.run(t, `s = mit.signal("USR2", function() end)`)
+	q := h.q
+	h.close()
+	if got := q.Signals(); got != 0 {
+		t.Fatalf("a closed state's queue holds %d signal schedules", got)
+	}
+}

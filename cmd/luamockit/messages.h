@@ -25,6 +25,7 @@
 #define LMK_MSG_NO_QUEUE "cannot create the event queue"
 #define LMK_MSG_NESTED "process_events nested too deeply in callbacks"
 #define LMK_MSG_DESTROYED "timer is destroyed"
+#define LMK_MSG_SIG_DESTROYED "signal handle is destroyed"
 
 /* Raised (or pushed as a drain's error) as they are. */
 #define LMK_MSG_NOSTACK_ARGS "luamockit: no stack for the callback's arguments (out of memory)"
@@ -60,6 +61,17 @@
 #define LMK_ARG_MAX "max must be a positive number"
 #define LMK_ARG_SPIN "microseconds must be in 0..1000000"
 #define LMK_ARG_PORT "port must be an integer from 0 to 65535"
+
+/* mit.signal's first argument (signal.c): the "(...)" of its argument
+ * error, formatted. */
+#define LMK_FMT_SIG_TYPE "signal name or number expected, got %s"
+#define LMK_ARG_SIG_INTEGER "signal number must be an integer"
+#define LMK_FMT_SIG_UNKNOWN "unknown signal '%s'"
+#define LMK_FMT_SIG_NUMBER "no signal numbered %d"
+#define LMK_FMT_SIG_UNCATCHABLE "%s cannot be caught"
+#define LMK_FMT_SIG_FAULT "%s reports a fault of the thread that raises it: it cannot be taken as an event"
+#define LMK_FMT_SIG_GO "%s is used by the Go runtime: it cannot be taken as an event"
+#define LMK_FMT_SIG_RESERVED "signal %d is reserved by the C library (real-time signals are %d to %d)"
 
 /* The producer C API's strerror (luamockit_api.h's status codes). */
 #define LMK_API_OK "ok"

@@ -6,7 +6,7 @@
  * Go call of the moment has returned: Go never has a frame on the stack
  * when a Lua error unwinds. The files, one concern each: guard.c (the
  * state guard, the raising helper, fork), timer.c (arming, timer
- * methods), records.c (timer records), sched.c (the one crossing to the
+ * methods), signal.c (signals as events, signal handles), records.c (timer records), sched.c (the one crossing to the
  * schedules, which are Go's), took.c (the taken batch's entries), dispatch.c
  * (process_events, the error protocol), stats.c (timers, next_due, stats),
  * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
@@ -125,7 +125,7 @@ static void push_universe(lua_State *L) {
 /* [-0, +1, e] require("luamockit") */
 LMK_EXPORT int luaopen_luamockit(lua_State *L) {
     static const luaL_Reg *const groups[] = {lmk_timer_funcs, lmk_dispatch_funcs, lmk_wait_funcs, lmk_clock_funcs,
-                                             lmk_stats_funcs};
+                                             lmk_stats_funcs, lmk_signal_funcs};
     int i, first;
     pthread_once(&fork_once, install_fork_handler);
     lmk_port_pin();
@@ -144,6 +144,7 @@ LMK_EXPORT int luaopen_luamockit(lua_State *L) {
     lmk_setfuncs(L, lmk_timer_methods, NUPS);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
+    lmk_signal_init(L, first); /* the signal handle metatable */
 
     lua_createtable(L, 0, 20);
     for (i = 0; i < (int)(sizeof groups / sizeof groups[0]); i++) {

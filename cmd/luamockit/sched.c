@@ -387,3 +387,35 @@ void lmk_sched_unwatch(lmk_state *st) {
     st->efd = st->tfd = -1;
 }
 
+
+/* ---- signal records (signal.c) ----
+ *
+ * A signal record's schedule is Go's too: a signal schedule
+ * (internal/queue/signal.go), which no clock makes due; each delivery of
+ * its signal to the process publishes one expiration, due at its arrival,
+ * which Go's notifier announces (the go flag, the fd) and the next take
+ * hands over, in (due, seq) order with the timers'. It is never handed out
+ * ahead, and has no due time (r->due stays INT64_MAX). Stop and destroy
+ * are a timer's (lmk_sched_stop, lmk_sched_destroy: its batch entries die,
+ * Go withdraws what it published and stops catching, before they return). */
+
+/* Arms signal record r (signal r->ms) in Go. Returns an LMK_* code. */
+int lmk_sched_signal_arm(lmk_state *st, lmk_rec *r) {
+    uint64_t qid = 0;
+    int rc;
+    if (!go_ok(st)) return LMK_ECLOSED;
+    rc = lmk_arm_signal(st->q, (int)r->ms, (uintptr_t)r, &qid);
+    if (rc != LMK_OK) return rc;
+    r->qid = qid;
+    r->due = INT64_MAX;
+    return LMK_OK;
+}
+
+/* Stopped signal record r catches again (lmk_restart: Go's Start of a
+ * signal schedule). Returns an LMK_* code. */
+int lmk_sched_signal_start(lmk_state *st, lmk_rec *r) {
+    int64_t due = 0, taken = 0;
+    if (!go_ok(st)) return LMK_ECLOSED;
+    if (r->qid == 0) return lmk_sched_signal_arm(st, r);
+    return lmk_restart(st->q, r->qid, -1, -1, 0, &due, &taken);
+}

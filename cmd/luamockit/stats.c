@@ -14,10 +14,16 @@ typedef struct rec_list {
     lmk_rec **v;
     size_t n, cap;
     int64_t armed, stopped;
+    int64_t sig_armed, sig_stopped; /* signal handles (signal.c): not timers */
 } rec_list;
 
 static void collect(lmk_rec *r, void *ctx) {
     rec_list *l = (rec_list *)ctx;
+    if (r->flags & LMK_F_SIGNAL) {
+        if (r->state == LMK_T_ARMED) l->sig_armed++;
+        else if (r->state == LMK_T_STOPPED) l->sig_stopped++;
+        return;
+    }
     if (r->state == LMK_T_ARMED) l->armed++;
     else if (r->state == LMK_T_STOPPED) l->stopped++;
     else return; /* a one-off that has run, or destroyed */
@@ -47,12 +53,12 @@ static int build_list(lua_State *L) {
 }
 
 /* [-0, +1, e] timers() -> an array of this state's live timers (armed or
- * stopped), in the order they were armed: the handles Lua holds, or new
+ * stopped; no signal handles), in the order they were armed: the handles Lua holds, or new
  * ones (lmk_push_handle). The records are held while the array is built,
  * and let go whether or not it could be. */
 static int l_timers(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    rec_list l = {NULL, 0, 0, 0, 0};
+    rec_list l = {NULL, 0, 0, 0, 0, 0, 0};
     size_t i;
     int status;
     lua_settop(L, 0);
@@ -97,19 +103,23 @@ static void set_int(lua_State *L, const char *k, int64_t v) {
 
 /* [-0, +1, e] stats() -> a table of counts: timers (live: armed or
  * stopped), armed, stopped, pending, callbacks (run since require, items
- * included), items (producer items run), errors (callbacks that raised),
+ * included), items (producer items run), signals (signal handles, armed
+ * or stopped: not timers), signals_armed (those catching), errors
+ * (callbacks that raised),
  * drains (process_events and poll calls), late_ms (how late the first
  * expiration of the last drain ran: the time from its due time to the
  * drain's start), late_max_ms (the most of those), clock ("go": Go's queue
  * keeps every timer's time). */
 static int l_stats(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    rec_list l = {NULL, 0, 0, 0, 0}; /* v NULL: count only */
+    rec_list l = {NULL, 0, 0, 0, 0, 0, 0}; /* v NULL: count only */
     lmk_recs_each(st, collect, &l);
-    lua_createtable(L, 0, 11);
+    lua_createtable(L, 0, 13);
     set_int(L, "timers", l.armed + l.stopped);
     set_int(L, "armed", l.armed);
     set_int(L, "stopped", l.stopped);
+    set_int(L, "signals", l.sig_armed + l.sig_stopped);
+    set_int(L, "signals_armed", l.sig_armed);
     set_int(L, "pending", lmk_pending(st, NULL));
     set_int(L, "callbacks", (int64_t)st->callbacks);
     set_int(L, "items", (int64_t)st->items);

@@ -123,7 +123,8 @@ void lmk_rec_state(lmk_state *st, lmk_rec *r, int state) {
     if (was != is && !(r->flags & LMK_F_UNREF)) count_alive(st, is ? 1 : -1);
 }
 
-/* [-0, +1, m] pushes r's handle: the one Lua holds (the weak table
+/* [-0, +1, m] pushes r's handle (a signal handle for a signal record,
+ * signal.c): the one Lua holds (the weak table
  * MISC[MISC_HANDLES] knows it), or a new one, counted in r->refs (an armed
  * timer whose handles were collected; one whose old handle the collector
  * has cleared from the weak table but not finalized yet; a destroyed one
@@ -143,7 +144,8 @@ void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
     h->ms = r->ms;
     h->id = r->id;
     h->periodic = r->periodic;
-    lua_pushvalue(L, TIMER_MT);
+    if (r->flags & LMK_F_SIGNAL) lua_rawgeti(L, MISC, MISC_SIGMT); /* a signal handle (signal.c) */
+    else lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
     h->r = r; /* counted from here: its __gc drops it */
     r->refs++;

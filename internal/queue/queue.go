@@ -54,6 +54,8 @@ type Queue struct {
 	run engine
 	seq uint64 // the last order id Arm gave
 
+	sigs sigSet // the signal schedules (signal.go)
+
 	// ready holds the published expirations, ready[rhead:] not yet taken,
 	// in (due, id) order; a timer has at most one record there, which
 	// counts all of its published expirations (Count 0: withdrawn).
@@ -121,6 +123,7 @@ func (q *Queue) Close() {
 		return
 	}
 	q.closed = true
+	q.sigClose()
 	q.signal(false)
 	q.run = newEngine()
 	q.ready, q.rhead, q.nready, q.readyN = nil, 0, 0, 0

@@ -139,6 +139,7 @@ func (q *Queue) Stop(id ID) error {
 	if !ok {
 		return q.notFound()
 	}
+	q.sigOff(s) // a signal schedule stops catching
 	q.run.remove(s)
 	q.withdraw(s)
 	t := q.run.t.at(s)
@@ -185,6 +186,9 @@ func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, in
 		return 0, 0, q.notFound()
 	}
 	t := q.run.t.at(s)
+	if t.flags&fSignal != 0 {
+		return q.sigRestart(s, period)
+	}
 	interval := t.left < 0
 	if period == 0 && interval {
 		return 0, 0, ErrRange
@@ -248,6 +252,8 @@ func (q *Queue) Destroy(id ID) error {
 	if !ok {
 		return q.notFound()
 	}
+	q.sigOff(s) // a signal schedule stops catching
+	q.sigRelease(s)
 	q.run.remove(s)
 	q.withdraw(s)
 	q.run.release(s)

@@ -7,9 +7,10 @@
 --   end, "worker")
 --   co.run()                      -- returns once every task has ended
 --
--- A task is a coroutine. It suspends only in co.sleep, co.timeout and
--- co.every's wait for the next tick, and each suspension costs one armed
--- luamockit timer whose callback resumes it: tasks are run by whatever
+-- A task is a coroutine. It suspends only in co.sleep, co.timeout,
+-- co.every's wait for the next tick and co.signal, and each suspension
+-- costs one armed luamockit timer (co.signal: one signal handle) whose
+-- callback resumes it: tasks are run by whatever
 -- drains luamockit (co.run, a loop of wait/process_events of your own, the
 -- copas or cqueues adapter), on that thread, in the order of the timers
 -- that wake them. Plain timers and producer items keep running meanwhile.
@@ -27,7 +28,8 @@ local M = { _VERSION = mit._VERSION }
 
 -- Every message co raises (the specs match them: grep test/ before a change).
 local MSG = {
-  bad_yield = "luamockit.co: a task may suspend only in co.sleep, co.timeout or co.every (it called coroutine.yield)",
+  bad_yield = "luamockit.co: a task may suspend only in co.sleep, co.timeout, co.every or co.signal"
+    .. " (it called coroutine.yield)",
   outside = "luamockit.co: %s called outside a task: call it from a function run by co.spawn or co.every",
   inside_run = "luamockit.co: run called inside a task",
   stuck = "luamockit.co: %d task(s) can never resume: no timer is armed",
@@ -351,6 +353,30 @@ function M.sleep(ms)
   yield(SUSPEND)
 end
 
+-- co.signal's callback: the first delivery wakes the task and destroys
+-- the handle (the signal gets its previous disposition back once no other
+-- handle of it is armed; deliveries queued with it are dropped).
+local function signalled(task)
+  local h = task.timer
+  if h then h:destroy() end
+  return wake(task)
+end
+
+--- co.signal(name) -> name: suspends the running task until the next
+-- delivery of signal name (a name or a number, as mit.signal takes it) and
+-- returns the signal's name ("SIGTERM"). The signal is caught only while
+-- the task waits (one mit.signal handle, destroyed when the task wakes or
+-- is cancelled): while no task waits for it and no handle of it is armed,
+-- it has its previous disposition. Outside a task it raises an error.
+function M.signal(name)
+  local task = running_task("signal")
+  local h = mit.signal(name, signalled, task)
+  task.timer = h
+  local sname = h:signal()
+  yield(SUSPEND)
+  return sname
+end
+
 --- co.timeout(ms, fn, ...): inside a task, runs fn(...) (as a task of its
 -- own, started at once) and returns its results, or nil, "timeout" if it
 -- has not finished within ms; it is then cancelled (its pending timer, and
@@ -423,7 +449,7 @@ end
 -- ended, but for those unref'd (task:unref()). Raises a task's error (see
 -- above); calling it again goes on with the others. Raises if tasks are
 -- left that nothing can resume (their timers were destroyed behind co's
--- back).
+-- back, and no signal handle is armed).
 function M.run()
   if current then unwind() end
   if current then error(MSG.inside_run, 2) end

@@ -28,6 +28,10 @@
 ---Arms an interval timer: every `ms` milliseconds (on the absolute schedule, `ms > 0`) an event for `cb(...)` is
 ---queued.
 ---@field getit fun(ms: number, cb: luamockit.callback, ...: any): luamockit.timer
+---Catches a signal as events: each delivery of it to the process (`"TERM"`, `"SIGTERM"`, any case, or a number)
+---queues one event for `cb(...)`, for every armed handle of it in every Lua state. Raises for unknown names and for
+---signals that cannot be caught as events (KILL, STOP, synchronous faults, URG/PROF, reserved real-time signals).
+---@field signal fun(sig: string|integer, cb: luamockit.callback, ...: any): luamockit.signal
 ---Runs the callbacks of every event of this Lua state that was due when it was called (at most `max`); returns how many
 ---ran. Without an error handler, a callback's error is raised and the rest stays queued.
 ---@field process_events fun(max?: integer): integer
@@ -38,9 +42,10 @@
 ---All entries in the queue: `pending()` plus withdrawn producer items not yet dropped.
 ---@field inqueue fun(): integer
 ---Sets the handler of callback errors (`nil` restores raising from `process_events`); `f(err, source)` gets the error
----(a string with a traceback, or the value raised) and the failing timer (or the producer's name). Returns the handler
+---(a string with a traceback, or the value raised) and the failing timer or signal handle (or the producer's name).
+---Returns the handler
 ---it replaces.
----@field seterrorhandler fun(f?: fun(err: any, source: luamockit.timer|string|nil)): function?
+---@field seterrorhandler fun(f?: fun(err: any, source: luamockit.timer|luamockit.signal|string|nil)): function?
 ---Sets the runner: callbacks run as `f(cb, ...)` instead of `cb(...)` (the hook of the loop adapters); `nil` removes
 ---it. Returns the runner it replaces.
 ---@field setrunner fun(f?: fun(cb: function, ...: any)): function?
@@ -66,7 +71,7 @@
 ---@field mstimestamp fun(): integer
 ---Milliseconds on the monotonic clock (a float).
 ---@field monotime fun(): number
----This state's live timers (armed or stopped), in the order they were armed.
+---This state's live timers (armed or stopped), in the order they were armed; no signal handles.
 ---@field timers fun(): luamockit.timer[]
 ---Milliseconds until the earliest armed timer is due (>= 0), or `nil` if none is armed: a ready timeout for
 ---`select()`/`poll()`.
@@ -114,11 +119,31 @@
 ---Milliseconds until its next expiration (0 when one is due and has not run), or `nil` if it is not armed.
 ---@field remaining fun(self: luamockit.timer): number?
 
+---A signal handle (`luamockit.signal`), from `signal`. Armed means alive: collected while armed it goes on catching;
+---stopped and collected, it is destroyed. `__close` (Lua 5.4) destroys it; `tostring(h)` shows its signal and state.
+---@class luamockit.signal
+---Stops catching for good and drops the deliveries queued; no callback of it runs once this returns. Once no handle of
+---the signal is armed, it has its previous disposition again. Returns `nil`, to assign back: `h = h:destroy()`.
+---@field destroy fun(self: luamockit.signal, wait?: boolean): nil
+---The same as `destroy`.
+---@field cancel fun(self: luamockit.signal, wait?: boolean): nil
+---Stops catching and drops the deliveries queued and not yet run; `start()` catches again. Raises on a destroyed
+---handle.
+---@field stop fun(self: luamockit.signal): luamockit.signal
+---A stopped handle catches again (an armed one is left as it is). Raises on a destroyed handle.
+---@field start fun(self: luamockit.signal): luamockit.signal
+---The handle's state.
+---@field state fun(self: luamockit.signal): "armed"|"stopped"|"destroyed"
+---The signal's name, e.g. `"SIGTERM"`.
+---@field signal fun(self: luamockit.signal): string
+
 ---What `stats()` returns.
 ---@class luamockit.stats
 ---@field timers integer live timers (armed or stopped)
 ---@field armed integer armed timers
 ---@field stopped integer stopped timers
+---@field signals integer live signal handles (armed or stopped; not counted in `timers`)
+---@field signals_armed integer signal handles that catch their signal
 ---@field pending integer events that will run a callback (as `pending()`)
 ---@field callbacks integer timer callbacks and producer items run
 ---@field items integer of which producer items
@@ -141,6 +166,9 @@
 ---Inside a task: runs `fn(...)` as a task of its own and returns its results, or `nil, "timeout"` if it has not
 ---finished within `ms` (it is then cancelled). Raises fn's error.
 ---@field timeout fun(ms: number, fn: fun(...: any): ..., ...: any): ...
+---Suspends the running task until the next delivery of signal `sig` (a name or number, as `mit.signal` takes) and
+---returns its name (`"SIGTERM"`); the signal is caught only while the task waits. Raises outside a task.
+---@field signal fun(sig: string|integer): string
 ---Calls `fn(...)` in a task every `ms` milliseconds (absolute schedule) until the task is cancelled.
 ---@field every fun(ms: number, fn: fun(...: any), ...: any): luamockit.co.task
 ---Drains luamockit (`wait`, `process_events`) until every task has ended; raises a task's error.

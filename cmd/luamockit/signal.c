@@ -1,0 +1,429 @@
+/*
+ * signal.c: signals as events: mit.signal(name_or_number, cb, ...) and
+ * the methods of a signal handle, with their argument checks.
+ *
+ * A signal handle is a timer handle (lmk_timer) with a metatable of its
+ * own (LMK_SIGNAL, kept in MISC[MISC_SIGMT]) over a timer record (lmk_rec)
+ * flagged LMK_F_SIGNAL: periodic (it never "fires"), its signal number in
+ * ms. Its schedule is Go's, a signal schedule that no clock makes due
+ * (sched.c's last section): each delivery of the signal to the process
+ * publishes one expiration at its arrival, for every armed handle of that
+ * signal in every Lua state, and process_events runs its callback once
+ * per delivery, in (due, seq) order with timers and producer items, as an
+ * interval timer's (dispatch.c runs it as one). Deliveries of one signal
+ * that come while one of them is still pending in the kernel merge there:
+ * a burst of N is counted as 1 to N.
+ *
+ * Records and handles follow timer.c's one rule (see there): armed means
+ * alive, so a handle collected while armed goes on catching; stopped and
+ * collected, it is destroyed, which gives the signal back its previous
+ * disposition once no handle of it is armed (Go's signal.Reset).
+ *
+ * ref/unref: the lead engineer adds h:ref()/h:unref() for signal handles
+ * with the timers' (LMK_F_UNREF, lmk.h), in lmk_signal_methods below.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lmk.h"
+
+/* The signals by name, as kill -l spells them without "SIG"; a number's
+ * name is its first entry here. */
+static const struct sig_name {
+    const char *name;
+    int num;
+} sig_names[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+    {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"KILL", SIGKILL},   {"USR1", SIGUSR1},
+    {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+#ifdef SIGSTKFLT
+    {"STKFLT", SIGSTKFLT},
+#endif
+    {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+    {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},   {"VTALRM", SIGVTALRM},
+    {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+#ifdef SIGIO
+    {"IO", SIGIO},
+#endif
+#ifdef SIGPOLL
+    {"POLL", SIGPOLL},
+#endif
+#ifdef SIGPWR
+    {"PWR", SIGPWR},
+#endif
+#ifdef SIGINFO
+    {"INFO", SIGINFO},
+#endif
+#ifdef SIGEMT
+    {"EMT", SIGEMT},
+#endif
+    {"SYS", SIGSYS},
+#ifdef SIGIOT
+    {"IOT", SIGIOT},
+#endif
+#ifdef SIGCLD
+    {"CLD", SIGCLD},
+#endif
+};
+
+#define NSIGNAMES (sizeof sig_names / sizeof sig_names[0])
+
+/* The highest signal number: the real-time ones end at SIGRTMAX. */
+static int sig_max(void) {
+#ifdef SIGRTMAX
+    return SIGRTMAX;
+#else
+    return NSIG - 1;
+#endif
+}
+
+/* Writes sig's name ("SIGTERM", "SIGRTMIN+3") into buf. */
+static void sig_name_of(int sig, char *buf, size_t n) {
+    size_t i;
+    for (i = 0; i < NSIGNAMES; i++) {
+        if (sig_names[i].num == sig) {
+            snprintf(buf, n, "SIG%s", sig_names[i].name);
+            return;
+        }
+    }
+#ifdef SIGRTMIN
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) { /* as kill -l names them */
+        int lo = sig - SIGRTMIN, hi = SIGRTMAX - sig;
+        if (lo == 0) snprintf(buf, n, "SIGRTMIN");
+        else if (hi == 0) snprintf(buf, n, "SIGRTMAX");
+        else if (lo <= hi) snprintf(buf, n, "SIGRTMIN+%d", lo);
+        else snprintf(buf, n, "SIGRTMAX-%d", hi);
+        return;
+    }
+#endif
+    snprintf(buf, n, "signal %d", sig);
+}
+
+/* The number of signal name u (upper case, "SIG" taken off), or 0. */
+static int sig_by_name(const char *u) {
+    size_t i;
+    for (i = 0; i < NSIGNAMES; i++)
+        if (strcmp(sig_names[i].name, u) == 0) return sig_names[i].num;
+#ifdef SIGRTMIN
+    if (strncmp(u, "RTMIN", 5) == 0 || strncmp(u, "RTMAX", 5) == 0) {
+        int max = u[4] == 'X', base = max ? SIGRTMAX : SIGRTMIN, k = 0;
+        const char *p = u + 5;
+        if (*p == '\0') return base;
+        if (*p != (max ? '-' : '+') || p[1] == '\0') return 0;
+        for (p++; *p; p++) {
+            if (*p < '0' || *p > '9' || k > 1000) return 0;
+            k = 10 * k + (*p - '0');
+        }
+        k = max ? base - k : base + k;
+        return k >= SIGRTMIN && k <= SIGRTMAX ? k : 0;
+    }
+#endif
+    return 0;
+}
+
+/* [-0, +0, v] the signal at arg: a name ("TERM", "SIGTERM", any case) or
+ * a number, one a process can take as an event (see Catchable in
+ * internal/queue/signal.go, which Go checks again). */
+static int check_signal(lua_State *L, int arg) {
+    char name[40];
+    int sig = 0;
+    if (lua_type(L, arg) == LUA_TNUMBER) {
+        lua_Number n = lua_tonumber(L, arg);
+        if (n != n || n < -1e9 || n > 1e9 || n != (lua_Number)(int)n) luaL_argerror(L, arg, LMK_ARG_SIG_INTEGER);
+        sig = (int)n;
+        if (sig < 1 || sig > sig_max())
+            luaL_argerror(L, arg, lua_pushfstring(L, LMK_FMT_SIG_NUMBER, sig));
+    } else if (lua_type(L, arg) == LUA_TSTRING) {
+        size_t len, i, off;
+        const char *s = lua_tolstring(L, arg, &len);
+        char u[sizeof name];
+        for (i = 0; i < len && i < sizeof u - 1; i++)
+            u[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 'a' + 'A' : s[i]);
+        u[i] = '\0';
+        off = strncmp(u, "SIG", 3) == 0 ? 3 : 0;
+        if (len >= sizeof u || strlen(s) != len || (sig = sig_by_name(u + off)) == 0)
+            luaL_argerror(L, arg, lua_pushfstring(L, LMK_FMT_SIG_UNKNOWN, s));
+    } else {
+        luaL_argerror(L, arg, lua_pushfstring(L, LMK_FMT_SIG_TYPE, luaL_typename(L, arg)));
+    }
+    sig_name_of(sig, name, sizeof name);
+    switch (sig) {
+    case SIGKILL:
+    case SIGSTOP:
+        luaL_argerror(L, arg, lua_pushfstring(L, LMK_FMT_SIG_UNCATCHABLE, name));
+        break;
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGABRT:
+    case SIGSYS:
+#ifdef SIGEMT
+    case SIGEMT:
+#endif
+        luaL_argerror(L, arg, lua_pushfstring(L, LMK_FMT_SIG_FAULT, name));
+        break;
+    case SIGURG:
+    case SIGPROF:
+        luaL_argerror(L, arg, lua_pushfstring(L, LMK_FMT_SIG_GO, name));
+        break;
+    }
+#ifdef SIGRTMIN
+    if (sig > SIGSYS && sig < SIGRTMIN && sig >= 32)
+        luaL_argerror(L, arg, lua_pushfstring(L, LMK_FMT_SIG_RESERVED, sig, (int)SIGRTMIN, (int)SIGRTMAX));
+#endif
+    return sig;
+}
+
+/* [-0, +0, v] the signal handle at argument 1. */
+static lmk_timer *checksignal(lua_State *L) {
+    return (lmk_timer *)luaL_checkudata(L, 1, LMK_SIGNAL);
+}
+
+/* Anchors the running thread for r if it is a coroutine, as timer.c does
+ * for a timer: while r is armed. [-0, +0, m] */
+static void anchor_thread(lua_State *L, lmk_rec *r) {
+    if (!lua_pushthread(L)) {
+        lmk_rawsetid(L, ANCHORS, r->id);
+        r->coro = 1;
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
+/* The record handle h refers to (live or destroyed), or NULL: h's __gc
+ * has run, or the state closed (its records went with it). */
+static lmk_rec *held(lua_State *L, lmk_timer *h) {
+    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    if (h->r != NULL && (st->q == 0 || lmk_forked)) h->r = NULL;
+    return h->r;
+}
+
+/* The live record of handle h, or NULL (destroyed, or the state closed). */
+static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
+    lmk_rec *r = held(L, h);
+    return r != NULL && r->state != LMK_T_DESTROYED ? r : NULL;
+}
+
+/* [-(2+n), +1, e] signal(name_or_number, cb, ...) -> handle, armed: each
+ * delivery of the signal queues one event that runs cb(...). */
+static int l_signal(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    int sig = check_signal(L, 1), nargs, i, rc, ud;
+    lmk_timer *h;
+    lmk_rec *r;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    nargs = lua_gettop(L) - 2;
+    if (nargs > LMK_MAX_ARGS) luaL_argerror(L, 3 + LMK_MAX_ARGS, LMK_ARG_NARGS);
+
+    h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
+    memset(h, 0, sizeof *h);
+    h->ms = sig;
+    h->periodic = 1;
+    lua_rawgeti(L, MISC, MISC_SIGMT);
+    lua_setmetatable(L, -2);
+    ud = lua_gettop(L);
+    if ((r = lmk_rec_new(st)) == NULL) return lmk_error(L, lmk_rc_message(LMK_ENOMEM));
+    r->ms = sig;
+    r->periodic = 1;
+    r->flags |= LMK_F_SIGNAL;
+    r->state = LMK_T_STOPPED; /* until it is armed */
+    r->id = h->id = (uint64_t)++st->next_id;
+    h->r = r;
+    r->refs = 1;
+
+    if (nargs == 0) {
+        lua_pushvalue(L, 2);
+    } else {
+        lua_createtable(L, nargs + 2, 0); /* {cb, nargs, args...}, as a timer's */
+        lua_pushvalue(L, 2);
+        lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, nargs);
+        lua_rawseti(L, -2, 2);
+        for (i = 1; i <= nargs; i++) {
+            lua_pushvalue(L, 2 + i);
+            lua_rawseti(L, -2, 2 + i);
+        }
+    }
+    lmk_rawsetid(L, CBS, r->id);
+    anchor_thread(L, r);
+    lua_rawgeti(L, MISC, MISC_HANDLES); /* handles[id] = h (weak) */
+    lua_pushvalue(L, ud);
+    lmk_rawsetid(L, -2, r->id);
+    lua_pop(L, 1);
+    rc = lmk_sched_signal_arm(st, r);
+    if (rc != LMK_OK) { /* stopped: collected with the handle */
+        lmk_release_thread(L, r);
+        return lmk_error(L, lmk_rc_message(rc));
+    }
+    lmk_rec_state(st, r, LMK_T_ARMED);
+    lua_settop(L, ud);
+    return 1;
+}
+
+/* Destroys h's signal record (see timer.c's destroy_timer): Go stops
+ * catching for it, its queued deliveries are dropped. Safe twice, and
+ * after the state closed. */
+static void destroy_signal(lua_State *L, lmk_timer *h) {
+    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
+    lmk_rec *r = held(L, h);
+    if (r == NULL) return;
+    if (r->state != LMK_T_DESTROYED) {
+        lmk_sched_destroy(st, r);
+        lmk_release_id(L, r, CBS);
+        lmk_rec_state(st, r, LMK_T_DESTROYED);
+    }
+    h->r = NULL;
+    lmk_rec_drop(L, st, r, CBS);
+}
+
+/* [-(1|2), +1, e] h:destroy([wait]) -> nil; also h:cancel(). Once it
+ * returns, no callback of h runs (wait changes nothing: it always holds). */
+static int s_destroy(lua_State *L) {
+    lmk_timer *h = checksignal(L);
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TBOOLEAN);
+    if (lmk_forked && h->r != NULL) lmk_getstate(L);
+    destroy_signal(L, h);
+    lua_pushnil(L);
+    return 1;
+}
+
+#if LUA_VERSION_NUM >= 504
+/* [-2, +0, -] __close (5.4): destroy, whatever error leaves the scope. */
+static int s_close(lua_State *L) {
+    destroy_signal(L, checksignal(L));
+    return 0;
+}
+#endif
+
+/* [-1, +0, -] __gc: armed means alive (it goes on catching); stopped, it
+ * is destroyed once nothing refers to it (timer.c's lmk_rec_drop). */
+static int s_gc(lua_State *L) {
+    lmk_timer *h = (lmk_timer *)lua_touserdata(L, 1);
+    lmk_rec *r = held(L, h);
+    if (r == NULL) return 0;
+    h->r = NULL;
+    lmk_rec_drop(L, (lmk_state *)lua_touserdata(L, STATE), r, CBS);
+    return 0;
+}
+
+static const char *signal_state(lua_State *L, lmk_timer *h) {
+    lmk_rec *r = rec_of(L, h);
+    if (r == NULL) return "destroyed";
+    return r->state == LMK_T_STOPPED ? "stopped" : "armed";
+}
+
+/* [-1, +1, e] h:state() -> "armed" | "stopped" | "destroyed" */
+static int s_state(lua_State *L) {
+    lua_pushstring(L, signal_state(L, checksignal(L)));
+    return 1;
+}
+
+/* [-1, +1, e] h:signal() -> its signal's name ("SIGTERM") */
+static int s_signal(lua_State *L) {
+    char name[40];
+    sig_name_of((int)checksignal(L)->ms, name, sizeof name);
+    lua_pushstring(L, name);
+    return 1;
+}
+
+/* [-1, +1, e] h:stop() -> h: stops catching and drops the deliveries
+ * queued and not yet run; h:start() catches again. Raises only on a
+ * destroyed handle. */
+static int s_stop(lua_State *L) {
+    lmk_timer *h = checksignal(L);
+    lmk_state *st = lmk_getstate(L);
+    lmk_rec *r = rec_of(L, h);
+    if (r == NULL) return lmk_error(L, LMK_MSG_SIG_DESTROYED);
+    if (r->state == LMK_T_ARMED) {
+        lmk_sched_stop(st, r);
+        lmk_rec_state(st, r, LMK_T_STOPPED);
+        lmk_release_thread(L, r);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* [-1, +1, e] h:start() -> h: a stopped handle catches again (an armed
+ * one is left as it is, with what it has queued). Raises only on a
+ * destroyed handle. */
+static int s_start(lua_State *L) {
+    lmk_timer *h = checksignal(L);
+    lmk_state *st = lmk_getstate(L);
+    lmk_rec *r = rec_of(L, h);
+    int rc;
+    if (r == NULL) return lmk_error(L, LMK_MSG_SIG_DESTROYED);
+    if (r->state == LMK_T_ARMED) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
+    if (r->state == LMK_T_DESTROYED) { /* one did, through another handle */
+        lmk_release_thread(L, r);
+        return lmk_error(L, LMK_MSG_SIG_DESTROYED);
+    }
+    rc = lmk_sched_signal_start(st, r);
+    if (rc != LMK_OK) {
+        lmk_release_thread(L, r);
+        return lmk_error(L, lmk_rc_message(rc));
+    }
+    lmk_rec_state(st, r, LMK_T_ARMED);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* [-1, +1, m] __tostring: "luamockit.signal: 0x... (SIGTERM, armed)" */
+static int s_tostring(lua_State *L) {
+    lmk_timer *h = checksignal(L);
+    char name[40];
+    sig_name_of((int)h->ms, name, sizeof name);
+    lua_pushfstring(L, LMK_SIGNAL ": %p (%s, %s)", (void *)h, name, signal_state(L, h));
+    return 1;
+}
+
+const luaL_Reg lmk_signal_funcs[] = {
+    {"signal", l_signal},
+    {NULL, NULL}
+};
+
+static const luaL_Reg lmk_signal_methods[] = {
+    {"destroy", s_destroy},
+    {"cancel", s_destroy},
+    {"stop", s_stop},
+    {"start", s_start},
+    {"state", s_state},
+    {"signal", s_signal},
+    /* ref/unref: added by the lead with the timers' (see the top) */
+    {NULL, NULL}
+};
+
+static const luaL_Reg lmk_signal_meta[] = {
+    {"__gc", s_gc},
+    {"__tostring", s_tostring},
+#if LUA_VERSION_NUM >= 504
+    {"__close", s_close},
+#endif
+    {NULL, NULL}
+};
+
+/* [-0, +0, e] the signal handle metatable (luamockit.signal in the
+ * registry, MISC[MISC_SIGMT]), its methods closures over the module's
+ * NUPS upvalues from stack index first on (as the timer metatable). */
+void lmk_signal_init(lua_State *L, int first) {
+    int i;
+    if (luaL_newmetatable(L, LMK_SIGNAL)) {
+        lua_pushliteral(L, LMK_SIGNAL);
+        lua_setfield(L, -2, "__name");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+    }
+    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
+    lmk_setfuncs(L, lmk_signal_meta, NUPS);
+    lua_createtable(L, 0, 8);
+    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
+    lmk_setfuncs(L, lmk_signal_methods, NUPS);
+    lua_setfield(L, -2, "__index");
+    lua_rawseti(L, first + NUPS - 1, MISC_SIGMT); /* MISC is the last upvalue */
+}
