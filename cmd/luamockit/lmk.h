@@ -222,6 +222,18 @@ void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r);
 void lmk_rec_drop(lua_State *L, lmk_state *st, lmk_rec *r, int cbs);
 void lmk_push_ms(lua_State *L, double ms);
 void lmk_rec_state(lmk_state *st, lmk_rec *r, int state);
+lmk_rec *lmk_handle_new(lua_State *L, lmk_state *st, double ms, int periodic, uint8_t flags);
+void lmk_anchor_thread(lua_State *L, lmk_rec *r);
+lmk_rec *lmk_held(lua_State *L, lmk_timer *h);
+lmk_rec *lmk_rec_of(lua_State *L, lmk_timer *h);
+/* the methods timer and signal handles share */
+int lmk_h_destroy(lua_State *L);
+int lmk_h_close(lua_State *L);
+int lmk_h_gc(lua_State *L);
+int lmk_h_stop(lua_State *L);
+int lmk_h_ref(lua_State *L);
+int lmk_h_unref(lua_State *L);
+int lmk_h_has_ref(lua_State *L);
 
 /* records.c */
 lmk_rec *lmk_rec_new(lmk_state *st);

@@ -19,8 +19,10 @@
  * collected, it is destroyed, which gives the signal back its previous
  * disposition once no handle of it is armed (Go's signal.Reset).
  *
- * ref/unref: the lead engineer adds h:ref()/h:unref() for signal handles
- * with the timers' (LMK_F_UNREF, lmk.h), in lmk_signal_methods below.
+ * The methods both kinds share (destroy, stop, ref, unref, has_ref, __gc,
+ * __close) and the making of a handle (lmk_handle_new) are timer.c's;
+ * here are what differs: the signal's checks, start, state, signal() and
+ * tostring.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -182,135 +184,23 @@ static lmk_timer *checksignal(lua_State *L) {
     return (lmk_timer *)luaL_checkudata(L, 1, LMK_SIGNAL);
 }
 
-/* Anchors the running thread for r if it is a coroutine, as timer.c does
- * for a timer: while r is armed. [-0, +0, m] */
-static void anchor_thread(lua_State *L, lmk_rec *r) {
-    if (!lua_pushthread(L)) {
-        lmk_rawsetid(L, ANCHORS, r->id);
-        r->coro = 1;
-    } else {
-        lua_pop(L, 1);
-    }
-}
-
-/* The record handle h refers to (live or destroyed), or NULL: h's __gc
- * has run, or the state closed (its records went with it). */
-static lmk_rec *held(lua_State *L, lmk_timer *h) {
-    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
-    if (h->r != NULL && (st->q == 0 || lmk_forked)) h->r = NULL;
-    return h->r;
-}
-
-/* The live record of handle h, or NULL (destroyed, or the state closed). */
-static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
-    lmk_rec *r = held(L, h);
-    return r != NULL && r->state != LMK_T_DESTROYED ? r : NULL;
-}
-
 /* [-(2+n), +1, e] signal(name_or_number, cb, ...) -> handle, armed: each
  * delivery of the signal queues one event that runs cb(...). */
 static int l_signal(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    int sig = check_signal(L, 1), nargs, i, rc, ud;
-    lmk_timer *h;
-    lmk_rec *r;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    nargs = lua_gettop(L) - 2;
-    if (nargs > LMK_MAX_ARGS) luaL_argerror(L, 3 + LMK_MAX_ARGS, LMK_ARG_NARGS);
-
-    h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
-    memset(h, 0, sizeof *h);
-    h->ms = sig;
-    h->periodic = 1;
-    lua_rawgeti(L, MISC, MISC_SIGMT);
-    lua_setmetatable(L, -2);
-    ud = lua_gettop(L);
-    if ((r = lmk_rec_new(st)) == NULL) return lmk_error(L, lmk_rc_message(LMK_ENOMEM));
-    r->ms = sig;
-    r->periodic = 1;
-    r->flags |= LMK_F_SIGNAL;
-    r->state = LMK_T_STOPPED; /* until it is armed */
-    r->id = h->id = (uint64_t)++st->next_id;
-    h->r = r;
-    r->refs = 1;
-
-    if (nargs == 0) {
-        lua_pushvalue(L, 2);
-    } else {
-        lua_createtable(L, nargs + 2, 0); /* {cb, nargs, args...}, as a timer's */
-        lua_pushvalue(L, 2);
-        lua_rawseti(L, -2, 1);
-        lua_pushinteger(L, nargs);
-        lua_rawseti(L, -2, 2);
-        for (i = 1; i <= nargs; i++) {
-            lua_pushvalue(L, 2 + i);
-            lua_rawseti(L, -2, 2 + i);
-        }
-    }
-    lmk_rawsetid(L, CBS, r->id);
-    anchor_thread(L, r);
-    lua_rawgeti(L, MISC, MISC_HANDLES); /* handles[id] = h (weak) */
-    lua_pushvalue(L, ud);
-    lmk_rawsetid(L, -2, r->id);
-    lua_pop(L, 1);
+    int sig = check_signal(L, 1), rc;
+    lmk_rec *r = lmk_handle_new(L, st, sig, 1, LMK_F_SIGNAL);
     rc = lmk_sched_signal_arm(st, r);
     if (rc != LMK_OK) { /* stopped: collected with the handle */
         lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
-    lua_settop(L, ud);
     return 1;
-}
-
-/* Destroys h's signal record (see timer.c's destroy_timer): Go stops
- * catching for it, its queued deliveries are dropped. Safe twice, and
- * after the state closed. */
-static void destroy_signal(lua_State *L, lmk_timer *h) {
-    lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
-    lmk_rec *r = held(L, h);
-    if (r == NULL) return;
-    if (r->state != LMK_T_DESTROYED) {
-        lmk_sched_destroy(st, r);
-        lmk_release_id(L, r, CBS);
-        lmk_rec_state(st, r, LMK_T_DESTROYED);
-    }
-    h->r = NULL;
-    lmk_rec_drop(L, st, r, CBS);
-}
-
-/* [-(1|2), +1, e] h:destroy([wait]) -> nil; also h:cancel(). Once it
- * returns, no callback of h runs (wait changes nothing: it always holds). */
-static int s_destroy(lua_State *L) {
-    lmk_timer *h = checksignal(L);
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TBOOLEAN);
-    if (lmk_forked && h->r != NULL) lmk_getstate(L);
-    destroy_signal(L, h);
-    lua_pushnil(L);
-    return 1;
-}
-
-#if LUA_VERSION_NUM >= 504
-/* [-2, +0, -] __close (5.4): destroy, whatever error leaves the scope. */
-static int s_close(lua_State *L) {
-    destroy_signal(L, checksignal(L));
-    return 0;
-}
-#endif
-
-/* [-1, +0, -] __gc: armed means alive (it goes on catching); stopped, it
- * is destroyed once nothing refers to it (timer.c's lmk_rec_drop). */
-static int s_gc(lua_State *L) {
-    lmk_timer *h = (lmk_timer *)lua_touserdata(L, 1);
-    lmk_rec *r = held(L, h);
-    if (r == NULL) return 0;
-    h->r = NULL;
-    lmk_rec_drop(L, (lmk_state *)lua_touserdata(L, STATE), r, CBS);
-    return 0;
 }
 
 static const char *signal_state(lua_State *L, lmk_timer *h) {
-    lmk_rec *r = rec_of(L, h);
+    lmk_rec *r = lmk_rec_of(L, h);
     if (r == NULL) return "destroyed";
     return r->state == LMK_T_STOPPED ? "stopped" : "armed";
 }
@@ -329,37 +219,20 @@ static int s_signal(lua_State *L) {
     return 1;
 }
 
-/* [-1, +1, e] h:stop() -> h: stops catching and drops the deliveries
- * queued and not yet run; h:start() catches again. Raises only on a
- * destroyed handle. */
-static int s_stop(lua_State *L) {
-    lmk_timer *h = checksignal(L);
-    lmk_state *st = lmk_getstate(L);
-    lmk_rec *r = rec_of(L, h);
-    if (r == NULL) return lmk_error(L, LMK_MSG_SIG_DESTROYED);
-    if (r->state == LMK_T_ARMED) {
-        lmk_sched_stop(st, r);
-        lmk_rec_state(st, r, LMK_T_STOPPED);
-        lmk_release_thread(L, r);
-    }
-    lua_settop(L, 1);
-    return 1;
-}
-
 /* [-1, +1, e] h:start() -> h: a stopped handle catches again (an armed
  * one is left as it is, with what it has queued). Raises only on a
  * destroyed handle. */
 static int s_start(lua_State *L) {
     lmk_timer *h = checksignal(L);
     lmk_state *st = lmk_getstate(L);
-    lmk_rec *r = rec_of(L, h);
+    lmk_rec *r = lmk_rec_of(L, h);
     int rc;
     if (r == NULL) return lmk_error(L, LMK_MSG_SIG_DESTROYED);
     if (r->state == LMK_T_ARMED) {
         lua_settop(L, 1);
         return 1;
     }
-    anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
+    lmk_anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
     if (r->state == LMK_T_DESTROYED) { /* one did, through another handle */
         lmk_release_thread(L, r);
         return lmk_error(L, LMK_MSG_SIG_DESTROYED);
@@ -389,21 +262,23 @@ const luaL_Reg lmk_signal_funcs[] = {
 };
 
 static const luaL_Reg lmk_signal_methods[] = {
-    {"destroy", s_destroy},
-    {"cancel", s_destroy},
-    {"stop", s_stop},
+    {"destroy", lmk_h_destroy}, /* timer.c's, shared by both kinds */
+    {"cancel", lmk_h_destroy},
+    {"stop", lmk_h_stop},
     {"start", s_start},
     {"state", s_state},
     {"signal", s_signal},
-    /* ref/unref: added by the lead with the timers' (see the top) */
+    {"ref", lmk_h_ref},
+    {"unref", lmk_h_unref},
+    {"has_ref", lmk_h_has_ref},
     {NULL, NULL}
 };
 
 static const luaL_Reg lmk_signal_meta[] = {
-    {"__gc", s_gc},
+    {"__gc", lmk_h_gc},
     {"__tostring", s_tostring},
 #if LUA_VERSION_NUM >= 504
-    {"__close", s_close},
+    {"__close", lmk_h_close},
 #endif
     {NULL, NULL}
 };

@@ -60,6 +60,31 @@ static lmk_timer *checktimer(lua_State *L) {
     return (lmk_timer *)luaL_checkudata(L, 1, LMK_TIMER);
 }
 
+/* [-0, +0, v] the timer or signal handle at argument 1 (the methods both
+ * kinds share); *sig: it is a signal handle. */
+static lmk_timer *checkhandle(lua_State *L, int *sig) {
+    void *p = lua_touserdata(L, 1);
+    int kind = 0;
+    if (p != NULL && lua_getmetatable(L, 1)) {
+        if (lua_rawequal(L, -1, TIMER_MT)) {
+            kind = 1;
+        } else {
+            lua_rawgeti(L, MISC, MISC_SIGMT);
+            if (lua_rawequal(L, -1, -2)) kind = 2;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    if (kind == 0) luaL_checkudata(L, 1, LMK_TIMER); /* raises the usual error */
+    *sig = kind == 2;
+    return (lmk_timer *)p;
+}
+
+/* The error of a method called on a destroyed handle of that kind. */
+static int destroyed(lua_State *L, int sig) {
+    return lmk_error(L, sig ? LMK_MSG_SIG_DESTROYED : LMK_MSG_DESTROYED);
+}
+
 /* Releases what the registry holds for r: its callback and the coroutine
  * that armed it; cbs: CBS's index (the upvalue, or a copy on the stack).
  * Both keys exist, and clearing a key that exists never allocates.
@@ -83,7 +108,7 @@ void lmk_release_thread(lua_State *L, lmk_rec *r) {
 /* Anchors the running thread for r if it is a coroutine (in place of
  * the one anchored before, if any); on the main thread, releases that
  * one. [-0, +0, m] */
-static void anchor_thread(lua_State *L, lmk_rec *r) {
+void lmk_anchor_thread(lua_State *L, lmk_rec *r) {
     if (!lua_pushthread(L)) {
         lmk_rawsetid(L, ANCHORS, r->id);
         r->coro = 1;
@@ -172,40 +197,43 @@ void lmk_rec_drop(lua_State *L, lmk_state *st, lmk_rec *r, int cbs) {
 
 /* The record handle h refers to (live or destroyed), or NULL: h's __gc
  * has run, or the state closed (its records went with it). */
-static lmk_rec *held(lua_State *L, lmk_timer *h) {
+lmk_rec *lmk_held(lua_State *L, lmk_timer *h) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
     if (h->r != NULL && (st->q == 0 || lmk_forked)) h->r = NULL;
     return h->r;
 }
 
 /* The live record of handle h, or NULL (destroyed, or the state closed). */
-static lmk_rec *rec_of(lua_State *L, lmk_timer *h) {
-    lmk_rec *r = held(L, h);
+lmk_rec *lmk_rec_of(lua_State *L, lmk_timer *h) {
+    lmk_rec *r = lmk_held(L, h);
     return r != NULL && r->state != LMK_T_DESTROYED ? r : NULL;
 }
 
-/* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
-static int arm(lua_State *L, int periodic) {
-    int64_t at = lmk_mono_ns(); /* the schedule starts at the call */
-    lmk_state *st = lmk_getstate(L);
-    double ms = lmk_checkms(L, 1, !periodic);
-    int nargs, i, rc, ud;
+/* [-0, +1, e] makes the handle and record of a new timer (flags: a
+ * signal handle's, LMK_F_SIGNAL; ms its signal number) whose callback is
+ * at stack index 2 and its nargs arguments after it (checked): its
+ * registry entries, the running coroutine anchored. The record is stopped
+ * until the caller arms it (lmk_rec_state), or raises: then it is
+ * collected with the handle. Returns it, the handle on top. */
+lmk_rec *lmk_handle_new(lua_State *L, lmk_state *st, double ms, int periodic, uint8_t flags) {
+    int nargs = lua_gettop(L) - 2, i, ud;
     lmk_timer *h;
     lmk_rec *r;
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    nargs = lua_gettop(L) - 2;
     if (nargs > LMK_MAX_ARGS) luaL_argerror(L, 3 + LMK_MAX_ARGS, LMK_ARG_NARGS);
 
     h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
     h->ms = ms;
     h->periodic = (uint8_t)periodic;
-    lua_pushvalue(L, TIMER_MT);
+    if (flags & LMK_F_SIGNAL) lua_rawgeti(L, MISC, MISC_SIGMT);
+    else lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
     ud = lua_gettop(L);
-    if ((r = lmk_rec_new(st)) == NULL) return lmk_error(L, lmk_rc_message(LMK_ENOMEM));
+    if ((r = lmk_rec_new(st)) == NULL) lmk_error(L, lmk_rc_message(LMK_ENOMEM));
     r->ms = ms;
     r->periodic = (uint8_t)periodic;
+    r->flags = flags;
     r->state = LMK_T_STOPPED; /* until it is armed */
     r->id = h->id = (uint64_t)++st->next_id;
     h->r = r;
@@ -225,12 +253,21 @@ static int arm(lua_State *L, int periodic) {
         }
     }
     lmk_rawsetid(L, CBS, r->id);
-    anchor_thread(L, r);
+    lmk_anchor_thread(L, r);
     lua_rawgeti(L, MISC, MISC_HANDLES); /* handles[id] = h (weak) */
     lua_pushvalue(L, ud);
     lmk_rawsetid(L, -2, r->id);
-    lua_pop(L, 1);
-    rc = lmk_sched_arm(st, r, at);
+    lua_settop(L, ud);
+    return r;
+}
+
+/* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
+static int arm(lua_State *L, int periodic) {
+    int64_t at = lmk_mono_ns(); /* the schedule starts at the call */
+    lmk_state *st = lmk_getstate(L);
+    double ms = lmk_checkms(L, 1, !periodic);
+    lmk_rec *r = lmk_handle_new(L, st, ms, periodic, 0);
+    int rc = lmk_sched_arm(st, r, at);
     if (rc != LMK_OK) { /* stopped: collected with the handle */
         lmk_release_thread(L, r);
         return lmk_error(L, lmk_rc_message(rc));
@@ -243,7 +280,6 @@ static int arm(lua_State *L, int periodic) {
      * cost (5.2+ only add debt here; 5.1's GCSTEP would collect at once). */
     if (periodic && lua_gc(L, LUA_GCISRUNNING, 0)) lua_gc(L, LUA_GCSTEP, LMK_GC_DEBT_KB);
 #endif
-    lua_settop(L, ud);
     return 1;
 }
 
@@ -256,7 +292,7 @@ static int l_getit(lua_State *L) { return arm(L, 1); }
  * closed (then its record is gone with the state). */
 static void destroy_timer(lua_State *L, lmk_timer *h) {
     lmk_state *st = (lmk_state *)lua_touserdata(L, STATE);
-    lmk_rec *r = held(L, h);
+    lmk_rec *r = lmk_held(L, h);
     if (r == NULL) return;
     if (r->state != LMK_T_DESTROYED) {
         lmk_sched_destroy(st, r);
@@ -269,8 +305,9 @@ static void destroy_timer(lua_State *L, lmk_timer *h) {
 
 /* [-(1|2), +1, e] t:destroy([wait]) -> nil; also t:cancel(). Synchronous
  * with or without wait: once it returns, no callback of t runs. */
-static int t_destroy(lua_State *L) {
-    lmk_timer *h = checktimer(L);
+int lmk_h_destroy(lua_State *L) {
+    int sig;
+    lmk_timer *h = checkhandle(L, &sig);
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TBOOLEAN);
     if (lmk_forked && h->r != NULL) lmk_getstate(L);
     destroy_timer(L, h);
@@ -280,8 +317,9 @@ static int t_destroy(lua_State *L) {
 
 #if LUA_VERSION_NUM >= 504
 /* [-2, +0, -] __close (5.4): destroy, whatever error leaves the scope. */
-static int t_close(lua_State *L) {
-    destroy_timer(L, checktimer(L));
+int lmk_h_close(lua_State *L) {
+    int sig;
+    destroy_timer(L, checkhandle(L, &sig));
     return 0;
 }
 #endif
@@ -290,9 +328,9 @@ static int t_close(lua_State *L) {
  * alive, so an armed timer whose last handle is collected goes on, and a
  * one-off frees itself once it has run; a stopped or fired timer that
  * nothing refers to any more is destroyed. */
-static int t_gc(lua_State *L) {
+int lmk_h_gc(lua_State *L) {
     lmk_timer *h = (lmk_timer *)lua_touserdata(L, 1);
-    lmk_rec *r = held(L, h);
+    lmk_rec *r = lmk_held(L, h);
     if (r == NULL) return 0;
     h->r = NULL;
     lmk_rec_drop(L, (lmk_state *)lua_touserdata(L, STATE), r, CBS);
@@ -300,7 +338,7 @@ static int t_gc(lua_State *L) {
 }
 
 static const char *timer_state(lua_State *L, lmk_timer *h) {
-    lmk_rec *r = rec_of(L, h);
+    lmk_rec *r = lmk_rec_of(L, h);
     if (r == NULL) return "destroyed";
     if (r->state == LMK_T_STOPPED) return "stopped";
     if (r->state == LMK_T_FIRED) return "fired";
@@ -325,7 +363,7 @@ static int t_interval(lua_State *L) {
 /* [-1, +1, e] t:remaining() -> ms until its next expiration (>= 0; 0 when
  * one is due and has not run), or nil if it is not armed. */
 static int t_remaining(lua_State *L) {
-    lmk_rec *r = rec_of(L, checktimer(L));
+    lmk_rec *r = lmk_rec_of(L, checktimer(L));
     int64_t left;
     if (r == NULL || r->state != LMK_T_ARMED) {
         lua_pushnil(L);
@@ -339,11 +377,12 @@ static int t_remaining(lua_State *L) {
 /* [-1, +1, e] t:stop() -> t: disarms it and drops its expirations not yet
  * run; t:start() re-arms it. Raises only on a destroyed timer (a one-off
  * that has run stays as it is). */
-static int t_stop(lua_State *L) {
-    lmk_timer *h = checktimer(L);
+int lmk_h_stop(lua_State *L) {
+    int sig;
+    lmk_timer *h = checkhandle(L, &sig);
     lmk_state *st = lmk_getstate(L);
-    lmk_rec *r = rec_of(L, h);
-    if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
+    lmk_rec *r = lmk_rec_of(L, h);
+    if (r == NULL) return destroyed(L, sig);
     if (r->state == LMK_T_ARMED) {
         lmk_sched_stop(st, r);
         lmk_rec_state(st, r, LMK_T_STOPPED);
@@ -363,12 +402,12 @@ static int restart(lua_State *L, int drop) {
     int64_t at = lmk_mono_ns(); /* the new schedule starts at the call */
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
-    lmk_rec *r = rec_of(L, h);
+    lmk_rec *r = lmk_rec_of(L, h);
     double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
     int rc;
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
     if (drop && r->state == LMK_T_ARMED) {
-        anchor_thread(L, r); /* may allocate: before anything changes */
+        lmk_anchor_thread(L, r); /* may allocate: before anything changes */
         if (r->state == LMK_T_DESTROYED) { /* a finalizer did, through another handle */
             lmk_release_thread(L, r);
             return lmk_error(L, LMK_MSG_DESTROYED);
@@ -377,7 +416,7 @@ static int restart(lua_State *L, int drop) {
         lmk_rec_state(st, r, LMK_T_STOPPED); /* re-armed below, anchored already */
     }
     if (r->state != LMK_T_ARMED) {
-        anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
+        lmk_anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
         if (r->state == LMK_T_DESTROYED) { /* one did, through another handle */
             lmk_release_thread(L, r);
             return lmk_error(L, LMK_MSG_DESTROYED);
@@ -407,10 +446,11 @@ static int t_again(lua_State *L) { return restart(L, 1); }
  * keep a loop alive (mit.alive(), co.run(), an adapter's h:unref()); it
  * still runs as any other. Raises only on a destroyed timer. */
 static int set_ref(lua_State *L, int ref) {
-    lmk_timer *h = checktimer(L);
+    int sig;
+    lmk_timer *h = checkhandle(L, &sig);
     lmk_state *st = lmk_getstate(L);
-    lmk_rec *r = rec_of(L, h);
-    if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
+    lmk_rec *r = lmk_rec_of(L, h);
+    if (r == NULL) return destroyed(L, sig);
     if (!(r->flags & LMK_F_UNREF) != ref) {
         if (r->state == LMK_T_ARMED) count_alive(st, ref ? 1 : -1);
         r->flags ^= LMK_F_UNREF;
@@ -419,12 +459,13 @@ static int set_ref(lua_State *L, int ref) {
     return 1;
 }
 
-static int t_ref(lua_State *L) { return set_ref(L, 1); }
-static int t_unref(lua_State *L) { return set_ref(L, 0); }
+int lmk_h_ref(lua_State *L) { return set_ref(L, 1); }
+int lmk_h_unref(lua_State *L) { return set_ref(L, 0); }
 
 /* [-1, +1, e] t:has_ref() -> false after t:unref() (until t:ref()). */
-static int t_has_ref(lua_State *L) {
-    lmk_rec *r = rec_of(L, checktimer(L));
+int lmk_h_has_ref(lua_State *L) {
+    int sig;
+    lmk_rec *r = lmk_rec_of(L, checkhandle(L, &sig));
     lua_pushboolean(L, r != NULL && !(r->flags & LMK_F_UNREF));
     return 1;
 }
@@ -438,7 +479,7 @@ static int t_has_ref(lua_State *L) {
 static int t_catchup(lua_State *L) {
     static const char *const names[] = {"all", "once", NULL};
     lmk_timer *h = checktimer(L);
-    lmk_rec *r = rec_of(L, h);
+    lmk_rec *r = lmk_rec_of(L, h);
     int once;
     if (lua_isnoneornil(L, 2)) {
         lua_pushstring(L, r != NULL && (r->flags & LMK_F_ONCE) ? "once" : "all");
@@ -458,7 +499,7 @@ static int t_catchup(lua_State *L) {
  * "all", for a one-off, and before its first run). Read in the callback:
  * the run stands for missed() + 1 expirations. */
 static int t_missed(lua_State *L) {
-    lmk_rec *r = held(L, checktimer(L));
+    lmk_rec *r = lmk_held(L, checktimer(L));
     lua_pushinteger(L, r != NULL && r->periodic ? (lua_Integer)r->missed : 0);
     return 1;
 }
@@ -510,14 +551,14 @@ const luaL_Reg lmk_timer_funcs[] = {
 };
 
 const luaL_Reg lmk_timer_methods[] = {
-    {"destroy", t_destroy},
-    {"cancel", t_destroy},
-    {"stop", t_stop},
+    {"destroy", lmk_h_destroy},
+    {"cancel", lmk_h_destroy},
+    {"stop", lmk_h_stop},
     {"start", t_start},
     {"again", t_again},
-    {"ref", t_ref},
-    {"unref", t_unref},
-    {"has_ref", t_has_ref},
+    {"ref", lmk_h_ref},
+    {"unref", lmk_h_unref},
+    {"has_ref", lmk_h_has_ref},
     {"catchup", t_catchup},
     {"missed", t_missed},
     {"state", t_state},
@@ -527,10 +568,10 @@ const luaL_Reg lmk_timer_methods[] = {
 };
 
 const luaL_Reg lmk_timer_meta[] = {
-    {"__gc", t_gc},
+    {"__gc", lmk_h_gc},
     {"__tostring", t_tostring},
 #if LUA_VERSION_NUM >= 504
-    {"__close", t_close},
+    {"__close", lmk_h_close},
 #endif
     {NULL, NULL}
 };

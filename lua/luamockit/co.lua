@@ -370,7 +370,7 @@ end
 -- it has its previous disposition. Outside a task it raises an error.
 function M.signal(name)
   local task = running_task("signal")
-  local h = mit.signal(name, signalled, task)
+  local h = own(task, mit.signal(name, signalled, task))
   task.timer = h
   local sname = h:signal()
   yield(SUSPEND)

@@ -136,6 +136,12 @@
 ---@field state fun(self: luamockit.signal): "armed"|"stopped"|"destroyed"
 ---The signal's name, e.g. `"SIGTERM"`.
 ---@field signal fun(self: luamockit.signal): string
+---The handle no longer keeps a loop alive (`mit.alive()`, `co.run()`, an adapter's `h:unref()`); it still catches.
+---@field unref fun(self: luamockit.signal): luamockit.signal
+---Undoes `unref()`.
+---@field ref fun(self: luamockit.signal): luamockit.signal
+---False after `unref()` (until `ref()`).
+---@field has_ref fun(self: luamockit.signal): boolean
 
 ---What `stats()` returns.
 ---@class luamockit.stats
