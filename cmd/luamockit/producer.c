@@ -211,7 +211,7 @@ int lmk_run_item(lua_State *L, lmk_state *st, const lmk_record *r, void *owner, 
         lua_pop(L, 1);
     }
     if (r->w != NULL)
-        lmk_hub_done(st->hub, r->w, status != 0 ? LUAMOCKIT_ECALLBACK : p->dead ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
+        lmk_wake_done(&st->hub->wk, r->w, status != 0 ? LUAMOCKIT_ECALLBACK : p->dead ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
     return status == 0 && !ran ? -1 : status;
 }
 

@@ -372,13 +372,13 @@ void lmk_sched_active(lmk_state *st) {
  * readable. Elsewhere, or once setport() made Go active, the hub's fd. */
 int lmk_sched_fd(lmk_state *st) {
     if (st->efd >= 0) return st->efd;
-    if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->fd, &st->efd, &st->tfd) == 0) {
+    if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->wk.fd, &st->efd, &st->tfd) == 0) {
         st->tfd_at = INT64_MIN;
         lmk_sched_rearm(st);
         return st->efd;
     }
     lmk_sched_active(st);
-    return st->hub->fd;
+    return st->hub->wk.fd;
 }
 
 /* The universe closes: fd()'s descriptors go. */

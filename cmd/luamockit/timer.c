@@ -114,7 +114,7 @@ void lmk_push_ms(lua_State *L, double ms) {
  * looks after it anyway). */
 static void count_alive(lmk_state *st, int64_t d) {
     st->alive += d;
-    if (st->alive == 0 && d < 0 && st->idle_wake && st->depth == 0 && st->hub != NULL) lmk_hub_hold(st->hub, 1);
+    if (st->alive == 0 && d < 0 && st->idle_wake && st->depth == 0 && st->hub != NULL) lmk_wake_hold(&st->hub->wk, 1);
 }
 
 void lmk_rec_state(lmk_state *st, lmk_rec *r, int state) {
@@ -490,7 +490,7 @@ static int l_wakeonidle(lua_State *L) {
         luaL_checktype(L, 1, LUA_TBOOLEAN);
         if (lua_toboolean(L, 1)) {
             st->idle_wake++;
-            if (st->alive == 0 && st->depth == 0 && st->hub != NULL) lmk_hub_hold(st->hub, 1);
+            if (st->alive == 0 && st->depth == 0 && st->hub != NULL) lmk_wake_hold(&st->hub->wk, 1);
         } else if (st->idle_wake > 0) {
             st->idle_wake--;
         }
