@@ -9,8 +9,8 @@
 #define LMK_MESSAGES_H
 
 /* Run-time failures raised through lmk_error, which adds "luamockit: ".
- * The first six are lmk_rc_message's, one per status code of the Go
- * exports. */
+ * The first eight are lmk_code_message's (guard.c) for the LMK_* codes:
+ * one per error code (lmk.h), then the one for any other code. */
 #define LMK_MSG_CLOSED "the Lua state's queue is closed"
 #define LMK_MSG_EXISTS "timer id already in use"
 #define LMK_MSG_RANGE "invalid timer schedule"
@@ -61,7 +61,8 @@
 #define LMK_ARG_SPIN "microseconds must be in 0..1000000"
 #define LMK_ARG_PORT "port must be an integer from 0 to 65535"
 
-/* The producer C API's strerror (luamockit_api.h's status codes). */
+/* The producer C API's strerror: lmk_code_message's (guard.c) for the
+ * LUAMOCKIT_* codes (luamockit_api.h), then the one for any other code. */
 #define LMK_API_OK "ok"
 #define LMK_API_ECLOSED "the Lua state is closed or the producer unregistered"
 #define LMK_API_ETIMEDOUT "timed out before Lua took the item"

@@ -201,7 +201,7 @@ static int arm(lua_State *L, int periodic) {
     lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
     ud = lua_gettop(L);
-    if ((r = lmk_rec_new(st)) == NULL) return lmk_error(L, lmk_rc_message(LMK_ENOMEM));
+    if ((r = lmk_rec_new(st)) == NULL) return lmk_error(L, lmk_code_message(LMK_CODES_RC, LMK_ENOMEM));
     r->ms = ms;
     r->periodic = (uint8_t)periodic;
     r->state = LMK_T_STOPPED; /* until it is armed */
@@ -231,7 +231,7 @@ static int arm(lua_State *L, int periodic) {
     rc = lmk_sched_arm(st, r, at);
     if (rc != LMK_OK) { /* stopped: collected with the handle */
         lmk_release_thread(L, r);
-        return lmk_error(L, lmk_rc_message(rc));
+        return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
 #if LUA_VERSION_NUM >= 502
@@ -385,7 +385,7 @@ static int restart(lua_State *L, int drop) {
     rc = lmk_sched_start(st, r, ms >= 0, at);
     if (rc != LMK_OK) {
         if (r->state != LMK_T_ARMED) lmk_release_thread(L, r);
-        return lmk_error(L, lmk_rc_message(rc));
+        return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
     lua_settop(L, 1);
