@@ -138,7 +138,7 @@ static void *producer_thread(void *arg) {
 static int64_t oldest_stamp(void) {
     int64_t st = INT64_MAX;
     uint32_t i;
-    pthread_mutex_lock(&H->mu);
+    pthread_mutex_lock(&H->wk.mu);
     for (i = 0; i < H->size; i++) {
         lmk_record *r = &H->ring[(H->head + i) & (H->cap - 1)];
         if (r->live) {
@@ -146,7 +146,7 @@ static int64_t oldest_stamp(void) {
             break;
         }
     }
-    pthread_mutex_unlock(&H->mu);
+    pthread_mutex_unlock(&H->wk.mu);
     return st;
 }
 
@@ -168,7 +168,7 @@ static void run(const lmk_record *r, void *owner) {
         int status = rnd(&rng_main) % 4 == 0 ? LUAMOCKIT_ECALLBACK : LUAMOCKIT_OK;
         if (answered[it->id]) FAIL("item %u answered twice", it->id);
         answered[it->id] = 100 + status;
-        lmk_hub_done(H, r->w, status);
+        lmk_wake_done(&H->wk, r->w, status);
     }
 }
 
@@ -212,15 +212,15 @@ static void sleep_once(void) {
     struct pollfd pfd;
     int64_t t0 = lmk_mono_ns();
     int r;
-    if (!lmk_hub_sleep_begin(H)) return;
-    pfd.fd = H->fd;
+    if (!lmk_wake_sleep_begin(&H->wk)) return;
+    pfd.fd = H->wk.fd;
     pfd.events = POLLIN;
     r = poll(&pfd, 1, 20);
-    lmk_hub_sleep_end(H);
+    lmk_wake_sleep_end(&H->wk);
     sleeps++;
     if (r > 0) woken++;
     if (r == 0 && oldest_stamp() < t0) FAIL("lost wake-up: an item was queued before the sleep and fd stayed unset");
-    lmk_hub_quiesce(H);
+    lmk_wake_quiesce(&H->wk);
 }
 
 static void one_seed(void) {

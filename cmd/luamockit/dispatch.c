@@ -354,8 +354,8 @@ static void leave(lmk_state *st) {
     if (--st->depth > 0) return;
     if (st->producers) lmk_producers_sweep(st);
     lmk_sched_rearm(st);
-    if (st->hub) lmk_hub_hold(st->hub, lmk_took_due(st, lmk_mono_ns()) > 0);
-    if (st->hub) lmk_hub_quiesce(st->hub);
+    if (st->hub) lmk_wake_hold(&st->hub->wk, lmk_took_due(st, lmk_mono_ns()) > 0);
+    if (st->hub) lmk_wake_quiesce(&st->hub->wk);
 }
 
 /* Runs what is due now, at most limit callbacks (< 0: no limit), on L;

@@ -10,7 +10,6 @@ import "C"
 
 import (
 	"errors"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,13 +131,14 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 // receives its id and *due when its first expiration falls due (queue
 // clock); what it has due by until is handed out at once into buf (at
 // most capacity records; *n of them) if its first expiration is not due
-// before from, and *next says when its first expiration not handed out
-// falls due (INT64_MAX: none).
+// before from. When its first expiration not handed out falls due, C
+// reads from the hub (go_due), where Go writes it if it is the first it
+// holds.
 //
 //export lmk_arm
 func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, from, until C.int64_t, buf *C.lmk_exp, capacity C.int,
-	id *C.uint64_t, due *C.int64_t, n *C.int, next *C.int64_t) (rc C.int) {
-	*id, *due, *n, *next = 0, 0, 0, math.MaxInt64
+	id *C.uint64_t, due *C.int64_t, n *C.int) (rc C.int) {
+	*id, *due, *n = 0, 0, 0
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
@@ -148,11 +148,11 @@ func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, from, u
 	if capacity > 0 {
 		out = unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))
 	}
-	got, first, k, nx, err := q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(from), int64(until), out)
+	got, first, k, _, err := q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(from), int64(until), out)
 	if err != nil {
 		return code(err)
 	}
-	*id, *due, *n, *next = C.uint64_t(got), C.int64_t(first), C.int(k), C.int64_t(nx)
+	*id, *due, *n = C.uint64_t(got), C.int64_t(first), C.int(k)
 	return C.LMK_OK
 }
 
@@ -204,20 +204,20 @@ func lmk_destroy(h, id C.uint64_t) (rc C.int) {
 // lmk_take decides what is due at upto (queue clock), moves up to
 // capacity expirations due by then into buf and, while the universe's
 // queue is passive, those due by limit ahead of their time
-// (queue.TakeAhead); *n receives how many, *until the time by which
-// everything due is now in C's hands.
+// (queue.TakeAhead); *n receives how many. Until when everything due is
+// in C's hands, C reads from the hub (go_due, and its go flag).
 //
 //export lmk_take
-func lmk_take(h C.uint64_t, upto, limit C.int64_t, buf *C.lmk_exp, capacity C.int, n *C.int, until *C.int64_t) (rc C.int) {
-	*n, *until = 0, upto-1
+func lmk_take(h C.uint64_t, upto, limit C.int64_t, buf *C.lmk_exp, capacity C.int, n *C.int) (rc C.int) {
+	*n = 0
 	defer guard(&rc, C.LMK_EPANIC)
 	q := lookup(h)
 	if q == nil {
 		return C.LMK_ECLOSED
 	}
 	if capacity > 0 {
-		k, u := q.TakeAhead(int64(upto), int64(limit), unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity)))
-		*n, *until = C.int(k), C.int64_t(u)
+		k, _ := q.TakeAhead(int64(upto), int64(limit), unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity)))
+		*n = C.int(k)
 	}
 	return C.LMK_OK
 }

@@ -16,7 +16,7 @@
  * ring if it could not start (lmk_hub_put_back). A thread in deliver_wait
  * sleeps on a word of its own stack (a futex on Linux; the hub's condition
  * variable elsewhere) and is answered exactly once: by the drain
- * (lmk_hub_done), by unregister or close (LUAMOCKIT_ECANCELLED), or by its
+ * (lmk_wake_done), by unregister or close (LUAMOCKIT_ECANCELLED), or by its
  * own timeout while its item is still queued (LUAMOCKIT_ETIMEDOUT; a taken
  * item is waited for).
  *
@@ -95,14 +95,14 @@ static lmk_hub *hub_new(void) {
         /* a short critical section: spin a little before sleeping */
         pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
 #endif
-        pthread_mutex_init(&h->mu, &a);
+        pthread_mutex_init(&h->wk.mu, &a);
         pthread_mutexattr_destroy(&a);
     }
 #ifndef LMK_PORT_LINUX
-    pthread_cond_init(&h->done, NULL);
+    pthread_cond_init(&h->wk.done, NULL);
 #endif
     h->index = index;
-    h->fd = h->wfd = h->udp = -1;
+    h->wk.fd = h->wk.wfd = h->wk.udp = -1;
     nhubs = index;
     __atomic_store_n(&chunks[index / CHUNK][index % CHUNK], h, __ATOMIC_RELEASE);
     return h;
@@ -120,30 +120,30 @@ lmk_hub *lmk_hub_open(void) {
     else h = hub_new();
     pthread_mutex_unlock(&reg_mu);
     if (h == NULL) return NULL;
-    pthread_mutex_lock(&h->mu);
-    if (lmk_hub_fd_open(h) != 0) {
-        pthread_mutex_unlock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
+    if (lmk_wake_fd_open(&h->wk) != 0) {
+        pthread_mutex_unlock(&h->wk.mu);
         pthread_mutex_lock(&reg_mu);
         h->next_free = free_hubs;
         free_hubs = h;
         pthread_mutex_unlock(&reg_mu);
         return NULL;
     }
-    h->open = 1;
+    h->wk.open = 1;
     h->head = h->size = 0;
-    __atomic_store_n(&h->nlive, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&h->wk.nlive, 0, __ATOMIC_SEQ_CST);
     h->nslots = 0;
-    __atomic_store_n(&h->set, 0, __ATOMIC_RELAXED);
-    h->sleeping = h->watched = h->go = h->held = 0;
+    __atomic_store_n(&h->wk.set, 0, __ATOMIC_RELAXED);
+    h->wk.sleeping = h->wk.watched = h->wk.go = h->wk.held = 0;
     __atomic_store_n(&h->go_due, INT64_MAX, __ATOMIC_RELEASE);
-    h->port = 0;
-    pthread_mutex_unlock(&h->mu);
+    h->wk.port = 0;
+    pthread_mutex_unlock(&h->wk.mu);
     return h;
 }
 
 static lmk_record *at(lmk_hub *h, uint32_t pos) { return &h->ring[pos & (h->cap - 1)]; }
 
-/* Drops the withdrawn records at the head. h->mu held. */
+/* Drops the withdrawn records at the head. h->wk.mu held. */
 static void trim_locked(lmk_hub *h) {
     while (h->size > 0 && !at(h, h->head)->live) {
         h->head++;
@@ -153,21 +153,21 @@ static void trim_locked(lmk_hub *h) {
 
 /* Cancels every record of slot (every slot if slot == UINT32_MAX): waiting
  * threads get ECANCELLED, plain items go to *out (n of them) for the
- * caller to cancel outside the lock. h->mu held. */
+ * caller to cancel outside the lock. h->wk.mu held. */
 static void drop_locked(lmk_hub *h, uint32_t slot, lmk_record *out, size_t *n) {
     uint32_t i;
     for (i = 0; i < h->size; i++) {
         lmk_record *r = at(h, h->head + i);
         if (!r->live || (slot != UINT32_MAX && r->slot != slot)) continue;
         r->live = 0;
-        __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
-        if (r->w != NULL) lmk_hub_answer(h, r->w, LUAMOCKIT_ECANCELLED);
+        __atomic_sub_fetch(&h->wk.nlive, 1, __ATOMIC_SEQ_CST);
+        if (r->w != NULL) lmk_wake_answer(&h->wk, r->w, LUAMOCKIT_ECANCELLED);
         else out[(*n)++] = *r;
     }
     trim_locked(h);
 }
 
-/* Plain records of slot (or all) in the ring. h->mu held. */
+/* Plain records of slot (or all) in the ring. h->wk.mu held. */
 static size_t count_plain_locked(lmk_hub *h, uint32_t slot) {
     size_t n = 0;
     uint32_t i;
@@ -185,20 +185,20 @@ static size_t count_plain_locked(lmk_hub *h, uint32_t slot) {
 static void drop(lmk_hub *h, uint32_t slot, void (*cancel)(void *owner, void *item)) {
     lmk_record *list = NULL;
     size_t n = 0, cap, i;
-    pthread_mutex_lock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
     cap = count_plain_locked(h, slot);
     if (cap > 0 && (list = (lmk_record *)malloc(cap * sizeof *list)) == NULL) {
         for (i = 0; i < h->size; i++) {
             lmk_record *r = at(h, h->head + i);
             if (r->live && r->w == NULL && (slot == UINT32_MAX || r->slot == slot)) {
                 r->live = 0;
-                __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
+                __atomic_sub_fetch(&h->wk.nlive, 1, __ATOMIC_SEQ_CST);
                 cancel(h->slots[r->slot].owner, r->item);
             }
         }
     }
     drop_locked(h, slot, list, &n);
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     for (i = 0; i < n; i++) cancel(h->slots[list[i].slot].owner, list[i].item);
     free(list);
 }
@@ -208,23 +208,23 @@ static void drop(lmk_hub *h, uint32_t slot, void (*cancel)(void *owner, void *it
  * the hub goes to the free list. */
 void lmk_hub_close(lmk_hub *h, void (*cancel)(void *owner, void *item)) {
     uint32_t i;
-    pthread_mutex_lock(&h->mu);
-    h->open = 0;
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
+    h->wk.open = 0;
+    pthread_mutex_unlock(&h->wk.mu);
     drop(h, UINT32_MAX, cancel);
-    pthread_mutex_lock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
     for (i = 0; i < h->nslots; i++) {
         if (h->slots[i].live) h->slots[i].seq++;
         h->slots[i].live = 0;
         h->slots[i].owner = NULL;
     }
     h->head = h->size = 0;
-    __atomic_store_n(&h->nlive, 0, __ATOMIC_SEQ_CST);
-    if (h->udp >= 0) close(h->udp);
-    h->udp = -1;
-    lmk_hub_fd_close(h);
-    __atomic_store_n(&h->set, 0, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&h->mu);
+    __atomic_store_n(&h->wk.nlive, 0, __ATOMIC_SEQ_CST);
+    if (h->wk.udp >= 0) close(h->wk.udp);
+    h->wk.udp = -1;
+    lmk_wake_fd_close(&h->wk);
+    __atomic_store_n(&h->wk.set, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h->wk.mu);
     pthread_mutex_lock(&reg_mu);
     h->next_free = free_hubs;
     free_hubs = h;
@@ -235,7 +235,7 @@ void lmk_hub_close(lmk_hub *h, void (*cancel)(void *owner, void *item)) {
 
 int lmk_hub_add_producer(lmk_hub *h, void *owner, uintptr_t *handle) {
     uint32_t i;
-    pthread_mutex_lock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
     for (i = 0; i < h->nslots && h->slots[i].live; i++) {}
     if (i == h->nslots) {
         if (i >= SLOT_MAX) goto fail;
@@ -252,21 +252,21 @@ int lmk_hub_add_producer(lmk_hub *h, void *owner, uintptr_t *handle) {
     h->slots[i].live = 1;
     h->slots[i].owner = owner;
     *handle = make_handle(h->index, i, h->slots[i].seq);
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     return 0;
 fail:
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     return -1;
 }
 
-/* Finds a handle's hub and slot; h->mu is then held. NULL: stale. */
+/* Finds a handle's hub and slot; h->wk.mu is then held. NULL: stale. */
 static lmk_hub *lock_handle(uintptr_t handle, uint32_t *slot) {
     lmk_hub *h = hub_at(handle >> (SLOT_BITS + SEQ_BITS));
     uint32_t s = (uint32_t)(handle >> SEQ_BITS) & (SLOT_MAX - 1);
     if (h == NULL) return NULL;
-    pthread_mutex_lock(&h->mu);
-    if (!h->open || s >= h->nslots || !h->slots[s].live || (h->slots[s].seq & SEQ_MASK) != (handle & SEQ_MASK)) {
-        pthread_mutex_unlock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
+    if (!h->wk.open || s >= h->nslots || !h->slots[s].live || (h->slots[s].seq & SEQ_MASK) != (handle & SEQ_MASK)) {
+        pthread_mutex_unlock(&h->wk.mu);
         return NULL;
     }
     *slot = s;
@@ -284,17 +284,17 @@ void *lmk_hub_remove_producer(uintptr_t handle, void (*cancel)(void *owner, void
     owner = h->slots[slot].owner;
     h->slots[slot].seq++;
     h->slots[slot].live = 0;
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     drop(h, slot, cancel); /* cancel still sees the slot's owner */
-    pthread_mutex_lock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
     h->slots[slot].owner = NULL;
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     return owner;
 }
 
 void *lmk_hub_owner(lmk_hub *h, uint32_t slot) { return h->slots[slot].owner; }
 
-/* Doubles the ring when it is full. h->mu held. */
+/* Doubles the ring when it is full. h->wk.mu held. */
 static int grow_locked(lmk_hub *h) {
     lmk_record *nr;
     uint32_t i, cap = h->cap * 2;
@@ -309,7 +309,7 @@ static int grow_locked(lmk_hub *h) {
     return 0;
 }
 
-/* Queues a record at the tail (front: at the head). h->mu held. */
+/* Queues a record at the tail (front: at the head). h->wk.mu held. */
 static lmk_record *push_locked(lmk_hub *h, int front) {
     lmk_record *r;
     if (grow_locked(h) != 0) return NULL;
@@ -318,6 +318,8 @@ static lmk_record *push_locked(lmk_hub *h, int front) {
     h->size++;
     return r;
 }
+
+static int lmk_hub_withdraw(lmk_hub *h, lmk_waiter *w);
 
 /* deliver (timeout_ms < 0) and deliver_wait: any thread. */
 int lmk_hub_deliver(uintptr_t handle, void *item, int timeout_ms) {
@@ -332,7 +334,7 @@ int lmk_hub_deliver(uintptr_t handle, void *item, int timeout_ms) {
     if (h == NULL) return LUAMOCKIT_ECLOSED;
     r = push_locked(h, 0);
     if (r == NULL) {
-        pthread_mutex_unlock(&h->mu);
+        pthread_mutex_unlock(&h->wk.mu);
         return LUAMOCKIT_ENOMEM;
     }
     /* stamps never go back along the ring: a thread that read the clock
@@ -351,29 +353,29 @@ int lmk_hub_deliver(uintptr_t handle, void *item, int timeout_ms) {
     } else {
         r->w = NULL;
     }
-    __atomic_add_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
-    lmk_hub_wake_locked(h);
-    pthread_mutex_unlock(&h->mu);
+    __atomic_add_fetch(&h->wk.nlive, 1, __ATOMIC_SEQ_CST);
+    lmk_wake_locked(&h->wk);
+    pthread_mutex_unlock(&h->wk.mu);
     if (timeout_ms < 0) return LUAMOCKIT_OK;
-    if (!lmk_hub_wait_answer(h, &w, timeout_ms) && !lmk_hub_withdraw(h, &w))
-        (void)lmk_hub_wait_answer(h, &w, 0); /* taken meanwhile: its answer comes */
+    if (!lmk_wake_wait_answer(&h->wk, &w, timeout_ms) && !lmk_hub_withdraw(h, &w))
+        (void)lmk_wake_wait_answer(&h->wk, &w, 0); /* taken meanwhile: its answer comes */
     return w.status;
 }
 
 /* Withdraws w's record if the Lua thread has not taken it (a timeout).
  * Returns whether it did. */
-int lmk_hub_withdraw(lmk_hub *h, lmk_waiter *w) {
+static int lmk_hub_withdraw(lmk_hub *h, lmk_waiter *w) {
     int done = 0;
     uint32_t i;
-    pthread_mutex_lock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
     if (!w->taken && __atomic_load_n(&w->word, __ATOMIC_SEQ_CST) != LMK_W_DONE) {
         for (i = 0; i < h->size; i++) {
             lmk_record *r = at(h, h->head + i);
             if (r->w == w && r->live) {
                 r->live = 0;
-                __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
+                __atomic_sub_fetch(&h->wk.nlive, 1, __ATOMIC_SEQ_CST);
                 trim_locked(h);
-                if (h->set && !lmk_hub_pending_locked(h)) lmk_hub_fd_clear_locked(h); /* it was the only thing pending */
+                if (h->wk.set && !lmk_wake_pending_locked(&h->wk)) lmk_wake_fd_clear_locked(&h->wk); /* it was the only thing pending */
                 w->status = LUAMOCKIT_ETIMEDOUT;
                 __atomic_store_n(&w->word, LMK_W_DONE, __ATOMIC_SEQ_CST);
                 done = 1;
@@ -381,7 +383,7 @@ int lmk_hub_withdraw(lmk_hub *h, lmk_waiter *w) {
             }
         }
     }
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     return done;
 }
 
@@ -393,7 +395,7 @@ int lmk_hub_withdraw(lmk_hub *h, lmk_waiter *w) {
 int lmk_hub_take(lmk_hub *h, int64_t bound, int64_t upto, lmk_record *out, void **owner, int *more) {
     int took = 0;
     lmk_record *r;
-    pthread_mutex_lock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
     trim_locked(h);
     if (h->size > 0 && (r = at(h, h->head))->stamp <= bound) {
         *out = *r;
@@ -402,12 +404,12 @@ int lmk_hub_take(lmk_hub *h, int64_t bound, int64_t upto, lmk_record *out, void 
         if (r->w) r->w->taken = 1;
         h->head++;
         h->size--;
-        __atomic_sub_fetch(&h->nlive, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&h->wk.nlive, 1, __ATOMIC_RELAXED);
         trim_locked(h);
         took = 1;
     }
     *more = h->size > 0 && at(h, h->head)->stamp <= upto;
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     return took;
 }
 
@@ -416,17 +418,17 @@ int lmk_hub_take(lmk_hub *h, int64_t bound, int64_t upto, lmk_record *out, void 
  * then answered ECANCELLED; a plain item is the caller's to cancel). */
 int lmk_hub_put_back(lmk_hub *h, const lmk_record *taken) {
     lmk_record *r;
-    pthread_mutex_lock(&h->mu);
-    if (!h->open || !h->slots[taken->slot].live || (r = push_locked(h, 1)) == NULL) {
-        if (taken->w) lmk_hub_answer(h, taken->w, LUAMOCKIT_ECANCELLED);
-        pthread_mutex_unlock(&h->mu);
+    pthread_mutex_lock(&h->wk.mu);
+    if (!h->wk.open || !h->slots[taken->slot].live || (r = push_locked(h, 1)) == NULL) {
+        if (taken->w) lmk_wake_answer(&h->wk, taken->w, LUAMOCKIT_ECANCELLED);
+        pthread_mutex_unlock(&h->wk.mu);
         return 1;
     }
     *r = *taken;
     r->live = 1;
     if (r->w) r->w->taken = 0;
-    __atomic_add_fetch(&h->nlive, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_unlock(&h->mu);
+    __atomic_add_fetch(&h->wk.nlive, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&h->wk.mu);
     return 0;
 }
 
@@ -434,9 +436,9 @@ int lmk_hub_put_back(lmk_hub *h, const lmk_record *taken) {
  * included. */
 int64_t lmk_hub_counts(lmk_hub *h, int64_t *inqueue) {
     int64_t live;
-    pthread_mutex_lock(&h->mu);
-    live = __atomic_load_n(&h->nlive, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&h->wk.mu);
+    live = __atomic_load_n(&h->wk.nlive, __ATOMIC_RELAXED);
     if (inqueue) *inqueue = h->size;
-    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&h->wk.mu);
     return live;
 }

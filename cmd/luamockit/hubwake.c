@@ -1,23 +1,25 @@
 /*
  * hubwake.c: how the hub's threads are woken (see hub.c for the hub): the
  * Lua thread through its wake-up fd (and setport()'s datagram), and a
- * producer blocked in deliver_wait through a word on its own stack.
+ * producer blocked in deliver_wait through a word on its own stack. A
+ * leaf: it knows the hub only by its lmk_wake (hubwake.h: the hub's mutex
+ * and the fields waking reads and writes, which the hub embeds).
  *
  * The Lua thread: fd is set (readable) when something becomes pending
  * while the Lua thread sleeps in wait() or an outside loop watches fd, and
  * cleared when nothing is: by the Lua thread after a drain
- * (lmk_hub_quiesce), by Go's notifier, by a timeout that withdraws the
+ * (lmk_wake_quiesce), by Go's notifier, by a timeout that withdraws the
  * last item; both under the mutex. A producer that finds the Lua thread
  * awake, in default mode, makes no system call. The checks pair a store
  * and a load on each side (nlive / sleeping), both sequentially
  * consistent, so one side always sees the other.
  *
- * A waiting producer: answered by lmk_hub_answer (the last touch of its
+ * A waiting producer: answered by lmk_wake_answer (the last touch of its
  * waiter), it first looks for its answer for a short adaptive window,
  * then sleeps on a futex (Linux) or the hub's condition variable; its
  * timeout withdraws its item if the Lua thread has not taken it
  * (lmk_hub_withdraw, hub.c, called by the waiting thread once
- * lmk_hub_wait_answer says its time ran out: this file calls nothing of
+ * lmk_wake_wait_answer says its time ran out: this file calls nothing of
  * hub.c).
  */
 #define _GNU_SOURCE
@@ -29,7 +31,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include "lmk.h"
+#include "hubwake.h"
 
 #ifdef LMK_PORT_LINUX
 #include <linux/futex.h>
@@ -38,19 +40,19 @@
 
 /* ---- the wake-up file descriptor ---- */
 
-int lmk_hub_fd_open(lmk_hub *h) {
+int lmk_wake_fd_open(lmk_wake *h) {
     int rc = lmk_port_notifier_open(&h->fd, &h->wfd);
     if (rc != 0) errno = rc;
     return rc;
 }
 
-void lmk_hub_fd_close(lmk_hub *h) {
+void lmk_wake_fd_close(lmk_wake *h) {
     lmk_port_notifier_close(h->fd, h->wfd);
     h->fd = h->wfd = -1;
 }
 
 /* Makes fd readable and sends the datagram. h->mu held. */
-static void fd_set_locked(lmk_hub *h) {
+static void fd_set_locked(lmk_wake *h) {
     uint64_t one = 1;
     ssize_t r;
     __atomic_store_n(&h->set, 1, __ATOMIC_RELAXED);
@@ -69,7 +71,7 @@ static void fd_set_locked(lmk_hub *h) {
 }
 
 /* Reads fd dry: an eventfd in one read, a pipe until a read comes short. */
-void lmk_hub_fd_clear_locked(lmk_hub *h) {
+void lmk_wake_fd_clear_locked(lmk_wake *h) {
     uint64_t buf[8];
     ssize_t r;
     __atomic_store_n(&h->set, 0, __ATOMIC_RELAXED);
@@ -77,30 +79,30 @@ void lmk_hub_fd_clear_locked(lmk_hub *h) {
     while (r > 0 ? (size_t)r == sizeof buf : errno == EINTR);
 }
 
-int lmk_hub_pending_locked(lmk_hub *h) {
+int lmk_wake_pending_locked(lmk_wake *h) {
     return __atomic_load_n(&h->nlive, __ATOMIC_SEQ_CST) > 0 || __atomic_load_n(&h->go, __ATOMIC_SEQ_CST) != 0 ||
            __atomic_load_n(&h->held, __ATOMIC_RELAXED) != 0;
 }
 
 /* Something became pending: set fd if anybody waits on it. h->mu held; the
  * caller's store that made it pending is sequentially consistent. */
-void lmk_hub_wake_locked(lmk_hub *h) {
+void lmk_wake_locked(lmk_wake *h) {
     if (h->set || h->fd < 0) return;
     if (__atomic_load_n(&h->sleeping, __ATOMIC_SEQ_CST) || __atomic_load_n(&h->watched, __ATOMIC_RELAXED))
         fd_set_locked(h);
 }
 
 /* The Lua thread: clears fd if nothing is pending. */
-void lmk_hub_quiesce(lmk_hub *h) {
+void lmk_wake_quiesce(lmk_wake *h) {
     if (!__atomic_load_n(&h->set, __ATOMIC_RELAXED)) return;
     pthread_mutex_lock(&h->mu);
-    if (h->set && !lmk_hub_pending_locked(h)) lmk_hub_fd_clear_locked(h);
+    if (h->set && !lmk_wake_pending_locked(h)) lmk_wake_fd_clear_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 
 /* The Lua thread is about to sleep on fd: returns 0 (do not sleep) if
  * something is pending already. */
-int lmk_hub_sleep_begin(lmk_hub *h) {
+int lmk_wake_sleep_begin(lmk_wake *h) {
     __atomic_store_n(&h->sleeping, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&h->nlive, __ATOMIC_SEQ_CST) > 0 || __atomic_load_n(&h->go, __ATOMIC_SEQ_CST) != 0) {
         __atomic_store_n(&h->sleeping, 0, __ATOMIC_RELAXED);
@@ -109,45 +111,45 @@ int lmk_hub_sleep_begin(lmk_hub *h) {
     return 1;
 }
 
-void lmk_hub_sleep_end(lmk_hub *h) { __atomic_store_n(&h->sleeping, 0, __ATOMIC_RELAXED); }
+void lmk_wake_sleep_end(lmk_wake *h) { __atomic_store_n(&h->sleeping, 0, __ATOMIC_RELAXED); }
 
 /* An outside loop watches fd from now on: it must be readable whenever
  * something is pending. */
-void lmk_hub_watch(lmk_hub *h) {
+void lmk_wake_watch(lmk_wake *h) {
     pthread_mutex_lock(&h->mu);
     __atomic_store_n(&h->watched, 1, __ATOMIC_SEQ_CST);
-    if (lmk_hub_pending_locked(h)) lmk_hub_wake_locked(h);
+    if (lmk_wake_pending_locked(h)) lmk_wake_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 
 /* Go's notifier: Go holds a due timer (set) or no longer does (clear). */
-void lmk_hub_go_set(lmk_hub *h) {
+void lmk_wake_go_set(lmk_wake *h) {
     pthread_mutex_lock(&h->mu);
     __atomic_store_n(&h->go, 1, __ATOMIC_SEQ_CST);
-    if (h->open) lmk_hub_wake_locked(h);
+    if (h->open) lmk_wake_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 
-void lmk_hub_go_clear(lmk_hub *h) {
+void lmk_wake_go_clear(lmk_wake *h) {
     pthread_mutex_lock(&h->mu);
     __atomic_store_n(&h->go, 0, __ATOMIC_SEQ_CST);
-    if (h->set && !lmk_hub_pending_locked(h)) lmk_hub_fd_clear_locked(h);
+    if (h->set && !lmk_wake_pending_locked(h)) lmk_wake_fd_clear_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 
 /* The Lua thread: a drain left taken expirations not yet run (held), or
  * none; fd stays readable while it holds some. */
-void lmk_hub_hold(lmk_hub *h, int held) {
+void lmk_wake_hold(lmk_wake *h, int held) {
     if (__atomic_load_n(&h->held, __ATOMIC_RELAXED) == held) return;
     pthread_mutex_lock(&h->mu);
     __atomic_store_n(&h->held, held, __ATOMIC_SEQ_CST);
-    if (held) lmk_hub_wake_locked(h);
+    if (held) lmk_wake_locked(h);
     pthread_mutex_unlock(&h->mu);
 }
 
 /* setport(port): a datagram to 127.0.0.1:port each time fd is set (0:
  * none). Returns 0, or -1 if the socket cannot be made. */
-int lmk_hub_setport(lmk_hub *h, int port) {
+int lmk_wake_setport(lmk_wake *h, int port) {
     int s = -1;
     if (port != 0 && (s = lmk_port_udp_socket()) < 0) return -1;
     pthread_mutex_lock(&h->mu);
@@ -158,7 +160,7 @@ int lmk_hub_setport(lmk_hub *h, int port) {
     return 0;
 }
 
-int lmk_hub_getport(lmk_hub *h) {
+int lmk_wake_getport(lmk_wake *h) {
     int port;
     pthread_mutex_lock(&h->mu);
     port = h->port;
@@ -176,7 +178,7 @@ static int futex_wait(int32_t *word, int32_t val, const struct timespec *rel) {
 #endif
 
 /* Answers a waiting thread: the last touch of w (it may return at once). */
-void lmk_hub_answer(lmk_hub *h, lmk_waiter *w, int status) {
+void lmk_wake_answer(lmk_wake *h, lmk_waiter *w, int status) {
     w->status = status;
 #ifdef LMK_PORT_LINUX
     (void)h;
@@ -188,12 +190,12 @@ void lmk_hub_answer(lmk_hub *h, lmk_waiter *w, int status) {
 }
 
 /* Answers a waiting thread whose item the Lua thread ran (or skipped). */
-void lmk_hub_done(lmk_hub *h, lmk_waiter *w, int status) {
+void lmk_wake_done(lmk_wake *h, lmk_waiter *w, int status) {
 #ifdef LMK_PORT_LINUX
-    lmk_hub_answer(h, w, status);
+    lmk_wake_answer(h, w, status);
 #else
     pthread_mutex_lock(&h->mu);
-    lmk_hub_answer(h, w, status);
+    lmk_wake_answer(h, w, status);
     pthread_mutex_unlock(&h->mu);
 #endif
 }
@@ -220,14 +222,14 @@ static int max_spinners(void) {
 }
 
 /* Learns from a round trip of rt ns. */
-static void learn(lmk_hub *h, int64_t rt) {
+static void learn(lmk_wake *h, int64_t rt) {
     int64_t w = 2 * rt;
     if (w < LMK_PSPIN_MIN_NS) w = LMK_PSPIN_MIN_NS;
     __atomic_store_n(&h->pspin, w > LMK_PSPIN_MAX_NS ? 0 : w, __ATOMIC_RELAXED);
 }
 
 /* Looks for w's answer for the window; returns whether it came. */
-static int look(lmk_hub *h, lmk_waiter *w, int64_t start) {
+static int look(lmk_wake *h, lmk_waiter *w, int64_t start) {
     int64_t win = __atomic_load_n(&h->pspin, __ATOMIC_RELAXED), now = start;
     int got = 0;
     if (win <= 0) {
@@ -259,7 +261,7 @@ static int look(lmk_hub *h, lmk_waiter *w, int64_t start) {
 
 /* Blocks until w is answered (1), or timeout_ms (> 0) pass first (0: the
  * caller withdraws its item, or waits on if the Lua thread took it). */
-int lmk_hub_wait_answer(lmk_hub *h, lmk_waiter *w, int timeout_ms) {
+int lmk_wake_wait_answer(lmk_wake *h, lmk_waiter *w, int timeout_ms) {
     int64_t start = lmk_mono_ns();
     int64_t deadline = timeout_ms > 0 ? start + (int64_t)timeout_ms * 1000000 : INT64_MAX;
     if (look(h, w, start)) return 1;

@@ -37,7 +37,10 @@ typedef struct lmk_exp {
     uint64_t seq;
 } lmk_exp;
 
-/* Return codes of the Go exports. */
+/* Return codes of the Go exports, which sched.c passes on (ESYS and
+ * ENOMEM are C's own). Their messages: lmk_code_message(LMK_CODES_RC, rc),
+ * guard.c, which says how they relate to the producer C API's LUAMOCKIT_*
+ * codes (luamockit_api.h). */
 enum {
     LMK_OK = 0,
     LMK_ECLOSED = 1, /* the state's queue is closed */
@@ -205,7 +208,9 @@ typedef struct lmk_state {
 
 /* guard.c */
 int lmk_error(lua_State *L, const char *what);
-const char *lmk_rc_message(int rc);
+/* The code spaces lmk_code_message maps: LMK_* (above), LUAMOCKIT_*. */
+enum lmk_codes { LMK_CODES_RC, LMK_CODES_API };
+const char *lmk_code_message(enum lmk_codes codes, int code);
 lmk_state *lmk_getstate(lua_State *L);
 extern volatile int lmk_forked;
 void lmk_on_fork_child(void);

@@ -9,8 +9,8 @@
 #define LMK_MESSAGES_H
 
 /* Run-time failures raised through lmk_error, which adds "luamockit: ".
- * The first six are lmk_rc_message's, one per status code of the Go
- * exports. */
+ * The first eight are lmk_code_message's (guard.c) for the LMK_* codes:
+ * one per error code (lmk.h), then the one for any other code. */
 #define LMK_MSG_CLOSED "the Lua state's queue is closed"
 #define LMK_MSG_EXISTS "timer id already in use"
 #define LMK_MSG_RANGE "invalid timer schedule"
@@ -73,7 +73,8 @@
 #define LMK_FMT_SIG_GO "%s is used by the Go runtime: it cannot be taken as an event"
 #define LMK_FMT_SIG_RESERVED "signal %d is reserved by the C library (real-time signals are %d to %d)"
 
-/* The producer C API's strerror (luamockit_api.h's status codes). */
+/* The producer C API's strerror: lmk_code_message's (guard.c) for the
+ * LUAMOCKIT_* codes (luamockit_api.h), then the one for any other code. */
 #define LMK_API_OK "ok"
 #define LMK_API_ECLOSED "the Lua state is closed or the producer unregistered"
 #define LMK_API_ETIMEDOUT "timed out before Lua took the item"

@@ -25,8 +25,8 @@ type notifier struct {
 
 func (n *notifier) setOffset(off int64) { n.off.Store(off) }
 
-func (n *notifier) Set()   { C.lmk_hub_go_set(n.hub) }
-func (n *notifier) Clear() { C.lmk_hub_go_clear(n.hub) }
+func (n *notifier) Set()   { C.lmk_wake_go_set(&n.hub.wk) }
+func (n *notifier) Clear() { C.lmk_wake_go_clear(&n.hub.wk) }
 
 func (n *notifier) NextDue(due int64) {
 	if due != math.MaxInt64 {

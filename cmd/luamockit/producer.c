@@ -98,18 +98,9 @@ static void api_unregister(luamockit_producer *h) {
     } /* else freed by lmk_producers_sweep when process_events returns */
 }
 
-static const char *api_strerror(int status) {
-    switch (status) {
-    case LUAMOCKIT_OK: return LMK_API_OK;
-    case LUAMOCKIT_ECLOSED: return LMK_API_ECLOSED;
-    case LUAMOCKIT_ETIMEDOUT: return LMK_API_ETIMEDOUT;
-    case LUAMOCKIT_ECANCELLED: return LMK_API_ECANCELLED;
-    case LUAMOCKIT_ECALLBACK: return LMK_API_ECALLBACK;
-    case LUAMOCKIT_EINVAL: return LMK_API_EINVAL;
-    case LUAMOCKIT_ENOMEM: return LMK_API_ENOMEM;
-    }
-    return LMK_API_UNKNOWN;
-}
+/* api->strerror: the producer C API's status codes are one of the two
+ * code spaces of lmk_code_message (guard.c). */
+static const char *api_strerror(int status) { return lmk_code_message(LMK_CODES_API, status); }
 
 static const luamockit_api_v1 api = {
     LUAMOCKIT_API_VERSION,
@@ -211,7 +202,7 @@ int lmk_run_item(lua_State *L, lmk_state *st, const lmk_record *r, void *owner, 
         lua_pop(L, 1);
     }
     if (r->w != NULL)
-        lmk_hub_done(st->hub, r->w, status != 0 ? LUAMOCKIT_ECALLBACK : p->dead ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
+        lmk_wake_done(&st->hub->wk, r->w, status != 0 ? LUAMOCKIT_ECALLBACK : p->dead ? LUAMOCKIT_ECANCELLED : LUAMOCKIT_OK);
     return status == 0 && !ran ? -1 : status;
 }
 

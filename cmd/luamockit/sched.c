@@ -18,7 +18,8 @@
  * of the first expiration it holds into the hub (go_due, on C's clock)
  * whenever it moves: the batch holds every expiration due before it, so a
  * drain calls Go only once its start reaches go_due (or Go has published
- * something itself, the hub's go flag), and C keeps no bound of its own.
+ * something itself, the hub's go flag), and C keeps no bound of its own
+ * (lmk_take and lmk_arm answer with none).
  * Takes hand out what falls due from go_due on, so it arrives behind what
  * the batch holds but for what an arm or start brought forward; an arm
  * whose timer falls due behind every entry gets it handed out with it
@@ -128,7 +129,7 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     lmk_took *t = &st->took;
     uint64_t qid = 0;
-    int64_t due = 0, next = INT64_MAX, ns = ns_of(r->ms), go, from = INT64_MIN, until;
+    int64_t due = 0, ns = ns_of(r->ms), go, from = INT64_MIN, until;
     int rc, k = 0;
     if (!go_ok(st)) return LMK_ECLOSED;
     /* What the new timer has due before go_due (the batch holds all that
@@ -142,12 +143,13 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     until = st->active ? INT64_MIN : until - st->clock_off;
     if (t->n > t->head) from = t->v[t->n - 1].due - st->clock_off;
     rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, from, until, t->v + t->n, t->cap - t->n,
-                 &qid, &due, &k, &next);
+                 &qid, &due, &k);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
     due += st->clock_off;
     if (!r->periodic) r->due = due;
-    (void)next; /* Go wrote it into go_due if it is the first it holds */
+    /* its first expiration not handed out: Go wrote its due time into
+     * go_due if it is the first Go holds */
     if (k > 0) took_in(st, k, 0, at);
     if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
     return LMK_OK;
@@ -237,9 +239,7 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     lmk_took_compact(t);
     for (;;) {
         int k = 0, room = t->cap - t->n;
-        int64_t until = 0;
-        if (lmk_take(st->q, upto - st->clock_off, upto + LMK_AHEAD_NS - st->clock_off, t->v + t->n, room, &k, &until) !=
-            LMK_OK)
+        if (lmk_take(st->q, upto - st->clock_off, upto + LMK_AHEAD_NS - st->clock_off, t->v + t->n, room, &k) != LMK_OK)
             k = 0;
         took_in(st, k, merge, upto);
         /* full: what is due by upto did not all fit (Go still holds some:
@@ -372,13 +372,13 @@ void lmk_sched_active(lmk_state *st) {
  * readable. Elsewhere, or once setport() made Go active, the hub's fd. */
 int lmk_sched_fd(lmk_state *st) {
     if (st->efd >= 0) return st->efd;
-    if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->fd, &st->efd, &st->tfd) == 0) {
+    if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->wk.fd, &st->efd, &st->tfd) == 0) {
         st->tfd_at = INT64_MIN;
         lmk_sched_rearm(st);
         return st->efd;
     }
     lmk_sched_active(st);
-    return st->hub->fd;
+    return st->hub->wk.fd;
 }
 
 /* The universe closes: fd()'s descriptors go. */

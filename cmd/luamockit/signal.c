@@ -193,7 +193,7 @@ static int l_signal(lua_State *L) {
     rc = lmk_sched_signal_arm(st, r);
     if (rc != LMK_OK) { /* stopped: collected with the handle */
         lmk_release_thread(L, r);
-        return lmk_error(L, lmk_rc_message(rc));
+        return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
     return 1;
@@ -240,7 +240,7 @@ static int s_start(lua_State *L) {
     rc = lmk_sched_signal_start(st, r);
     if (rc != LMK_OK) {
         lmk_release_thread(L, r);
-        return lmk_error(L, lmk_rc_message(rc));
+        return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
     lua_settop(L, 1);

@@ -139,7 +139,7 @@ void lmk_push_ms(lua_State *L, double ms) {
  * looks after it anyway). */
 static void count_alive(lmk_state *st, int64_t d) {
     st->alive += d;
-    if (st->alive == 0 && d < 0 && st->idle_wake && st->depth == 0 && st->hub != NULL) lmk_hub_hold(st->hub, 1);
+    if (st->alive == 0 && d < 0 && st->idle_wake && st->depth == 0 && st->hub != NULL) lmk_wake_hold(&st->hub->wk, 1);
 }
 
 void lmk_rec_state(lmk_state *st, lmk_rec *r, int state) {
@@ -230,7 +230,7 @@ lmk_rec *lmk_handle_new(lua_State *L, lmk_state *st, double ms, int periodic, ui
     else lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
     ud = lua_gettop(L);
-    if ((r = lmk_rec_new(st)) == NULL) lmk_error(L, lmk_rc_message(LMK_ENOMEM));
+    if ((r = lmk_rec_new(st)) == NULL) lmk_error(L, lmk_code_message(LMK_CODES_RC, LMK_ENOMEM));
     r->ms = ms;
     r->periodic = (uint8_t)periodic;
     r->flags = flags;
@@ -270,7 +270,7 @@ static int arm(lua_State *L, int periodic) {
     int rc = lmk_sched_arm(st, r, at);
     if (rc != LMK_OK) { /* stopped: collected with the handle */
         lmk_release_thread(L, r);
-        return lmk_error(L, lmk_rc_message(rc));
+        return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
 #if LUA_VERSION_NUM >= 502
@@ -426,7 +426,7 @@ static int restart(lua_State *L, int drop) {
     rc = lmk_sched_start(st, r, ms >= 0, at);
     if (rc != LMK_OK) {
         if (r->state != LMK_T_ARMED) lmk_release_thread(L, r);
-        return lmk_error(L, lmk_rc_message(rc));
+        return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
     lua_settop(L, 1);
@@ -533,7 +533,7 @@ static int l_wakeonidle(lua_State *L) {
         luaL_checktype(L, 1, LUA_TBOOLEAN);
         if (lua_toboolean(L, 1)) {
             st->idle_wake++;
-            if (st->alive == 0 && st->depth == 0 && st->hub != NULL) lmk_hub_hold(st->hub, 1);
+            if (st->alive == 0 && st->depth == 0 && st->hub != NULL) lmk_wake_hold(&st->hub->wk, 1);
         } else if (st->idle_wake > 0) {
             st->idle_wake--;
         }

@@ -124,7 +124,7 @@ static int l_wait(lua_State *L) {
     struct pollfd pfd;
     int failed = 0, err = 0, looked = 0;
     int slack = -1; /* the thread's timer slack before we lowered it */
-    pfd.fd = hub->fd;
+    pfd.fd = hub->wk.fd;
     pfd.events = POLLIN;
     for (;;) {
         int64_t now = lmk_mono_ns(), wake = deadline;
@@ -147,17 +147,17 @@ static int l_wait(lua_State *L) {
             slack = lmk_port_slack_lower();
         }
         if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
-        if (!lmk_hub_sleep_begin(hub)) break; /* it came meanwhile */
+        if (!lmk_wake_sleep_begin(&hub->wk)) break; /* it came meanwhile */
         pfd.revents = 0;
         r = lmk_port_poll(&pfd, wake - now);
-        lmk_hub_sleep_end(hub);
+        lmk_wake_sleep_end(&hub->wk);
         if (r > 0) {
             if (lmk_hub_has_items(hub)) {
                 item_learn(st, lmk_mono_ns() - start);
                 break;
             }
             if (outside_pending(hub)) break;
-            lmk_hub_quiesce(hub); /* set, with nothing left (a withdrawn item) */
+            lmk_wake_quiesce(&hub->wk); /* set, with nothing left (a withdrawn item) */
             continue;
         }
         if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
@@ -192,7 +192,7 @@ static int l_setspin(lua_State *L) {
 static int l_fd(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     int fd = lmk_sched_fd(st);
-    lmk_hub_watch(st->hub);
+    lmk_wake_watch(&st->hub->wk);
     lua_pushinteger(L, fd);
     return 1;
 }
@@ -207,9 +207,9 @@ static int l_setport(lua_State *L) {
         luaL_argerror(L, 1, LMK_ARG_PORT);
     if (n != 0) {
         lmk_sched_active(st);
-        lmk_hub_watch(st->hub);
+        lmk_wake_watch(&st->hub->wk);
     }
-    if (lmk_hub_setport(st->hub, (int)n) != 0) {
+    if (lmk_wake_setport(&st->hub->wk, (int)n) != 0) {
         lua_pushnil(L);
         lua_pushliteral(L, LMK_MSG_NO_UDP);
         return 2;
@@ -221,7 +221,7 @@ static int l_setport(lua_State *L) {
 /* [-0, +1, e] getport() -> the port set by setport (0: none) */
 static int l_getport(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    lua_pushinteger(L, lmk_hub_getport(st->hub));
+    lua_pushinteger(L, lmk_wake_getport(&st->hub->wk));
     return 1;
 }
 

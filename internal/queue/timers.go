@@ -133,20 +133,7 @@ func (q *Queue) arm(at int64, delay, period time.Duration, tag uintptr) (ID, int
 // taken after Stop returns. Start arms it again. A one-off whose
 // expiration was taken is gone (ErrNotFound).
 func (q *Queue) Stop(id ID) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	s, ok := q.slot(id)
-	if !ok {
-		return q.notFound()
-	}
-	q.sigOff(s) // a signal schedule stops catching
-	q.run.remove(s)
-	q.withdraw(s)
-	t := q.run.t.at(s)
-	t.flags = t.flags&^fFired | fStopped
-	t.blLeft = 0
-	q.update()
-	return nil
+	return q.disarm(id, false)
 }
 
 // Start (re)arms timer id from now: its first expiration is due one
@@ -246,6 +233,13 @@ func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, in
 // Destroy disarms timer id for good and drops its expirations not yet
 // taken; id names nothing afterwards.
 func (q *Queue) Destroy(id ID) error {
+	return q.disarm(id, true)
+}
+
+// disarm is Stop, or with destroy Destroy: it takes timer id out of the
+// schedule and drops its expirations not yet taken, then marks it
+// stopped, or frees its slot.
+func (q *Queue) disarm(id ID, destroy bool) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s, ok := q.slot(id)
@@ -253,10 +247,16 @@ func (q *Queue) Destroy(id ID) error {
 		return q.notFound()
 	}
 	q.sigOff(s) // a signal schedule stops catching
-	q.sigRelease(s)
 	q.run.remove(s)
 	q.withdraw(s)
-	q.run.release(s)
+	if destroy {
+		q.sigRelease(s)
+		q.run.release(s)
+	} else {
+		t := q.run.t.at(s)
+		t.flags = t.flags&^fFired | fStopped
+		t.blLeft = 0
+	}
 	q.update()
 	return nil
 }
