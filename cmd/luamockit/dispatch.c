@@ -188,7 +188,10 @@ static int run_timer(lua_State *L, drain *d, int i, int cbs, int msgh, int each)
     }
     /* held until the callback, and the error handler, are done */
     d->held = lmk_took_run(st, i, &fired);
-    if (fired) lmk_release_thread(L, r); /* a one-off: its only expiration */
+    if (fired) { /* a one-off: its only expiration */
+        lmk_rec_state(st, r, LMK_T_FIRED);
+        lmk_release_thread(L, r);
+    }
     if (!each) {
         lua_call(L, nargs, 0);
     } else if (lua_pcall(L, nargs, 0, msgh) != 0) {

@@ -241,7 +241,7 @@ int lmk_took_next(lmk_state *st) {
  * one count of it (r->refs) for the caller; *fired: it was the
  * expiration of the one-off as armed now (the entry's last, if the entry
  * holds it: what start() kept of an earlier arming comes before it),
- * which is then "fired". */
+ * which the caller then makes "fired" (lmk_rec_state). */
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
     lmk_exp *e = &st->took.v[i];
     lmk_rec *r = (lmk_rec *)e->tag;
@@ -256,10 +256,7 @@ lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired) {
         if (r->slot == i) r->slot = -1; /* (a newer entry of r may follow) */
         *fired = !r->periodic && e->id == r->qid && st->took.last[i];
     }
-    if (*fired) {
-        r->qid = 0;
-        lmk_rec_state(st, r, LMK_T_FIRED);
-    }
+    if (*fired) r->qid = 0; /* Go let go of it; the caller makes it "fired" */
     return r;
 }
 
