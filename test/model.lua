@@ -30,8 +30,10 @@
 -- known within a window of microseconds; checks allow for the window, and
 -- a restart whose count the window makes ambiguous is not made.
 --
--- As a script: lua test/model.lua [first_seed [seeds [ops [nofd|gc|nofd,gc]]]];
--- gc sets opts.gc; with nofd no seed calls fd() (the whole process keeps the default mode), else
+-- As a script: lua test/model.lua [first_seed [seeds [ops [nofd,gc,virtual: any of them]]]];
+-- gc sets opts.gc, virtual opts.virtual (the caller switched to the
+-- virtual clock: drains also come as mit.advance); with nofd no seed calls
+-- fd() (the whole process keeps the default mode), else
 -- half the seeds call it at a random point (after which the process stays
 -- in fd() mode). Exits 1 and prints the seed, the failure and the last
 -- operations on a failure. As a module: M.run(mit, seed, ops[, opts]) ->
@@ -153,7 +155,9 @@ function M.run(mit, seed, nops, opts)
     stats.runs = stats.runs + 1
     note("run #%d", k)
     if not d then fail("timer #%d ran outside process_events", k) end
-    if not d.t_hi then d.t_hi = t end
+    -- mit.advance drains at each virtual instant something falls due: a
+    -- callback's drain began at the instant it runs at
+    if not d.t_hi or d.stepping then d.t_hi = t end
     d.ran = d.ran + 1
     if m.state == "destroyed" then fail("timer #%d ran after destroy", k) end
     if m.state == "stopped" then fail("timer #%d ran while stopped", k) end
@@ -418,15 +422,16 @@ function M.run(mit, seed, nops, opts)
     end
   end
 
-  -- Runs process_events (or poll) as a drain the model follows. Returns
-  -- pcall's results.
-  local function drain(f, max)
-    local d = { t_lo = now(), ran = 0, touched = {}, max = max }
+  -- Runs process_events (or poll, or with opts.virtual advance(ms)) as a
+  -- drain the model follows. Returns pcall's results.
+  local function drain(f, max, ms)
+    local d = { t_lo = now(), ran = 0, touched = {}, max = max, stepping = f == mit.advance }
     d.mark = d.t_lo -- the latest moment known to come before the call's end
     drains[#drains + 1] = d
     stats.drains = stats.drains + 1
-    note("%s(%s) depth %d", f == mit.poll and "poll" or "process_events", tostring(max), #drains)
-    local r = { pcall(f, max) }
+    note("%s(%s) depth %d", f == mit.poll and "poll" or d.stepping and "advance" or "process_events",
+      tostring(max or ms), #drains)
+    local r = { pcall(f, max or ms) }
     local t_end = now()
     drains[#drains] = nil
     if not d.t_hi then d.t_hi = t_end end
@@ -435,12 +440,13 @@ function M.run(mit, seed, nops, opts)
       if n ~= d.ran then fail("process_events returned %s, %d callbacks ran", tostring(n), d.ran) end
       if f == mit.poll then check_pending(d.mark, r[3], t_end, "poll's left") end
     end
-    -- complete: every expiration due when it began has run
+    -- complete: every expiration due when it began has run (advance: by
+    -- the virtual time it moved to)
     if r[1] and not max and f ~= mit.poll then
       for _, k in ipairs(live) do
         local m = T[k]
         if not d.touched[k] and not m.unchecked and m.state == "armed" then
-          local sure = epoch_due(m, d.t_lo)
+          local sure = epoch_due(m, d.stepping and t_end or d.t_lo)
           if m.used < sure or (m.bl and m.bl.left > 0) then
             fail("after process_events, #%d ran %d of the %d expirations due when it began",
               k, m.used, sure)
@@ -574,7 +580,12 @@ function M.run(mit, seed, nops, opts)
         local got = mit.pending()
         check_pending(t0, got, now(), "pending()")
       elseif r < 83 then
-        mit.sleep(rnd(25) / 10)
+        if opts.virtual and rnd(2) == 0 then
+          local res = drain(mit.advance, nil, rnd(60) / 10)
+          if not res[1] and not tostring(res[2]):find("boom", 1, true) then error(res[2], 0) end
+        else
+          mit.sleep(rnd(25) / 10)
+        end
       elseif r < 86 then
         local co = coroutine.create(function() return drain(mit.process_events) end)
         local okc, res = coroutine.resume(co)
@@ -638,7 +649,9 @@ if arg and arg[0] and arg[0]:match("model%.lua$") then
   local seeds = tonumber(arg[2]) or 20
   local ops = tonumber(arg[3]) or 300
   local mode = arg[4] or "" -- "nofd", "gc" or "nofd,gc"
-  local opts = { fd_at = mode:find("nofd") and -1 or nil, gc = mode:find("gc") and true or nil }
+  local opts = { fd_at = mode:find("nofd") and -1 or nil, gc = mode:find("gc") and true or nil,
+    virtual = mode:find("virtual") and true or nil }
+  if opts.virtual then mit.clock("virtual") end
   local total = { runs = 0, drains = 0, errors = 0, nested = 0, restarts = 0, missed = 0, fd = 0 }
   for seed = first, first + seeds - 1 do
     local ok, r = M.run(mit, seed, ops, opts)

@@ -31,7 +31,9 @@
 
 typedef struct drain {
     lmk_state *st;
-    int64_t upto; /* CLOCK_MONOTONIC ns: the drain runs what was due by then */
+    int64_t upto; /* C's clock (lmk_now): the drain runs what was due by then */
+    int64_t item_upto; /* CLOCK_MONOTONIC ns: the items it runs were delivered by then
+                        * (upto, unless the clock is virtual) */
     long limit;   /* callbacks left to run; < 0: no limit */
     long ran;
     int items;    /* the hub may have items delivered by upto */
@@ -205,8 +207,8 @@ static int run_timer(lua_State *L, drain *d, int i, int cbs, int msgh, int each)
  * drain's bound). Returns 1 with *r and *owner filled, else 0. */
 static int take_item(drain *d, int64_t bound, lmk_record *r, void **owner) {
     int more = 0, ok;
-    if (bound > d->upto) bound = d->upto;
-    ok = lmk_hub_take(d->st->hub, bound, d->upto, r, owner, &more);
+    if (bound > d->item_upto) bound = d->item_upto;
+    ok = lmk_hub_take(d->st->hub, bound, d->item_upto, r, owner, &more);
     d->items = more;
     return ok;
 }
@@ -237,6 +239,7 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
         if (d->items) {
             lmk_record item;
             void *owner;
+            int64_t bound;
             d->taking = 1;
             if (!room(L, LMK_CALL_ROOM, each)) { /* nothing taken: end the drain */
                 d->taking = 0;
@@ -246,10 +249,13 @@ static int drain_loop(lua_State *L, drain *d, int cbs, int msgh, int each) {
                 lua_error(L);
             }
             d->taking = 0; /* lmk_run_item hands an item that could not start back */
-            /* an item delivered before the timer's expiration goes first */
-            if (take_item(d, s >= 0 ? st->took.v[s].due - 1 : d->upto, &item, &owner)) {
+            /* an item delivered before the timer's expiration goes first;
+             * with a virtual clock, items arrive at its "now": after every
+             * expiration due by it */
+            bound = s < 0 ? d->item_upto : st->virtual ? INT64_MIN : st->took.v[s].due - 1;
+            if (bound != INT64_MIN && take_item(d, bound, &item, &owner)) {
                 int status;
-                st->last_item = d->upto;
+                st->last_item = d->item_upto;
                 d->cur_item = lmk_producer_name(st, &item);
                 status = lmk_run_item(L, st, &item, owner, msgh);
                 if (status == -2) { /* it could not start: back in the ring; end the drain */
@@ -357,7 +363,7 @@ static void leave(lmk_state *st) {
     if (--st->depth > 0) return;
     if (st->producers) lmk_producers_sweep(st);
     lmk_sched_rearm(st);
-    if (st->hub) lmk_wake_hold(&st->hub->wk, lmk_took_due(st, lmk_mono_ns()) > 0);
+    if (st->hub) lmk_wake_hold(&st->hub->wk, lmk_took_due(st, lmk_now(st)) > 0);
     if (st->hub) lmk_wake_quiesce(&st->hub->wk);
 }
 
@@ -368,7 +374,8 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     int base;
     if (st->depth >= LMK_MAX_NEST) lmk_error(L, LMK_MSG_NESTED);
     d.st = st;
-    d.upto = lmk_mono_ns();
+    d.upto = lmk_now(st);
+    d.item_upto = st->virtual ? lmk_mono_ns() : d.upto;
     d.limit = limit;
     d.ran = 0;
     d.taking = 0;
@@ -439,6 +446,80 @@ int64_t lmk_pending(lmk_state *st, int64_t *inqueue) {
     int64_t go = lmk_go_pending(st), items = lmk_hub_counts(st->hub, &ring);
     if (inqueue) *inqueue = go + ring;
     return go + items;
+}
+
+/* The virtual clock (clock.c): drains at each instant at which something
+ * falls due, in order, up to target (INT64_MAX: until nothing is armed),
+ * moving the clock to each instant first, so that a callback sees its own
+ * virtual time and what it arms, stops or destroys counts from there; at
+ * most limit callbacks (< 0: no limit), *more set if it stopped at the
+ * limit with something still due by target. Returns callbacks run. */
+static long step_to(lua_State *L, lmk_state *st, int64_t target, long limit, int *more) {
+    long ran = 0, at_once = 0;
+    int64_t last = INT64_MIN;
+    *more = 0;
+    for (;;) {
+        int64_t now = lmk_now(st), due = lmk_next_due(st);
+        long n;
+        int rc;
+        if (due < now) due = now; /* due already (or Go published: 0) */
+        if (due == INT64_MAX || due > target) break;
+        if (limit >= 0 && ran >= limit) {
+            *more = 1;
+            break;
+        }
+        if (due > now && (rc = lmk_sched_setnow(st, due)) != LMK_OK)
+            lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
+        at_once = due == last ? at_once + 1 : 0;
+        if (at_once > 1000000) lmk_error(L, LMK_MSG_ADVANCE_STUCK);
+        last = due;
+        n = dispatch(L, st, limit >= 0 ? limit - ran : -1);
+        ran += n;
+        if (n == 0) break; /* nothing runs at this instant after all */
+    }
+    return ran;
+}
+
+/* advance and run_all: only on the virtual clock, not in a callback. */
+static lmk_state *stepping(lua_State *L) {
+    lmk_state *st = lmk_getstate(L);
+    if (!st->virtual) lmk_error(L, LMK_MSG_NOT_VIRTUAL);
+    if (st->depth > 0) lmk_error(L, LMK_MSG_ADVANCE_IN_CALLBACK);
+    return st;
+}
+
+/* [-1, +1, e] advance(ms) -> callbacks run: moves the virtual clock ms
+ * forward, running in order every expiration that falls due on the way,
+ * each at its virtual time, then what producers and signals delivered
+ * meanwhile. A callback's error (no error handler) is raised, the clock
+ * left at its instant. */
+static int l_advance(lua_State *L) {
+    double ms = lmk_checkms(L, 1, 1);
+    lmk_state *st = stepping(L);
+    int64_t target = lmk_now(st) + (int64_t)(ms * 1e6);
+    int more, rc;
+    long ran = step_to(L, st, target, -1, &more);
+    if ((rc = lmk_sched_setnow(st, target)) != LMK_OK) lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
+    ran += dispatch(L, st, -1);
+    lua_pushinteger(L, (lua_Integer)ran);
+    return 1;
+}
+
+/* [-(0|1), +1, e] run_all([limit]) -> callbacks run: moves the virtual
+ * clock from one due time to the next, running everything, until no timer
+ * is armed; raises after limit callbacks (default 100 000) if timers are
+ * still armed (an interval timer never ends). */
+static int l_run_all(lua_State *L) {
+    lua_Number m = luaL_optnumber(L, 1, 100000);
+    lmk_state *st;
+    long ran;
+    int more;
+    if (!(m >= 1) || isinf(m)) luaL_argerror(L, 1, LMK_ARG_MAX);
+    st = stepping(L);
+    ran = step_to(L, st, INT64_MAX, m > 1e15 ? (long)1e15 : (long)m, &more);
+    if (more) return luaL_error(L, "luamockit: " LMK_FMT_RUN_ALL_LIMIT, (int)ran);
+    lua_pushinteger(L, (lua_Integer)ran);
+    return 1;
 }
 
 /* [-0, +2, e] poll() -> ran, left: runs the next event only; ran is true
@@ -525,6 +606,8 @@ static int l_setrunner(lua_State *L) {
 const luaL_Reg lmk_dispatch_funcs[] = {
     {"setrunner", l_setrunner},
     {"process_events", l_process_events},
+    {"advance", l_advance},
+    {"run_all", l_run_all},
     {"poll", l_poll},
     {"pending", l_pending},
     {"inqueue", l_inqueue},

@@ -21,6 +21,7 @@ import (
 // universe is what Go keeps of one Lua universe: its timers.
 type universe struct {
 	q *queue.Queue
+	n *notifier
 }
 
 // universes maps the handles that C holds to each Lua universe. Handles are
@@ -31,11 +32,13 @@ var (
 	lastHandle  atomic.Uint64
 )
 
-func lookup(h C.uint64_t) *queue.Queue {
+func lookup(h C.uint64_t) *queue.Queue { return lookupU(h).q }
+
+func lookupU(h C.uint64_t) universe {
 	universesMu.RLock()
 	u := universes[uint64(h)]
 	universesMu.RUnlock()
-	return u.q
+	return u
 }
 
 // guard is deferred by every export: a Go panic becomes the status fail in
@@ -86,7 +89,7 @@ func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	*clockOff = C.int64_t(off)
 	id := lastHandle.Add(1)
 	universesMu.Lock()
-	universes[id] = universe{q: q}
+	universes[id] = universe{q: q, n: n}
 	universesMu.Unlock()
 	*h = C.uint64_t(id)
 	return C.LMK_OK
@@ -308,3 +311,47 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(C.lmk_exp{}.seq)-unsafe.Offsetof(queue.Expiration{}.Seq)]
 	_ = [1]struct{}{}[unsafe.Sizeof(C.lmk_exp{})-unsafe.Sizeof(queue.Expiration{})]
 )
+
+// lmk_clock switches the universe's queue to a virtual clock (virtual) or
+// back to a real one (queue.SetVirtual), and stores in *clockOff what C
+// adds to the queue's clock from then on: unchanged when it turns
+// virtual (the virtual clock starts at the real reading), measured anew
+// when it turns real (the real clock goes on from the virtual reading).
+// The notifier converts with it from then on, the earliest due time is
+// told again, and the hub's vnow word holds the reading.
+//
+//export lmk_clock
+func lmk_clock(h C.uint64_t, virtual C.int, clockOff *C.int64_t) (rc C.int) {
+	defer guard(&rc, C.LMK_EPANIC)
+	u := lookupU(h)
+	if u.q == nil {
+		return C.LMK_ECLOSED
+	}
+	now := u.q.SetVirtual(virtual != 0)
+	off := u.n.off.Load()
+	if virtual == 0 {
+		off = clockOffset(u.q)
+		u.n.setOffset(off)
+		u.q.Retell()
+	}
+	*clockOff = C.int64_t(off)
+	u.n.setNow(now)
+	return C.LMK_OK
+}
+
+// lmk_setnow moves the universe's virtual clock forward to now (queue
+// clock; queue.SetNow: never back) and writes the reading into the hub's
+// vnow word, where the Lua thread reads it (C's clock). LMK_ERANGE on a
+// real clock.
+//
+//export lmk_setnow
+func lmk_setnow(h C.uint64_t, now C.int64_t) (rc C.int) {
+	defer guard(&rc, C.LMK_EPANIC)
+	u := lookupU(h)
+	if u.q == nil {
+		return C.LMK_ECLOSED
+	}
+	got, err := u.q.SetNow(int64(now))
+	u.n.setNow(got)
+	return code(err)
+}

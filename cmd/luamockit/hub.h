@@ -32,6 +32,8 @@ typedef struct lmk_hub {
     lmk_wake wk;      /* its mutex, and waking its threads (hubwake.h) */
     int64_t go_due;   /* atomic, written by Go: when its earliest unpublished
                        * expiration is due, CLOCK_MONOTONIC ns (INT64_MAX: none) */
+    int64_t vnow;     /* atomic, written by Go: its virtual clock's reading, on C's
+                       * clock (mit.clock("virtual"): lmk_now) */
     uint32_t index;   /* in the registry (handles carry it) */
     /* the ring of items: absolute positions [head, head + size); wk.nlive
      * counts its live records */
@@ -60,5 +62,6 @@ int64_t lmk_hub_counts(lmk_hub *h, int64_t *inqueue);
 static inline int lmk_hub_has_items(lmk_hub *h) { return __atomic_load_n(&h->wk.nlive, __ATOMIC_ACQUIRE) > 0; }
 static inline int lmk_hub_go(lmk_hub *h) { return __atomic_load_n(&h->wk.go, __ATOMIC_ACQUIRE) != 0; }
 static inline int64_t lmk_hub_go_due(lmk_hub *h) { return __atomic_load_n(&h->go_due, __ATOMIC_ACQUIRE); }
+static inline int64_t lmk_hub_vnow(lmk_hub *h) { return __atomic_load_n(&h->vnow, __ATOMIC_ACQUIRE); }
 
 #endif

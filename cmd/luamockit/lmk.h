@@ -202,6 +202,8 @@ typedef struct lmk_state {
     int64_t late_max;
     int64_t alive;       /* armed records without LMK_F_UNREF: mit.alive() (lmk_rec_state) */
     int idle_wake;       /* wakeonidle(true): fd() wakes when alive falls to 0 outside a drain */
+    int virtual;         /* clock("virtual"): Go's queue runs on a virtual clock (sched.c) */
+    int64_t wall_off;    /* while virtual: CLOCK_REALTIME minus C's clock at the switch (time()) */
 } lmk_state;
 
 /* ---- what the files offer each other ---- */
@@ -247,6 +249,12 @@ void lmk_recs_free_all(lmk_state *st);
 typedef void (*lmk_rec_visit)(lmk_rec *r, void *ctx);
 void lmk_recs_each(lmk_state *st, lmk_rec_visit f, void *ctx);
 
+/* The universe's "now" on C's clock: the monotonic clock, or while the
+ * clock is virtual, the reading Go writes into the hub (sched.c). */
+static inline int64_t lmk_now(lmk_state *st) {
+    return st->virtual ? lmk_hub_vnow(st->hub) : lmk_mono_ns();
+}
+
 /* sched.c: the crossing to Go's schedules */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at);
 void lmk_sched_stop(lmk_state *st, lmk_rec *r);
@@ -267,6 +275,8 @@ int lmk_sched_fd(lmk_state *st);
 void lmk_sched_active(lmk_state *st);
 void lmk_sched_rearm(lmk_state *st);
 void lmk_sched_unwatch(lmk_state *st);
+int lmk_sched_clock(lmk_state *st, int virtual);
+int lmk_sched_setnow(lmk_state *st, int64_t now);
 int lmk_sched_signal_arm(lmk_state *st, lmk_rec *r);
 int lmk_sched_signal_start(lmk_state *st, lmk_rec *r);
 

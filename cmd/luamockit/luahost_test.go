@@ -411,6 +411,30 @@ check(n == a and n > 10, "A ran %s (a=%s)", n, a)
 	}
 }
 
+// The virtual clock is per state: A's advances leave B on the real clock,
+// its timers and time functions untouched.
+func TestVirtualClockPerState(t *testing.T) {
+	A, B := newHost(t), newHost(t)
+	A.run(t, `a = 0; ta = mit.getit(1000, function() a = a + 1 end)`)
+	B.run(t, `b = 0; tb = mit.oneoff(60000, function() b = b + 1 end); b0 = mit.monotime(); s0 = mit.time()`)
+	A.run(t, `
+check(mit.clock("virtual") == "real", "clock() did not report real")
+local n = mit.advance(3600 * 1000)
+check(n == 3600 and a == 3600, "A ran %s (a=%s) in a virtual hour", n, a)
+`)
+	B.run(t, `
+check(mit.clock() == "real", "B's clock is %s", mit.clock())
+check(mit.monotime() - b0 < 5000, "B's monotime moved by %s ms", mit.monotime() - b0)
+check(mit.time() - s0 < 5, "B's time() moved by %s s", mit.time() - s0)
+check(tb:state() == "armed" and tb:remaining() > 50000, "B's one-off is %s, %s ms left", tb:state(), tb:remaining())
+check(mit.process_events() == 0 and b == 0, "B ran something")
+local ok, err = pcall(mit.advance, 10)
+check(not ok and tostring(err):find("virtual clock", 1, true), "advance on B: %s", tostring(err))
+`)
+	A.run(t, `check(mit.clock("real") == "virtual", "A was not virtual"); ta:destroy()`)
+	B.run(t, `tb:destroy()`)
+}
+
 func TestStatesOnGoroutines_Timing(t *testing.T) {
 	const nStates = 4
 	errs := make(chan error, nStates)

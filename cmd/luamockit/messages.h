@@ -25,6 +25,11 @@
 #define LMK_MSG_NO_QUEUE "cannot create the event queue"
 #define LMK_MSG_NESTED "process_events nested too deeply in callbacks"
 #define LMK_MSG_DESTROYED "timer is destroyed"
+#define LMK_MSG_CLOCK_IN_CALLBACK "clock() cannot switch clocks inside a callback"
+#define LMK_MSG_NOT_VIRTUAL "advance and run_all need the virtual clock: call mit.clock(\"virtual\") first"
+#define LMK_MSG_ADVANCE_IN_CALLBACK "advance and run_all cannot run inside a callback (they drain themselves)"
+#define LMK_FMT_RUN_ALL_LIMIT "run_all stopped after %d callbacks with timers still armed (an interval timer never ends: destroy it, or use advance)"
+#define LMK_MSG_ADVANCE_STUCK "advance: callbacks keep arming timers due at the same virtual instant (over a million drains)"
 #define LMK_MSG_SIG_DESTROYED "signal handle is destroyed"
 
 /* Raised (or pushed as a drain's error) as they are. */

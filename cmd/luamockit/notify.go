@@ -25,6 +25,13 @@ type notifier struct {
 
 func (n *notifier) setOffset(off int64) { n.off.Store(off) }
 
+// setNow stores the queue clock's reading now, on C's clock, in the hub's
+// vnow word: what the Lua thread reads as "now" while the clock is virtual
+// (lmk_now), with no call. Only the Lua thread moves a virtual clock.
+func (n *notifier) setNow(now int64) {
+	atomic.StoreInt64((*int64)(unsafe.Pointer(&n.hub.vnow)), now+n.off.Load())
+}
+
 func (n *notifier) Set()   { C.lmk_wake_go_set(&n.hub.wk) }
 func (n *notifier) Clear() { C.lmk_wake_go_clear(&n.hub.wk) }
 

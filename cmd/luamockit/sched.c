@@ -320,11 +320,13 @@ int64_t lmk_next_wake(lmk_state *st) {
 int64_t lmk_go_pending(lmk_state *st) {
     int64_t pending = 0;
     if (go_ok(st)) lmk_counts(st->q, &pending);
-    return pending + lmk_took_due(st, lmk_mono_ns());
+    return pending + lmk_took_due(st, lmk_now(st));
 }
 
-/* Arms fd()'s timer (if any) to expire at at. */
+/* Arms fd()'s timer (if any) to expire at at (never while the clock is
+ * virtual: no kernel timer follows it). */
 static void watch_arm(lmk_state *st, int64_t at) {
+    if (st->virtual) at = INT64_MAX;
     if (st->tfd < 0 || st->active || at == st->tfd_at) return;
     st->tfd_at = at;
     lmk_port_watch_arm(st->tfd, at);
@@ -347,7 +349,7 @@ void lmk_sched_rearm(lmk_state *st) {
  * time (Go let go of it when it handed it out). */
 void lmk_sched_active(lmk_state *st) {
     lmk_took *t = &st->took;
-    int64_t now = lmk_mono_ns();
+    int64_t now = lmk_now(st);
     int i;
     if (st->active || !go_ok(st)) return;
     st->active = 1;
@@ -379,6 +381,49 @@ int lmk_sched_fd(lmk_state *st) {
     }
     lmk_sched_active(st);
     return st->hub->wk.fd;
+}
+
+/* What C holds on its clock moves by delta: the batch's due times and
+ * bounds, the armed one-offs' due times (the contract above). */
+static void shift_rec(lmk_rec *r, void *ctx) {
+    if (!r->periodic && r->state == LMK_T_ARMED) r->due += *(int64_t *)ctx;
+}
+
+static void shift(lmk_state *st, int64_t delta) {
+    lmk_took *t = &st->took;
+    int i;
+    for (i = t->head; i < t->n; i++) {
+        t->v[i].due += delta;
+        t->bound[i] += delta;
+    }
+    lmk_recs_each(st, shift_rec, &delta);
+}
+
+/* clock("virtual") / clock("real"): Go's queue switches clocks (its
+ * reading goes on unchanged: lmk_clock), so C's clock is the reading
+ * plus clock_off as before while the clock is virtual (its "now" is the
+ * hub's vnow word, which Go writes), and plus a new clock_off once it is
+ * real again: every time C holds on its clock moves by the difference
+ * (what is due keeps its distance to now), fd()'s timer is set anew.
+ * Returns an LMK_* code. */
+int lmk_sched_clock(lmk_state *st, int virtual) {
+    int64_t off = st->clock_off;
+    int rc;
+    if (!go_ok(st)) return LMK_ECLOSED;
+    if (!virtual == !st->virtual) return LMK_OK;
+    if ((rc = lmk_clock(st->q, virtual, &off)) != LMK_OK) return rc;
+    if (off != st->clock_off) shift(st, off - st->clock_off);
+    st->clock_off = off;
+    st->virtual = virtual;
+    st->tfd_at = INT64_MIN;
+    watch_arm(st, virtual ? INT64_MAX : lmk_next_wake(st));
+    return LMK_OK;
+}
+
+/* Moves the virtual clock forward to now (C's clock; never back). */
+int lmk_sched_setnow(lmk_state *st, int64_t now) {
+    if (!go_ok(st)) return LMK_ECLOSED;
+    return lmk_setnow(st->q, now - st->clock_off);
 }
 
 /* The universe closes: fd()'s descriptors go. */

@@ -87,7 +87,7 @@ static int l_next_due(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    left = due - lmk_mono_ns();
+    left = due - lmk_now(st);
     lua_pushnumber(L, left > 0 ? (lua_Number)left / 1e6 : 0);
     return 1;
 }

@@ -263,8 +263,8 @@ lmk_rec *lmk_handle_new(lua_State *L, lmk_state *st, double ms, int periodic, ui
 
 /* [-(2+n), +1, e] oneoff(ms, cb, ...) / getit(ms, cb, ...) */
 static int arm(lua_State *L, int periodic) {
-    int64_t at = lmk_mono_ns(); /* the schedule starts at the call */
     lmk_state *st = lmk_getstate(L);
+    int64_t at = lmk_now(st); /* the schedule starts at the call */
     double ms = lmk_checkms(L, 1, !periodic);
     lmk_rec *r = lmk_handle_new(L, st, ms, periodic, 0);
     int rc = lmk_sched_arm(st, r, at);
@@ -342,7 +342,7 @@ static const char *timer_state(lua_State *L, lmk_timer *h) {
     if (r == NULL) return "destroyed";
     if (r->state == LMK_T_STOPPED) return "stopped";
     if (r->state == LMK_T_FIRED) return "fired";
-    return lmk_sched_due(r, lmk_mono_ns()) ? "due" : "armed";
+    return lmk_sched_due(r, lmk_now((lmk_state *)lua_touserdata(L, STATE))) ? "due" : "armed";
 }
 
 /* [-1, +1, e] t:state() -> "armed" | "due" | "stopped" | "fired" |
@@ -369,7 +369,8 @@ static int t_remaining(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    left = lmk_sched_remaining((lmk_state *)lua_touserdata(L, STATE), r, lmk_mono_ns());
+    left = lmk_sched_remaining((lmk_state *)lua_touserdata(L, STATE), r,
+                               lmk_now((lmk_state *)lua_touserdata(L, STATE)));
     lua_pushnumber(L, left > 0 ? (lua_Number)left / 1e6 : 0);
     return 1;
 }
@@ -399,9 +400,9 @@ int lmk_h_stop(lua_State *L) {
  * stays, one record queued at the first one's due time. Raises only on a
  * destroyed timer. [-(1|2), +1, e] */
 static int restart(lua_State *L, int drop) {
-    int64_t at = lmk_mono_ns(); /* the new schedule starts at the call */
     lmk_timer *h = checktimer(L);
     lmk_state *st = lmk_getstate(L);
+    int64_t at = lmk_now(st); /* the new schedule starts at the call */
     lmk_rec *r = lmk_rec_of(L, h);
     double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
     int rc;

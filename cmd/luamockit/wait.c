@@ -109,6 +109,26 @@ static int item_spin(lmk_state *st, int64_t now, int64_t limit) {
     return 0;
 }
 
+/* wait() on the virtual clock: nothing blocks on a time. Something due or
+ * delivered: return at once. Else the clock moves to the next due time,
+ * or by the timeout if that comes first (nothing runs: the caller's
+ * process_events runs what is then due). Only with no timer armed and no
+ * timeout does the thread block, in real time, for a producer's item or a
+ * signal (0: that is left to the real wait). Pushes wait's result and
+ * returns 1 when it is done. */
+static int virtual_wait(lua_State *L, lmk_state *st, double timeout) {
+    int64_t now = lmk_now(st), due = lmk_next_due(st), to = INT64_MAX;
+    int rc;
+    if (due > now && !outside_pending(st->hub)) {
+        if (timeout > 0) to = now + (int64_t)(timeout * 1e6);
+        if (due < to) to = due;
+        if (to == INT64_MAX) return 0;
+        if ((rc = lmk_sched_setnow(st, to)) != LMK_OK) lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
+    }
+    lua_pushinteger(L, 0);
+    return 1;
+}
+
 /* [-(0|1), +(1|2), e] wait([timeout_ms]) -> 0 | 1, message
  * Returns at once if something is pending, else blocks until something
  * is, the timeout passes (nil or 0: no timeout, as the original), or a
@@ -117,7 +137,9 @@ static int l_wait(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
     lmk_hub *hub = st->hub;
     double timeout = lua_isnoneornil(L, 1) ? 0 : lmk_checkms(L, 1, 1);
-    int64_t start = lmk_mono_ns();
+    int64_t start;
+    if (st->virtual && virtual_wait(L, st, timeout)) return 1;
+    start = lmk_mono_ns();
     int64_t deadline = timeout > 0 ? start + (int64_t)(timeout * 1e6) : INT64_MAX;
     int64_t due = lmk_next_wake(st), spin = spin_from(st, start, due);
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);

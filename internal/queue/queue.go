@@ -110,7 +110,11 @@ func NewClock(n Notifier, c Clock) *Queue {
 
 // Now returns the queue's clock. Expiration times are readings
 // of it.
-func (q *Queue) Now() int64 { return q.clk.Now() }
+func (q *Queue) Now() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.clk.Now()
+}
 
 // Close forgets every timer and stops the clock goroutine; it returns once
 // the goroutine has ended. Later calls do nothing (Return and Arm return
@@ -144,9 +148,9 @@ func (q *Queue) loop() {
 		q.sleepUntil = q.tick(q.clk.Now())
 		q.ticks++
 		q.ticked.Broadcast()
-		until := q.sleepUntil
+		until, clk := q.sleepUntil, q.clk // SetVirtual swaps q.clk (and pokes)
 		q.mu.Unlock()
-		q.clk.Sleep(until, q.poke)
+		clk.Sleep(until, q.poke)
 		q.mu.Lock()
 	}
 	q.mu.Unlock()
