@@ -9,7 +9,8 @@
 #   daemon.lua twice more per interpreter, stopped by SIGINT, and by
 #     SIGTERM after a SIGHUP (both caught with mit.signal);
 #   examples/producer built by its own Makefile against the tree's
-#     installed header (luamockit-config --cflags), then use_mylib.lua.
+#     installed header (luamockit-config --cflags), then use_mylib.lua;
+#   examples/testing's busted specs (the virtual clock) under each.
 # copas4_echo.lua needs copas 4.x: LMK_COPAS4_PATH (a directory with
 # copas.lua 4.x, binaryheap, timerwheel, coxpcall; see test/copas_spec.lua),
 # else it is skipped with the reason printed.
@@ -104,6 +105,13 @@ for l in $INTERPRETERS; do
   wait $pid || rc=$?
   check "daemon.lua under $l, SIGHUP then SIGTERM" "$rc" 'SIGHUP: reload (callbacks so far [1-9]' \
     'SIGTERM: shutting down' 'shutdown: SIGTERM' 'heartbeat after shutdown: destroyed' 'stats: timers=0' 'bye$'
+
+  # examples/testing: busted specs on the virtual clock (docs/testing.md),
+  # run from their directory as a user runs busted in a project.
+  rc=0
+  (cd examples/testing && in_tree "$l" timeout "$TIMEOUT" "$l" "${BUSTED:-/usr/bin/busted}" --lpath='./?.lua' -o TAP .) \
+    >"$work/out" 2>&1 || rc=$?
+  check "testing/*_spec.lua (busted, virtual clock) under $l" "$rc" '^1\.\.5$'
 
   if has "$l" 'require("luv")'; then
     run luv_loop.lua "$l" examples/luv_loop.lua 'one-off: hello from luamockit' \

@@ -69,8 +69,19 @@
 ---@field time fun(): seconds: integer?, ms_or_errno: integer
 ---Milliseconds since the epoch, as an integer.
 ---@field mstimestamp fun(): integer
----Milliseconds on the monotonic clock (a float).
+---Milliseconds on the monotonic clock (a float); on the virtual clock, its reading.
 ---@field monotime fun(): number
+---The same as `monotime()`: the virtual time while the clock is virtual.
+---@field now fun(): number
+---Returns the clock in effect (before the switch, with `mode`): `"virtual"` makes this state's timers, time functions,
+---`wait()` and `luamockit.co` run on a clock that moves only by `advance`, `run_all`, `sleep` and `wait`.
+---@field clock fun(mode?: "real"|"virtual"): "real"|"virtual"
+---Virtual clock: moves it `ms` forward, running each expiration that falls due on the way at its virtual time; returns
+---the callbacks run.
+---@field advance fun(ms: number): integer
+---Virtual clock: runs from one due time to the next until no timer is armed; raises after `limit` callbacks (default
+---100000) if timers are still armed. Returns the callbacks run.
+---@field run_all fun(limit?: number): integer
 ---This state's live timers (armed or stopped), in the order they were armed; no signal handles.
 ---@field timers fun(): luamockit.timer[]
 ---Milliseconds until the earliest armed timer is due (>= 0), or `nil` if none is armed: a ready timeout for
