@@ -65,6 +65,14 @@
 // moves only when told, and Sync returns once the clock goroutine has seen
 // its reading, so tests of consumers are exact and need no sleeps.
 //
+// The queue's clock is the one "now" of everything it decides, and a
+// consumer may switch it (SetVirtual, for mit.clock("virtual")): to a
+// ManualClock that starts at the current reading and moves only by
+// SetNow, and back to a real clock that goes on from the virtual reading,
+// so no schedule jumps and the clock never runs backwards. The shim keeps
+// no copy of the virtual time: Go writes each reading into the universe's
+// hub, where the Lua thread reads it (cmd/luamockit/sched.c).
+//
 // # Concurrency and costs
 //
 // Every method of Queue is safe for concurrent use; one mutex guards the
