@@ -31,4 +31,9 @@ files["test/**/*_spec.lua"] = {
   max_line_length = false,
 }
 
+-- examples/testing: a user's busted specs (docs/testing.md).
+files["examples/**/*_spec.lua"] = {
+  std = "max+busted",
+}
+
 exclude_files = {}

@@ -688,7 +688,8 @@ case("h:unref(): the adapter detaches itself once only unref'd timers are left; 
   assert.is_false(mit.wakeonidle(), "detach() left wakeonidle on")
 end)
 
-case("h:unref() with a ref'd timer: attached until the timer is destroyed outside the drain, which wakes it", function(c)
+case("h:unref() with a ref'd timer: attached until the timer is destroyed outside the drain, which wakes it",
+  function(c)
   local copas, mit, assert = c.copas, c.mit, c.assert
   local h = c.adapter.attach(copas)
   local ticks = 0

@@ -111,7 +111,7 @@ describe("handles made while the collector runs", function()
     local kept
     for round = 1, 5 do
       (function()
-        local stopped = {}
+        local stopped = {} -- luacheck: ignore 241 (dropped on purpose when the function returns)
         for i = 1, 200 do stopped[i] = mit.getit(5, function() end):stop() end
       end)()
       for _ = 1, 40 do
