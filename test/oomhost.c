@@ -352,6 +352,28 @@ static const scenario scenarios[] = {
      "end\n"
      "if mit.alive() ~= 0 then error('alive() ' .. mit.alive() .. ' after destroy') end"},
 
+    /* advance() on the virtual clock under a memory error at any
+     * allocation: it stops at an instant, what is due there stays due,
+     * and advancing on to the same end runs each expiration exactly once. */
+    {"virtual clock: advance", "mit = require('luamockit')\nmit.clock('virtual')\nt0 = mit.now()\n"
+     "pcnt = {}\nfor i = 1, N do pcnt[i] = 0 end\n"
+     "function pcb(i) pcnt[i] = pcnt[i] + 1; local j = {} end\n"
+     "ts = {}\nfor i = 1, N do ts[i] = mit.getit(i * 10, pcb, i) end\n"
+     "outer = 0\nmit.oneoff(500, function() outer = outer + 1; local j = {} mit.oneoff(0, cb, 1) end)",
+     "mit.advance(1000)",
+     "local left = t0 + 1000 - mit.now()\n"
+     "if left < 0 then error('the clock went past the end: ' .. -left) end\n"
+     "for k = 1, 100 do if pcall(mit.advance, left) then break end; left = t0 + 1000 - mit.now() end\n"
+     "for i = 1, N do\n"
+     "  local want = math.floor(1000 / (i * 10))\n"
+     "  if pcnt[i] ~= want then error(('timer %d ran %d times, want %d'):format(i, pcnt[i], want)) end\n"
+     "  ts[i]:destroy()\n"
+     "end\n"
+     "-- the one-off at 500 ms runs once; the one it arms runs once, unless\n"
+     "-- the memory error came in that callback before it was armed\n"
+     "if outer ~= 1 or cnt[1] > 1 then error(('one-offs ran %d and %d times'):format(outer, cnt[1])) end\n"
+     "mit.clock('real')"},
+
     {"deliver_wait items", "mit = require('luamockit')\ntp = require('testproducer')\n"
      "job = tp.start_wait{threads = 2, count = 10, cb = function(a, b) local j = {} return a + b end}\n"
      "await(2)",

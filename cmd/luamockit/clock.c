@@ -124,6 +124,7 @@ static int l_clock(lua_State *L) {
         return 1;
     }
     to = luaL_checkoption(L, 1, NULL, names);
+    lua_pushstring(L, names[was]); /* may allocate: before anything changes */
     if (to != was) {
         struct timespec ts;
         if (st->depth > 0) return lmk_error(L, LMK_MSG_CLOCK_IN_CALLBACK);
@@ -131,7 +132,6 @@ static int l_clock(lua_State *L) {
             st->wall_off = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - lmk_mono_ns();
         if ((rc = lmk_sched_clock(st, to)) != LMK_OK) return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }
-    lua_pushstring(L, names[was]);
     return 1;
 }
 
