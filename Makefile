@@ -143,7 +143,7 @@ ASAN_CFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-
 ASAN_DIR   := $(BUILD)/asan
 ASAN_SPECS ?= test/handles_spec.lua test/gc_spec.lua test/lifecycle_spec.lua test/timers_spec.lua test/errors_spec.lua \
               test/api_spec.lua test/waitloop_spec.lua test/args_spec.lua test/events_spec.lua \
-              test/co_spec.lua test/coroutines_spec.lua test/fuzz_spec.lua test/rearm_spec.lua
+              test/co_spec.lua test/coroutines_spec.lua test/fuzz_spec.lua test/rearm_spec.lua test/vclock_spec.lua
 ASAN_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ASAN_HOST_CC = $(CC) -O1 -g -Wall -Wextra $(ASAN_CFLAGS)
 # $(call ASAN_RUN,host,abi): busted under the host, module and producer from build/asan/abi
