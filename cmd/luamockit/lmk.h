@@ -319,6 +319,9 @@ const char *lmk_producer_name(lmk_state *st, const lmk_record *r);
 void lmk_producers_sweep(lmk_state *st);
 void lmk_producers_close(lmk_state *st);
 
+/* module.c */
+void lmk_fill_metatable(lua_State *L, int first, const luaL_Reg *meta, const luaL_Reg *methods);
+
 /* The one symbol of the shim the .so exports (main.go: hidden otherwise). */
 #define LMK_EXPORT __attribute__((visibility("default")))
 LMK_EXPORT int luaopen_luamockit(lua_State *L);

@@ -123,6 +123,19 @@ static void push_universe(lua_State *L) {
 }
 
 /* [-0, +1, e] require("luamockit") */
+/* [-0, +0, m] fills the metatable on top: meta's functions, and methods
+ * in its __index, all closures over the module's NUPS upvalues from stack
+ * index first on (timer and signal handles). */
+void lmk_fill_metatable(lua_State *L, int first, const luaL_Reg *meta, const luaL_Reg *methods) {
+    int i;
+    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
+    lmk_setfuncs(L, meta, NUPS);
+    lua_createtable(L, 0, 12);
+    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
+    lmk_setfuncs(L, methods, NUPS);
+    lua_setfield(L, -2, "__index");
+}
+
 LMK_EXPORT int luaopen_luamockit(lua_State *L) {
     static const luaL_Reg *const groups[] = {lmk_timer_funcs, lmk_dispatch_funcs, lmk_wait_funcs, lmk_clock_funcs,
                                              lmk_stats_funcs, lmk_signal_funcs};
@@ -137,12 +150,7 @@ LMK_EXPORT int luaopen_luamockit(lua_State *L) {
 
     /* the timer metatable (upvalue 4): methods in __index, __gc, ... */
     lua_pushvalue(L, first + 3);
-    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
-    lmk_setfuncs(L, lmk_timer_meta, NUPS);
-    lua_createtable(L, 0, 6);
-    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
-    lmk_setfuncs(L, lmk_timer_methods, NUPS);
-    lua_setfield(L, -2, "__index");
+    lmk_fill_metatable(L, first, lmk_timer_meta, lmk_timer_methods);
     lua_pop(L, 1);
     lmk_signal_init(L, first); /* the signal handle metatable */
 

@@ -287,18 +287,12 @@ static const luaL_Reg lmk_signal_meta[] = {
  * registry, MISC[MISC_SIGMT]), its methods closures over the module's
  * NUPS upvalues from stack index first on (as the timer metatable). */
 void lmk_signal_init(lua_State *L, int first) {
-    int i;
     if (luaL_newmetatable(L, LMK_SIGNAL)) {
         lua_pushliteral(L, LMK_SIGNAL);
         lua_setfield(L, -2, "__name");
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable");
     }
-    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
-    lmk_setfuncs(L, lmk_signal_meta, NUPS);
-    lua_createtable(L, 0, 8);
-    for (i = 0; i < NUPS; i++) lua_pushvalue(L, first + i);
-    lmk_setfuncs(L, lmk_signal_methods, NUPS);
-    lua_setfield(L, -2, "__index");
+    lmk_fill_metatable(L, first, lmk_signal_meta, lmk_signal_methods);
     lua_rawseti(L, first + NUPS - 1, MISC_SIGMT); /* MISC is the last upvalue */
 }

@@ -452,7 +452,7 @@ static int set_ref(lua_State *L, int ref) {
     lmk_state *st = lmk_getstate(L);
     lmk_rec *r = lmk_rec_of(L, h);
     if (r == NULL) return destroyed(L, sig);
-    if (!(r->flags & LMK_F_UNREF) != ref) {
+    if ((!(r->flags & LMK_F_UNREF)) != ref) { /* has a ref, and is to lose it, or the reverse */
         if (r->state == LMK_T_ARMED) count_alive(st, ref ? 1 : -1);
         r->flags ^= LMK_F_UNREF;
     }
