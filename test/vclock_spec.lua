@@ -23,6 +23,7 @@ describe("the virtual clock", function()
     assert.equal("real", mit.clock("virtual")) -- returns the clock it replaces
     assert.equal("virtual", mit.clock())
     local v0, s0 = mit.now(), mit.time()
+    assert.equal(0, v0 % 1, "the virtual clock starts at a whole ms")
     local c0 = os.clock()
     while os.clock() - c0 < 0.02 do end -- real time passes
     assert.equal(v0, mit.now(), "the virtual clock moved by itself")

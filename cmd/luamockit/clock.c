@@ -112,7 +112,8 @@ static int l_monotime(lua_State *L) {
 /* [-(0|1), +1, e] clock(["virtual"|"real"]) -> the clock in effect before
  * the call ("real" or "virtual"). With a mode, this universe's timers run
  * on that clock from now on: the virtual one starts at the real reading
- * and stands still until advance(), run_all(), sleep() or wait() move it;
+ * rounded up to a whole ms and stands still until advance(), run_all(),
+ * sleep() or wait() move it;
  * back on the real clock, what is armed keeps its distance to now. Not
  * from a callback (a drain runs on one clock). */
 static int l_clock(lua_State *L) {

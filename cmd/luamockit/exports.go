@@ -315,8 +315,9 @@ var (
 // lmk_clock switches the universe's queue to a virtual clock (virtual) or
 // back to a real one (queue.SetVirtual), and stores in *clockOff what C
 // adds to the queue's clock from then on: unchanged when it turns
-// virtual (the virtual clock starts at the real reading), measured anew
-// when it turns real (the real clock goes on from the virtual reading).
+// virtual (the virtual clock starts at the real reading, which C then
+// moves up to a whole ms), measured anew when it turns real (the real
+// clock goes on from the virtual reading).
 // The notifier converts with it from then on, the earliest due time is
 // told again, and the hub's vnow word holds the reading.
 //

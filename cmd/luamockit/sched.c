@@ -416,6 +416,14 @@ int lmk_sched_clock(lmk_state *st, int virtual) {
     st->clock_off = off;
     st->virtual = virtual;
     st->tfd_at = INT64_MIN;
+    if (virtual) {
+        /* The virtual clock starts at the next whole millisecond (as if
+         * that fraction of a ms passed): now() is a whole number of ms
+         * and stays exact under advance() by whole ms (a double holds
+         * ns / 1e6 exactly only for whole ms). */
+        int64_t now = lmk_now(st), up = now - now % 1000000 + (now % 1000000 != 0 ? 1000000 : 0);
+        if (up != now) (void)lmk_setnow(st->q, up - st->clock_off); /* the switch stands if this fails */
+    }
     watch_arm(st, virtual ? INT64_MAX : lmk_next_wake(st));
     return LMK_OK;
 }
