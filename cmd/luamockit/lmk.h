@@ -103,7 +103,9 @@ typedef struct lmk_rec {
 
 /* The taken batch (sched.c's contract, took.c's entries): expirations
  * Go handed out and the Lua thread has not run, in (due, seq) order; room
- * for an entry per record is reserved when the slab grows (records.c). */
+ * for an entry per record, and LMK_TOOK_MIN at least, is reserved when
+ * the slab grows (records.c). */
+#define LMK_TOOK_MIN 1024 /* 8 timers of 1 ms handed out a whole window (128 ms) per take: 54 KB */
 typedef struct lmk_took {
     lmk_exp *v;
     int64_t *bound;   /* each entry's: the bound (upto) of the drain that took it */

@@ -52,9 +52,10 @@ lmk_rec *lmk_rec_new(lmk_state *st) {
     uint32_t egen;
     if (sl->free == NULL) {
         lmk_rec *chunk;
-        int i;
-        /* the taken batch has room for an entry per record (sched.c) */
-        if (lmk_took_reserve(st, (sl->nchunks + 1) * REC_CHUNK) != 0) return NULL;
+        int i, room = (sl->nchunks + 1) * REC_CHUNK;
+        /* the taken batch has room for an entry per record (sched.c), and
+         * for LMK_TOOK_MIN entries at least */
+        if (lmk_took_reserve(st, room < LMK_TOOK_MIN ? LMK_TOOK_MIN : room) != 0) return NULL;
         if (sl->nchunks == sl->cap) {
             int cap = sl->cap ? 2 * sl->cap : 16;
             lmk_rec **c = (lmk_rec **)realloc(sl->chunks, (size_t)cap * sizeof *c);

@@ -102,9 +102,10 @@
 static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
 /* How far past a drain's bound its take asks Go to hand expirations out
- * ahead of their time (ns): with Go's cap per timer (queue.AheadPerTimer),
- * a drain calls Go about once per 128 ms, or per 17 expirations of its
- * fastest timer, whichever comes first. What the batch holds costs a stop
+ * ahead of their time (ns): with Go's cap per timer (queue.AheadPerTimer,
+ * 128) and the batch's room (LMK_TOOK_MIN entries at least), a drain calls
+ * Go about once per 128 ms, or per 129 expirations of its fastest timer,
+ * whichever comes first. What the batch holds costs a stop
  * or destroy nothing more (its entries are found from oldest to slot),
  * and memory only for timers due within the window. */
 #define LMK_AHEAD_NS (128 * 1000000LL)

@@ -255,7 +255,7 @@ func TestTakeAheadCallsPerExpiration(t *testing.T) {
 	if _, err := q.Arm(1000, 1000, 1); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]Expiration, 64)
+	buf := make([]Expiration, 2*AheadPerTimer)
 	until, calls, ran := int64(-1), 0, int64(0)
 	var held []Expiration
 	for step := 1; step <= 800; step++ {
