@@ -374,6 +374,38 @@ static const scenario scenarios[] = {
      "if outer ~= 1 or cnt[1] > 1 then error(('one-offs ran %d and %d times'):format(outer, cnt[1])) end\n"
      "mit.clock('real')"},
 
+    /* mit.signal under a memory error at any allocation: a handle is
+     * armed whole or not at all (an error), a delivery pending before the
+     * error runs once, and with memory back one more delivery runs each
+     * armed handle exactly once and nothing else. */
+    {"signals: arm, deliver, destroy", "mit = require('luamockit')\n"
+     "pid = io.open('/proc/self/stat'):read('*l'):match('^(%d+)')\n"
+     "function kill() assert(os.execute('kill -USR1 ' .. pid)) end\n"
+     "hs = {}\nfor i = 1, N do hs[i] = false end\n"
+     "hs[1] = mit.signal('USR1', cb, 1)\nkill()\nawait(1)",
+     "for i = 2, N do hs[i] = mit.signal('USR1', cb, i) end\nmit.process_events()",
+     "finish()\n"
+     "for i = 1, N do\n"
+     "  local want = i == 1 and 1 or 0\n"
+     "  if cnt[i] ~= want then error(('handle %d ran %d times, want %d'):format(i, cnt[i], want)) end\n"
+     "  if hs[i] and hs[i]:state() ~= 'armed' then error('handle ' .. i .. ' is ' .. hs[i]:state()) end\n"
+     "end\n"
+     "kill()\n"
+     "local limit, done = mit.monotime() + 5000, false\n"
+     "repeat\n"
+     "  if mit.monotime() > limit then error('the second delivery did not reach every handle') end\n"
+     "  pcall(mit.process_events); mit.sleep(0.5)\n"
+     "  done = true\n"
+     "  for i = 1, N do if hs[i] and cnt[i] < (i == 1 and 2 or 1) then done = false end end\n"
+     "until done\n"
+     "finish(20)\n"
+     "for i = 1, N do\n"
+     "  local want = not hs[i] and 0 or i == 1 and 2 or 1\n"
+     "  if cnt[i] ~= want then error(('handle %d ran %d times, want %d'):format(i, cnt[i], want)) end\n"
+     "  if hs[i] then hs[i]:destroy() end\n"
+     "end\n"
+     "if mit.stats().signals_armed ~= 0 then error('signals_armed ' .. mit.stats().signals_armed .. ' after destroy') end"},
+
     {"deliver_wait items", "mit = require('luamockit')\ntp = require('testproducer')\n"
      "job = tp.start_wait{threads = 2, count = 10, cb = function(a, b) local j = {} return a + b end}\n"
      "await(2)",
