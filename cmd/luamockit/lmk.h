@@ -295,7 +295,7 @@ void lmk_took_join(lmk_took *t, int64_t upto);
 int lmk_took_next(lmk_state *st);
 lmk_rec *lmk_took_run(lmk_state *st, int i, int *fired);
 int lmk_took_first_of(const lmk_took *t, const lmk_rec *r);
-int64_t lmk_took_first(const lmk_took *t);
+int64_t lmk_took_first(lmk_took *t);
 int64_t lmk_took_due(lmk_state *st, int64_t now);
 
 /* signal.c */
