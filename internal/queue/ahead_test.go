@@ -306,3 +306,124 @@ func TestPassiveClockGoroutineSleeps(t *testing.T) {
 		t.Fatalf("active again: took %d records %+v, want 1 of 5", n, buf[:n])
 	}
 }
+
+// ArmAheadMany arms as one ArmAhead call per arm would, with the bound the
+// shim computes for each (its At plus the window, below the first
+// expiration the queue holds): the same IDs, first due times and records
+// handed out, in the same places, and the same schedules afterwards (what
+// later takes hand out). Random arms of one-offs and interval timers at
+// random past instants, behind a random amount of held work.
+func TestArmAheadManyIsArmAheadInTurn(t *testing.T) {
+	const ahead = 128_000
+	handed, armed := 0, 0
+	for seed := uint64(1); seed <= 300; seed++ {
+		rng := seed*0x9E3779B97F4A7C15 + 7
+		rint := func(n int) int {
+			rng ^= rng << 13
+			rng ^= rng >> 7
+			rng ^= rng << 17
+			return int(rng % uint64(n))
+		}
+		mk := func() (*Queue, *ManualClock) {
+			c := NewManualClock(1_000_000)
+			q := NewClock(nil, c)
+			q.SetPassive(true)
+			q.Sync() // the clock goroutine's first look is behind us: it looks again only when poked
+			return q, c
+		}
+		qa, ca := mk()
+		qb, cb := mk()
+		// some timers armed before, held by the queue
+		for range rint(4) {
+			d, p := time.Duration(1+rint(300_000)), time.Duration(0)
+			if rint(2) == 0 {
+				p = d
+			}
+			if _, err := qa.Arm(d, p, 1); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := qb.Arm(d, p, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ca.Advance(time.Duration(rint(50_000)))
+		cb.Advance(time.Duration(ca.Now() - cb.Now()))
+		now := ca.Now()
+		from := int64(math.MinInt64)
+		if rint(3) == 0 {
+			from = now + int64(rint(200_000))
+		}
+		arms := make([]Arming, 1+rint(40))
+		for i := range arms {
+			d := time.Duration(rint(3) * rint(100_000))
+			p := time.Duration(0)
+			if rint(3) == 0 {
+				p = time.Duration(1 + rint(40_000))
+			}
+			arms[i] = Arming{At: now - int64(rint(20_000)), Delay: d, Period: p, Tag: uintptr(100 + i)}
+		}
+		// one call each, as the shim did
+		bufA := make([]Expiration, 64+rint(400))
+		usedA, fromA := 0, from
+		want := make([]Arming, len(arms))
+		for i, a := range arms {
+			qa.mu.Lock()
+			held := qa.run.nextDue()
+			qa.mu.Unlock()
+			until := a.At + ahead
+			if held <= until {
+				until = held - 1
+			}
+			id, first, n, _, err := qa.ArmAhead(a.At, a.Delay, a.Period, a.Tag, fromA, until, bufA[usedA:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[i] = a
+			want[i].ID, want[i].First, want[i].N = id, first, n
+			if n > 0 {
+				fromA = bufA[usedA+n-1].Due
+			}
+			usedA += n
+		}
+		bufB := make([]Expiration, len(bufA))
+		usedB, err := qb.ArmAheadMany(arms, from, ahead, bufB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if usedB != usedA {
+			t.Fatalf("seed %d: %d records handed out, one call each: %d", seed, usedB, usedA)
+		}
+		handed, armed = handed+usedA, armed+len(arms)
+		for i := range arms {
+			if arms[i] != want[i] {
+				t.Fatalf("seed %d: arm %d: %+v, one call each: %+v", seed, i, arms[i], want[i])
+			}
+		}
+		for i := 0; i < usedA; i++ {
+			if bufA[i] != bufB[i] {
+				t.Fatalf("seed %d: record %d: %+v, one call each: %+v", seed, i, bufB[i], bufA[i])
+			}
+		}
+		// the schedules go on alike
+		for step := 0; step < 20; step++ {
+			ca.Advance(50_000)
+			cb.Advance(50_000)
+			na, _ := qa.TakeAhead(ca.Now(), ca.Now()+ahead, bufA)
+			nb, _ := qb.TakeAhead(cb.Now(), cb.Now()+ahead, bufB)
+			if na != nb {
+				t.Fatalf("seed %d: take %d: %d records, one call each: %d", seed, step, nb, na)
+			}
+			for i := 0; i < na; i++ {
+				if bufA[i] != bufB[i] {
+					t.Fatalf("seed %d: take %d, record %d: %+v, one call each: %+v", seed, step, i, bufB[i], bufA[i])
+				}
+			}
+		}
+		qa.Close()
+		qb.Close()
+	}
+	if handed < armed/10 {
+		t.Fatalf("%d records handed out for %d arms: the arms did not exercise the hand-out", handed, armed)
+	}
+	t.Logf("%d arms, %d records handed out with them", armed, handed)
+}

@@ -75,6 +75,15 @@ func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, e
 func (q *Queue) ArmAhead(at int64, delay, period time.Duration, tag uintptr, from, until int64, buf []Expiration) (id ID, first int64, n int, next int64, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	id, first, n, next, err = q.armAhead(at, delay, period, tag, from, until, buf)
+	if err == nil {
+		q.update()
+	}
+	return id, first, n, next, err
+}
+
+// armAhead is ArmAhead with q.mu held; the caller calls update.
+func (q *Queue) armAhead(at int64, delay, period time.Duration, tag uintptr, from, until int64, buf []Expiration) (id ID, first int64, n int, next int64, err error) {
 	id, s, err := q.arm(at, delay, period, tag)
 	if err != nil {
 		return 0, 0, 0, 0, err
@@ -98,8 +107,56 @@ func (q *Queue) ArmAhead(at int64, delay, period time.Duration, tag uintptr, fro
 			break
 		}
 	}
-	q.update()
 	return id, first, n, next, nil
+}
+
+// Arming is one timer to arm in an ArmAheadMany call: At, Delay, Period
+// and Tag as for ArmAhead; the call fills in ID, First (when its first
+// expiration is due) and N (how many records of it were handed out).
+type Arming struct {
+	At            int64
+	Delay, Period time.Duration
+	Tag           uintptr
+	ID            ID
+	First         int64
+	N             int
+}
+
+// ArmAheadMany arms each of arms in order, under one lock, as one
+// ArmAhead call each would, for a consumer that sends the arms it made
+// since its last call in one go: each is armed from its own At (the
+// schedule of the moment it was asked for), and what it has due within
+// ahead of its At, before the first expiration the queue holds of the
+// timers armed before it, is handed out into buf behind what the
+// consumer holds (from, then behind what the arms before it handed out).
+// It returns how many records it wrote in all. On an error the arms
+// before the failing one stand (their ID is set) and the rest are not
+// made.
+func (q *Queue) ArmAheadMany(arms []Arming, from, ahead int64, buf []Expiration) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	used := 0
+	defer q.update()
+	for i := range arms {
+		a := &arms[i]
+		until := int64(math.MinInt64)
+		if q.passive {
+			until = a.At + ahead
+			if held := q.run.nextDue(); held <= until {
+				until = held - 1
+			}
+		}
+		id, first, n, _, err := q.armAhead(a.At, a.Delay, a.Period, a.Tag, from, until, buf[used:])
+		if err != nil {
+			return used, err
+		}
+		a.ID, a.First, a.N = id, first, n
+		if n > 0 {
+			from = buf[used+n-1].Due
+		}
+		used += n
+	}
+	return used, nil
 }
 
 // arm makes a timer (see ArmAt) and returns its id and slot. q.mu must be
