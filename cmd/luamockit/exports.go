@@ -20,8 +20,9 @@ import (
 
 // universe is what Go keeps of one Lua universe: its timers.
 type universe struct {
-	q *queue.Queue
-	n *notifier
+	q    *queue.Queue
+	n    *notifier
+	arms *[]queue.Arming // lmk_arm_many's, reused (the Lua thread's alone)
 }
 
 // universes maps the handles that C holds to each Lua universe. Handles are
@@ -89,7 +90,7 @@ func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	*clockOff = C.int64_t(off)
 	id := lastHandle.Add(1)
 	universesMu.Lock()
-	universes[id] = universe{q: q, n: n}
+	universes[id] = universe{q: q, n: n, arms: new([]queue.Arming)}
 	universesMu.Unlock()
 	*h = C.uint64_t(id)
 	return C.LMK_OK
@@ -157,6 +158,44 @@ func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, from, u
 	}
 	*id, *due, *n = C.uint64_t(got), C.int64_t(first), C.int(k)
 	return C.LMK_OK
+}
+
+// lmk_arm_many arms the n timers of arms in order (queue.ArmAheadMany),
+// each as lmk_arm would have when it was asked for: from its at (queue
+// clock), what it has due within ahead of it, before the first expiration
+// Go holds, handed out into buf behind what C holds (from) and what the
+// arms before it handed out (at most capacity records in all; *n of
+// them). Each arm's id, first due time and records handed out are
+// written into it; on an error the arms from the failing one have id 0.
+// It is how the shim's deferred arms reach Go: one call for all it made
+// since its last call (sched.c).
+//
+//export lmk_arm_many
+func lmk_arm_many(h C.uint64_t, arms *C.lmk_armcmd, n C.int, from, ahead C.int64_t, buf *C.lmk_exp, capacity C.int, k *C.int) (rc C.int) {
+	*k = 0
+	defer guard(&rc, C.LMK_EPANIC)
+	u := lookupU(h)
+	if u.q == nil {
+		return C.LMK_ECLOSED
+	}
+	cs := unsafe.Slice(arms, int(n))
+	as := (*u.arms)[:0]
+	for i := range cs {
+		cs[i].id, cs[i].due, cs[i].n = 0, 0, 0
+		as = append(as, queue.Arming{At: int64(cs[i].at), Delay: time.Duration(cs[i].delay),
+			Period: time.Duration(cs[i].period), Tag: uintptr(cs[i].tag)})
+	}
+	*u.arms = as
+	var out []queue.Expiration
+	if capacity > 0 {
+		out = unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))
+	}
+	used, err := u.q.ArmAheadMany(as, int64(from), int64(ahead), out)
+	for i := range as {
+		cs[i].id, cs[i].due, cs[i].n = C.uint64_t(as[i].ID), C.int64_t(as[i].First), C.int(as[i].N)
+	}
+	*k = C.int(used)
+	return code(err)
 }
 
 // lmk_stop stops timer id (queue.Stop).

@@ -37,6 +37,21 @@ typedef struct lmk_exp {
     uint64_t seq;
 } lmk_exp;
 
+/* An arm the shim defers (sched.c): at, delay and period (ns; at on Go's
+ * clock by the time it crosses), tag the lmk_rec; lmk_arm_many fills in
+ * Go's id (0: not armed), the first due time (Go's clock) and how many
+ * records it handed out with it. */
+typedef struct lmk_armcmd {
+    int64_t at, delay, period;
+    uintptr_t tag;
+    uint64_t id;
+    int64_t due;
+    int n;
+} lmk_armcmd;
+
+/* How many arms the shim defers at most before it sends them (sched.c). */
+#define LMK_DEFER_MAX 128
+
 /* Return codes of the Go exports, which sched.c passes on (ESYS and
  * ENOMEM are C's own). Their messages: lmk_code_message(LMK_CODES_RC, rc),
  * guard.c, which says how they relate to the producer C API's LUAMOCKIT_*
@@ -66,7 +81,8 @@ enum lmk_tstate {
 enum {
     LMK_F_UNREF = 1,  /* t:unref(): it does not keep a loop alive (mit.alive()) */
     LMK_F_ONCE = 2,   /* catch-up "once": one run per drain for what fell due (dispatch.c) */
-    LMK_F_SIGNAL = 4  /* a signal handle's record (signal.c): ms holds the signal number */
+    LMK_F_SIGNAL = 4, /* a signal handle's record (signal.c): ms holds the signal number */
+    LMK_F_DEFER = 8   /* armed, its arm deferred: in st->defer, not yet in Go (sched.c) */
 };
 
 /* A timer's record, in the universe's slab (records.c). It holds no
@@ -206,6 +222,8 @@ typedef struct lmk_state {
     int idle_wake;       /* wakeonidle(true): fd() wakes when alive falls to 0 outside a drain */
     int virtual;         /* clock("virtual"): Go's queue runs on a virtual clock (sched.c) */
     int64_t wall_off;    /* while virtual: CLOCK_REALTIME minus C's clock at the switch (time()) */
+    int ndefer;          /* arms deferred (sched.c): defer[0..ndefer) */
+    lmk_armcmd defer[LMK_DEFER_MAX];
 } lmk_state;
 
 /* ---- what the files offer each other ---- */
@@ -266,6 +284,7 @@ void lmk_sched_take(lmk_state *st, int64_t upto);
 int lmk_sched_due(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
+void lmk_sched_sync(lmk_state *st);
 int64_t lmk_next_wake(lmk_state *st);
 /* How late an expiration may run so that it shares a wake-up with others
  * (sched.c, lmk_next_wake): 1% of its timer's interval, at least

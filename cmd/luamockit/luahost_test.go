@@ -122,8 +122,11 @@ func (h *host) close() {
 
 // timers returns how many timers are scheduled: Go's queue holds every
 // schedule.
+// timers is how many timers Go's queue holds, once the arms the shim
+// deferred have crossed (next_due() crosses: sched.c).
 func (h *host) timers(t testing.TB) int {
 	t.Helper()
+	h.run(t, "mit.next_due()")
 	return h.q.Timers()
 }
 

@@ -95,6 +95,7 @@
  * the go flag, says so): nothing is lost.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "lmk.h"
 #include "_cgo_export.h"
@@ -112,6 +113,64 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
 static void watch_arm(lmk_state *st, int64_t at);
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
+static int arm_now(lmk_state *st, lmk_rec *r, int64_t at);
+
+/* Deferred arms. An arm made where nothing needs Go to know of it before
+ * the Lua thread next asks Go anything (Go is passive, and no outside loop
+ * watches fd()'s timer, or a drain is running, whose end sets that timer)
+ * is kept in st->defer instead of crossing: flush sends all of them in
+ * one call (lmk_arm_many), each armed from the instant it was asked for
+ * and handed out as its own lmk_arm would have been (queue.ArmAheadMany),
+ * before anything else crosses: every crossing below flushes first, and
+ * so does lmk_next_due, which wait(), next_due(), fd()'s timer and the
+ * virtual clock read. So the order Go sees is the order of the calls,
+ * and a loop that arms many timers, or a drain whose callbacks re-arm
+ * (co tasks), crosses once instead of once per arm. A deferred record is
+ * armed (LMK_F_DEFER, qid 0), and may hold batch entries of an earlier
+ * arm that start() kept; stopping or destroying it drops those and takes
+ * its arm out of st->defer with no call; its state() and remaining()
+ * flush. */
+
+/* Sends the deferred arms to Go (the contract above). */
+static void flush(lmk_state *st) {
+    lmk_took *t = &st->took;
+    int i, n = st->ndefer, k = 0;
+    int64_t from = INT64_MIN;
+    if (n == 0) return;
+    st->ndefer = 0;
+    for (i = 0; i < n; i++) ((lmk_rec *)st->defer[i].tag)->flags &= ~LMK_F_DEFER;
+    if (!go_ok(st)) return; /* closed, or a forked child: as an arm there, nothing runs */
+    if (t->n > t->head) from = t->v[t->n - 1].due - st->clock_off;
+    for (i = 0; i < n; i++) st->defer[i].at -= st->clock_off;
+    (void)lmk_arm_many(st->q, st->defer, n, from, LMK_AHEAD_NS, t->v + t->n, t->cap - t->n, &k);
+    /* in order: each arm's records follow the ones before it in the buffer */
+    for (i = 0; i < n; i++) {
+        lmk_armcmd *c = &st->defer[i];
+        lmk_rec *r = (lmk_rec *)c->tag;
+        int64_t due = c->due + st->clock_off;
+        if (c->id == 0) continue; /* not armed (Go's universe is gone): it never runs */
+        r->qid = c->id;
+        if (!r->periodic) r->due = due;
+        if (c->n > 0) took_in(st, c->n, 0, c->at + st->clock_off);
+        if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
+    }
+}
+
+/* Takes r's arm out of st->defer, if it is there: nothing of it reached Go. */
+static int undefer(lmk_state *st, lmk_rec *r) {
+    int i;
+    if (!(r->flags & LMK_F_DEFER)) return 0;
+    r->flags &= ~LMK_F_DEFER;
+    for (i = 0; i < st->ndefer; i++) {
+        if ((lmk_rec *)st->defer[i].tag != r) continue;
+        st->ndefer--;
+        memmove(st->defer + i, st->defer + i + 1, (size_t)(st->ndefer - i) * sizeof *st->defer);
+        break;
+    }
+    return 1;
+}
+
+void lmk_sched_sync(lmk_state *st) { flush(st); }
 
 /* Whether the batch holds every expiration due by upto: Go has handed
  * out everything due before go_due (the due time of the first it holds,
@@ -128,6 +187,26 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
  * schedule): its first expiration one interval (a one-off: its delay)
  * away. Returns an LMK_* code. */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
+    lmk_armcmd *c;
+    if (!go_ok(st)) return LMK_ECLOSED;
+    if (st->active || (st->tfd >= 0 && st->depth == 0) || (r->flags & LMK_F_SIGNAL)) {
+        flush(st);
+        return arm_now(st, r, at);
+    }
+    if (st->ndefer == LMK_DEFER_MAX) flush(st);
+    c = &st->defer[st->ndefer++];
+    c->at = at;
+    c->delay = ns_of(r->ms);
+    c->period = r->periodic ? c->delay : 0;
+    c->tag = (uintptr_t)r;
+    c->id = 0;
+    r->qid = 0;
+    r->flags |= LMK_F_DEFER;
+    return LMK_OK;
+}
+
+/* lmk_sched_arm, in one call now. */
+static int arm_now(lmk_state *st, lmk_rec *r, int64_t at) {
     lmk_took *t = &st->took;
     uint64_t qid = 0;
     int64_t due = 0, ns = ns_of(r->ms), go, from = INT64_MIN, until;
@@ -158,13 +237,15 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
 
 /* Stops r: Go drops what it holds of it, and so does the batch. */
 void lmk_sched_stop(lmk_state *st, lmk_rec *r) {
-    lmk_took_drop(st, r);
+    lmk_took_drop(st, r); /* a deferred one-off may hold entries of its earlier arm (start) */
+    if (undefer(st, r)) return;
     if (r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
 }
 
 /* Forgets r's timer in Go, and its expirations not yet run. */
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
     lmk_took_drop(st, r);
+    if (undefer(st, r)) return;
     if (r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
     r->qid = 0;
 }
@@ -180,6 +261,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     int64_t due = 0, taken = 0;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
+    flush(st); /* Go gives a restarted timer a new place among ties: after what was armed before */
     lmk_took_drop_after(st, r, at); /* the old schedule's, handed out ahead */
     if (r->qid == 0) return lmk_sched_arm(st, r, at);
     rc = lmk_restart(st->q, r->qid, at - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);
@@ -235,6 +317,7 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
     lmk_took *t = &st->took;
     int merge = st->depth <= 1;
     if (!go_ok(st)) return;
+    flush(st);
     if (merge) lmk_took_join(t, upto);
     if (holds_due(st, upto)) return;
     lmk_took_compact(t);
@@ -264,7 +347,9 @@ int lmk_sched_due(const lmk_rec *r, int64_t now) {
  * batch's, if it holds one (handed out ahead, or due), else Go's. */
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now) {
     int64_t due = 0;
-    int ok = 0, i = lmk_took_first_of(&st->took, r);
+    int ok = 0, i;
+    if (r->flags & LMK_F_DEFER) flush(st);
+    i = lmk_took_first_of(&st->took, r);
     if (i >= 0) return st->took.v[i].due - now;
     if (r->qid == 0 || !go_ok(st)) return 0;
     if (lmk_due(st->q, r->qid, &due, &ok) != LMK_OK || !ok) return 0;
@@ -277,6 +362,7 @@ int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now) {
  * the first it has not handed out). */
 int64_t lmk_next_due(lmk_state *st) {
     int64_t first, go;
+    flush(st);
     if (lmk_hub_go(st->hub)) return 0;
     first = lmk_took_first(&st->took);
     go = lmk_hub_go_due(st->hub);
@@ -320,6 +406,7 @@ int64_t lmk_next_wake(lmk_state *st) {
 /* Expirations due and not run: Go's and the batch's. */
 int64_t lmk_go_pending(lmk_state *st) {
     int64_t pending = 0;
+    flush(st);
     if (go_ok(st)) lmk_counts(st->q, &pending);
     return pending + lmk_took_due(st, lmk_now(st));
 }
@@ -353,6 +440,7 @@ void lmk_sched_active(lmk_state *st) {
     int64_t now = lmk_now(st);
     int i;
     if (st->active || !go_ok(st)) return;
+    flush(st);
     st->active = 1;
     for (i = t->head; i < t->n; i++) {
         lmk_rec *r = (lmk_rec *)t->v[i].tag;
@@ -374,6 +462,7 @@ void lmk_sched_active(lmk_state *st) {
  * and starts bring it forward): Go stays passive and no thread wakes to make it
  * readable. Elsewhere, or once setport() made Go active, the hub's fd. */
 int lmk_sched_fd(lmk_state *st) {
+    flush(st); /* from now on an outside loop may watch fd()'s timer */
     if (st->efd >= 0) return st->efd;
     if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->wk.fd, &st->efd, &st->tfd) == 0) {
         st->tfd_at = INT64_MIN;
@@ -412,6 +501,7 @@ int lmk_sched_clock(lmk_state *st, int virtual) {
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
     if (!virtual == !st->virtual) return LMK_OK;
+    flush(st); /* their at is on the clock in effect */
     if ((rc = lmk_clock(st->q, virtual, &off)) != LMK_OK) return rc;
     if (off != st->clock_off) shift(st, off - st->clock_off);
     st->clock_off = off;
@@ -432,6 +522,7 @@ int lmk_sched_clock(lmk_state *st, int virtual) {
 /* Moves the virtual clock forward to now (C's clock; never back). */
 int lmk_sched_setnow(lmk_state *st, int64_t now) {
     if (!go_ok(st)) return LMK_ECLOSED;
+    flush(st);
     return lmk_setnow(st->q, now - st->clock_off);
 }
 
@@ -458,6 +549,7 @@ int lmk_sched_signal_arm(lmk_state *st, lmk_rec *r) {
     uint64_t qid = 0;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
+    flush(st);
     rc = lmk_arm_signal(st->q, (int)r->ms, (uintptr_t)r, &qid);
     if (rc != LMK_OK) return rc;
     r->qid = qid;
@@ -470,6 +562,7 @@ int lmk_sched_signal_arm(lmk_state *st, lmk_rec *r) {
 int lmk_sched_signal_start(lmk_state *st, lmk_rec *r) {
     int64_t due = 0, taken = 0;
     if (!go_ok(st)) return LMK_ECLOSED;
+    flush(st);
     if (r->qid == 0) return lmk_sched_signal_arm(st, r);
     return lmk_restart(st->q, r->qid, -1, -1, 0, &due, &taken);
 }

@@ -342,6 +342,7 @@ static const char *timer_state(lua_State *L, lmk_timer *h) {
     if (r == NULL) return "destroyed";
     if (r->state == LMK_T_STOPPED) return "stopped";
     if (r->state == LMK_T_FIRED) return "fired";
+    if (r->flags & LMK_F_DEFER) lmk_sched_sync((lmk_state *)lua_touserdata(L, STATE)); /* its due time is Go's */
     return lmk_sched_due(r, lmk_now((lmk_state *)lua_touserdata(L, STATE))) ? "due" : "armed";
 }
 
