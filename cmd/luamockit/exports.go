@@ -23,6 +23,9 @@ type universe struct {
 	q    *queue.Queue
 	n    *notifier
 	arms *[]queue.Arming // lmk_arm_many's, reused (the Lua thread's alone)
+	// armCalls counts the calls that arm timers (lmk_arm, lmk_arm_many):
+	// the tests see how many arms crossed together.
+	armCalls *atomic.Uint64
 }
 
 // universes maps the handles that C holds to each Lua universe. Handles are
@@ -90,7 +93,7 @@ func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	*clockOff = C.int64_t(off)
 	id := lastHandle.Add(1)
 	universesMu.Lock()
-	universes[id] = universe{q: q, n: n, arms: new([]queue.Arming)}
+	universes[id] = universe{q: q, n: n, arms: new([]queue.Arming), armCalls: new(atomic.Uint64)}
 	universesMu.Unlock()
 	*h = C.uint64_t(id)
 	return C.LMK_OK
@@ -144,15 +147,16 @@ func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, from, u
 	id *C.uint64_t, due *C.int64_t, n *C.int) (rc C.int) {
 	*id, *due, *n = 0, 0, 0
 	defer guard(&rc, C.LMK_EPANIC)
-	q := lookup(h)
-	if q == nil {
+	u := lookupU(h)
+	if u.q == nil {
 		return C.LMK_ECLOSED
 	}
+	u.armCalls.Add(1)
 	var out []queue.Expiration
 	if capacity > 0 {
 		out = unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))
 	}
-	got, first, k, _, err := q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(from), int64(until), out)
+	got, first, k, _, err := u.q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(from), int64(until), out)
 	if err != nil {
 		return code(err)
 	}
@@ -178,6 +182,7 @@ func lmk_arm_many(h C.uint64_t, arms *C.lmk_armcmd, n C.int, from, ahead C.int64
 	if u.q == nil {
 		return C.LMK_ECLOSED
 	}
+	u.armCalls.Add(1)
 	cs := unsafe.Slice(arms, int(n))
 	as := (*u.arms)[:0]
 	for i := range cs {

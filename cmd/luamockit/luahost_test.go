@@ -120,14 +120,24 @@ func (h *host) close() {
 	}
 }
 
-// timers returns how many timers are scheduled: Go's queue holds every
-// schedule.
 // timers is how many timers Go's queue holds, once the arms the shim
 // deferred have crossed (next_due() crosses: sched.c).
 func (h *host) timers(t testing.TB) int {
 	t.Helper()
 	h.run(t, "mit.next_due()")
 	return h.q.Timers()
+}
+
+// armCalls is how many calls into Go have armed timers of h's universe.
+func (h *host) armCalls() uint64 {
+	universesMu.RLock()
+	defer universesMu.RUnlock()
+	for _, u := range universes {
+		if u.q == h.q {
+			return u.armCalls.Load()
+		}
+	}
+	return 0
 }
 
 func (h *host) run(t testing.TB, chunk string) {
@@ -1027,5 +1037,51 @@ func TestSignalCloseState(t *testing.T) {
 	h.close()
 	if got := q.Signals(); got != 0 {
 		t.Fatalf("a closed state's queue holds %d signal schedules", got)
+	}
+}
+
+// Arms that nothing needs in Go at once cross together (sched.c's
+// deferred arms): a loop arming 100 one-offs crosses once, at the next
+// crossing (here next_due()), and each keeps the schedule of the moment it
+// was asked for: they run by due time, ties in arming order. Under fd(),
+// arms made outside a drain cross at once (the outside loop watches the
+// timer fd), and those made by a drain's callbacks cross once, as it ends.
+func TestDeferredArmsCrossTogether(t *testing.T) {
+	h := newHost(t)
+	before := h.armCalls()
+	h.run(t, `
+order = {}
+for i = 1, 100 do mit.oneoff(i % 2 == 0 and 20 or 60, function() order[#order + 1] = i end) end
+check(mit.next_due() ~= nil, "nothing armed")
+`)
+	if n := h.armCalls() - before; n != 1 {
+		t.Fatalf("100 arms crossed in %d calls, want 1", n)
+	}
+	h.run(t, `
+check(pump(function() return #order == 100 end), "%s of 100 ran", #order)
+for k = 1, 50 do check(order[k] == 2 * k, "run %s was timer %s, want %s", k, order[k], 2 * k) end
+for k = 51, 100 do check(order[k] == 2 * (k - 50) - 1, "run %s was timer %s, want %s", k, order[k], 2 * (k - 50) - 1) end
+`)
+	h.run(t, "mit.fd()")
+	before = h.armCalls()
+	h.run(t, "t1 = mit.oneoff(60000, function() end); t2 = mit.oneoff(60000, function() end)")
+	if n := h.armCalls() - before; n != 2 {
+		t.Fatalf("under fd(), 2 arms outside a drain crossed in %d calls, want 2", n)
+	}
+	before = h.armCalls()
+	h.run(t, `
+ran = 0
+mit.oneoff(0, function() for i = 1, 50 do mit.oneoff(30, function() ran = ran + 1 end) end end)
+`)
+	mid := h.armCalls()
+	h.run(t, `
+check(pump(function() return ran == 50 end), "%s of 50 ran", ran)
+t1:destroy(); t2:destroy()
+`)
+	if n := mid - before; n != 1 {
+		t.Fatalf("under fd(), a one-off outside a drain crossed in %d calls, want 1", n)
+	}
+	if n := h.armCalls() - mid; n != 1 {
+		t.Fatalf("under fd(), 50 arms in one callback crossed in %d calls, want 1", n)
 	}
 }
