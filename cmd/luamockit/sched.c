@@ -36,9 +36,12 @@
  * sends the datagram), nothing is handed out ahead, and the batch gives
  * back what it held ahead (lmk_sched_active).
  *
- * Crossings into Go: one synchronous call per arm, stop, start and
- * destroy; one per drain that reaches go_due; one per pending() (lmk_counts)
- * and remaining() of a timer the batch holds nothing of (lmk_due).
+ * Crossings into Go: one per stop, start and destroy of a timer Go knows;
+ * arms are deferred (below) and cross together, one call for all made
+ * since the last crossing (an arm crosses alone only while fd()'s timer is
+ * watched outside a drain, or Go is active); one per drain that reaches
+ * go_due; one per pending() (lmk_counts) and remaining() of a timer the
+ * batch holds nothing of (lmk_due).
  *
  * The contract of what a record caches (written only in this file):
  *

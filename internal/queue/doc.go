@@ -42,8 +42,10 @@
 // what fell due and was not yet published as a backlog, so an expiration
 // is never lost and never runs early.
 //
-// The Lua binding (cmd/luamockit) is such a consumer: it arms, stops,
-// restarts and destroys its timers here, one call each. Its queue is
+// The Lua binding (cmd/luamockit) is such a consumer: it stops, restarts
+// and destroys its timers here, one call each, and arms them with
+// ArmAhead, or with ArmAheadMany for the arms it deferred (all made since
+// its last call, in one call, each from its own instant). Its queue is
 // passive (SetPassive) until an outside loop watches its fd: the clock
 // goroutine then sleeps, and the binding takes with TakeAhead, which ticks
 // on the caller's goroutine and hands over what is due and, one record per
