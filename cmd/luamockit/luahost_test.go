@@ -1081,7 +1081,13 @@ t1:destroy(); t2:destroy()
 	if n := mid - before; n != 1 {
 		t.Fatalf("under fd(), a one-off outside a drain crossed in %d calls, want 1", n)
 	}
-	if n := h.armCalls() - mid; n != 1 {
-		t.Fatalf("under fd(), 50 arms in one callback crossed in %d calls, want 1", n)
+	// on the portable path fd() makes Go active: Go's clock goroutine must
+	// know each timer at once, so every arm crosses
+	want := uint64(1)
+	if portablePath {
+		want = 50
+	}
+	if n := h.armCalls() - mid; n != want {
+		t.Fatalf("under fd(), 50 arms in one callback crossed in %d calls, want %d", n, want)
 	}
 }
