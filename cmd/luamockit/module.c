@@ -39,6 +39,7 @@ static int s_gc(lua_State *L) {
     if (st->hub != NULL && !lmk_forked) lmk_producers_close(st);
     st->q = 0;
     st->hub = NULL;
+    st->ndefer = 0; /* deferred arms name records freed below */
     lmk_sched_unwatch(st);
     lmk_took_free(st);
     lmk_recs_free_all(st);
