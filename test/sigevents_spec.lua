@@ -169,6 +169,23 @@ say(coroutine.status(h.thread))
 ]] .. CLEANUP, PLAN), { "ready", "reload 1", "term received armed", "dead", "cleanup 1 destroyed" })
   end)
 
+  it("with copas 4.x from $LMK_COPAS4_PATH attached (copas.loop() returns after detach)", function()
+    local dir = os.getenv("LMK_COPAS4_PATH")
+    if not dir or dir == "" or not has("socket") then
+      return pending("LMK_COPAS4_PATH is not set (a directory with copas.lua 4.x and its dependencies)")
+    end
+    assert_clean(converse(string.format("package.path = %q .. package.path\n", dir .. "/?.lua;" .. dir .. "/?/init.lua;")
+      .. DAEMON .. [[
+local copas = require("copas")
+assert(copas._VERSION:match("^Copas 4"), copas._VERSION)
+local h = require("luamockit.copas").attach(copas)
+on_term = function() h:detach() end
+say("ready")
+copas.loop()
+say("loop returned")
+]] .. CLEANUP, PLAN), { "ready", "reload 1", "term received armed", "loop returned", "cleanup 1 destroyed" })
+  end)
+
   it("with the cqueues adapter attached (cq:loop() returns after detach)", function()
     if not has("cqueues") then return pending("cqueues is not installed for " .. _VERSION) end
     assert_clean(converse(DAEMON .. [[
