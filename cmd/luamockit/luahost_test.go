@@ -1051,7 +1051,7 @@ func TestDeferredArmsCrossTogether(t *testing.T) {
 	before := h.armCalls()
 	h.run(t, `
 order = {}
-for i = 1, 100 do mit.oneoff(i % 2 == 0 and 20 or 60, function() order[#order + 1] = i end) end
+for i = 1, 100 do mit.oneoff(i % 2 == 0 and 20 or 400, function() order[#order + 1] = i end) end
 check(mit.next_due() ~= nil, "nothing armed")
 `)
 	if n := h.armCalls() - before; n != 1 {
