@@ -23,7 +23,7 @@ type universe struct {
 	q    *queue.Queue
 	n    *notifier
 	arms *[]queue.Arming // lmk_arm_many's, reused (the Lua thread's alone)
-	// armCalls counts the calls that arm timers (lmk_arm, lmk_arm_many):
+	// armCalls counts the calls that arm timers (lmk_arm_many):
 	// the tests see how many arms crossed together.
 	armCalls *atomic.Uint64
 }
@@ -133,46 +133,16 @@ func lmk_close(h C.uint64_t) (rc C.int) {
 	return C.LMK_OK
 }
 
-// lmk_arm arms a timer in the queue (queue.ArmAhead): first due delay ns
-// from at, then every period ns (0: a one-off); tag is the C record. *id
-// receives its id and *due when its first expiration falls due (queue
-// clock); what it has due by until is handed out at once into buf (at
-// most capacity records; *n of them) if its first expiration is not due
-// before from. When its first expiration not handed out falls due, C
-// reads from the hub (go_due), where Go writes it if it is the first it
-// holds.
-//
-//export lmk_arm
-func lmk_arm(h C.uint64_t, at, delay, period C.int64_t, tag C.uintptr_t, from, until C.int64_t, buf *C.lmk_exp, capacity C.int,
-	id *C.uint64_t, due *C.int64_t, n *C.int) (rc C.int) {
-	*id, *due, *n = 0, 0, 0
-	defer guard(&rc, C.LMK_EPANIC)
-	u := lookupU(h)
-	if u.q == nil {
-		return C.LMK_ECLOSED
-	}
-	u.armCalls.Add(1)
-	var out []queue.Expiration
-	if capacity > 0 {
-		out = unsafe.Slice((*queue.Expiration)(unsafe.Pointer(buf)), int(capacity))
-	}
-	got, first, k, _, err := u.q.ArmAhead(int64(at), time.Duration(delay), time.Duration(period), uintptr(tag), int64(from), int64(until), out)
-	if err != nil {
-		return code(err)
-	}
-	*id, *due, *n = C.uint64_t(got), C.int64_t(first), C.int(k)
-	return C.LMK_OK
-}
-
 // lmk_arm_many arms the n timers of arms in order (queue.ArmAheadMany),
-// each as lmk_arm would have when it was asked for: from its at (queue
-// clock), what it has due within ahead of it, before the first expiration
+// each as a call of its own would have (queue.ArmAhead): from its at
+// (queue clock), what it has due within ahead of it, before the first expiration
 // Go holds, handed out into buf behind what C holds (from) and what the
 // arms before it handed out (at most capacity records in all; *n of
-// them). Each arm's id, first due time and records handed out are
-// written into it; on an error the arms from the failing one have id 0.
-// It is how the shim's deferred arms reach Go: one call for all it made
-// since its last call (sched.c).
+// them; ahead 0: none, as while Go is active). Each arm's id, first due
+// time and records handed out are written into it; on an error the arms
+// from the failing one have id 0. It is how the shim's arms reach Go: one
+// call for all it made since its last call, or one for an arm Go must
+// know at once (sched.c).
 //
 //export lmk_arm_many
 func lmk_arm_many(h C.uint64_t, arms *C.lmk_armcmd, n C.int, from, ahead C.int64_t, buf *C.lmk_exp, capacity C.int, k *C.int) (rc C.int) {

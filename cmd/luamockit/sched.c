@@ -19,7 +19,7 @@
  * whenever it moves: the batch holds every expiration due before it, so a
  * drain calls Go only once its start reaches go_due (or Go has published
  * something itself, the hub's go flag), and C keeps no bound of its own
- * (lmk_take and lmk_arm answer with none).
+ * (lmk_take and lmk_arm_many answer with none).
  * Takes hand out what falls due from go_due on, so it arrives behind what
  * the batch holds but for what an arm or start brought forward; an arm
  * whose timer falls due behind every entry gets it handed out with it
@@ -45,7 +45,7 @@
  *
  * The contract of what a record caches (written only in this file):
  *
- * - qid: Go's id of the record's timer, from lmk_arm; 0 once Go holds
+ * - qid: Go's id of the record's timer, from lmk_arm_many; 0 once Go holds
  *   none for it (a failed arm, a destroy). Go lets go of a one-off once it
  *   hands out its expiration (due, or ahead): start() then arms it again
  *   under a new id (lmk_restart answers "not found").
@@ -116,14 +116,13 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
 
 static void watch_arm(lmk_state *st, int64_t at);
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
-static int arm_now(lmk_state *st, lmk_rec *r, int64_t at);
 
 /* Deferred arms. An arm made where nothing needs Go to know of it before
  * the Lua thread next asks Go anything (Go is passive, and no outside loop
  * watches fd()'s timer, or a drain is running, whose end sets that timer)
  * is kept in st->defer instead of crossing: flush sends all of them in
  * one call (lmk_arm_many), each armed from the instant it was asked for
- * and handed out as its own lmk_arm would have been (queue.ArmAheadMany),
+ * and handed out as a call of its own would have been (queue.ArmAheadMany),
  * before anything else crosses: every crossing below flushes first, and
  * so does lmk_next_due, which wait(), next_due(), fd()'s timer and the
  * virtual clock read. So the order Go sees is the order of the calls,
@@ -134,29 +133,37 @@ static int arm_now(lmk_state *st, lmk_rec *r, int64_t at);
  * its arm out of st->defer with no call; its state() and remaining()
  * flush. */
 
-/* Sends the deferred arms to Go (the contract above). */
-static void flush(lmk_state *st) {
+/* Sends the deferred arms to Go (the contract above); an arm that must
+ * cross at once is one sent alone. What each arm has due before go_due
+ * (the batch holds all that falls due before it), within the window, is
+ * handed out with it if it lands behind every entry (a burst of timers of
+ * one delay, a task that sleeps again): then no take is needed for it,
+ * and the batch moves nothing; else the next take brings it. While Go is
+ * active nothing is handed out. Returns an LMK_* code: on an error the
+ * arms from the failing one are not in Go (qid 0: they never run). */
+static int flush(lmk_state *st) {
     lmk_took *t = &st->took;
-    int i, n = st->ndefer, k = 0;
+    int i, n = st->ndefer, k = 0, rc;
     int64_t from = INT64_MIN;
-    if (n == 0) return;
+    if (n == 0) return LMK_OK;
     st->ndefer = 0;
     for (i = 0; i < n; i++) ((lmk_rec *)st->defer[i].tag)->flags &= ~LMK_F_DEFER;
-    if (!go_ok(st)) return; /* closed, or a forked child: as an arm there, nothing runs */
+    if (!go_ok(st)) return LMK_ECLOSED; /* closed, or a forked child: as an arm there, nothing runs */
     if (t->n > t->head) from = t->v[t->n - 1].due - st->clock_off;
     for (i = 0; i < n; i++) st->defer[i].at -= st->clock_off;
-    (void)lmk_arm_many(st->q, st->defer, n, from, LMK_AHEAD_NS, t->v + t->n, t->cap - t->n, &k);
+    rc = lmk_arm_many(st->q, st->defer, n, from, st->active ? 0 : LMK_AHEAD_NS, t->v + t->n, t->cap - t->n, &k);
     /* in order: each arm's records follow the ones before it in the buffer */
     for (i = 0; i < n; i++) {
         lmk_armcmd *c = &st->defer[i];
         lmk_rec *r = (lmk_rec *)c->tag;
         int64_t due = c->due + st->clock_off;
-        if (c->id == 0) continue; /* not armed (Go's universe is gone): it never runs */
+        if (c->id == 0) continue; /* not armed: it never runs */
         r->qid = c->id;
         if (!r->periodic) r->due = due;
         if (c->n > 0) took_in(st, c->n, 0, c->at + st->clock_off);
         if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
     }
+    return rc;
 }
 
 /* Takes r's arm out of st->defer, if it is there: nothing of it reached Go. */
@@ -173,7 +180,7 @@ static int undefer(lmk_state *st, lmk_rec *r) {
     return 1;
 }
 
-void lmk_sched_sync(lmk_state *st) { flush(st); }
+void lmk_sched_sync(lmk_state *st) { (void)flush(st); }
 
 /* Whether the batch holds every expiration due by upto: Go has handed
  * out everything due before go_due (the due time of the first it holds,
@@ -191,12 +198,9 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
  * away. Returns an LMK_* code. */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     lmk_armcmd *c;
+    int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
-    if (st->active || (st->tfd >= 0 && st->depth == 0) || (r->flags & LMK_F_SIGNAL)) {
-        flush(st);
-        return arm_now(st, r, at);
-    }
-    if (st->ndefer == LMK_DEFER_MAX) flush(st);
+    if (st->ndefer == LMK_DEFER_MAX) (void)flush(st);
     c = &st->defer[st->ndefer++];
     c->at = at;
     c->delay = ns_of(r->ms);
@@ -205,37 +209,11 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     c->id = 0;
     r->qid = 0;
     r->flags |= LMK_F_DEFER;
-    return LMK_OK;
-}
-
-/* lmk_sched_arm, in one call now. */
-static int arm_now(lmk_state *st, lmk_rec *r, int64_t at) {
-    lmk_took *t = &st->took;
-    uint64_t qid = 0;
-    int64_t due = 0, ns = ns_of(r->ms), go, from = INT64_MIN, until;
-    int rc, k = 0;
-    if (!go_ok(st)) return LMK_ECLOSED;
-    /* What the new timer has due before go_due (the batch holds all that
-     * falls due before it), within the window, is handed out with the
-     * arm, if it lands behind every entry (a burst of timers of one
-     * delay, a task that sleeps again): then no take is needed for it,
-     * and the batch moves nothing. Else the next take brings it. */
-    go = lmk_hub_go_due(st->hub);
-    until = at + LMK_AHEAD_NS;
-    if (go <= until) until = go - 1;
-    until = st->active ? INT64_MIN : until - st->clock_off;
-    if (t->n > t->head) from = t->v[t->n - 1].due - st->clock_off;
-    rc = lmk_arm(st->q, at - st->clock_off, ns, r->periodic ? ns : 0, (uintptr_t)r, from, until, t->v + t->n, t->cap - t->n,
-                 &qid, &due, &k);
-    if (rc != LMK_OK) return rc;
-    r->qid = qid;
-    due += st->clock_off;
-    if (!r->periodic) r->due = due;
-    /* its first expiration not handed out: Go wrote its due time into
-     * go_due if it is the first Go holds */
-    if (k > 0) took_in(st, k, 0, at);
-    if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
-    return LMK_OK;
+    /* Go must know it now: an outside loop watches fd()'s timer (outside
+     * a drain, whose end sets it), or Go's clock goroutine publishes */
+    if (!st->active && (st->tfd < 0 || st->depth > 0)) return LMK_OK;
+    rc = flush(st);
+    return r->qid != 0 ? LMK_OK : rc != LMK_OK ? rc : LMK_ECLOSED;
 }
 
 /* Stops r: Go drops what it holds of it, and so does the batch. */

@@ -44,8 +44,8 @@
 //
 // The Lua binding (cmd/luamockit) is such a consumer: it stops, restarts
 // and destroys its timers here, one call each, and arms them with
-// ArmAhead, or with ArmAheadMany for the arms it deferred (all made since
-// its last call, in one call, each from its own instant). Its queue is
+// ArmAheadMany: all the arms it made since its last call in one call,
+// each from its own instant, as ArmAhead would one. Its queue is
 // passive (SetPassive) until an outside loop watches its fd: the clock
 // goroutine then sleeps, and the binding takes with TakeAhead, which ticks
 // on the caller's goroutine and hands over what is due and, one record per

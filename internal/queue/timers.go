@@ -128,7 +128,8 @@ type Arming struct {
 // schedule of the moment it was asked for), and what it has due within
 // ahead of its At, before the first expiration the queue holds of the
 // timers armed before it, is handed out into buf behind what the
-// consumer holds (from, then behind what the arms before it handed out).
+// consumer holds (from, then behind what the arms before it handed out);
+// with ahead <= 0, or on an active queue, nothing is handed out.
 // It returns how many records it wrote in all. On an error the arms
 // before the failing one stand (their ID is set) and the rest are not
 // made.
@@ -140,7 +141,7 @@ func (q *Queue) ArmAheadMany(arms []Arming, from, ahead int64, buf []Expiration)
 	for i := range arms {
 		a := &arms[i]
 		until := int64(math.MinInt64)
-		if q.passive {
+		if q.passive && ahead > 0 {
 			until = a.At + ahead
 			if held := q.run.nextDue(); held <= until {
 				until = held - 1
