@@ -402,7 +402,9 @@ local src = debug.getinfo(co.spawn, "S").source
 local cfn = {} -- the C functions co calls (luamockit's drain excepted)
 for _, f in ipairs({ coroutine.resume, coroutine.status, coroutine.create, coroutine.running,
   debug.traceback, mit.oneoff, mit.getit, rawget(table, "unpack") or unpack, select, setmetatable,
-  error, type, pairs, mit.oneoff(1e6, print).destroy }) do cfn[f] = true end
+  error, type, pairs }) do cfn[f] = true end
+local probe = mit.oneoff(1e6, print)
+for _, m in ipairs({ "destroy", "again", "stop", "state" }) do cfn[probe[m]] = true end
 for _, t in ipairs(mit.timers()) do t:destroy() end
 local k, n, fired = 0, 0, false
 local function hook()

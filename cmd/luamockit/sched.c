@@ -242,7 +242,11 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
     int64_t due = 0, taken = 0;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
-    flush(st); /* Go gives a restarted timer a new place among ties: after what was armed before */
+    /* a timer Go holds none of and has not been sent (a one-off that ran,
+     * a stopped one Go forgot) is a new arm, deferred behind the others:
+     * no crossing */
+    if (r->qid != 0 || (r->flags & LMK_F_DEFER))
+        flush(st); /* Go gives a restarted timer a new place among ties: after what was armed before */
     lmk_took_drop_after(st, r, at); /* the old schedule's, handed out ahead */
     if (r->qid == 0) return lmk_sched_arm(st, r, at);
     rc = lmk_restart(st->q, r->qid, at - st->clock_off, reset ? ns_of(r->ms) : -1, r->slot >= 0, &due, &taken);

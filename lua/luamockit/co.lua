@@ -101,7 +101,18 @@ local function release(task)
     if not task.unrefd then nref = nref - 1 end
   end
   if task.timer then task.timer:destroy(); task.timer = nil end
+  if task.sleeper then task.sleeper:destroy(); task.sleeper = nil end
   if task.tick then task.tick:destroy(); task.tick = nil end
+end
+
+-- Disarms the timer that would wake task: its co.sleep one-off is stopped
+-- and kept for its next sleep (task.sleeper), any other is destroyed.
+local function drop_timer(task)
+  local t = task.timer
+  if t then
+    if t == task.sleeper then t:stop() else t:destroy() end
+    task.timer = nil
+  end
 end
 
 local step
@@ -297,7 +308,7 @@ local function checkpoint(task)
   if task.state == "cancelled" then yield(CANCEL) end
   if task.timer or task.waiting or task.child then
     task.waiting = nil
-    if task.timer then task.timer:destroy(); task.timer = nil end
+    drop_timer(task)
     cancel_child(task)
   end
 end
@@ -346,10 +357,20 @@ end
 
 --- co.sleep(ms): suspends the running task for at least ms milliseconds
 -- (one one-off timer). Outside a task it raises an error.
+-- A task makes its one-off at its first sleep and re-arms it (again) at
+-- the next ones: no handle and no garbage per wake-up. One destroyed
+-- behind co's back (mit.timers()) is made anew.
 function M.sleep(ms)
   local task = running_task("sleep")
   check_ms(ms, 1, "sleep")
-  task.timer = own(task, oneoff(ms, wake, task))
+  local t = task.sleeper
+  if t and t:state() ~= "destroyed" then
+    task.timer = t:again(ms)
+  else
+    t = own(task, oneoff(ms, wake, task))
+    task.sleeper = t
+    task.timer = t
+  end
   yield(SUSPEND)
 end
 
@@ -399,7 +420,7 @@ function M.timeout(ms, fn, ...)
     -- resumed by child_over, expired or unwind: the child's state says
     -- which, and this wait's marks are cleared here
     parent.waiting = nil
-    if parent.timer then parent.timer:destroy(); parent.timer = nil end
+    drop_timer(parent)
   end
   local st = child.state
   if st == "suspended" then -- ms has passed
@@ -515,7 +536,7 @@ end
 local function set_ref(task, ref)
   while task do
     task.unrefd = not ref or nil
-    for _, t in ipairs({ task.timer or false, task.tick or false }) do
+    for _, t in ipairs({ task.timer or false, task.tick or false, task.sleeper or false }) do
       if t and t:state() ~= "destroyed" then
         if ref then t:ref() else t:unref() end
       end
