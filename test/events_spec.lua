@@ -165,6 +165,38 @@ describe("wait", function()
     H.between(dt, 100, 2000, "ms wait(100) blocked with only stale entries queued")
   end)
 
+  -- A clean child: its main thread, on which a signal sent to the process
+  -- is sure to interrupt the sleep, so wait() need not wake to look for
+  -- one that another thread took (Ctrl-C: signal_spec.lua).
+  it("sleeps in one piece on the main thread: wait(1200) with a timer 10 s away wakes it once (Linux; timing-sensitive)", function()
+    if not H.readfile("/proc/thread-self/status") then pending("no /proc/thread-self"); return end
+    local r = H.run_lua([[
+      local mit = require("luamockit")
+      local t = mit.oneoff(10000, function() end)
+      mit.next_due() -- the arm crosses into Go here, not in the wait
+      local function switches()
+        local f = assert(io.open("/proc/thread-self/status"))
+        local s = f:read("*a")
+        f:close()
+        return tonumber(s:match("\nvoluntary_ctxt_switches:%s*(%d+)"))
+      end
+      local fewest, blocked = math.huge, 0
+      for _ = 1, 2 do -- best of two: a wake-up for another reason is noise
+        local a, t0 = switches(), mit.monotime()
+        mit.wait(1200)
+        local b = switches()
+        blocked = math.max(blocked, mit.monotime() - t0)
+        fewest = math.min(fewest, b - a)
+      end
+      io.write(fewest, " ", blocked, "\n")
+    ]])
+    assert.equal(0, r.rc, r.err)
+    local wakes, blocked = r.out:match("^(%d+) ([%d%.]+)")
+    assert.is_not_nil(wakes, r.out)
+    H.between(tonumber(blocked), 1200, 3200, "ms wait(1200) blocked")
+    assert.equal(1, tonumber(wakes), "times the thread slept during wait(1200)")
+  end)
+
   -- Run in a child process: if wait() without a timeout ignored events the
   -- child would hang, so a backstop timer ends its wait after 10 s.
   it("without a timeout (nil or 0) returns when a timer fires (timing-sensitive)", function()

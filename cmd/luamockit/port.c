@@ -21,6 +21,8 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/timerfd.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #else
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -94,6 +96,17 @@ int lmk_port_sleep_until(int64_t deadline, int resume) {
 
 /* Go's linker marks the .so NODELETE (-z nodelete) on ELF systems. */
 void lmk_port_pin(void) {}
+
+/* Linux gives a signal sent to the process to its main thread first
+ * (kernel/signal.c, complete_signal: the thread the pid names, if it
+ * blocks the signal not and has none pending), and a pending signal ends
+ * a ppoll() at once, or before it sleeps. */
+int lmk_port_signals_reach(void) {
+    sigset_t m;
+    if ((pid_t)syscall(SYS_gettid) != getpid()) return 0;
+    if (pthread_sigmask(SIG_BLOCK, NULL, &m) != 0) return 0;
+    return sigisemptyset(&m);
+}
 
 int lmk_port_watch_open(int hubfd, int *efd, int *tfd) {
     struct epoll_event ev;
@@ -196,6 +209,8 @@ int lmk_port_poll(struct pollfd *pfd, int64_t ns) {
 /* No portable timer slack (Linux's prctl, macOS's QoS timer leeway aside):
  * the spin window alone absorbs a late wake-up. */
 int lmk_port_slack_lower(void) { return 0; }
+
+int lmk_port_signals_reach(void) { return 0; }
 void lmk_port_slack_restore(int saved) { (void)saved; }
 
 /* macOS has no clock_nanosleep(): relative sleeps, each one what is left

@@ -63,6 +63,12 @@ int lmk_port_poll(struct pollfd *pfd, int64_t ns);
 int lmk_port_slack_lower(void);
 void lmk_port_slack_restore(int saved);
 
+/* Whether a signal sent to the process (Ctrl-C's SIGINT, kill) goes to
+ * the calling thread, so that it interrupts its sleep (EINTR): on Linux,
+ * on the main thread with no signal blocked, while it has no other signal
+ * pending; else 0 (another thread may take it). */
+int lmk_port_signals_reach(void);
+
 /* Sleeps until deadline (lmk_mono_ns time): 0 once it has passed; EINTR
  * if a signal cut it short, unless resume, which sleeps on; else an errno. */
 int lmk_port_sleep_until(int64_t deadline, int resume);

@@ -219,16 +219,16 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
 /* Stops r: Go drops what it holds of it, and so does the batch. */
 void lmk_sched_stop(lmk_state *st, lmk_rec *r) {
     lmk_took_drop(st, r); /* a deferred one-off may hold entries of its earlier arm (start) */
-    if (undefer(st, r)) return;
-    if (r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
+    if (!undefer(st, r) && r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
+    if (st->depth == 0 && go_ok(st)) lmk_sched_rearm(st); /* fd()'s timer may have been r's */
 }
 
 /* Forgets r's timer in Go, and its expirations not yet run. */
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
     lmk_took_drop(st, r);
-    if (undefer(st, r)) return;
-    if (r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
+    if (!undefer(st, r) && r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
     r->qid = 0;
+    if (st->depth == 0 && go_ok(st)) lmk_sched_rearm(st); /* fd()'s timer may have been r's */
 }
 
 /* (Re)arms r from at (as lmk_sched_arm), with its interval (a one-off: delay) set to r->ms

@@ -20,8 +20,16 @@
 #include "lmk.h"
 #include "_cgo_export.h"
 
-/* wait() re-checks for a pending Lua signal hook at least this often (ms),
- * for the case where the signal was delivered to another thread. */
+/* A signal handler that sets a Lua hook (lua.c's Ctrl-C handler) must end
+ * wait(). A signal that interrupts wait()'s sleep (EINTR) does: wait()
+ * looks at the hooks then, and right before each sleep. One that another
+ * thread takes (a Go thread, a producer's) interrupts nothing: wait()
+ * then re-checks the hooks at least this often (ms). It need not where
+ * the kernel delivers a signal sent to the process to the waiting thread
+ * (lmk_port_signals_reach: Linux's main thread, nothing blocked), until
+ * a signal interrupts the wait: it sleeps in one piece, and an idle
+ * wait(2000) wakes once; from then on (others may be in flight, and a
+ * thread with a signal pending takes no other) it re-checks too. */
 #define LMK_WAIT_SLICE 1000
 
 /* When wait() sleeps until a timer is due, it wakes a little early and
@@ -145,6 +153,7 @@ static int l_wait(lua_State *L) {
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
     int failed = 0, err = 0, looked = 0;
+    int sliced = -1; /* re-check the hooks each LMK_WAIT_SLICE (-1: not known yet) */
     int slack = -1; /* the thread's timer slack before we lowered it */
     pfd.fd = hub->wk.fd;
     pfd.events = POLLIN;
@@ -168,7 +177,13 @@ static int l_wait(lua_State *L) {
         if (spin < due && slack < 0) {
             slack = lmk_port_slack_lower();
         }
-        if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
+        if (wake - now > (int64_t)LMK_WAIT_SLICE * 1000000) {
+            if (sliced < 0) sliced = !lmk_port_signals_reach();
+            if (sliced) wake = now + (int64_t)LMK_WAIT_SLICE * 1000000;
+        }
+        /* a handler that ran since the last look (a sleep it comes
+         * later for ends at once: EINTR) */
+        if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
         if (!lmk_wake_sleep_begin(&hub->wk)) break; /* it came meanwhile */
         pfd.revents = 0;
         r = lmk_port_poll(&pfd, wake - now);
@@ -183,6 +198,7 @@ static int l_wait(lua_State *L) {
             continue;
         }
         if (r < 0 && errno != EINTR) { failed = 1; err = errno; break; }
+        if (r < 0) sliced = 1; /* a signal: another may go to another thread */
         if (hook_changed(L, &mine) || hook_changed(st->main ? st->main : L, &mainh)) break;
     }
     lmk_port_slack_restore(slack);
