@@ -122,6 +122,65 @@ describe("mit.fd()", function()
     assert.is_false(readable(fd))
   end)
 
+  -- In a child: this universe may have turned Go active (setport), where
+  -- fd() is the hub's descriptor that Go's clock goroutine sets.
+  it("turns readable up to the spin lead before a timer is due; process_events() then runs it at its due time, never early (timing)", function()
+    if not socket then pending("LuaSocket does not load under " .. interp); return end
+    local r = H.run_lua([[
+      local mit = require("luamockit")
+      local socket = require("socket")
+      local now = mit.monotime
+      local fd = mit.fd()
+      local sock = { getfd = function() return fd end }
+      mit.setspin(1000) -- a 50 ms one-off: a 500 us lead
+      local ahead = 0
+      for _ = 1, 10 do
+        local ran_at
+        local t0 = now()
+        local t = mit.oneoff(50, function() ran_at = now() end)
+        local r = socket.select({ sock }, nil, 2)
+        local ready = now()
+        if #r ~= 1 then error("fd() never turned readable") end
+        if ready < t0 + 50 then ahead = ahead + 1 end
+        local ran = mit.process_events()
+        if ran ~= 1 then error("the wake-up ran " .. ran .. " callbacks") end
+        if ran_at < t0 + 50 then error("ran " .. (t0 + 50 - ran_at) .. " ms early") end
+      end
+      io.write("ahead ", ahead, "\n")
+    ]])
+    assert.equal(0, r.rc, r.err)
+    local ahead = tonumber(r.out:match("ahead (%d+)"))
+    assert.is_not_nil(ahead, r.out)
+    -- a loop woken 500 us ahead in none of 10 tries: the lead is not there
+    assert.is_true(ahead >= 1, "fd() turned readable ahead of the due time in " .. ahead .. " of 10")
+  end)
+
+  it("with its timerfd (a child's universe, Go passive): not readable once the timer it was set for is stopped or destroyed", function()
+    if not socket then pending("LuaSocket does not load under " .. interp); return end
+    local r = H.run_lua([[
+      local mit = require("luamockit")
+      local socket = require("socket")
+      local fd = mit.fd()
+      local sock = { getfd = function() return fd end }
+      local function readable() return #socket.select({ sock }, nil, 0) > 0 end
+      for _, how in ipairs({ "destroy", "stop" }) do
+        local t = mit.oneoff(0, function() end)
+        while mit.pending() < 1 do end
+        io.write(how, " due ", tostring(readable()), "\n")
+        t[how](t)
+        io.write(how, " after ", tostring(readable()), " ", mit.pending(), "\n")
+      end
+      local t = mit.oneoff(30, function() end)
+      socket.select({ sock }, nil, 2)
+      t:stop()
+      io.write("stop at its time ", tostring(readable()), "\n")
+    ]])
+    assert.equal(0, r.rc, r.err)
+    assert.equal(table.concat({
+      "destroy due true", "destroy after false 0", "stop due true", "stop after false 0",
+      "stop at its time false", "" }, "\n"), r.out)
+  end)
+
   it("is not readable for stale entries (a destroyed timer's queued event)", function()
     if not socket and not ppoll then
       pending("neither LuaSocket nor luaposix loads under " .. interp); return

@@ -374,6 +374,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     int base;
     if (st->depth >= LMK_MAX_NEST) lmk_error(L, LMK_MSG_NESTED);
     d.st = st;
+    if (st->depth == 0) lmk_sched_ontime(st); /* fd()'s timer woke the loop ahead of its time */
     d.upto = lmk_now(st);
     d.item_upto = st->virtual ? lmk_mono_ns() : d.upto;
     d.limit = limit;

@@ -209,7 +209,8 @@ typedef struct lmk_state {
     lmk_took took;       /* expirations taken from Go, not yet run (sched.c) */
     int active;          /* Go's clock goroutine publishes at due times (setport, portable fd()) */
     int efd, tfd;        /* fd()'s epoll descriptor and its timerfd, or -1 (sched.c) */
-    int64_t tfd_at;      /* when tfd was last armed to expire */
+    int64_t tfd_at;      /* the wake time tfd was last armed for (sched.c's watch_arm) */
+    int64_t tfd_fire;    /* when tfd expires: tfd_at, or up to a spin lead before it */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
     uint64_t callbacks;  /* timer callbacks and producer items run */
@@ -292,6 +293,8 @@ int64_t lmk_next_wake(lmk_state *st);
 #define LMK_COALESCE_NS 100000
 #define LMK_COALESCE_MAX_NS 1000000
 int64_t lmk_go_pending(lmk_state *st);
+int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due);
+void lmk_sched_ontime(lmk_state *st);
 int lmk_sched_fd(lmk_state *st);
 void lmk_sched_active(lmk_state *st);
 void lmk_sched_rearm(lmk_state *st);

@@ -28,9 +28,10 @@
  * earlier of the batch's first entry and the due time Go writes into the
  * hub (go_due, on C's clock: its earliest expiration not handed out), with
  * no call; fd() on Linux is an epoll descriptor over the hub's eventfd and
- * a timerfd armed to that same time after each drain and arm
- * (lmk_sched_fd, lmk_sched_rearm), so an outside loop wakes for it with no
- * thread woken either. setport(), and fd() on the portable path, need a
+ * a timerfd armed to that same time after each drain, arm, stop and
+ * destroy (lmk_sched_fd, lmk_sched_rearm), so an outside loop wakes for it
+ * with no thread woken either; both wake a spin lead early and poll the
+ * clock for the rest (lmk_spin_from, lmk_sched_ontime). setport(), and fd() on the portable path, need a
  * thread to wake at due times: Go's queue turns active, its clock
  * goroutine publishes each expiration when it falls due (and sets the fd,
  * sends the datagram), nothing is handed out ahead, and the batch gives
@@ -396,13 +397,49 @@ int64_t lmk_go_pending(lmk_state *st) {
     return pending + lmk_took_due(st, lmk_now(st));
 }
 
-/* Arms fd()'s timer (if any) to expire at at (never while the clock is
- * virtual: no kernel timer follows it). */
+/* How early a thread that is to wake at due (seen at now) stops sleeping
+ * and polls the clock instead: a sleeping thread wakes late by the timer
+ * slack and the scheduler's (and a hypervisor's) delays, a polling one as
+ * soon as it looks. The lead is 1/LMK_SPIN_DIV of the sleep, at most
+ * st->spin_ns (setspin(), default LMK_SPIN_DEFAULT_NS), and none below
+ * LMK_SPIN_MIN_NS: a wait of 20 ms spins at most 200 us (1 % of a core
+ * while it waits); timers under 2 ms away get none, nor does a wait with
+ * no timer armed. wait() sleeps until then (wait.c); fd()'s timer expires
+ * then, and the drain that follows polls the rest (lmk_sched_ontime).
+ * Returns when to stop sleeping. */
+#define LMK_SPIN_DIV 100
+#define LMK_SPIN_MIN_NS 20000
+
+int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due) {
+    int64_t lead;
+    if (due == INT64_MAX || st->spin_ns <= 0) return due;
+    lead = (due - now) / LMK_SPIN_DIV;
+    if (lead > st->spin_ns) lead = st->spin_ns;
+    return lead >= LMK_SPIN_MIN_NS ? due - lead : due;
+}
+
+/* Arms fd()'s timer (if any) for the wake time at (never while the clock
+ * is virtual: no kernel timer follows it): it expires a spin lead ahead
+ * (lmk_spin_from), so that the outside loop's own wake-up delay is spent
+ * before at, not after it. */
 static void watch_arm(lmk_state *st, int64_t at) {
     if (st->virtual) at = INT64_MAX;
     if (st->tfd < 0 || st->active || at == st->tfd_at) return;
     st->tfd_at = at;
-    lmk_port_watch_arm(st->tfd, at);
+    st->tfd_fire = at == INT64_MAX ? at : lmk_spin_from(st, lmk_now(st), at);
+    lmk_port_watch_arm(st->tfd, st->tfd_fire);
+}
+
+/* Before an outermost drain: if fd()'s timer has expired ahead of the wake
+ * time it was armed for (watch_arm), the loop that watched it woke for
+ * that time: poll the clock up to it (a spin lead at most, as wait()
+ * does), so that the drain runs what falls due then instead of nothing. */
+void lmk_sched_ontime(lmk_state *st) {
+    int64_t now;
+    if (st->tfd < 0 || st->active || st->virtual || st->tfd_at == INT64_MAX) return;
+    now = lmk_now(st);
+    if (now < st->tfd_fire || now >= st->tfd_at) return;
+    while (lmk_now(st) < st->tfd_at) lmk_cpu_relax();
 }
 
 /* After a drain: fd()'s timer expires when the universe's next expiration
@@ -443,14 +480,14 @@ void lmk_sched_active(lmk_state *st) {
 
 /* fd(): the descriptor an outside loop polls. On Linux an epoll instance
  * over the hub's fd (producer items, what Go published) and a timerfd that
- * expires at the next due time (lmk_sched_rearm after each drain; arms
- * and starts bring it forward): Go stays passive and no thread wakes to make it
- * readable. Elsewhere, or once setport() made Go active, the hub's fd. */
+ * expires at the next due time, a spin lead early (lmk_sched_rearm after
+ * each drain, stop and destroy; arms and starts bring it forward): Go
+ * stays passive and no thread wakes to make it readable. Elsewhere, or once setport() made Go active, the hub's fd. */
 int lmk_sched_fd(lmk_state *st) {
     flush(st); /* from now on an outside loop may watch fd()'s timer */
     if (st->efd >= 0) return st->efd;
     if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->wk.fd, &st->efd, &st->tfd) == 0) {
-        st->tfd_at = INT64_MIN;
+        st->tfd_at = st->tfd_fire = INT64_MIN;
         lmk_sched_rearm(st);
         return st->efd;
     }
@@ -491,7 +528,7 @@ int lmk_sched_clock(lmk_state *st, int virtual) {
     if (off != st->clock_off) shift(st, off - st->clock_off);
     st->clock_off = off;
     st->virtual = virtual;
-    st->tfd_at = INT64_MIN;
+    st->tfd_at = st->tfd_fire = INT64_MIN;
     if (virtual) {
         /* The virtual clock starts at the next whole millisecond (as if
          * that fraction of a ms passed): now() is a whole number of ms

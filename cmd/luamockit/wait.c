@@ -35,24 +35,11 @@
 /* When wait() sleeps until a timer is due, it wakes a little early and
  * spends the rest polling the clock (and the hub's flags): a sleeping thread
  * wakes late by the timer slack and the scheduler's (and a hypervisor's)
- * delays, a polling one as soon as it looks. The lead is
- * 1/LMK_SPIN_DIV of the sleep, at most st->spin_ns (setspin(), default
- * LMK_SPIN_DEFAULT_NS), and none below LMK_SPIN_MIN_NS: a wait of 20 ms
- * spins at most 200 us (1 % of a core while it waits), waits for timers
- * under 2 ms do not spin at all, nor do waits with no timer armed. While
- * a spin window is ahead, the thread's timer slack is 1 ns (restored when
- * wait returns; Linux only, port.h), so the sleep before it ends on time. */
-#define LMK_SPIN_DIV 100
-#define LMK_SPIN_MIN_NS 20000
-
-/* When to stop sleeping for a timer due at due, seen at now. */
-static int64_t spin_from(const lmk_state *st, int64_t now, int64_t due) {
-    int64_t lead;
-    if (due == INT64_MAX || st->spin_ns <= 0) return due;
-    lead = (due - now) / LMK_SPIN_DIV;
-    if (lead > st->spin_ns) lead = st->spin_ns;
-    return lead >= LMK_SPIN_MIN_NS ? due - lead : due;
-}
+ * delays, a polling one as soon as it looks. The lead (lmk_spin_from,
+ * sched.c, which fd()'s timer follows too) is 1 % of the sleep, at most
+ * setspin()'s value. While a spin window is ahead, the thread's timer
+ * slack is 1 ns (restored when wait returns; Linux only, port.h), so the
+ * sleep before it ends on time. */
 
 typedef struct hookmark { lua_Hook h; int mask, count; } hookmark;
 
@@ -149,7 +136,7 @@ static int l_wait(lua_State *L) {
     if (st->virtual && virtual_wait(L, st, timeout)) return 1;
     start = lmk_mono_ns();
     int64_t deadline = timeout > 0 ? start + (int64_t)(timeout * 1e6) : INT64_MAX;
-    int64_t due = lmk_next_wake(st), spin = spin_from(st, start, due);
+    int64_t due = lmk_next_wake(st), spin = lmk_spin_from(st, start, due);
     hookmark mine = hook_of(L), mainh = hook_of(st->main ? st->main : L);
     struct pollfd pfd;
     int failed = 0, err = 0, looked = 0;
