@@ -158,7 +158,7 @@ func lmk_arm_many(h C.uint64_t, arms *C.lmk_armcmd, n C.int, from, ahead C.int64
 	for i := range cs {
 		cs[i].id, cs[i].due, cs[i].n = 0, 0, 0
 		as = append(as, queue.Arming{At: int64(cs[i].at), Delay: time.Duration(cs[i].delay),
-			Period: time.Duration(cs[i].period), Tag: uintptr(cs[i].tag)})
+			Period: time.Duration(cs[i].period), Tag: uintptr(cs[i].tag), Drop: queue.ID(cs[i].drop)})
 	}
 	*u.arms = as
 	var out []queue.Expiration

@@ -44,6 +44,7 @@ typedef struct lmk_exp {
 typedef struct lmk_armcmd {
     int64_t at, delay, period;
     uintptr_t tag;
+    uint64_t drop; /* Go's id of the timer's earlier arming, destroyed first (again()), or 0 */
     uint64_t id;
     int64_t due;
     int n;
@@ -280,7 +281,7 @@ static inline int64_t lmk_now(lmk_state *st) {
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at);
 void lmk_sched_stop(lmk_state *st, lmk_rec *r);
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r);
-int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at);
+int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at, int drop);
 void lmk_sched_take(lmk_state *st, int64_t upto);
 int lmk_sched_due(const lmk_rec *r, int64_t now);
 int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);

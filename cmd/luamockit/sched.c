@@ -167,13 +167,17 @@ static int flush(lmk_state *st) {
     return rc;
 }
 
-/* Takes r's arm out of st->defer, if it is there: nothing of it reached Go. */
-static int undefer(lmk_state *st, lmk_rec *r) {
+/* Takes r's arm out of st->defer, if it is there: nothing of it reached
+ * Go; *drop receives the Go timer that arm was to destroy first (an
+ * again() of a timer Go held), or 0. Returns whether it was there. */
+static int undefer(lmk_state *st, lmk_rec *r, uint64_t *drop) {
     int i;
+    *drop = 0;
     if (!(r->flags & LMK_F_DEFER)) return 0;
     r->flags &= ~LMK_F_DEFER;
     for (i = 0; i < st->ndefer; i++) {
         if ((lmk_rec *)st->defer[i].tag != r) continue;
+        *drop = st->defer[i].drop;
         st->ndefer--;
         memmove(st->defer + i, st->defer + i + 1, (size_t)(st->ndefer - i) * sizeof *st->defer);
         break;
@@ -197,7 +201,7 @@ static int64_t ns_of(double ms) { return (int64_t)(ms * 1e6); }
  * that neither a collection step it ran nor a slow crossing shifts the
  * schedule): its first expiration one interval (a one-off: its delay)
  * away. Returns an LMK_* code. */
-int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
+static int arm_cmd(lmk_state *st, lmk_rec *r, int64_t at, uint64_t drop) {
     lmk_armcmd *c;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
@@ -207,6 +211,7 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     c->delay = ns_of(r->ms);
     c->period = r->periodic ? c->delay : 0;
     c->tag = (uintptr_t)r;
+    c->drop = drop;
     c->id = 0;
     r->qid = 0;
     r->flags |= LMK_F_DEFER;
@@ -217,17 +222,29 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) {
     return r->qid != 0 ? LMK_OK : rc != LMK_OK ? rc : LMK_ECLOSED;
 }
 
+int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) { return arm_cmd(st, r, at, 0); }
+
 /* Stops r: Go drops what it holds of it, and so does the batch. */
 void lmk_sched_stop(lmk_state *st, lmk_rec *r) {
+    uint64_t drop;
     lmk_took_drop(st, r); /* a deferred one-off may hold entries of its earlier arm (start) */
-    if (!undefer(st, r) && r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
+    if (undefer(st, r, &drop)) {
+        if (drop != 0 && go_ok(st)) (void)lmk_destroy(st->q, drop); /* an unsent again()'s */
+    } else if (r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) {
+        r->qid = 0;
+    }
     if (st->depth == 0 && go_ok(st)) lmk_sched_rearm(st); /* fd()'s timer may have been r's */
 }
 
 /* Forgets r's timer in Go, and its expirations not yet run. */
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
+    uint64_t drop;
     lmk_took_drop(st, r);
-    if (!undefer(st, r) && r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
+    if (undefer(st, r, &drop)) {
+        if (drop != 0 && go_ok(st)) (void)lmk_destroy(st->q, drop); /* an unsent again()'s */
+    } else if (r->qid != 0 && go_ok(st)) {
+        (void)lmk_destroy(st->q, r->qid);
+    }
     r->qid = 0;
     if (st->depth == 0 && go_ok(st)) lmk_sched_rearm(st); /* fd()'s timer may have been r's */
 }
@@ -237,12 +254,25 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
  * first due time: when the batch holds expirations of r, its entries join
  * the first one, and Go hands over what it had not handed out yet
  * (lmk_restart's handOver) to join it too; else Go keeps them, counted,
- * at their first due time.
+ * at their first due time. With drop (again() of an armed r), what fell
+ * due goes instead, as after a stop.
  * Returns an LMK_* code. */
-int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at) {
+int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at, int drop) {
     int64_t due = 0, taken = 0;
+    uint64_t old;
     int rc;
     if (!go_ok(st)) return LMK_ECLOSED;
+    if (drop) {
+        /* again() of an armed r: what the batch holds of it dies, and it
+         * is armed anew, deferred, as a new timer to Go, with the order to
+         * destroy the one Go held for it first: the next crossing sends
+         * both in one call (a stop and a start were two) */
+        lmk_took_drop(st, r);
+        if (!undefer(st, r, &old)) old = r->qid;
+        rc = arm_cmd(st, r, at, old);
+        if (st->depth == 0) lmk_sched_rearm(st); /* fd()'s timer may have been its old due */
+        return rc;
+    }
     /* a timer Go holds none of and has not been sent (a one-off that ran,
      * a stopped one Go forgot) is a new arm, deferred behind the others:
      * no crossing */

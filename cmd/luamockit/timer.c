@@ -408,16 +408,8 @@ static int restart(lua_State *L, int drop) {
     double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
     int rc;
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
-    if (drop && r->state == LMK_T_ARMED) {
-        lmk_anchor_thread(L, r); /* may allocate: before anything changes */
-        if (r->state == LMK_T_DESTROYED) { /* a finalizer did, through another handle */
-            lmk_release_thread(L, r);
-            return lmk_error(L, LMK_MSG_DESTROYED);
-        }
-        lmk_sched_stop(st, r);
-        lmk_rec_state(st, r, LMK_T_STOPPED); /* re-armed below, anchored already */
-    }
-    if (r->state != LMK_T_ARMED) {
+    drop = drop && r->state == LMK_T_ARMED; /* an armed timer's expirations not run go */
+    if (drop || r->state != LMK_T_ARMED) { /* (again: anchored anew, to this caller) */
         lmk_anchor_thread(L, r); /* may allocate: a collection step may run any finalizer */
         if (r->state == LMK_T_DESTROYED) { /* one did, through another handle */
             lmk_release_thread(L, r);
@@ -425,8 +417,9 @@ static int restart(lua_State *L, int drop) {
         }
     }
     if (ms >= 0) r->ms = h->ms = ms;
-    rc = lmk_sched_start(st, r, ms >= 0, at);
+    rc = lmk_sched_start(st, r, ms >= 0, at, drop);
     if (rc != LMK_OK) {
+        if (drop) lmk_rec_state(st, r, LMK_T_STOPPED); /* dropped, not armed again */
         if (r->state != LMK_T_ARMED) lmk_release_thread(L, r);
         return lmk_error(L, lmk_code_message(LMK_CODES_RC, rc));
     }

@@ -448,3 +448,40 @@ func ticksOf(q *Queue) uint64 {
 	defer q.mu.Unlock()
 	return q.ticks
 }
+
+// An arming's Drop destroys that timer first, as Destroy would, in the
+// same call: its expirations never come, its id names nothing, the new
+// timer runs on its own schedule; a Drop that names nothing (a one-off
+// already handed out, a stale id) is no error.
+func TestArmAheadManyDrop(t *testing.T) {
+	c := NewManualClock(1_000_000)
+	q := NewClock(nil, c)
+	defer q.Close()
+	q.SetPassive(true)
+	old, err := q.Arm(10*time.Millisecond, 10*time.Millisecond, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(25 * time.Millisecond) // two of old's expirations fell due, not taken
+	buf := make([]Expiration, 16)
+	arms := []Arming{{At: c.Now(), Delay: 5 * time.Millisecond, Period: 5 * time.Millisecond, Tag: 8, Drop: old},
+		{At: c.Now(), Delay: time.Millisecond, Tag: 9, Drop: ID(12345)}}
+	if _, err := q.ArmAheadMany(arms, math.MinInt64, 0, buf); err != nil {
+		t.Fatal(err)
+	}
+	if arms[0].ID == 0 || arms[1].ID == 0 || arms[0].ID == old {
+		t.Fatalf("ids %v %v (old %v)", arms[0].ID, arms[1].ID, old)
+	}
+	if err := q.Stop(old); err != ErrNotFound {
+		t.Fatalf("Stop of the dropped timer: %v, want ErrNotFound", err)
+	}
+	c.Advance(10 * time.Millisecond)
+	n := q.TakeDue(c.Now(), buf)
+	got := map[uintptr]int64{}
+	for _, e := range buf[:n] {
+		got[e.Tag] += e.Count
+	}
+	if got[7] != 0 || got[8] != 2 || got[9] != 1 {
+		t.Fatalf("taken per tag %v, want none of 7, 2 of 8, 1 of 9", got)
+	}
+}

@@ -111,12 +111,16 @@ func (q *Queue) armAhead(at int64, delay, period time.Duration, tag uintptr, fro
 }
 
 // Arming is one timer to arm in an ArmAheadMany call: At, Delay, Period
-// and Tag as for ArmAhead; the call fills in ID, First (when its first
-// expiration is due) and N (how many records of it were handed out).
+// and Tag as for ArmAhead; Drop, if not 0, a timer destroyed first (as
+// Destroy: a consumer's re-arm that drops what fell due, sent with the
+// arm; one already gone is no error). The call fills in ID, First (when
+// its first expiration is due) and N (how many records of it were
+// handed out).
 type Arming struct {
 	At            int64
 	Delay, Period time.Duration
 	Tag           uintptr
+	Drop          ID
 	ID            ID
 	First         int64
 	N             int
@@ -140,6 +144,9 @@ func (q *Queue) ArmAheadMany(arms []Arming, from, ahead int64, buf []Expiration)
 	defer q.update()
 	for i := range arms {
 		a := &arms[i]
+		if a.Drop != 0 {
+			_ = q.disarmLocked(a.Drop, true)
+		}
 		until := int64(math.MinInt64)
 		if q.passive && ahead > 0 {
 			until = a.At + ahead
@@ -300,6 +307,11 @@ func (q *Queue) Destroy(id ID) error {
 func (q *Queue) disarm(id ID, destroy bool) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.disarmLocked(id, destroy)
+}
+
+// disarmLocked is disarm with q.mu held.
+func (q *Queue) disarmLocked(id ID, destroy bool) error {
 	s, ok := q.slot(id)
 	if !ok {
 		return q.notFound()
