@@ -369,7 +369,7 @@ rock-smoke:
 # signal storm, each against the portable build.
 PORTABLE   := $(BUILD)/portable
 LINUX_ONLY := eventfd ppoll prctl timerfd_create epoll_create1
-BUSTED_PORTABLE = LMK_LUA=$(1) $(1) $(BUSTED) --cpath="$(PORTABLE)/$(1)/?.so;$(BUILD)/test/$(1)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
+BUSTED_PORTABLE = LMK_PORTABLE=1 LMK_LUA=$(1) $(1) $(BUSTED) --cpath="$(PORTABLE)/$(1)/?.so;$(BUILD)/test/$(1)/?.so" --lpath="lua/?.lua;lua/?/init.lua" -o utfTerminal
 
 $(PORTABLE)/lua5.1/luamockit.so: $(GO_SRC) | go-check
 	$(call cshared,$(LUA51_INCDIR),$@,lmkportable)
