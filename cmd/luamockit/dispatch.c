@@ -362,7 +362,7 @@ static int after_error(lua_State *L, drain *d, int msgh_idx) {
 static void leave(lmk_state *st) {
     if (--st->depth > 0) return;
     if (st->producers) lmk_producers_sweep(st);
-    lmk_sched_rearm(st);
+    lmk_watch_rearm(st);
     if (st->hub) lmk_wake_hold(&st->hub->wk, lmk_took_due(st, lmk_now(st)) > 0);
     if (st->hub) lmk_wake_quiesce(&st->hub->wk);
 }
@@ -374,7 +374,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
     int base;
     if (st->depth >= LMK_MAX_NEST) lmk_error(L, LMK_MSG_NESTED);
     d.st = st;
-    if (st->depth == 0) lmk_sched_ontime(st); /* fd()'s timer woke the loop ahead of its time */
+    if (st->depth == 0) lmk_watch_ontime(st); /* fd()'s timer woke the loop ahead of its time */
     d.upto = lmk_now(st);
     d.item_upto = st->virtual ? lmk_mono_ns() : d.upto;
     d.limit = limit;

@@ -210,7 +210,7 @@ typedef struct lmk_state {
     lmk_took took;       /* expirations taken from Go, not yet run (sched.c) */
     int active;          /* Go's clock goroutine publishes at due times (setport, portable fd()) */
     int efd, tfd;        /* fd()'s epoll descriptor and its timerfd, or -1 (sched.c) */
-    int64_t tfd_at;      /* the wake time tfd was last armed for (sched.c's watch_arm) */
+    int64_t tfd_at;      /* the wake time tfd was last armed for (watch.c) */
     int64_t tfd_fire;    /* when tfd expires: tfd_at, or up to a spin lead before it */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
@@ -277,6 +277,18 @@ static inline int64_t lmk_now(lmk_state *st) {
     return st->virtual ? lmk_hub_vnow(st->hub) : lmk_mono_ns();
 }
 
+/* Whether the universe's Go queue is there to call: not closed, not a
+ * forked child. */
+static inline int lmk_go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
+
+/* watch.c: fd()'s kernel timer and the spin lead */
+int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due);
+void lmk_watch_arm(lmk_state *st, int64_t at);
+void lmk_watch_rearm(lmk_state *st);
+void lmk_watch_ontime(lmk_state *st);
+int lmk_watch_fd(lmk_state *st);
+void lmk_watch_close(lmk_state *st);
+
 /* sched.c: the crossing to Go's schedules */
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at);
 void lmk_sched_stop(lmk_state *st, lmk_rec *r);
@@ -294,12 +306,7 @@ int64_t lmk_next_wake(lmk_state *st);
 #define LMK_COALESCE_NS 100000
 #define LMK_COALESCE_MAX_NS 1000000
 int64_t lmk_go_pending(lmk_state *st);
-int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due);
-void lmk_sched_ontime(lmk_state *st);
-int lmk_sched_fd(lmk_state *st);
 void lmk_sched_active(lmk_state *st);
-void lmk_sched_rearm(lmk_state *st);
-void lmk_sched_unwatch(lmk_state *st);
 int lmk_sched_clock(lmk_state *st, int virtual);
 int lmk_sched_setnow(lmk_state *st, int64_t now);
 int lmk_sched_signal_arm(lmk_state *st, lmk_rec *r);

@@ -9,7 +9,7 @@
  * methods), signal.c (signals as events, signal handles), records.c (timer records), sched.c (the one crossing to the
  * schedules, which are Go's), took.c (the taken batch's entries), dispatch.c
  * (process_events, the error protocol), stats.c (timers, next_due, stats),
- * wait.c (wait, fd, setport), clock.c (time), producer.c (the producer C
+ * wait.c (wait, fd, setport), watch.c (fd()'s kernel timer, the spin lead), clock.c (time), producer.c (the producer C
  * API), hub.c (producer items) and hubwake.c (waking threads), port.c
  * (what differs between systems), compat.c (Lua 5.1-5.4).
  *
@@ -40,7 +40,7 @@ static int s_gc(lua_State *L) {
     st->q = 0;
     st->hub = NULL;
     st->ndefer = 0; /* deferred arms name records freed below */
-    lmk_sched_unwatch(st);
+    lmk_watch_close(st);
     lmk_took_free(st);
     lmk_recs_free_all(st);
     return 0;

@@ -209,9 +209,11 @@ int lmk_port_poll(struct pollfd *pfd, int64_t ns) {
 /* No portable timer slack (Linux's prctl, macOS's QoS timer leeway aside):
  * the spin window alone absorbs a late wake-up. */
 int lmk_port_slack_lower(void) { return 0; }
-
-int lmk_port_signals_reach(void) { return 0; }
 void lmk_port_slack_restore(int saved) { (void)saved; }
+
+/* Where a process-directed signal goes is not known: wait() looks once a
+ * second. */
+int lmk_port_signals_reach(void) { return 0; }
 
 /* macOS has no clock_nanosleep(): relative sleeps, each one what is left
  * until the deadline on lmk_mono_ns's clock, so a signal never stretches

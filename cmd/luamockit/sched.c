@@ -29,10 +29,10 @@
  * hub (go_due, on C's clock: its earliest expiration not handed out), with
  * no call; fd() on Linux is an epoll descriptor over the hub's eventfd and
  * a timerfd armed to that same time after each drain, arm, stop and
- * destroy (lmk_sched_fd, lmk_sched_rearm), so an outside loop wakes for it
- * with no thread woken either; both wake a spin lead early and poll the
- * clock for the rest (lmk_spin_from, lmk_sched_ontime). setport(), and fd() on the portable path, need a
- * thread to wake at due times: Go's queue turns active, its clock
+ * destroy (watch.c), so an outside loop wakes for it with no thread woken
+ * either; both wake a spin lead early and poll the clock for the rest.
+ * setport(), and fd() on the portable path, need a thread to wake at due
+ * times: Go's queue turns active, its clock
  * goroutine publishes each expiration when it falls due (and sets the fd,
  * sends the datagram), nothing is handed out ahead, and the batch gives
  * back what it held ahead (lmk_sched_active).
@@ -104,7 +104,7 @@
 #include "lmk.h"
 #include "_cgo_export.h"
 
-static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
+#define go_ok lmk_go_ok
 
 /* How far past a drain's bound its take asks Go to hand expirations out
  * ahead of their time (ns): with Go's cap per timer (queue.AheadPerTimer,
@@ -115,7 +115,6 @@ static int go_ok(const lmk_state *st) { return st->q != 0 && !lmk_forked; }
  * and memory only for timers due within the window. */
 #define LMK_AHEAD_NS (128 * 1000000LL)
 
-static void watch_arm(lmk_state *st, int64_t at);
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
 
 /* Deferred arms. An arm made where nothing needs Go to know of it before
@@ -162,7 +161,7 @@ static int flush(lmk_state *st) {
         r->qid = c->id;
         if (!r->periodic) r->due = due;
         if (c->n > 0) took_in(st, c->n, 0, c->at + st->clock_off);
-        if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
+        if (due < st->tfd_at) lmk_watch_arm(st, due); /* fd()'s timer */
     }
     return rc;
 }
@@ -182,6 +181,16 @@ static int undefer(lmk_state *st, lmk_rec *r, uint64_t *drop) {
         memmove(st->defer + i, st->defer + i + 1, (size_t)(st->ndefer - i) * sizeof *st->defer);
         break;
     }
+    return 1;
+}
+
+/* Stopping or destroying r: takes its unsent arm back (undefer), and if it
+ * was an again() of a timer Go held, destroys that one now. Returns
+ * whether there was one (then Go holds nothing else of r). */
+static int take_back(lmk_state *st, lmk_rec *r) {
+    uint64_t drop;
+    if (!undefer(st, r, &drop)) return 0;
+    if (drop != 0 && go_ok(st)) (void)lmk_destroy(st->q, drop);
     return 1;
 }
 
@@ -226,27 +235,17 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) { return arm_cmd(st, r,
 
 /* Stops r: Go drops what it holds of it, and so does the batch. */
 void lmk_sched_stop(lmk_state *st, lmk_rec *r) {
-    uint64_t drop;
     lmk_took_drop(st, r); /* a deferred one-off may hold entries of its earlier arm (start) */
-    if (undefer(st, r, &drop)) {
-        if (drop != 0 && go_ok(st)) (void)lmk_destroy(st->q, drop); /* an unsent again()'s */
-    } else if (r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) {
-        r->qid = 0;
-    }
-    if (st->depth == 0 && go_ok(st)) lmk_sched_rearm(st); /* fd()'s timer may have been r's */
+    if (!take_back(st, r) && r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
+    lmk_watch_rearm(st); /* fd()'s timer may have been r's */
 }
 
 /* Forgets r's timer in Go, and its expirations not yet run. */
 void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
-    uint64_t drop;
     lmk_took_drop(st, r);
-    if (undefer(st, r, &drop)) {
-        if (drop != 0 && go_ok(st)) (void)lmk_destroy(st->q, drop); /* an unsent again()'s */
-    } else if (r->qid != 0 && go_ok(st)) {
-        (void)lmk_destroy(st->q, r->qid);
-    }
+    if (!take_back(st, r) && r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
     r->qid = 0;
-    if (st->depth == 0 && go_ok(st)) lmk_sched_rearm(st); /* fd()'s timer may have been r's */
+    lmk_watch_rearm(st); /* fd()'s timer may have been r's */
 }
 
 /* (Re)arms r from at (as lmk_sched_arm), with its interval (a one-off: delay) set to r->ms
@@ -270,7 +269,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at, int drop) 
         lmk_took_drop(st, r);
         if (!undefer(st, r, &old)) old = r->qid;
         rc = arm_cmd(st, r, at, old);
-        if (st->depth == 0) lmk_sched_rearm(st); /* fd()'s timer may have been its old due */
+        lmk_watch_rearm(st); /* fd()'s timer may have been its old due */
         return rc;
     }
     /* a timer Go holds none of and has not been sent (a one-off that ran,
@@ -286,7 +285,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at, int drop) 
     if (r->slot >= 0 && taken > 0) st->took.v[r->slot].count += taken;
     due += st->clock_off;
     if (!r->periodic) r->due = due;
-    if (due < st->tfd_at) watch_arm(st, due); /* fd()'s timer */
+    if (due < st->tfd_at) lmk_watch_arm(st, due); /* fd()'s timer */
     return LMK_OK;
 }
 
@@ -427,59 +426,6 @@ int64_t lmk_go_pending(lmk_state *st) {
     return pending + lmk_took_due(st, lmk_now(st));
 }
 
-/* How early a thread that is to wake at due (seen at now) stops sleeping
- * and polls the clock instead: a sleeping thread wakes late by the timer
- * slack and the scheduler's (and a hypervisor's) delays, a polling one as
- * soon as it looks. The lead is 1/LMK_SPIN_DIV of the sleep, at most
- * st->spin_ns (setspin(), default LMK_SPIN_DEFAULT_NS), and none below
- * LMK_SPIN_MIN_NS: a wait of 20 ms spins at most 200 us (1 % of a core
- * while it waits); timers under 2 ms away get none, nor does a wait with
- * no timer armed. wait() sleeps until then (wait.c); fd()'s timer expires
- * then, and the drain that follows polls the rest (lmk_sched_ontime).
- * Returns when to stop sleeping. */
-#define LMK_SPIN_DIV 100
-#define LMK_SPIN_MIN_NS 20000
-
-int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due) {
-    int64_t lead;
-    if (due == INT64_MAX || st->spin_ns <= 0) return due;
-    lead = (due - now) / LMK_SPIN_DIV;
-    if (lead > st->spin_ns) lead = st->spin_ns;
-    return lead >= LMK_SPIN_MIN_NS ? due - lead : due;
-}
-
-/* Arms fd()'s timer (if any) for the wake time at (never while the clock
- * is virtual: no kernel timer follows it): it expires a spin lead ahead
- * (lmk_spin_from), so that the outside loop's own wake-up delay is spent
- * before at, not after it. */
-static void watch_arm(lmk_state *st, int64_t at) {
-    if (st->virtual) at = INT64_MAX;
-    if (st->tfd < 0 || st->active || at == st->tfd_at) return;
-    st->tfd_at = at;
-    st->tfd_fire = at == INT64_MAX ? at : lmk_spin_from(st, lmk_now(st), at);
-    lmk_port_watch_arm(st->tfd, st->tfd_fire);
-}
-
-/* Before an outermost drain: if fd()'s timer has expired ahead of the wake
- * time it was armed for (watch_arm), the loop that watched it woke for
- * that time: poll the clock up to it (a spin lead at most, as wait()
- * does), so that the drain runs what falls due then instead of nothing. */
-void lmk_sched_ontime(lmk_state *st) {
-    int64_t now;
-    if (st->tfd < 0 || st->active || st->virtual || st->tfd_at == INT64_MAX) return;
-    now = lmk_now(st);
-    if (now < st->tfd_fire || now >= st->tfd_at) return;
-    while (lmk_now(st) < st->tfd_at) lmk_cpu_relax();
-}
-
-/* After a drain: fd()'s timer expires when the universe's next expiration
- * is due (what the batch holds first, or what Go holds first), coalesced
- * as wait() wakes (lmk_next_wake). */
-void lmk_sched_rearm(lmk_state *st) {
-    if (st->tfd < 0 || st->active) return;
-    watch_arm(st, lmk_next_wake(st));
-}
-
 /* setport(), or fd() where there is no timerfd: an outside loop waits on
  * the hub's fd (or its datagram), which must be set whenever something is
  * due, so Go's clock goroutine publishes each expiration when it falls due
@@ -506,23 +452,6 @@ void lmk_sched_active(lmk_state *st) {
     }
     (void)lmk_watch(st->q);
     if (st->tfd >= 0) lmk_port_watch_arm(st->tfd, INT64_MAX);
-}
-
-/* fd(): the descriptor an outside loop polls. On Linux an epoll instance
- * over the hub's fd (producer items, what Go published) and a timerfd that
- * expires at the next due time, a spin lead early (lmk_sched_rearm after
- * each drain, stop and destroy; arms and starts bring it forward): Go
- * stays passive and no thread wakes to make it readable. Elsewhere, or once setport() made Go active, the hub's fd. */
-int lmk_sched_fd(lmk_state *st) {
-    flush(st); /* from now on an outside loop may watch fd()'s timer */
-    if (st->efd >= 0) return st->efd;
-    if (!st->active && go_ok(st) && lmk_port_watch_open(st->hub->wk.fd, &st->efd, &st->tfd) == 0) {
-        st->tfd_at = st->tfd_fire = INT64_MIN;
-        lmk_sched_rearm(st);
-        return st->efd;
-    }
-    lmk_sched_active(st);
-    return st->hub->wk.fd;
 }
 
 /* What C holds on its clock moves by delta: the batch's due times and
@@ -567,7 +496,7 @@ int lmk_sched_clock(lmk_state *st, int virtual) {
         int64_t now = lmk_now(st), up = now - now % 1000000 + (now % 1000000 != 0 ? 1000000 : 0);
         if (up != now) (void)lmk_setnow(st->q, up - st->clock_off); /* the switch stands if this fails */
     }
-    watch_arm(st, virtual ? INT64_MAX : lmk_next_wake(st));
+    lmk_watch_arm(st, virtual ? INT64_MAX : lmk_next_wake(st));
     return LMK_OK;
 }
 
@@ -577,13 +506,6 @@ int lmk_sched_setnow(lmk_state *st, int64_t now) {
     flush(st);
     return lmk_setnow(st->q, now - st->clock_off);
 }
-
-/* The universe closes: fd()'s descriptors go. */
-void lmk_sched_unwatch(lmk_state *st) {
-    lmk_port_watch_close(st->efd, st->tfd);
-    st->efd = st->tfd = -1;
-}
-
 
 /* ---- signal records (signal.c) ----
  *

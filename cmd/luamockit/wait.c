@@ -9,7 +9,7 @@
  * at most LMK_COALESCE_NS to take a burst in one wake-up), so a loop of
  * wait() and process_events() never waits on a Go runtime timer. fd() on
  * Linux is an epoll descriptor that a timerfd makes readable at the same
- * time (sched.c).
+ * time (watch.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,7 +36,7 @@
  * spends the rest polling the clock (and the hub's flags): a sleeping thread
  * wakes late by the timer slack and the scheduler's (and a hypervisor's)
  * delays, a polling one as soon as it looks. The lead (lmk_spin_from,
- * sched.c, which fd()'s timer follows too) is 1 % of the sleep, at most
+ * watch.c, which fd()'s timer follows too) is 1 % of the sleep, at most
  * setspin()'s value. While a spin window is ahead, the thread's timer
  * slack is 1 ns (restored when wait returns; Linux only, port.h), so the
  * sleep before it ends on time. */
@@ -216,7 +216,7 @@ static int l_setspin(lua_State *L) {
  * pending, not only while wait() sleeps. */
 static int l_fd(lua_State *L) {
     lmk_state *st = lmk_getstate(L);
-    int fd = lmk_sched_fd(st);
+    int fd = lmk_watch_fd(st);
     lmk_wake_watch(&st->hub->wk);
     lua_pushinteger(L, fd);
     return 1;

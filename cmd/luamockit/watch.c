@@ -1,0 +1,96 @@
+/*
+ * watch.c: fd()'s kernel timer, and the spin lead that both ways of
+ * waiting share.
+ *
+ * On Linux fd() is an epoll descriptor over the hub's eventfd and a
+ * timerfd (port.c) that expires at the universe's next wake time
+ * (lmk_next_wake, sched.c), so that an outside loop wakes on time with no
+ * thread woken to make it so. A sleeping thread wakes late by the timer
+ * slack and the scheduler's (and a hypervisor's) delays: wait() (wait.c)
+ * sleeps until a spin lead before the wake time and polls the clock for
+ * the rest; fd()'s timer expires as early, and the outermost drain the
+ * outside loop then starts polls the rest (lmk_watch_ontime). This file
+ * and sched.c's arms (lmk_watch_arm, when an arm brings the next due time
+ * forward) set the timer; nothing here calls into Go but lmk_watch_fd's
+ * first call (sched.c's flush and, without a timerfd, lmk_sched_active).
+ */
+#include "lmk.h"
+
+/* How early a thread that is to wake at due (seen at now) stops sleeping
+ * and polls the clock instead: a sleeping thread wakes late by the timer
+ * slack and the scheduler's (and a hypervisor's) delays, a polling one as
+ * soon as it looks. The lead is 1/LMK_SPIN_DIV of the sleep, at most
+ * st->spin_ns (setspin(), default LMK_SPIN_DEFAULT_NS), and none below
+ * LMK_SPIN_MIN_NS: a wait of 20 ms spins at most 200 us (1 % of a core
+ * while it waits); timers under 2 ms away get none, nor does a wait with
+ * no timer armed. wait() sleeps until then (wait.c); fd()'s timer expires
+ * then, and the drain that follows polls the rest (lmk_watch_ontime).
+ * Returns when to stop sleeping. */
+#define LMK_SPIN_DIV 100
+#define LMK_SPIN_MIN_NS 20000
+
+int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due) {
+    int64_t lead;
+    if (due == INT64_MAX || st->spin_ns <= 0) return due;
+    lead = (due - now) / LMK_SPIN_DIV;
+    if (lead > st->spin_ns) lead = st->spin_ns;
+    return lead >= LMK_SPIN_MIN_NS ? due - lead : due;
+}
+
+/* Arms fd()'s timer (if any) for the wake time at (never while the clock
+ * is virtual: no kernel timer follows it): it expires a spin lead ahead
+ * (lmk_spin_from), so that the outside loop's own wake-up delay is spent
+ * before at, not after it. */
+void lmk_watch_arm(lmk_state *st, int64_t at) {
+    if (st->virtual) at = INT64_MAX;
+    if (st->tfd < 0 || st->active || at == st->tfd_at) return;
+    st->tfd_at = at;
+    st->tfd_fire = at == INT64_MAX ? at : lmk_spin_from(st, lmk_now(st), at);
+    lmk_port_watch_arm(st->tfd, st->tfd_fire);
+}
+
+/* Before an outermost drain: if fd()'s timer has expired ahead of the wake
+ * time it was armed for (lmk_watch_arm), the loop that watched it woke for
+ * that time: poll the clock up to it (a spin lead at most, as wait()
+ * does), so that the drain runs what falls due then instead of nothing. */
+void lmk_watch_ontime(lmk_state *st) {
+    int64_t now;
+    if (st->tfd < 0 || st->active || st->virtual || st->tfd_at == INT64_MAX) return;
+    now = lmk_now(st);
+    if (now < st->tfd_fire || now >= st->tfd_at) return;
+    while (lmk_now(st) < st->tfd_at) lmk_cpu_relax();
+}
+
+/* After a drain, and a stop, destroy or again() outside one (a drain's end
+ * does it for those inside): fd()'s timer expires when the universe's
+ * next expiration is due (what the batch holds first, or what Go holds
+ * first), coalesced as wait() wakes (lmk_next_wake). */
+void lmk_watch_rearm(lmk_state *st) {
+    if (st->tfd < 0 || st->active || st->depth > 0 || !lmk_go_ok(st)) return;
+    lmk_watch_arm(st, lmk_next_wake(st));
+}
+
+/* fd(): the descriptor an outside loop polls. On Linux an epoll instance
+ * over the hub's fd (producer items, what Go published) and a timerfd that
+ * expires at the next due time, a spin lead early (lmk_watch_rearm after
+ * each drain, stop and destroy; arms and starts bring it forward): Go
+ * stays passive and no thread wakes to make it readable. Elsewhere, or
+ * once setport() made Go active (sched.c's lmk_sched_active), the hub's
+ * fd. */
+int lmk_watch_fd(lmk_state *st) {
+    lmk_sched_sync(st); /* from now on an outside loop may watch fd()'s timer */
+    if (st->efd >= 0) return st->efd;
+    if (!st->active && lmk_go_ok(st) && lmk_port_watch_open(st->hub->wk.fd, &st->efd, &st->tfd) == 0) {
+        st->tfd_at = st->tfd_fire = INT64_MIN;
+        lmk_watch_rearm(st);
+        return st->efd;
+    }
+    lmk_sched_active(st);
+    return st->hub->wk.fd;
+}
+
+/* The universe closes: fd()'s descriptors go. */
+void lmk_watch_close(lmk_state *st) {
+    lmk_port_watch_close(st->efd, st->tfd);
+    st->efd = st->tfd = -1;
+}
