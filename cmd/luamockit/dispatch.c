@@ -356,15 +356,14 @@ static int after_error(lua_State *L, drain *d, int msgh_idx) {
 }
 
 /* The drain is over (or unwinding): the outermost one frees unregistered
- * producers, keeps the wake-up fd set while taken expirations are left
- * due (an error, or a max, ended it), clears it if nothing is pending,
- * and sets fd()'s timer to the next due time. */
-static void leave(lmk_state *st) {
+ * producers, keeps the wake-up fd set while taken expirations due by its
+ * bound are left (an error, or a max, ended it), clears it if nothing is
+ * pending, and sets fd()'s timer for the next wake-up (lmk_watch_settle):
+ * what fell due while it ran waits for that, coalesced. */
+static void leave(lmk_state *st, const drain *d) {
     if (--st->depth > 0) return;
     if (st->producers) lmk_producers_sweep(st);
-    lmk_watch_rearm(st);
-    if (st->hub) lmk_wake_hold(&st->hub->wk, lmk_took_due(st, lmk_now(st)) > 0);
-    if (st->hub) lmk_wake_quiesce(&st->hub->wk);
+    lmk_watch_settle(st, d->upto);
 }
 
 /* Runs what is due now, at most limit callbacks (< 0: no limit), on L;
@@ -397,7 +396,7 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
         lua_pushvalue(L, CBS);
         while (drain_loop(L, &d, base + 1, base, 1)) {
             if (!after_error(L, &d, base)) { /* the error is on top */
-                leave(st);
+                leave(st, &d);
                 lua_error(L);
             }
         }
@@ -414,12 +413,12 @@ static long dispatch(lua_State *L, lmk_state *st, long limit) {
                 break;
             }
             if (!after_error(L, &d, base)) { /* the error is on top */
-                leave(st);
+                leave(st, &d);
                 lua_error(L);
             }
         }
     }
-    leave(st);
+    leave(st, &d);
     lua_settop(L, base - 1);
     return d.ran;
 }

@@ -39,10 +39,11 @@
  *
  * Crossings into Go: one per stop, start and destroy of a timer Go knows;
  * arms are deferred (below) and cross together, one call for all made
- * since the last crossing (an arm crosses alone only while fd()'s timer is
- * watched outside a drain, or Go is active); one per drain that reaches
- * go_due; one per pending() (lmk_counts) and remaining() of a timer the
- * batch holds nothing of (lmk_due).
+ * since the last crossing (an arm crosses alone only while Go is active);
+ * one per drain that reaches go_due, or per wake-up that would end at
+ * go_due (take_ahead: that drain's take, made earlier); one per pending()
+ * (lmk_counts) and remaining() of a timer the batch holds nothing of
+ * (lmk_due).
  *
  * The contract of what a record caches (written only in this file):
  *
@@ -118,9 +119,10 @@
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
 
 /* Deferred arms. An arm made where nothing needs Go to know of it before
- * the Lua thread next asks Go anything (Go is passive, and no outside loop
- * watches fd()'s timer, or a drain is running, whose end sets that timer)
- * is kept in st->defer instead of crossing: flush sends all of them in
+ * the Lua thread next asks Go anything (Go is passive; outside a drain,
+ * an outside loop that watches fd()'s timer is woken at once instead,
+ * lmk_watch_soon, and its drain sends it) is kept in st->defer instead of
+ * crossing: flush sends all of them in
  * one call (lmk_arm_many), each armed from the instant it was asked for
  * and handed out as a call of its own would have been (queue.ArmAheadMany),
  * before anything else crosses: every crossing below flushes first, and
@@ -163,6 +165,7 @@ static int flush(lmk_state *st) {
         if (c->n > 0) took_in(st, c->n, 0, c->at + st->clock_off);
         if (due < st->tfd_at) lmk_watch_arm(st, due); /* fd()'s timer */
     }
+    if (st->soon && st->depth == 0) lmk_watch_settle(st, LMK_NO_DRAIN);
     return rc;
 }
 
@@ -191,6 +194,7 @@ static int take_back(lmk_state *st, lmk_rec *r) {
     uint64_t drop;
     if (!undefer(st, r, &drop)) return 0;
     if (drop != 0 && go_ok(st)) (void)lmk_destroy(st->q, drop);
+    if (st->ndefer == 0 && st->soon && st->depth == 0) lmk_watch_settle(st, LMK_NO_DRAIN);
     return 1;
 }
 
@@ -224,9 +228,14 @@ static int arm_cmd(lmk_state *st, lmk_rec *r, int64_t at, uint64_t drop) {
     c->id = 0;
     r->qid = 0;
     r->flags |= LMK_F_DEFER;
-    /* Go must know it now: an outside loop watches fd()'s timer (outside
-     * a drain, whose end sets it), or Go's clock goroutine publishes */
-    if (!st->active && (st->tfd < 0 || st->depth > 0)) return LMK_OK;
+    /* An outside loop that watches fd()'s timer (outside a drain, whose
+     * end sets it) wakes at once instead, and its drain sends this arm
+     * with the others of its burst (one crossing, one phase for all of
+     * them); Go's clock goroutine, once active, must know it now. */
+    if (!st->active) {
+        if (st->depth == 0) lmk_watch_soon(st);
+        return LMK_OK;
+    }
     rc = flush(st);
     return r->qid != 0 ? LMK_OK : rc != LMK_OK ? rc : LMK_ECLOSED;
 }
@@ -328,13 +337,13 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
  * order, into the batch after what is left of it (see the contract), and
  * what Go hands out ahead of its time with it. No call when the batch
  * holds everything due by upto already and Go has published nothing. */
-void lmk_sched_take(lmk_state *st, int64_t upto) {
+static void take(lmk_state *st, int64_t upto, int ahead) {
     lmk_took *t = &st->took;
     int merge = st->depth <= 1;
     if (!go_ok(st)) return;
     flush(st);
     if (merge) lmk_took_join(t, upto);
-    if (holds_due(st, upto)) return;
+    if (!ahead && holds_due(st, upto)) return;
     lmk_took_compact(t);
     for (;;) {
         int k = 0, room = t->cap - t->n;
@@ -350,6 +359,26 @@ void lmk_sched_take(lmk_state *st, int64_t upto) {
          * drain. */
         if (k < room || holds_due(st, upto) || lmk_took_reserve(st, t->cap < 16 ? 16 : 2 * t->cap) != 0) break;
     }
+}
+
+void lmk_sched_take(lmk_state *st, int64_t upto) { take(st, upto, 0); }
+
+/* The next wake-up would run the expiration Go holds first (at go): what
+ * else Go holds close behind it is Go's to know, and a wake-up that ends
+ * at go would leave it to wake-ups of their own (a burst's timers, armed a
+ * few microseconds apart, whose first expirations were handed out with
+ * their arms, are held by Go from their second on). So the take the drain
+ * at go would make is made now, once per go, outside a drain: what falls
+ * due in the window comes into the batch, where lmk_next_wake coalesces
+ * it. The same one crossing per window, earlier. Returns whether it took. */
+static int take_ahead(lmk_state *st, int64_t go) {
+    int64_t now;
+    if (st->depth > 0 || st->active || st->virtual || go == st->ahead_go || !go_ok(st)) return 0;
+    now = lmk_now(st);
+    if (go <= now || go - now > LMK_AHEAD_NS) return 0;
+    st->ahead_go = go;
+    take(st, now, 1);
+    return 1;
 }
 
 /* Whether one-off r is due at now: armed, and its expiration has fallen
@@ -397,11 +426,14 @@ static int64_t leeway(const lmk_rec *r) {
  * of the last of the expirations that follow it closely enough that none
  * of them runs later than its leeway allows (timers armed in a burst then
  * take one wake-up). Never earlier than the next due time: nothing runs
- * early. What Go holds (go_due) gets the smallest leeway. */
-int64_t lmk_next_wake(lmk_state *st) {
+ * early. What Go holds is known by its first due time (go_due) alone: if
+ * that falls within the wake-up, Go is asked for what follows it first
+ * (take_ahead), else it gets the smallest leeway. */
+static int64_t wake_of(lmk_state *st, int *go_in) {
     const lmk_took *t = &st->took;
     int64_t due = lmk_next_due(st), end = INT64_MAX, go, wake;
     int i;
+    *go_in = 0;
     if (due == 0 || due == INT64_MAX) return due;
     wake = due;
     go = lmk_hub_go_due(st->hub);
@@ -414,7 +446,17 @@ int64_t lmk_next_wake(lmk_state *st) {
         e = d + leeway((const lmk_rec *)t->v[i].tag);
         if (e < end) end = e;
     }
-    if (go <= end && go > wake) wake = go;
+    if (go <= end) {
+        *go_in = 1;
+        if (go > wake) wake = go;
+    }
+    return wake;
+}
+
+int64_t lmk_next_wake(lmk_state *st) {
+    int go_in;
+    int64_t wake = wake_of(st, &go_in);
+    if (go_in && take_ahead(st, lmk_hub_go_due(st->hub))) wake = wake_of(st, &go_in);
     return wake;
 }
 

@@ -49,6 +49,36 @@ void lmk_watch_arm(lmk_state *st, int64_t at) {
     lmk_port_watch_arm(st->tfd, st->tfd_fire);
 }
 
+/* An arm deferred outside a drain while an outside loop watches fd()'s
+ * timer (sched.c): fd() turns readable at once (the hub's fd held set, as
+ * wakeonidle does), so that the loop's next drain sends it to Go, with
+ * the rest of its burst, and sets the timer for what is due. Not through
+ * the timerfd: setting one to a time already past costs 20-40 us here,
+ * the eventfd 1. */
+void lmk_watch_soon(lmk_state *st) {
+    if (st->soon || st->tfd < 0 || st->active || st->virtual || st->hub == NULL) return;
+    st->soon = 1;
+    lmk_wake_hold(&st->hub->wk, 1);
+}
+
+/* The end of an outermost drain (upto: its bound), or outside one
+ * (LMK_NO_DRAIN) the deferred arms that made fd() readable
+ * (lmk_watch_soon) are gone (sent, or stopped): fd()'s timer is set for
+ * the next wake-up (lmk_next_wake: what fell due while the drain ran is
+ * coalesced with what follows it; the timer is readable at once if that
+ * has come), and the hub's fd stays set only while taken expirations due
+ * by the drain's bound are left (an error, or a max, ended it), for
+ * wakeonidle's count fallen to 0 (outside a drain: no drain has seen it),
+ * or while anything else is pending. */
+void lmk_watch_settle(lmk_state *st, int64_t upto) {
+    int hold = upto != LMK_NO_DRAIN ? lmk_took_due(st, upto) > 0 : st->idle_wake && st->alive == 0;
+    st->soon = 0;
+    lmk_watch_rearm(st);
+    if (st->hub == NULL) return;
+    lmk_wake_hold(&st->hub->wk, hold);
+    lmk_wake_quiesce(&st->hub->wk);
+}
+
 /* Before an outermost drain: if fd()'s timer has expired ahead of the wake
  * time it was armed for (lmk_watch_arm), the loop that watched it woke for
  * that time: poll the clock up to it (a spin lead at most, as wait()

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"testing"
@@ -307,13 +308,15 @@ func TestPassiveClockGoroutineSleeps(t *testing.T) {
 	}
 }
 
-// ArmAheadMany arms as one ArmAhead call per arm would, with the bound the
-// shim computes for each (its At plus the window, below the first
-// expiration the queue holds): the same IDs, first due times and records
-// handed out, in the same places, and the same schedules afterwards (what
-// later takes hand out). Random arms of one-offs and interval timers at
-// random past instants, behind a random amount of held work.
-func TestArmAheadManyIsArmAheadInTurn(t *testing.T) {
+// ArmAheadMany arms as ArmAt would, each arm from its At (the same IDs
+// and first due times as a twin queue armed with one ArmAt call each), and
+// what it hands out is grouped by arm in call order, in due order behind
+// from, one record per expiration, each within its arm's window. Nothing is lost
+// or doubled: what it handed out plus what later takes bring is, per
+// timer, every expiration the twin's takes bring, one by one. Random arms
+// of one-offs and interval timers at random past instants, behind a
+// random amount of held work.
+func TestArmAheadManyHandsOutInOrder(t *testing.T) {
 	const ahead = 128_000
 	handed, armed, skipped := 0, 0, 0
 	for seed := uint64(1); seed <= 300; seed++ {
@@ -333,18 +336,21 @@ func TestArmAheadManyIsArmAheadInTurn(t *testing.T) {
 		}
 		qa, ca := mk()
 		qb, cb := mk()
+		period := map[ID]int64{}
 		// some timers armed before, held by the queue
 		for range rint(4) {
 			d, p := time.Duration(1+rint(300_000)), time.Duration(0)
 			if rint(2) == 0 {
 				p = d
 			}
-			if _, err := qa.Arm(d, p, 1); err != nil {
+			ida, err := qa.Arm(d, p, 1)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := qb.Arm(d, p, 1); err != nil {
 				t.Fatal(err)
 			}
+			period[ida] = int64(p)
 		}
 		ca.Advance(time.Duration(rint(50_000)))
 		cb.Advance(time.Duration(ca.Now() - cb.Now()))
@@ -365,72 +371,80 @@ func TestArmAheadManyIsArmAheadInTurn(t *testing.T) {
 			}
 			arms[i] = Arming{At: now - int64(rint(20_000)), Delay: d, Period: p, Tag: uintptr(100 + i)}
 		}
-		// one call each, as the shim did
-		bufA := make([]Expiration, 64+rint(400))
-		usedA, fromA := 0, from
 		want := make([]Arming, len(arms))
 		for i, a := range arms {
-			qa.mu.Lock()
-			held := qa.run.nextDue()
-			qa.mu.Unlock()
-			until := a.At + ahead
-			if held <= until {
-				until = held - 1
-			}
-			id, first, n, _, err := qa.ArmAhead(a.At, a.Delay, a.Period, a.Tag, fromA, until, bufA[usedA:])
+			id, err := qa.ArmAt(a.At, a.Delay, a.Period, a.Tag)
 			if err != nil {
 				t.Fatal(err)
 			}
+			first, _ := qa.Due(id)
 			want[i] = a
-			want[i].ID, want[i].First, want[i].N = id, first, n
-			if n > 0 {
-				fromA = bufA[usedA+n-1].Due
-			}
-			usedA += n
+			want[i].ID, want[i].First = id, first
+			period[id] = int64(a.Period)
 		}
-		bufB := make([]Expiration, len(bufA))
-		usedB, err := qb.ArmAheadMany(arms, from, ahead, bufB)
+		buf := make([]Expiration, 64+rint(400))
+		used, err := qb.ArmAheadMany(arms, from, ahead, buf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ticksOf(qa) != ticksA || ticksOf(qb) != ticksB {
 			// the clock goroutine looked once more (a Sync's poke it had
 			// not used yet) while one of the two armed: what it published
-			// then may differ between one call and one call each
+			// then may differ between the two
 			skipped++
 			qa.Close()
 			qb.Close()
 			continue
 		}
-		if usedB != usedA {
-			t.Fatalf("seed %d: %d records handed out, one call each: %d", seed, usedB, usedA)
-		}
-		handed, armed = handed+usedA, armed+len(arms)
-		for i := range arms {
-			if arms[i] != want[i] {
-				t.Fatalf("seed %d: arm %d: %+v, one call each: %+v", seed, i, arms[i], want[i])
+		j, last := 0, from
+		for i, a := range arms {
+			w := want[i]
+			w.N = a.N
+			if a != w {
+				t.Fatalf("seed %d: arm %d: %+v, armed with ArmAt: %+v", seed, i, a, w)
+			}
+			if a.N > AheadPerTimer {
+				t.Fatalf("seed %d: arm %d handed out %d records", seed, i, a.N)
+			}
+			for k := 0; k < a.N; k, j = k+1, j+1 {
+				e := buf[j]
+				if e.ID != a.ID || e.Tag != a.Tag || e.Count != 1 || e.Due < last || e.Due > a.At+ahead {
+					t.Fatalf("seed %d: record %d of arm %d: %+v (behind %d, window to %d)", seed, k, i, e, last, a.At+ahead)
+				}
+				last = e.Due
 			}
 		}
-		for i := 0; i < usedA; i++ {
-			if bufA[i] != bufB[i] {
-				t.Fatalf("seed %d: record %d: %+v, one call each: %+v", seed, i, bufB[i], bufA[i])
-			}
+		if j != used {
+			t.Fatalf("seed %d: %d records handed out, the arms count %d", seed, used, j)
 		}
-		// the schedules go on alike
-		for step := 0; step < 20; step++ {
-			ca.Advance(50_000)
-			cb.Advance(50_000)
-			na, _ := qa.TakeAhead(ca.Now(), ca.Now()+ahead, bufA)
-			nb, _ := qb.TakeAhead(cb.Now(), cb.Now()+ahead, bufB)
-			if na != nb {
-				t.Fatalf("seed %d: take %d: %d records, one call each: %d", seed, step, nb, na)
-			}
-			for i := 0; i < na; i++ {
-				if bufA[i] != bufB[i] {
-					t.Fatalf("seed %d: take %d, record %d: %+v, one call each: %+v", seed, step, i, bufB[i], bufA[i])
+		// what each timer runs, one entry per expiration
+		runs := func(m map[ID][]int64, recs []Expiration) {
+			for _, e := range recs {
+				for c := int64(0); c < e.Count; c++ {
+					m[e.ID] = append(m[e.ID], e.Due+c*period[e.ID])
 				}
 			}
 		}
+		gotA, gotB := map[ID][]int64{}, map[ID][]int64{}
+		runs(gotB, buf[:used])
+		big := make([]Expiration, 4096)
+		for step := 0; step < 20; step++ {
+			ca.Advance(50_000)
+			cb.Advance(50_000)
+			na, _ := qa.TakeAhead(ca.Now(), ca.Now(), big)
+			runs(gotA, big[:na])
+			nb, _ := qb.TakeAhead(cb.Now(), cb.Now(), big)
+			runs(gotB, big[:nb])
+		}
+		for id, a := range gotA {
+			if b := gotB[id]; fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Fatalf("seed %d: timer %v ran at %v, armed with ArmAt: %v", seed, id, b, a)
+			}
+		}
+		if len(gotA) != len(gotB) {
+			t.Fatalf("seed %d: %d timers ran, armed with ArmAt: %d", seed, len(gotB), len(gotA))
+		}
+		handed, armed = handed+used, armed+len(arms)
 		qa.Close()
 		qb.Close()
 	}
@@ -441,6 +455,36 @@ func TestArmAheadManyIsArmAheadInTurn(t *testing.T) {
 		t.Fatalf("%d records handed out for %d arms: the arms did not exercise the hand-out", handed, armed)
 	}
 	t.Logf("%d arms, %d records handed out with them (%d seeds skipped)", armed, handed, skipped)
+}
+
+// Interval timers of one period armed in a burst, in one call, each hand
+// out their first expiration behind the one before: none hands out a
+// window of its own that the next could not land behind (the consumer
+// then holds the burst's expirations together and wakes once for them).
+func TestArmAheadManyBurst(t *testing.T) {
+	c := NewManualClock(1_000_000)
+	q := NewClock(nil, c)
+	defer q.Close()
+	q.SetPassive(true)
+	q.Sync()
+	const period = 1_000_000
+	arms := make([]Arming, 8)
+	for i := range arms {
+		arms[i] = Arming{At: c.Now() - int64(8-i)*1000, Delay: period, Period: period, Tag: uintptr(i + 1)}
+	}
+	buf := make([]Expiration, 64)
+	used, err := q.ArmAheadMany(arms, math.MinInt64, 128*period, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != len(arms) {
+		t.Fatalf("handed out %d records for a burst of %d: %+v", used, len(arms), buf[:used])
+	}
+	for i, a := range arms {
+		if a.N != 1 || buf[i].ID != a.ID || buf[i].Due != a.At+period {
+			t.Fatalf("arm %d: %+v, record %+v", i, a, buf[i])
+		}
+	}
 }
 
 func ticksOf(q *Queue) uint64 {

@@ -14,6 +14,9 @@ type ID uint64
 
 func makeID(slot int32, gen uint32) ID { return ID(uint64(gen)<<32 | uint64(uint32(slot))) }
 
+// index is the slot id names (valid while its generation matches).
+func (id ID) index() int32 { return int32(uint32(id)) }
+
 // Expiration is what a consumer takes from the queue: Count expirations of
 // timer ID, the first due at Due and the others after it (an interval
 // timer taken late: all of those due, back to back), Tag as given to Arm.
@@ -27,7 +30,7 @@ type Expiration struct {
 
 // slot finds the run timer named id. q.mu must be held.
 func (q *Queue) slot(id ID) (int32, bool) {
-	s := int32(uint32(id))
+	s := id.index()
 	if q.closed || s < 0 || s >= q.run.t.n {
 		return 0, false
 	}
@@ -88,8 +91,20 @@ func (q *Queue) armAhead(at int64, delay, period time.Duration, tag uintptr, fro
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}
-	first, next = q.run.t.at(s).due, math.MaxInt64
-	if first < from {
+	first = q.run.t.at(s).due
+	n, next = q.handOut(id, from, until, buf)
+	return id, first, n, next, nil
+}
+
+// handOut hands out what timer id (just armed, held) has due by until
+// into buf, at most AheadPerTimer and len(buf) records, if its first
+// expiration falls due at or after from (see ArmAhead). It returns how
+// many records it wrote and when its first expiration not handed out is
+// due (math.MaxInt64: none, a one-off handed out). q.mu held.
+func (q *Queue) handOut(id ID, from, until int64, buf []Expiration) (n int, next int64) {
+	s := id.index()
+	next = math.MaxInt64
+	if q.run.t.at(s).due < from {
 		until = math.MinInt64
 	}
 	for {
@@ -107,7 +122,7 @@ func (q *Queue) armAhead(at int64, delay, period time.Duration, tag uintptr, fro
 			break
 		}
 	}
-	return id, first, n, next, nil
+	return n, next
 }
 
 // Arming is one timer to arm in an ArmAheadMany call: At, Delay, Period
@@ -126,45 +141,61 @@ type Arming struct {
 	N             int
 }
 
-// ArmAheadMany arms each of arms in order, under one lock, as one
-// ArmAhead call each would, for a consumer that sends the arms it made
-// since its last call in one go: each is armed from its own At (the
-// schedule of the moment it was asked for), and what it has due within
-// ahead of its At, before the first expiration the queue holds of the
-// timers armed before it, is handed out into buf behind what the
-// consumer holds (from, then behind what the arms before it handed out);
-// with ahead <= 0, or on an active queue, nothing is handed out.
-// It returns how many records it wrote in all. On an error the arms
-// before the failing one stand (their ID is set) and the rest are not
-// made.
+// ArmAheadMany arms each of arms in order, under one lock, for a
+// consumer that sends the arms it made since its last call in one go:
+// each is armed from its own At (the schedule of the moment it was asked
+// for), as ArmAt would; then, in the same order, each hands out what
+// ArmAhead would have: what it has due within ahead of its At, before
+// the first expiration the queue holds of the timers armed before it, into
+// buf behind what the consumer holds (from, then behind what the arms
+// before it handed out), but no further than the next arm's first
+// expiration when that one falls due at or after its own. So timers armed
+// in a burst (one delay, in due order) each hand out their first
+// expiration behind the one before, not the first a whole window that the
+// others could not land behind: the consumer holds the burst's
+// expirations together and wakes once for them. With ahead <= 0, or on
+// an active queue, nothing is handed out. It returns how many records it
+// wrote in all. On an error the arms before the failing one stand (their
+// ID is set, and they hand out as above) and the rest are not made.
 func (q *Queue) ArmAheadMany(arms []Arming, from, ahead int64, buf []Expiration) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	used := 0
 	defer q.update()
 	for i := range arms {
-		a := &arms[i]
-		if a.Drop != 0 {
-			_ = q.disarmLocked(a.Drop, true)
+		if arms[i].Drop != 0 {
+			_ = q.disarmLocked(arms[i].Drop, true)
 		}
+	}
+	held := q.run.nextDue() // of the timers armed before this call
+	var err error
+	made := len(arms)
+	for i := range arms {
+		a := &arms[i]
+		if a.ID, _, err = q.arm(a.At, a.Delay, a.Period, a.Tag); err != nil {
+			made = i
+			break
+		}
+		a.First, a.N = q.run.t.at(a.ID.index()).due, 0
+	}
+	used := 0
+	for i := range arms[:made] {
+		a := &arms[i]
 		until := int64(math.MinInt64)
 		if q.passive && ahead > 0 {
-			until = a.At + ahead
-			if held := q.run.nextDue(); held <= until {
-				until = held - 1
+			until = min(a.At+ahead, held-1)
+			if i+1 < made && arms[i+1].First >= a.First {
+				until = min(until, arms[i+1].First) // the next one lands behind
 			}
 		}
-		id, first, n, _, err := q.armAhead(a.At, a.Delay, a.Period, a.Tag, from, until, buf[used:])
-		if err != nil {
-			return used, err
+		var next int64
+		a.N, next = q.handOut(a.ID, from, until, buf[used:])
+		held = min(held, next)
+		if a.N > 0 {
+			from = buf[used+a.N-1].Due
 		}
-		a.ID, a.First, a.N = id, first, n
-		if n > 0 {
-			from = buf[used+n-1].Due
-		}
-		used += n
+		used += a.N
 	}
-	return used, nil
+	return used, err
 }
 
 // arm makes a timer (see ArmAt) and returns its id and slot. q.mu must be
