@@ -290,6 +290,7 @@ void lmk_watch_soon(lmk_state *st);
 #define LMK_NO_DRAIN INT64_MIN
 void lmk_watch_settle(lmk_state *st, int64_t upto);
 void lmk_watch_rearm(lmk_state *st);
+void lmk_watch_drop(lmk_state *st);
 void lmk_watch_ontime(lmk_state *st);
 int lmk_watch_fd(lmk_state *st);
 void lmk_watch_close(lmk_state *st);

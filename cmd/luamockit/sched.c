@@ -246,7 +246,7 @@ int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) { return arm_cmd(st, r,
 void lmk_sched_stop(lmk_state *st, lmk_rec *r) {
     lmk_took_drop(st, r); /* a deferred one-off may hold entries of its earlier arm (start) */
     if (!take_back(st, r) && r->qid != 0 && go_ok(st) && lmk_stop(st->q, r->qid) == LMK_ENOTFOUND) r->qid = 0;
-    lmk_watch_rearm(st); /* fd()'s timer may have been r's */
+    lmk_watch_drop(st); /* fd()'s timer may have been r's */
 }
 
 /* Forgets r's timer in Go, and its expirations not yet run. */
@@ -254,7 +254,7 @@ void lmk_sched_destroy(lmk_state *st, lmk_rec *r) {
     lmk_took_drop(st, r);
     if (!take_back(st, r) && r->qid != 0 && go_ok(st)) (void)lmk_destroy(st->q, r->qid);
     r->qid = 0;
-    lmk_watch_rearm(st); /* fd()'s timer may have been r's */
+    lmk_watch_drop(st); /* fd()'s timer may have been r's */
 }
 
 /* (Re)arms r from at (as lmk_sched_arm), with its interval (a one-off: delay) set to r->ms
@@ -278,7 +278,7 @@ int lmk_sched_start(lmk_state *st, lmk_rec *r, int reset, int64_t at, int drop) 
         lmk_took_drop(st, r);
         if (!undefer(st, r, &old)) old = r->qid;
         rc = arm_cmd(st, r, at, old);
-        lmk_watch_rearm(st); /* fd()'s timer may have been its old due */
+        lmk_watch_drop(st); /* fd()'s timer may have been its old due */
         return rc;
     }
     /* a timer Go holds none of and has not been sent (a one-off that ran,

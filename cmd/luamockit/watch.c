@@ -12,7 +12,8 @@
  * outside loop then starts polls the rest (lmk_watch_ontime). This file
  * and sched.c's arms (lmk_watch_arm, when an arm brings the next due time
  * forward) set the timer; nothing here calls into Go but lmk_watch_fd's
- * first call (sched.c's flush and, without a timerfd, lmk_sched_active).
+ * first call (sched.c's flush and, without a timerfd, lmk_sched_active)
+ * and the take ahead lmk_next_wake may make (once per window, sched.c).
  */
 #include "lmk.h"
 
@@ -91,13 +92,24 @@ void lmk_watch_ontime(lmk_state *st) {
     while (lmk_now(st) < st->tfd_at) lmk_cpu_relax();
 }
 
-/* After a drain, and a stop, destroy or again() outside one (a drain's end
- * does it for those inside): fd()'s timer expires when the universe's
- * next expiration is due (what the batch holds first, or what Go holds
- * first), coalesced as wait() wakes (lmk_next_wake). */
+/* After a drain (and outside one, once deferred arms are sent): fd()'s
+ * timer expires when the universe's next expiration is due (what the
+ * batch holds first, or what Go holds first), coalesced as wait() wakes
+ * (lmk_next_wake). */
 void lmk_watch_rearm(lmk_state *st) {
     if (st->tfd < 0 || st->active || st->depth > 0 || !lmk_go_ok(st)) return;
     lmk_watch_arm(st, lmk_next_wake(st));
+}
+
+/* After a stop or destroy outside a drain (a drain's end does it for those
+ * inside): if fd()'s timer has expired (it is readable, and may have been
+ * set for that timer), it is set for the next wake-up; if it has not, it
+ * stays, and an outside loop may wake once at its time to find nothing
+ * (process_events() returns 0 and sets it anew). So destroying many timers
+ * costs no system call, nor a take, per timer. */
+void lmk_watch_drop(lmk_state *st) {
+    if (st->tfd < 0 || st->active || st->depth > 0 || !lmk_go_ok(st)) return;
+    if (lmk_now(st) >= st->tfd_fire) lmk_watch_arm(st, lmk_next_wake(st));
 }
 
 /* fd(): the descriptor an outside loop polls. On Linux an epoll instance
