@@ -212,7 +212,6 @@ typedef struct lmk_state {
     int efd, tfd;        /* fd()'s epoll descriptor and its timerfd, or -1 (sched.c) */
     int64_t tfd_at;      /* the wake time tfd was last armed for (watch.c) */
     int64_t tfd_fire;    /* when tfd expires: tfd_at, or up to a spin lead before it */
-    int soon;            /* deferred arms hold the hub's fd set for the next drain (watch.c) */
     int64_t ahead_go;    /* the go_due lmk_next_wake last took ahead for (sched.c) */
     lmk_slab recs;       /* every timer's record */
     /* stats() */
@@ -286,8 +285,6 @@ static inline int lmk_go_ok(const lmk_state *st) { return st->q != 0 && !lmk_for
 /* watch.c: fd()'s kernel timer and the spin lead */
 int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due);
 void lmk_watch_arm(lmk_state *st, int64_t at);
-void lmk_watch_soon(lmk_state *st);
-#define LMK_NO_DRAIN INT64_MIN
 void lmk_watch_settle(lmk_state *st, int64_t upto);
 void lmk_watch_rearm(lmk_state *st);
 void lmk_watch_drop(lmk_state *st);
@@ -306,6 +303,7 @@ int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now);
 int64_t lmk_next_due(lmk_state *st);
 void lmk_sched_sync(lmk_state *st);
 int64_t lmk_next_wake(lmk_state *st);
+int64_t lmk_next_wake_quick(lmk_state *st);
 /* How late an expiration may run so that it shares a wake-up with others
  * (sched.c, lmk_next_wake): 1% of its timer's interval, at least
  * LMK_COALESCE_NS, at most LMK_COALESCE_MAX_NS. */

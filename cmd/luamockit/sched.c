@@ -39,7 +39,8 @@
  *
  * Crossings into Go: one per stop, start and destroy of a timer Go knows;
  * arms are deferred (below) and cross together, one call for all made
- * since the last crossing (an arm crosses alone only while Go is active);
+ * since the last crossing (an arm crosses alone only while fd()'s timer is
+ * watched outside a drain, or Go is active);
  * one per drain that reaches go_due, or per wake-up that would end at
  * go_due (take_ahead: that drain's take, made earlier); one per pending()
  * (lmk_counts) and remaining() of a timer the batch holds nothing of
@@ -99,6 +100,7 @@
  * runs out, what does not fit stays in Go for a later drain (go_due, or
  * the go flag, says so): nothing is lost.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,10 +121,9 @@
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
 
 /* Deferred arms. An arm made where nothing needs Go to know of it before
- * the Lua thread next asks Go anything (Go is passive; outside a drain,
- * an outside loop that watches fd()'s timer is woken at once instead,
- * lmk_watch_soon, and its drain sends it) is kept in st->defer instead of
- * crossing: flush sends all of them in
+ * the Lua thread next asks Go anything (Go is passive, and no outside loop
+ * watches fd()'s timer, or a drain is running, whose end sets that timer)
+ * is kept in st->defer instead of crossing: flush sends all of them in
  * one call (lmk_arm_many), each armed from the instant it was asked for
  * and handed out as a call of its own would have been (queue.ArmAheadMany),
  * before anything else crosses: every crossing below flushes first, and
@@ -165,7 +166,6 @@ static int flush(lmk_state *st) {
         if (c->n > 0) took_in(st, c->n, 0, c->at + st->clock_off);
         if (due < st->tfd_at) lmk_watch_arm(st, due); /* fd()'s timer */
     }
-    if (st->soon && st->depth == 0) lmk_watch_settle(st, LMK_NO_DRAIN);
     return rc;
 }
 
@@ -194,7 +194,6 @@ static int take_back(lmk_state *st, lmk_rec *r) {
     uint64_t drop;
     if (!undefer(st, r, &drop)) return 0;
     if (drop != 0 && go_ok(st)) (void)lmk_destroy(st->q, drop);
-    if (st->ndefer == 0 && st->soon && st->depth == 0) lmk_watch_settle(st, LMK_NO_DRAIN);
     return 1;
 }
 
@@ -228,14 +227,11 @@ static int arm_cmd(lmk_state *st, lmk_rec *r, int64_t at, uint64_t drop) {
     c->id = 0;
     r->qid = 0;
     r->flags |= LMK_F_DEFER;
-    /* An outside loop that watches fd()'s timer (outside a drain, whose
-     * end sets it) wakes at once instead, and its drain sends this arm
-     * with the others of its burst (one crossing, one phase for all of
-     * them); Go's clock goroutine, once active, must know it now. */
-    if (!st->active) {
-        if (st->depth == 0) lmk_watch_soon(st);
-        return LMK_OK;
-    }
+    /* Go must know it now: an outside loop watches fd()'s timer (outside
+     * a drain, whose end sets it: fd() is readable exactly while something
+     * is pending, so the timer must be set before the arm returns), or
+     * Go's clock goroutine publishes */
+    if (!st->active && (st->tfd < 0 || st->depth > 0)) return LMK_OK;
     rc = flush(st);
     return r->qid != 0 ? LMK_OK : rc != LMK_OK ? rc : LMK_ECLOSED;
 }
@@ -429,7 +425,7 @@ static int64_t leeway(const lmk_rec *r) {
  * early. What Go holds is known by its first due time (go_due) alone: if
  * that falls within the wake-up, Go is asked for what follows it first
  * (take_ahead), else it gets the smallest leeway. */
-static int64_t wake_of(lmk_state *st, int *go_in) {
+static int64_t wake_of(lmk_state *st, int *go_in, int most) {
     const lmk_took *t = &st->took;
     int64_t due = lmk_next_due(st), end = INT64_MAX, go, wake;
     int i;
@@ -438,13 +434,14 @@ static int64_t wake_of(lmk_state *st, int *go_in) {
     wake = due;
     go = lmk_hub_go_due(st->hub);
     if (go == due) end = go + LMK_COALESCE_NS;
-    for (i = t->head; i < t->n; i++) {
+    for (i = t->head; i < t->n && most > 0; i++) {
         int64_t d = t->v[i].due, e;
         if (!lmk_took_live(t, i)) continue;
         if (d > end) break; /* entries are in due order */
         if (d > wake) wake = d;
         e = d + leeway((const lmk_rec *)t->v[i].tag);
         if (e < end) end = e;
+        most--;
     }
     if (go <= end) {
         *go_in = 1;
@@ -455,9 +452,19 @@ static int64_t wake_of(lmk_state *st, int *go_in) {
 
 int64_t lmk_next_wake(lmk_state *st) {
     int go_in;
-    int64_t wake = wake_of(st, &go_in);
-    if (go_in && take_ahead(st, lmk_hub_go_due(st->hub))) wake = wake_of(st, &go_in);
+    int64_t wake = wake_of(st, &go_in, INT_MAX);
+    if (go_in && take_ahead(st, lmk_hub_go_due(st->hub))) wake = wake_of(st, &go_in, INT_MAX);
     return wake;
+}
+
+/* lmk_next_wake for a stop or destroy outside a drain, which may be one
+ * of many (a teardown): no take, and at most LMK_QUICK_SCAN entries looked
+ * at, so it costs the same whatever the batch holds (the wake-up it gives
+ * may come earlier than lmk_next_wake's; the drain then sets the next). */
+#define LMK_QUICK_SCAN 64
+int64_t lmk_next_wake_quick(lmk_state *st) {
+    int go_in;
+    return wake_of(st, &go_in, LMK_QUICK_SCAN);
 }
 
 /* Expirations due and not run: Go's and the batch's. */

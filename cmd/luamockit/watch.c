@@ -43,40 +43,29 @@ int64_t lmk_spin_from(const lmk_state *st, int64_t now, int64_t due) {
  * (lmk_spin_from), so that the outside loop's own wake-up delay is spent
  * before at, not after it. */
 void lmk_watch_arm(lmk_state *st, int64_t at) {
+    int64_t now, fire, was = st->tfd_fire;
     if (st->virtual) at = INT64_MAX;
     if (st->tfd < 0 || st->active || at == st->tfd_at) return;
+    now = lmk_now(st);
+    fire = at == INT64_MAX ? at : lmk_spin_from(st, now, at);
     st->tfd_at = at;
-    st->tfd_fire = at == INT64_MAX ? at : lmk_spin_from(st, lmk_now(st), at);
-    lmk_port_watch_arm(st->tfd, st->tfd_fire);
+    st->tfd_fire = fire;
+    /* expired, and to expire at once again: it stays readable as it is (a
+     * timerfd set to a time already past costs 20-40 us on these VMs) */
+    if (fire <= now && was != INT64_MIN && was <= now) return;
+    lmk_port_watch_arm(st->tfd, fire);
 }
 
-/* An arm deferred outside a drain while an outside loop watches fd()'s
- * timer (sched.c): fd() turns readable at once (the hub's fd held set, as
- * wakeonidle does), so that the loop's next drain sends it to Go, with
- * the rest of its burst, and sets the timer for what is due. Not through
- * the timerfd: setting one to a time already past costs 20-40 us here,
- * the eventfd 1. */
-void lmk_watch_soon(lmk_state *st) {
-    if (st->soon || st->tfd < 0 || st->active || st->virtual || st->hub == NULL) return;
-    st->soon = 1;
-    lmk_wake_hold(&st->hub->wk, 1);
-}
-
-/* The end of an outermost drain (upto: its bound), or outside one
- * (LMK_NO_DRAIN) the deferred arms that made fd() readable
- * (lmk_watch_soon) are gone (sent, or stopped): fd()'s timer is set for
- * the next wake-up (lmk_next_wake: what fell due while the drain ran is
- * coalesced with what follows it; the timer is readable at once if that
- * has come), and the hub's fd stays set only while taken expirations due
- * by the drain's bound are left (an error, or a max, ended it), for
- * wakeonidle's count fallen to 0 (outside a drain: no drain has seen it),
- * or while anything else is pending. */
+/* The end of an outermost drain (upto: its bound): fd()'s timer is set
+ * for the next wake-up (lmk_next_wake: what fell due while the drain ran
+ * is coalesced with what follows it; the timer is readable at once if
+ * that has come), and the hub's fd stays set only while taken expirations
+ * due by the drain's bound are left (an error, or a max, ended it), or
+ * while anything else is pending. */
 void lmk_watch_settle(lmk_state *st, int64_t upto) {
-    int hold = upto != LMK_NO_DRAIN ? lmk_took_due(st, upto) > 0 : st->idle_wake && st->alive == 0;
-    st->soon = 0;
     lmk_watch_rearm(st);
     if (st->hub == NULL) return;
-    lmk_wake_hold(&st->hub->wk, hold);
+    lmk_wake_hold(&st->hub->wk, lmk_took_due(st, upto) > 0);
     lmk_wake_quiesce(&st->hub->wk);
 }
 
@@ -92,24 +81,22 @@ void lmk_watch_ontime(lmk_state *st) {
     while (lmk_now(st) < st->tfd_at) lmk_cpu_relax();
 }
 
-/* After a drain (and outside one, once deferred arms are sent): fd()'s
- * timer expires when the universe's next expiration is due (what the
- * batch holds first, or what Go holds first), coalesced as wait() wakes
- * (lmk_next_wake). */
+/* After a drain: fd()'s timer expires when the universe's next expiration
+ * is due (what the batch holds first, or what Go holds first), coalesced
+ * as wait() wakes (lmk_next_wake). */
 void lmk_watch_rearm(lmk_state *st) {
     if (st->tfd < 0 || st->active || st->depth > 0 || !lmk_go_ok(st)) return;
     lmk_watch_arm(st, lmk_next_wake(st));
 }
 
-/* After a stop or destroy outside a drain (a drain's end does it for those
- * inside): if fd()'s timer has expired (it is readable, and may have been
- * set for that timer), it is set for the next wake-up; if it has not, it
- * stays, and an outside loop may wake once at its time to find nothing
- * (process_events() returns 0 and sets it anew). So destroying many timers
- * costs no system call, nor a take, per timer. */
+/* After a stop, destroy or again() outside a drain (a drain's end does it
+ * for those inside): fd()'s timer is set for the next wake-up, as after a
+ * drain but with no take and a bounded look at the batch
+ * (lmk_next_wake_quick): destroying many timers costs one system call
+ * each at most, whatever the batch holds. */
 void lmk_watch_drop(lmk_state *st) {
     if (st->tfd < 0 || st->active || st->depth > 0 || !lmk_go_ok(st)) return;
-    if (lmk_now(st) >= st->tfd_fire) lmk_watch_arm(st, lmk_next_wake(st));
+    lmk_watch_arm(st, lmk_next_wake_quick(st));
 }
 
 /* fd(): the descriptor an outside loop polls. On Linux an epoll instance
