@@ -291,7 +291,11 @@ func TestPassiveClockGoroutineSleeps(t *testing.T) {
 	q := NewClock(nil, c)
 	defer q.Close()
 	q.SetPassive(true)
-	q.Sync() // its first look, which every clock goroutine makes
+	// its first look, which every clock goroutine makes; and once more: a
+	// Sync made before the goroutine first slept leaves its poke unused,
+	// and the goroutine would look again at any time (then after Advance)
+	q.Sync()
+	q.Sync()
 	if _, err := q.Arm(time.Millisecond, time.Millisecond, 1); err != nil {
 		t.Fatal(err)
 	}

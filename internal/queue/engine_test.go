@@ -413,8 +413,8 @@ func FuzzEngine(f *testing.F) {
 }
 
 func TestSchedSize(t *testing.T) {
-	if n := unsafe.Sizeof(sched{}); n != 104 {
-		t.Errorf("sched is %d bytes, want 104", n)
+	if n := unsafe.Sizeof(sched{}); n != 88 {
+		t.Errorf("sched is %d bytes, want 88", n)
 	}
 }
 

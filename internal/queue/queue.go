@@ -60,7 +60,7 @@ type Queue struct {
 	// in (due, id) order; a timer has at most one record there, which
 	// counts all of its published expirations (Count 0: withdrawn).
 	// Positions are absolute: ready[i] is at rbase+i.
-	ready  []Expiration
+	ready  []readyRec
 	rhead  int
 	rbase  uint32
 	nready int   // live records
@@ -200,6 +200,15 @@ func (q *Queue) firstBy(limit int64) (int32, *sched, bool) {
 	return s, t, t.key() <= limit
 }
 
+// readyRec is a published record and what it counts: bl expirations of
+// its timer's backlog due at Due, then the rest of them every period from
+// first (its main part). It lives only while published, so the timer's
+// schedule (sched) does not carry these two words.
+type readyRec struct {
+	Expiration
+	bl, first int64
+}
+
 // publish adds n expirations of run timer s, the first due at first, to
 // its record: bl of its backlog, then the rest of its main part from
 // mainFirst. q.mu must be held.
@@ -208,17 +217,16 @@ func (q *Queue) publish(s int32, first, n, bl, mainFirst int64) {
 	q.readyN += n
 	if t.flags&fReady != 0 {
 		r := &q.ready[int(t.rpos-q.rbase)]
-		if r.Count == t.pubBl && n > bl {
-			t.pubFirst = mainFirst
+		if r.Count == r.bl && n > bl {
+			r.first = mainFirst
 		}
-		t.pubBl = addSat(t.pubBl, bl)
+		r.bl = addSat(r.bl, bl)
 		r.Count = addSat(r.Count, n)
 		return
 	}
-	t.pubBl, t.pubFirst = bl, mainFirst
 	t.flags |= fReady
 	t.rpos = q.rbase + uint32(len(q.ready))
-	q.ready = append(q.ready, Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n, Seq: t.id})
+	q.ready = append(q.ready, readyRec{Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n, Seq: t.id}, bl, mainFirst})
 	q.nready++
 }
 

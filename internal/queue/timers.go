@@ -289,7 +289,8 @@ func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, in
 			taken = q.ready[int(t.rpos-q.rbase)].Count
 			q.withdraw(s)
 		} else {
-			t.pubBl = q.ready[int(t.rpos-q.rbase)].Count
+			r := &q.ready[int(t.rpos-q.rbase)]
+			r.bl = r.Count
 		}
 	}
 	if q.run.held(s) {
@@ -409,7 +410,7 @@ func (q *Queue) take(buf []Expiration, upto int64) int {
 			buf[j] = buf[j-1]
 			j--
 		}
-		buf[j] = r
+		buf[j] = r.Expiration
 		n++
 	}
 	for q.rhead < len(q.ready) && q.ready[q.rhead].Count == 0 {
@@ -437,13 +438,13 @@ func (q *Queue) take(buf []Expiration, upto int64) int {
 func (q *Queue) trim(s int32, at int64) {
 	t := q.run.t.at(s)
 	r := &q.ready[int(t.rpos-q.rbase)]
-	main := r.Count - t.pubBl
-	if main <= 0 || t.pubFirst+(main-1)*t.period <= at {
+	main := r.Count - r.bl
+	if main <= 0 || r.first+(main-1)*t.period <= at {
 		return
 	}
 	keep := int64(0)
-	if t.pubFirst <= at {
-		keep = (at-t.pubFirst)/t.period + 1
+	if r.first <= at {
+		keep = (at-r.first)/t.period + 1
 	}
 	r.Count -= main - keep
 	q.readyN -= main - keep
@@ -457,15 +458,15 @@ func (q *Queue) trim(s int32, at int64) {
 // cut takes back from record r of run timer s the expirations of its main
 // part due after upto: they return to the timer's schedule, due as
 // before. It returns how many. q.mu must be held.
-func (q *Queue) cut(s int32, r *Expiration, upto int64) int64 {
+func (q *Queue) cut(s int32, r *readyRec, upto int64) int64 {
 	t := q.run.t.at(s)
-	main := r.Count - t.pubBl
-	if main <= 0 || t.pubFirst+(main-1)*t.period <= upto {
+	main := r.Count - r.bl
+	if main <= 0 || r.first+(main-1)*t.period <= upto {
 		return 0
 	}
 	keep := int64(0)
-	if t.pubFirst <= upto {
-		keep = (upto-t.pubFirst)/t.period + 1
+	if r.first <= upto {
+		keep = (upto-r.first)/t.period + 1
 	}
 	later := main - keep
 	r.Count -= later
