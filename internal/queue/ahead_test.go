@@ -287,15 +287,8 @@ func TestTakeAheadCallsPerExpiration(t *testing.T) {
 // A passive queue's clock goroutine does not wake for expirations; an
 // active one publishes them when they fall due.
 func TestPassiveClockGoroutineSleeps(t *testing.T) {
-	c := NewManualClock(0)
-	q := NewClock(nil, c)
+	q, c := newPassive(0)
 	defer q.Close()
-	q.SetPassive(true)
-	// its first look, which every clock goroutine makes; and once more: a
-	// Sync made before the goroutine first slept leaves its poke unused,
-	// and the goroutine would look again at any time (then after Advance)
-	q.Sync()
-	q.Sync()
 	if _, err := q.Arm(time.Millisecond, time.Millisecond, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -331,15 +324,8 @@ func TestArmAheadManyHandsOutInOrder(t *testing.T) {
 			rng ^= rng << 17
 			return int(rng % uint64(n))
 		}
-		mk := func() (*Queue, *ManualClock) {
-			c := NewManualClock(1_000_000)
-			q := NewClock(nil, c)
-			q.SetPassive(true)
-			q.Sync() // the clock goroutine's first look is behind us: it looks again only when poked
-			return q, c
-		}
-		qa, ca := mk()
-		qb, cb := mk()
+		qa, ca := newPassive(1_000_000)
+		qb, cb := newPassive(1_000_000)
 		period := map[ID]int64{}
 		// some timers armed before, held by the queue
 		for range rint(4) {
@@ -466,11 +452,8 @@ func TestArmAheadManyHandsOutInOrder(t *testing.T) {
 // window of its own that the next could not land behind (the consumer
 // then holds the burst's expirations together and wakes once for them).
 func TestArmAheadManyBurst(t *testing.T) {
-	c := NewManualClock(1_000_000)
-	q := NewClock(nil, c)
+	q, c := newPassive(1_000_000)
 	defer q.Close()
-	q.SetPassive(true)
-	q.Sync()
 	const period = 1_000_000
 	arms := make([]Arming, 8)
 	for i := range arms {

@@ -74,3 +74,17 @@ func checkNotifier(t testing.TB, q *Queue, n *flagNotifier) {
 		t.Fatalf("notifier got %d repeated transitions", n.bad)
 	}
 }
+
+// newPassive makes a passive queue on a manual clock at start whose clock
+// goroutine has made its first look and holds no poke: it looks again only
+// when poked. Two Syncs: one made before the goroutine first slept leaves
+// its poke unused, and the goroutine would then look once more at any time
+// (after a test's Advance, say, and publish what fell due).
+func newPassive(start int64) (*Queue, *ManualClock) {
+	c := NewManualClock(start)
+	q := NewClock(nil, c)
+	q.SetPassive(true)
+	q.Sync()
+	q.Sync()
+	return q, c
+}
