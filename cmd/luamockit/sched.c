@@ -403,9 +403,16 @@ int64_t lmk_sched_remaining(lmk_state *st, lmk_rec *r, int64_t now) {
 int64_t lmk_next_due(lmk_state *st) {
     int64_t first, go;
     flush(st);
+    /* go_due before the go flag, as holds_due reads them: Go sets the flag
+     * before it moves go_due past what it published, so a go_due read
+     * first that has moved past it comes with the flag seen set. Read the
+     * other way round, the flag could be seen unset and go_due moved: an
+     * expiration Go published (its clock goroutine, while active) would
+     * count as not due, and advance() stepped past it (a flake of
+     * vclock_spec's "merges producer items at the virtual now"). */
+    go = lmk_hub_go_due(st->hub);
     if (lmk_hub_go(st->hub)) return 0;
     first = lmk_took_first(&st->took);
-    go = lmk_hub_go_due(st->hub);
     return first < go ? first : go;
 }
 
