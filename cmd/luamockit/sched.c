@@ -40,11 +40,10 @@
  * Crossings into Go: one per stop, start and destroy of a timer Go knows;
  * arms are deferred (below) and cross together, one call for all made
  * since the last crossing (an arm crosses alone only while fd()'s timer is
- * watched outside a drain, or Go is active);
- * one per drain that reaches go_due, or per wake-up that would end at
- * go_due (take_ahead: that drain's take, made earlier); one per pending()
- * (lmk_counts) and remaining() of a timer the batch holds nothing of
- * (lmk_due).
+ * watched outside a drain, or Go is active); one per drain that reaches
+ * go_due, or per wake-up that would end at go_due (take_ahead: that
+ * drain's take, made earlier); one per pending() (lmk_counts) and
+ * remaining() of a timer the batch holds nothing of (lmk_due).
  *
  * The contract of what a record caches (written only in this file):
  *

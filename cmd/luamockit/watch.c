@@ -84,9 +84,14 @@ void lmk_watch_ontime(lmk_state *st) {
 /* After a drain: fd()'s timer expires when the universe's next expiration
  * is due (what the batch holds first, or what Go holds first), coalesced
  * as wait() wakes (lmk_next_wake). */
+/* Whether fd()'s timer is C's to set now: there is one, Go is passive,
+ * no drain runs (its end sets it), the universe is open and not forked. */
+static int settable(const lmk_state *st) {
+    return st->tfd >= 0 && !st->active && st->depth == 0 && lmk_go_ok(st);
+}
+
 void lmk_watch_rearm(lmk_state *st) {
-    if (st->tfd < 0 || st->active || st->depth > 0 || !lmk_go_ok(st)) return;
-    lmk_watch_arm(st, lmk_next_wake(st));
+    if (settable(st)) lmk_watch_arm(st, lmk_next_wake(st));
 }
 
 /* After a stop, destroy or again() outside a drain (a drain's end does it
@@ -95,8 +100,7 @@ void lmk_watch_rearm(lmk_state *st) {
  * (lmk_next_wake_quick): destroying many timers costs one system call
  * each at most, whatever the batch holds. */
 void lmk_watch_drop(lmk_state *st) {
-    if (st->tfd < 0 || st->active || st->depth > 0 || !lmk_go_ok(st)) return;
-    lmk_watch_arm(st, lmk_next_wake_quick(st));
+    if (settable(st)) lmk_watch_arm(st, lmk_next_wake_quick(st));
 }
 
 /* fd(): the descriptor an outside loop polls. On Linux an epoll instance
