@@ -28,7 +28,7 @@ func BenchmarkEngineArmExpire(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		s := e.top()
-		now = e.t.at(s).key()
+		now = e.keyOf(s)
 		if _, over := e.takeDue(s, now); !over {
 			b.Fatal("a one-off not over")
 		}
@@ -51,7 +51,7 @@ func BenchmarkEngineRequeue(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		s := e.top()
-		e.takeDue(s, e.t.at(s).key())
+		e.takeDue(s, e.keyOf(s))
 	}
 }
 

@@ -14,16 +14,17 @@
 // together with the timers that fit no list (a backlog, an expiration out
 // of order). Arming, expiring and re-queueing a timer of a common duration
 // cost O(1) plus O(log g) in the number of distinct durations, and O(log n)
-// at worst. Each schedule is a fixed-size record in a slab, named by its
-// slot and the slot's generation, so that a timer costs no map entry and
-// a stale name finds nothing. Empty lists are kept for reuse until there
-// are many of them.
+// at worst. Each schedule is a fixed-size record in a slab (56 bytes),
+// named by its slot and its arming (the low 32 bits of its arming order),
+// so that a timer costs no map entry and a stale name finds nothing.
+// Empty lists are kept for reuse until there are many of them.
 //
 // A schedule has a main part, whose expiration i is due at due + i*period
 // (a one-off has one, due after its delay), and after a restart of a timer
 // that had expirations due and not yet handed out, a backlog: that many
 // expirations counted in one record at the first one's due time, before
-// the main part's. A timer's key is its next expiration, the backlog's if
+// the main part's (rare, so kept in a side table, not in every schedule).
+// A timer's key is its next expiration, the backlog's if
 // it has one; timers are ordered by (key, id), and a timer's due
 // expirations are handed out back to back, counted together.
 //

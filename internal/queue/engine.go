@@ -15,10 +15,11 @@ import "math"
 // A schedule has a main part: expiration i is due at due + i*period, and
 // left of them remain (-1: no end; a one-off has 1, and its period is its
 // delay). After a restart that left expirations due and not run, it may
-// also have a backlog: blLeft expirations, one counted record due at
-// blDue, before any of the main part's. A schedule's key is its next
-// expiration (the backlog's, if any); the engine orders schedules by
-// (key, id).
+// also have a backlog: left expirations, one counted record due at due,
+// before any of the main part's. Backlogs are rare, so they live in a side
+// table (e.bl, flagged by sched.hasBL), not in every schedule. A
+// schedule's key is its next expiration (the backlog's, if any); the
+// engine orders schedules by (key, id).
 //
 // Schedules live in a slab (e.t) and are named by their slot. The engine
 // has no lock: one goroutine at a time uses it (the Queue's, under its
@@ -32,27 +33,32 @@ type engine struct {
 	groups []group
 	gfree  []int32 // reusable entries of groups
 	gmap   map[gkey]int32
+	bl     map[int32]backlog // the backlogs, by slot
 	last   int32 // the group of the last insert, -1
 	nempty int   // groups alive and empty
 	cursor int32 // the schedule whose expirations are being run, -1
 	n      int   // schedules held (in the heap or a list)
 }
 
-// sched is one timer's schedule and its place in the engine: 88 bytes.
+// sched is one timer's schedule and its place in the engine: 56 bytes
+// (a million one-offs: 56 MB; TestSchedSize).
 type sched struct {
-	due, period, left int64 // the main part
-	blDue, blLeft     int64 // the backlog
-	id                uint64
-	tag               uintptr // the owner's; the engine only keeps it
-	prev, next        int32   // in its group's list; next links free slots
-	at                int32   // >= 0: heap index (on its own); <= -2: group -2-at; -1: not held
-	gen               uint32  // bumped at release: stale names find nothing
-	rpos              uint32  // the Queue's: its record's position (flag fReady)
-	flags             uint32  // the Queue's
-	// The Queue's: the TakeAhead call that last handed out expirations
-	// of it ahead of their time, and how many that call did.
-	mark, nahead uint32
+	due, period int64 // the main part
+	id          uint64 // its arming order (the Queue's seq); 0 while the slot is free
+	tag         uintptr // the owner's; the engine only keeps it
+	left        int32   // the main part's expirations left; -1: no end
+	prev, next  int32   // in its group's list; next links free slots
+	at          int32   // >= 0: heap index (on its own); <= -2: group -2-at; -1: not held
+	rpos        uint32  // the Queue's: its record's position (flag fReady)
+	// The Queue's: how many expirations the TakeAhead call under way
+	// handed out ahead of their time (0 between calls).
+	nahead uint8
+	flags  uint8 // the Queue's
+	hasBL  bool  // it has a backlog in e.bl
 }
+
+// backlog is a schedule's backlog (engine.bl).
+type backlog struct{ due, left int64 }
 
 const notHeld = -1
 
@@ -78,11 +84,39 @@ func (b *slab) grow() int32 {
 	return b.n - 1
 }
 
-func (s *sched) key() int64 {
-	if s.blLeft != 0 {
-		return s.blDue
+// key is t's next expiration (t is slot s's schedule).
+func (e *engine) key(t *sched, s int32) int64 {
+	if t.hasBL {
+		return e.bl[s].due
 	}
-	return s.due
+	return t.due
+}
+
+// keyOf is slot s's key.
+func (e *engine) keyOf(s int32) int64 { return e.key(e.t.at(s), s) }
+
+// backlog is slot s's backlog (0, 0: none).
+func (e *engine) backlog(s int32) (due, left int64) {
+	if !e.t.at(s).hasBL {
+		return 0, 0
+	}
+	b := e.bl[s]
+	return b.due, b.left
+}
+
+// setBacklog sets slot s's backlog (left 0: none). s's key may change:
+// the caller places s again if it is held.
+func (e *engine) setBacklog(s int32, due, left int64) {
+	t := e.t.at(s)
+	if left == 0 {
+		if t.hasBL {
+			delete(e.bl, s)
+			t.hasBL = false
+		}
+		return
+	}
+	e.bl[s] = backlog{due, left}
+	t.hasBL = true
 }
 
 func (s *sched) interval() bool { return s.left < 0 }
@@ -96,18 +130,21 @@ func (s *sched) mainDue(now int64) int64 {
 		return 1
 	}
 	n := (now-s.due)/s.period + 1
-	if s.left > 0 && n > s.left {
-		n = s.left
+	if s.left > 0 && n > int64(s.left) {
+		n = int64(s.left)
 	}
 	return n
 }
 
-// dueCount is how many expirations are due at now (a one-off: 1; an
-// interval: all of them), saturating.
-func (s *sched) dueCount(now int64) int64 {
-	n := s.mainDue(now)
-	if s.blLeft != 0 && s.blDue <= now {
-		n = addSat(n, s.blLeft)
+// dueCount is how many expirations of slot s are due at now (a one-off:
+// 1; an interval: all of them), saturating.
+func (e *engine) dueCount(s int32, now int64) int64 {
+	t := e.t.at(s)
+	n := t.mainDue(now)
+	if t.hasBL {
+		if b := e.bl[s]; b.due <= now {
+			n = addSat(n, b.left)
+		}
 	}
 	return n
 }
@@ -145,7 +182,7 @@ type group struct {
 const emptyKeep = 64
 
 func newEngine() engine {
-	e := engine{free: -1, last: -1, cursor: -1, gmap: make(map[gkey]int32)}
+	e := engine{free: -1, last: -1, cursor: -1, gmap: make(map[gkey]int32), bl: make(map[int32]backlog)}
 	// the first chunk now: its page faults are the queue's creation's,
 	// not a first arming's (which they would make tens of µs late)
 	e.t.c = append(e.t.c, make([]sched, 1<<slabBits))
@@ -154,17 +191,15 @@ func newEngine() engine {
 
 // ---- the slab ----
 
-// alloc returns a free slot, zeroed but for its generation.
+// alloc returns a free slot, zeroed.
 func (e *engine) alloc() int32 {
 	var s int32
 	if e.free >= 0 {
 		s = e.free
 		e.free = e.t.at(s).next
-		gen := e.t.at(s).gen
-		*e.t.at(s) = sched{gen: gen}
+		*e.t.at(s) = sched{}
 	} else {
 		s = e.t.grow()
-		e.t.at(s).gen = 1
 	}
 	e.t.at(s).at = notHeld
 	e.t.at(s).prev, e.t.at(s).next = -1, -1
@@ -172,14 +207,11 @@ func (e *engine) alloc() int32 {
 	return s
 }
 
-// release frees slot s (not held).
+// release frees slot s (not held): its id is 0 again, so an ID made from
+// the old one names nothing (Queue.slot).
 func (e *engine) release(s int32) {
-	t := e.t.at(s)
-	gen := t.gen + 1
-	if gen == 0 {
-		gen = 1
-	}
-	*t = sched{gen: gen, at: notHeld, next: e.free, prev: -1}
+	e.setBacklog(s, 0, 0)
+	*e.t.at(s) = sched{at: notHeld, next: e.free, prev: -1}
 	e.free = s
 	e.live--
 }
@@ -187,7 +219,7 @@ func (e *engine) release(s int32) {
 // ---- order ----
 
 func (e *engine) before(a, b int32) bool {
-	ka, kb := e.t.at(a).key(), e.t.at(b).key()
+	ka, kb := e.keyOf(a), e.keyOf(b)
 	return ka < kb || (ka == kb && e.t.at(a).id < e.t.at(b).id)
 }
 
@@ -322,7 +354,7 @@ func (e *engine) place(s, g int32) {
 			if gr.head < 0 {
 				gr.head, gr.tail = s, s
 				e.nempty--
-				e.hpush(^g, t.key(), t.id)
+				e.hpush(^g, e.key(t, s), t.id)
 			} else {
 				e.t.at(gr.tail).next = s
 				gr.tail = s
@@ -331,7 +363,7 @@ func (e *engine) place(s, g int32) {
 		}
 	}
 	t.prev, t.next = -1, -1
-	e.hpush(s, t.key(), t.id)
+	e.hpush(s, e.key(t, s), t.id)
 }
 
 // unlink takes held s out of its list or the heap (it stays counted).
@@ -358,7 +390,7 @@ func (e *engine) unlink(s int32) {
 		e.nempty++
 	} else if t.prev < 0 { // it was the head: the group's key grew
 		h := &e.heap[gr.hidx]
-		h.key = e.t.at(gr.head).key()
+		h.key = e.keyOf(gr.head)
 		h.id = e.t.at(gr.head).id
 		e.hdown(int(gr.hidx))
 	}
@@ -374,7 +406,7 @@ func (e *engine) insert(s int32) {
 	e.sweep()
 	t := e.t.at(s)
 	g := int32(-1)
-	if t.blLeft == 0 {
+	if !t.hasBL {
 		iv := t.interval()
 		if g = e.findGroup(iv, t.period); g < 0 {
 			g = e.newGroup(iv, t.period)
@@ -425,12 +457,12 @@ func (e *engine) begin() { e.cursor = -1 }
 // expirations run back to back), else the top if due by upto; -1 when
 // nothing is due by upto.
 func (e *engine) next(upto int64) int32 {
-	if s := e.cursor; s >= 0 && e.held(s) && e.t.at(s).key() <= upto {
+	if s := e.cursor; s >= 0 && e.held(s) && e.keyOf(s) <= upto {
 		return s
 	}
 	e.cursor = -1
 	s := e.top()
-	if s < 0 || e.t.at(s).key() > upto {
+	if s < 0 || e.keyOf(s) > upto {
 		return -1
 	}
 	e.cursor = s
@@ -441,8 +473,9 @@ func (e *engine) next(upto int64) int32 {
 // whether s has no expiration left (it is then out of the order).
 func (e *engine) take(s int32) bool {
 	t := e.t.at(s)
-	if t.blLeft != 0 {
-		t.blLeft--
+	if t.hasBL {
+		b := e.bl[s]
+		e.setBacklog(s, b.due, b.left-1)
 	} else {
 		if t.left > 0 {
 			t.left--
@@ -458,13 +491,16 @@ func (e *engine) take(s int32) bool {
 func (e *engine) takeDue(s int32, now int64) (int64, bool) {
 	t := e.t.at(s)
 	n := int64(0)
-	if t.blLeft != 0 && t.blDue <= now {
-		n, t.blLeft = t.blLeft, 0
+	if t.hasBL {
+		if b := e.bl[s]; b.due <= now {
+			n = b.left
+			e.setBacklog(s, 0, 0)
+		}
 	}
 	if k := t.mainDue(now); k > 0 {
 		n = addSat(n, k)
 		if t.left > 0 {
-			t.left -= k
+			t.left -= int32(k) // k <= left (mainDue)
 		}
 		t.due += k * t.period
 	}
@@ -475,7 +511,7 @@ func (e *engine) takeDue(s int32, now int64) (int64, bool) {
 // takes it out when it is over.
 func (e *engine) requeue(s int32) bool {
 	t := e.t.at(s)
-	if t.left == 0 && t.blLeft == 0 {
+	if t.left == 0 && !t.hasBL {
 		e.remove(s)
 		return true
 	}
@@ -483,15 +519,15 @@ func (e *engine) requeue(s int32) bool {
 	if t.at < -1 {
 		g = -2 - t.at
 		gr := &e.groups[g]
-		if gr.head == s && t.blLeft == 0 && (t.next < 0 || e.before(s, t.next)) {
+		if gr.head == s && !t.hasBL && (t.next < 0 || e.before(s, t.next)) {
 			h := &e.heap[gr.hidx] // still first in its list
-			h.key = t.key()
+			h.key = t.due
 			e.hdown(int(gr.hidx))
 			return false
 		}
 	}
 	e.unlink(s)
-	if t.blLeft != 0 {
+	if t.hasBL {
 		g = -1
 	} else if g < 0 {
 		g = e.findGroup(t.interval(), t.period)
@@ -512,11 +548,11 @@ func (e *engine) pendingFrom(i int, now int64) int64 {
 	}
 	var n int64
 	if r := e.heap[i].ref; r < 0 {
-		for s := e.groups[^r].head; s >= 0 && e.t.at(s).key() <= now; s = e.t.at(s).next {
-			n = addSat(n, e.t.at(s).dueCount(now))
+		for s := e.groups[^r].head; s >= 0 && e.keyOf(s) <= now; s = e.t.at(s).next {
+			n = addSat(n, e.dueCount(s, now))
 		}
 	} else {
-		n = e.t.at(r).dueCount(now)
+		n = e.dueCount(r, now)
 	}
 	n = addSat(n, e.pendingFrom(2*i+1, now))
 	return addSat(n, e.pendingFrom(2*i+2, now))

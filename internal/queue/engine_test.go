@@ -37,8 +37,27 @@ func (m *mtimer) before(o *mtimer) bool {
 	return m.key() < o.key() || (m.key() == o.key() && m.id < o.id)
 }
 
+// dueCount is how many of m's expirations are due at now.
+func (m *mtimer) dueCount(now int64) int64 {
+	n := int64(0)
+	if m.blLeft != 0 && m.blDue <= now {
+		n = m.blLeft
+	}
+	if m.left != 0 && m.due <= now {
+		k := int64(1)
+		if m.left != 1 {
+			k = (now-m.due)/m.period + 1
+			if m.left > 0 && k > m.left {
+				k = m.left
+			}
+		}
+		n += k
+	}
+	return n
+}
+
 func (m *mtimer) sched() sched {
-	return sched{due: m.due, period: m.period, left: m.left, blDue: m.blDue, blLeft: m.blLeft, id: m.id}
+	return sched{due: m.due, period: m.period, left: int32(m.left), id: m.id}
 }
 
 type engineRun struct {
@@ -87,10 +106,12 @@ func (r *engineRun) pickPeriod() int64 {
 }
 
 func (r *engineRun) load(m *mtimer) {
+	r.e.setBacklog(m.slot, 0, 0)
 	t := r.e.t.at(m.slot)
-	gen, at, prev, next := t.gen, t.at, t.prev, t.next
+	at, prev, next := t.at, t.prev, t.next
 	*t = m.sched()
-	t.gen, t.at, t.prev, t.next = gen, at, prev, next
+	t.at, t.prev, t.next = at, prev, next
+	r.e.setBacklog(m.slot, m.blDue, m.blLeft)
 }
 
 func (r *engineRun) arm() {
@@ -217,8 +238,9 @@ func (r *engineRun) checkSame(t testing.TB, m *mtimer) {
 		return
 	}
 	s := r.e.t.at(m.slot)
-	if s.due != m.due || s.left != m.left || s.blLeft != m.blLeft || s.blDue != m.blDue || s.id != m.id {
-		r.fail(t, "id %d: schedule %+v, model %+v", m.id, *s, *m)
+	blDue, blLeft := r.e.backlog(m.slot)
+	if s.due != m.due || int64(s.left) != m.left || blLeft != m.blLeft || (blLeft != 0 && blDue != m.blDue) || s.id != m.id {
+		r.fail(t, "id %d: schedule %+v backlog %d at %d, model %+v", m.id, *s, blLeft, blDue, *m)
 	}
 }
 
@@ -242,8 +264,7 @@ func (r *engineRun) drain(t testing.TB, upto int64, max int, bulk bool) {
 			r.fail(t, "next: order: model id %d, engine id %d", m.id, r.e.t.at(s).id)
 		}
 		if bulk {
-			want := m.sched()
-			wantN := want.dueCount(upto)
+			wantN := m.dueCount(upto)
 			var n int64
 			for n = 0; m.in && m.key() <= upto; n++ {
 				mtake(m)
@@ -278,8 +299,7 @@ func (r *engineRun) checkPending(t testing.TB) {
 		if !m.in {
 			continue
 		}
-		s := m.sched()
-		want += s.dueCount(r.now)
+		want += m.dueCount(r.now)
 		if top == nil || m.before(top) {
 			top = m
 		}
@@ -329,8 +349,9 @@ func (r *engineRun) cycle(t testing.TB) {
 	}
 }
 
-// compact releases the slots of the timers that are over (their
-// generations move on; the slots are reused by later arms).
+// compact releases the slots of the timers that are over (their ids
+// become 0, so IDs made from them name nothing; the slots are reused by
+// later arms).
 func (r *engineRun) compact(t testing.TB) {
 	k := 0
 	for _, m := range r.m {
@@ -339,10 +360,9 @@ func (r *engineRun) compact(t testing.TB) {
 			k++
 			continue
 		}
-		gen := r.e.t.at(m.slot).gen
 		r.e.release(m.slot)
-		if r.e.t.at(m.slot).gen == gen {
-			r.fail(t, "release kept the generation")
+		if r.e.t.at(m.slot).id != 0 || r.e.t.at(m.slot).hasBL {
+			r.fail(t, "release kept the id or a backlog")
 		}
 	}
 	r.m = r.m[:k]
@@ -413,8 +433,8 @@ func FuzzEngine(f *testing.F) {
 }
 
 func TestSchedSize(t *testing.T) {
-	if n := unsafe.Sizeof(sched{}); n != 88 {
-		t.Errorf("sched is %d bytes, want 88", n)
+	if n := unsafe.Sizeof(sched{}); n != 56 {
+		t.Errorf("sched is %d bytes, want 56", n)
 	}
 }
 
@@ -424,7 +444,7 @@ func TestEngineGroupsSwept(t *testing.T) {
 	var slots []int32
 	for i := range 200 {
 		s := e.alloc()
-		*e.t.at(s) = sched{due: int64(1000 + i), period: int64(1000 + i), left: 1, id: uint64(i + 1), gen: e.t.at(s).gen, at: notHeld, prev: -1, next: -1}
+		*e.t.at(s) = sched{due: int64(1000 + i), period: int64(1000 + i), left: 1, id: uint64(i + 1), at: notHeld, prev: -1, next: -1}
 		e.insert(s)
 		slots = append(slots, s)
 	}

@@ -47,12 +47,11 @@ type Queue struct {
 	// sleeps until NextDue on its own; the clock goroutine then sleeps
 	// until poked instead of waking for every expiration (SetPassive).
 	passive bool
-	ahead   uint32 // TakeAhead's calls, which mark the schedules they hand out (sched.mark)
 
 	// Timers the queue runs (Arm): its clock goroutine takes their due
 	// expirations and publishes them in ready.
 	run engine
-	seq uint64 // the last order id Arm gave
+	seq uint64 // the last order id Arm gave (sched.id; nextSeq)
 
 	sigs sigSet // the signal schedules (signal.go)
 
@@ -169,10 +168,10 @@ func (q *Queue) tick(now int64) int64 {
 		if !ok {
 			break
 		}
-		first := t.key()
+		first := q.run.key(t, s)
 		bl, mainFirst := int64(0), t.due
-		if t.blLeft != 0 && t.blDue <= now {
-			bl = t.blLeft
+		if d, l := q.run.backlog(s); l != 0 && d <= now {
+			bl = l
 		}
 		n, over := q.run.takeDue(s, now)
 		q.publish(s, first, n, bl, mainFirst)
@@ -197,7 +196,7 @@ func (q *Queue) firstBy(limit int64) (int32, *sched, bool) {
 		return -1, nil, false
 	}
 	t := q.run.t.at(s)
-	return s, t, t.key() <= limit
+	return s, t, q.run.key(t, s) <= limit
 }
 
 // readyRec is a published record and what it counts: bl expirations of
@@ -226,7 +225,7 @@ func (q *Queue) publish(s int32, first, n, bl, mainFirst int64) {
 	}
 	t.flags |= fReady
 	t.rpos = q.rbase + uint32(len(q.ready))
-	q.ready = append(q.ready, readyRec{Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: first, Count: n, Seq: t.id}, bl, mainFirst})
+	q.ready = append(q.ready, readyRec{Expiration{ID: makeID(s, t.id), Tag: t.tag, Due: first, Count: n, Seq: t.id}, bl, mainFirst})
 	q.nready++
 }
 

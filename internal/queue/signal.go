@@ -96,8 +96,7 @@ func (q *Queue) ArmSignal(sig int, tag uintptr) (ID, error) {
 	}
 	s := q.run.alloc()
 	t := q.run.t.at(s)
-	q.seq++
-	t.id, t.tag, t.flags = q.seq, tag, fLive|fSignal|fStopped
+	t.id, t.tag, t.flags = q.nextSeq(), tag, fLive|fSignal|fStopped
 	t.left = -1 // never ends; period 0
 	if q.sigs.of == nil {
 		q.sigs.of, q.sigs.armed = map[int32]int{}, map[int][]int32{}
@@ -105,7 +104,7 @@ func (q *Queue) ArmSignal(sig int, tag uintptr) (ID, error) {
 	q.sigs.of[s] = sig
 	q.sigs.n++
 	q.sigOn(s)
-	return makeID(s, t.gen), nil
+	return makeID(s, t.id), nil
 }
 
 // Signal returns the signal of signal schedule id, and whether id names

@@ -7,14 +7,27 @@ import (
 )
 
 // ID names a timer the queue runs (Arm). It is the timer's slot in the
-// queue's table and the slot's generation, so a stale ID (of a destroyed
-// timer, or of a one-off whose expiration was taken) finds nothing. IDs
-// are never 0.
+// queue's table and the low 32 bits of its arming order (sched.id), so a
+// stale ID (of a destroyed timer, or of a one-off whose expiration was
+// taken) finds nothing: a freed slot's id is 0, a reused one's another
+// arming's (the same low bits again only 2^32 armings later). IDs are
+// never 0.
 type ID uint64
 
-func makeID(slot int32, gen uint32) ID { return ID(uint64(gen)<<32 | uint64(uint32(slot))) }
+func makeID(slot int32, seq uint64) ID { return ID(uint64(uint32(seq))<<32 | uint64(uint32(slot))) }
 
-// index is the slot id names (valid while its generation matches).
+// nextSeq is the arming order of a new timer (sched.id): never 0, nor
+// 0 in its low 32 bits, which name the arming in its IDs (so no ID is 0).
+// q.mu must be held.
+func (q *Queue) nextSeq() uint64 {
+	q.seq++
+	if uint32(q.seq) == 0 {
+		q.seq++
+	}
+	return q.seq
+}
+
+// index is the slot id names (valid while its arming matches: Queue.slot).
 func (id ID) index() int32 { return int32(uint32(id)) }
 
 // Expiration is what a consumer takes from the queue: Count expirations of
@@ -35,7 +48,7 @@ func (q *Queue) slot(id ID) (int32, bool) {
 		return 0, false
 	}
 	t := q.run.t.at(s)
-	return s, t.gen == uint32(id>>32) && t.flags&fLive != 0
+	return s, uint32(t.id) == uint32(id>>32) && t.flags&fLive != 0
 }
 
 // Arm arms a timer the queue runs: its first expiration is due delay from
@@ -109,7 +122,7 @@ func (q *Queue) handOut(id ID, from, until int64, buf []Expiration) (n int, next
 	}
 	for {
 		t := q.run.t.at(s)
-		k := t.key()
+		k := q.run.key(t, s)
 		if k > until || n == len(buf) || n == AheadPerTimer {
 			next = k
 			break
@@ -213,8 +226,7 @@ func (q *Queue) arm(at int64, delay, period time.Duration, tag uintptr) (ID, int
 	}
 	s := q.run.alloc()
 	t := q.run.t.at(s)
-	q.seq++
-	t.id, t.tag, t.flags = q.seq, tag, fLive
+	t.id, t.tag, t.flags = q.nextSeq(), tag, fLive
 	if period > 0 {
 		t.period, t.left = int64(period), -1
 	} else {
@@ -222,7 +234,7 @@ func (q *Queue) arm(at int64, delay, period time.Duration, tag uintptr) (ID, int
 	}
 	t.due = at + int64(delay)
 	q.run.insert(s)
-	return makeID(s, t.gen), s, nil
+	return makeID(s, t.id), s, nil
 }
 
 // Stop disarms timer id and drops its expirations not yet taken: none is
@@ -295,22 +307,24 @@ func (q *Queue) restart(id ID, period int64, handOver bool, at int64) (int64, in
 	}
 	if q.run.held(s) {
 		q.run.remove(s)
+		blDue, blLeft := q.run.backlog(s)
 		if handOver {
-			taken = addSat(taken, t.blLeft)
-			t.blLeft = 0
+			taken = addSat(taken, blLeft)
+			blLeft = 0
 		}
 		if n := t.mainDue(now); n > 0 {
 			if handOver {
 				taken = addSat(taken, n)
 			} else {
-				if t.blLeft == 0 {
-					t.blDue = t.due
+				if blLeft == 0 {
+					blDue = t.due
 				}
-				t.blLeft += n
+				blLeft += n
 			}
 		}
+		q.run.setBacklog(s, blDue, blLeft)
 	} else {
-		t.blLeft = 0
+		q.run.setBacklog(s, 0, 0)
 	}
 	if period >= 0 {
 		t.period = period
@@ -357,7 +371,7 @@ func (q *Queue) disarmLocked(id ID, destroy bool) error {
 	} else {
 		t := q.run.t.at(s)
 		t.flags = t.flags&^fFired | fStopped
-		t.blLeft = 0
+		q.run.setBacklog(s, 0, 0)
 	}
 	q.update()
 	return nil
@@ -475,8 +489,8 @@ func (q *Queue) cut(s int32, r *readyRec, upto int64) int64 {
 		q.run.remove(s)
 	}
 	t.due -= later * t.period
-	if t.left >= 0 {
-		t.left += later
+	if t.left >= 0 { // a one-off: one expiration at most
+		t.left += int32(later)
 	}
 	q.run.insert(s)
 	return later
@@ -526,7 +540,7 @@ func (q *Queue) Due(id ID) (int64, bool) {
 	if !q.run.held(s) {
 		return 0, false
 	}
-	return t.key(), true
+	return q.run.key(t, s), true
 }
 
 // TakeDue decides what is due at upto (the clock goroutine's tick, run on
@@ -600,28 +614,28 @@ func (q *Queue) TakeAhead(upto, limit int64, buf []Expiration) (int, int64) {
 	if !q.passive || q.nready > 0 || limit <= upto {
 		return n, upto
 	}
-	q.ahead++
 	until := limit
+	n0 := n
 	for {
 		s, t, ok := q.firstBy(limit)
 		if !ok {
 			break
 		}
-		k := t.key()
-		if t.mark != q.ahead {
-			t.mark, t.nahead = q.ahead, 0
-		}
+		k := q.run.key(t, s)
 		if n == len(buf) || t.nahead == AheadPerTimer {
 			until = max(k-1, upto)
 			break
 		}
 		t.nahead++
 		c, over := q.run.takeDue(s, k)
-		buf[n] = Expiration{ID: makeID(s, t.gen), Tag: t.tag, Due: k, Count: c, Seq: t.id}
+		buf[n] = Expiration{ID: makeID(s, t.id), Tag: t.tag, Due: k, Count: c, Seq: t.id}
 		n++
 		if over {
 			q.run.release(s)
 		}
+	}
+	for _, x := range buf[n0:n] { // the counts are this call's
+		q.run.t.at(x.ID.index()).nahead = 0
 	}
 	q.tellDue()
 	return n, until
@@ -641,7 +655,7 @@ func (q *Queue) GiveBack(id ID, due int64) error {
 		return q.notFound()
 	}
 	t := q.run.t.at(s)
-	if t.left >= 0 || !q.run.held(s) || t.blLeft != 0 {
+	if t.left >= 0 || !q.run.held(s) || t.hasBL {
 		return ErrRange // a one-off, stopped, or restarted since
 	}
 	if due < t.due {

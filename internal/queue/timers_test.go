@@ -475,3 +475,39 @@ func TestQueueArmRefuses(t *testing.T) {
 		t.Errorf("Stop(0) = %v", err)
 	}
 }
+
+// An ID is a slot and the low 32 bits of its timer's arming order: across
+// the point where those bits wrap to 0 no ID is 0, and an ID of a
+// destroyed timer names nothing, though its slot is armed again.
+func TestIDAcrossArmingOrderWrap(t *testing.T) {
+	q, _, _ := newVirtual()
+	defer q.Close()
+	q.mu.Lock()
+	q.seq = 1<<32 - 3
+	q.mu.Unlock()
+	seen := map[ID]bool{}
+	var last ID
+	for i := range 6 {
+		id, err := q.Arm(time.Second, 0, uintptr(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == 0 || seen[id] {
+			t.Fatalf("arm %d: ID %#x (0, or given twice)", i, uint64(id))
+		}
+		seen[id] = true
+		if last != 0 {
+			if err := q.Destroy(last); err != nil {
+				t.Fatal(err)
+			}
+			// the slot is free, then taken by the next arm: the old ID names nothing
+			if err := q.Stop(last); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("stop of destroyed ID %#x: %v, want ErrNotFound", uint64(last), err)
+			}
+		}
+		last = id
+	}
+	if err := q.Stop(last); err != nil {
+		t.Fatalf("stop of the live timer: %v", err)
+	}
+}
