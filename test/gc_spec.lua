@@ -195,6 +195,25 @@ describe("garbage collection", function()
     assert.equal("destroyed", t:state())
   end)
 
+  it("timers armed and destroyed between two collections leave no room behind in the module's tables", function()
+    -- With the collector stopped, each handle stays as garbage; the weak
+    -- table of handles must not keep an entry for each (it did: it grew to
+    -- 2^18 slots for these, and kept that room after the collection, 4 MB
+    -- on 5.4; 10 MB and more in a 5.1 loop that churns timers).
+    H.collect()
+    local before = collectgarbage("count")
+    collectgarbage("stop")
+    finally(function() collectgarbage("restart") end)
+    ;(function()
+      local cb = function() end
+      for _ = 1, 200000 do mit.getit(1000, cb):destroy() end
+    end)()
+    collectgarbage("restart")
+    H.collect()
+    local grown = collectgarbage("count") - before
+    assert.is_true(grown < 1024, string.format("the Lua heap grew by %.0f KiB", grown))
+  end)
+
   it("__gc of destroyed, stopped, fired and live timers is harmless", function()
     local count = { n = 0 }
     ;(function()

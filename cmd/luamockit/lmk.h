@@ -97,7 +97,10 @@ enum {
  * that something still refers to has that state too, off the list. */
 typedef struct lmk_rec {
     uint64_t id;      /* the Lua side's: CBS, ANCHORS and MISC_HANDLES key */
-    uint64_t qid;     /* sched.c: Go's id of its timer while Go holds one; 0: none */
+    union {
+        uint64_t qid;     /* sched.c: Go's id of its timer while Go holds one; 0: none */
+        struct lmk_rec *next_free; /* a free record's: the slab's free list (records.c) */
+    };
     union {
         int64_t due;    /* a one-off's: sched.c: the cache (see there) */
         int64_t missed; /* an interval timer's (or signal's): the expirations its
@@ -105,7 +108,6 @@ typedef struct lmk_rec {
                          * "once": lmk_took_run) */
     };
     double ms;        /* the interval (one-off: the delay), as given */
-    struct lmk_rec *next_free; /* on the slab's free list */
     int32_t slot;     /* sched.c, took.c: its newest entry in the taken batch, or -1 */
     int32_t oldest;   /* took.c: while slot >= 0, none of its entries lies before this one */
     int32_t first;    /* took.c: scratch of lmk_took_join and lmk_took_compact */
@@ -133,15 +135,21 @@ typedef struct lmk_took {
 
 /* A timer handle (the userdata Lua holds). r is its record, counted in
  * r->refs, until the handle's __gc runs (or the state closes: its records
- * went with it); ms and periodic stay for interval() and tostring(). A
- * signal handle (signal.c) is one too, with its own metatable: ms holds
- * its signal number. */
+ * went with it). sms stays for interval() and tostring(): the interval (a
+ * one-off's delay) as given, negated for an interval timer (its interval
+ * is > 0, a one-off's delay >= 0: read it with lmk_h_ms, lmk_h_periodic).
+ * Two words: with Lua's userdata header, 48 bytes (5.4) and 56 (5.1),
+ * one 64-byte malloc chunk either way, where a third word took 80. A
+ * signal handle (signal.c) is one too, with its own metatable: its signal
+ * number is its "interval". */
 typedef struct lmk_timer {
     lmk_rec *r;
-    double ms;
-    uint64_t id;
-    uint8_t periodic;
+    double sms;
 } lmk_timer;
+
+static inline void lmk_h_set(lmk_timer *h, double ms, int periodic) { h->sms = periodic ? -ms : ms; }
+static inline double lmk_h_ms(const lmk_timer *h) { return h->sms < 0 ? -h->sms : h->sms; }
+static inline int lmk_h_periodic(const lmk_timer *h) { return h->sms < 0; }
 
 /* The records of a universe: chunks that never move, and a free list. */
 typedef struct lmk_slab {

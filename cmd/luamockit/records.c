@@ -13,6 +13,10 @@
 
 #define REC_CHUNK 256
 
+/* 56 bytes: what a timer costs in C (a free record's list link shares
+ * the word of Go's id, which only a record in use has). */
+typedef char lmk_rec_size_check[sizeof(lmk_rec) == 56 ? 1 : -1];
+
 /* Under AddressSanitizer (make test-asan) a free record is poisoned but
  * for the fields the slab and the batch read: next_free (the free list),
  * state (LMK_T_DESTROYED: lmk_recs_each skips it) and what follows it,

@@ -214,7 +214,7 @@ static int s_state(lua_State *L) {
 /* [-1, +1, e] h:signal() -> its signal's name ("SIGTERM") */
 static int s_signal(lua_State *L) {
     char name[40];
-    sig_name_of((int)checksignal(L)->ms, name, sizeof name);
+    sig_name_of((int)lmk_h_ms(checksignal(L)), name, sizeof name);
     lua_pushstring(L, name);
     return 1;
 }
@@ -251,7 +251,7 @@ static int s_start(lua_State *L) {
 static int s_tostring(lua_State *L) {
     lmk_timer *h = checksignal(L);
     char name[40];
-    sig_name_of((int)h->ms, name, sizeof name);
+    sig_name_of((int)lmk_h_ms(h), name, sizeof name);
     lua_pushfstring(L, LMK_SIGNAL ": %p (%s, %s)", (void *)h, name, signal_state(L, h));
     return 1;
 }

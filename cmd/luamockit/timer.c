@@ -166,9 +166,7 @@ void lmk_push_handle(lua_State *L, lmk_state *st, lmk_rec *r) {
     lua_pop(L, 1);
     h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
-    h->ms = r->ms;
-    h->id = r->id;
-    h->periodic = r->periodic;
+    lmk_h_set(h, r->ms, r->periodic);
     if (r->flags & LMK_F_SIGNAL) lua_rawgeti(L, MISC, MISC_SIGMT); /* a signal handle (signal.c) */
     else lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
@@ -224,8 +222,7 @@ lmk_rec *lmk_handle_new(lua_State *L, lmk_state *st, double ms, int periodic, ui
 
     h = (lmk_timer *)lmk_newuserdata(L, sizeof *h);
     memset(h, 0, sizeof *h);
-    h->ms = ms;
-    h->periodic = (uint8_t)periodic;
+    lmk_h_set(h, ms, periodic);
     if (flags & LMK_F_SIGNAL) lua_rawgeti(L, MISC, MISC_SIGMT);
     else lua_pushvalue(L, TIMER_MT);
     lua_setmetatable(L, -2);
@@ -235,7 +232,7 @@ lmk_rec *lmk_handle_new(lua_State *L, lmk_state *st, double ms, int periodic, ui
     r->periodic = (uint8_t)periodic;
     r->flags = flags;
     r->state = LMK_T_STOPPED; /* until it is armed */
-    r->id = h->id = (uint64_t)++st->next_id;
+    r->id = (uint64_t)++st->next_id;
     h->r = r;
     r->refs = 1;
 
@@ -286,6 +283,23 @@ static int arm(lua_State *L, int periodic) {
 static int l_oneoff(lua_State *L) { return arm(L, 0); }
 static int l_getit(lua_State *L) { return arm(L, 1); }
 
+/* Clears the weak table of handles' entry for id, if it has one (an
+ * entry that is there is set to nil: nothing allocated). For a record
+ * about to be freed: its id names nothing again, so the entry is of no
+ * use, and left to the collector it would keep the table large in a loop
+ * that arms and destroys many timers between two collections (the
+ * table grows to what it holds at its last rehash, and 5.1 does not
+ * shrink it until the next one). [-0, +0, -] */
+static void forget_handle(lua_State *L, uint64_t id) {
+    lua_rawgeti(L, MISC, MISC_HANDLES);
+    lmk_rawgetid(L, -1, id);
+    if (!lua_isnil(L, -1)) {
+        lua_pushnil(L);
+        lmk_rawsetid(L, -3, id);
+    }
+    lua_pop(L, 2);
+}
+
 /* Stops h's timer for good and releases what the registry holds for it;
  * h lets go of its record, which is freed unless another handle or a
  * drain still refers to it. Safe to call twice, and after the state
@@ -299,6 +313,7 @@ static void destroy_timer(lua_State *L, lmk_timer *h) {
         lmk_release_id(L, r, CBS);
         lmk_rec_state(st, r, LMK_T_DESTROYED);
     }
+    if (r->refs == 1) forget_handle(L, r->id); /* h alone reaches r: freed below */
     h->r = NULL;
     lmk_rec_drop(L, st, r, CBS);
 }
@@ -357,7 +372,7 @@ static int t_state(lua_State *L) {
 
 /* [-1, +1, e] t:interval() -> ms (the delay, for a one-off) */
 static int t_interval(lua_State *L) {
-    lmk_push_ms(L, checktimer(L)->ms);
+    lmk_push_ms(L, lmk_h_ms(checktimer(L)));
     return 1;
 }
 
@@ -405,7 +420,7 @@ static int restart(lua_State *L, int drop) {
     lmk_state *st = lmk_getstate(L);
     int64_t at = lmk_now(st); /* the new schedule starts at the call */
     lmk_rec *r = lmk_rec_of(L, h);
-    double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !h->periodic);
+    double ms = lua_isnoneornil(L, 2) ? -1 : lmk_checkms(L, 2, !lmk_h_periodic(h));
     int rc;
     if (r == NULL) return lmk_error(L, LMK_MSG_DESTROYED);
     drop = drop && r->state == LMK_T_ARMED; /* an armed timer's expirations not run go */
@@ -416,7 +431,10 @@ static int restart(lua_State *L, int drop) {
             return lmk_error(L, LMK_MSG_DESTROYED);
         }
     }
-    if (ms >= 0) r->ms = h->ms = ms;
+    if (ms >= 0) {
+        r->ms = ms;
+        lmk_h_set(h, ms, r->periodic);
+    }
     rc = lmk_sched_start(st, r, ms >= 0, at, drop);
     if (rc != LMK_OK) {
         if (drop) lmk_rec_state(st, r, LMK_T_STOPPED); /* dropped, not armed again */
@@ -503,9 +521,9 @@ static int t_missed(lua_State *L) {
 static int t_tostring(lua_State *L) {
     lmk_timer *h = checktimer(L);
     char ms[32];
-    snprintf(ms, sizeof ms, "%.15g", h->ms);
+    snprintf(ms, sizeof ms, "%.15g", lmk_h_ms(h));
     lua_pushfstring(L, LMK_TIMER ": %p (%s %s ms, %s)", (void *)h,
-                    h->periodic ? "interval" : "one-off", ms, timer_state(L, h));
+                    lmk_h_periodic(h) ? "interval" : "one-off", ms, timer_state(L, h));
     return 1;
 }
 
