@@ -34,17 +34,17 @@ type engine struct {
 	gfree  []int32 // reusable entries of groups
 	gmap   map[gkey]int32
 	bl     map[int32]backlog // the backlogs, by slot
-	last   int32 // the group of the last insert, -1
-	nempty int   // groups alive and empty
-	cursor int32 // the schedule whose expirations are being run, -1
-	n      int   // schedules held (in the heap or a list)
+	last   int32             // the group of the last insert, -1
+	nempty int               // groups alive and empty
+	cursor int32             // the schedule whose expirations are being run, -1
+	n      int               // schedules held (in the heap or a list)
 }
 
 // sched is one timer's schedule and its place in the engine: 56 bytes
 // (a million one-offs: 56 MB; TestSchedSize).
 type sched struct {
-	due, period int64 // the main part
-	id          uint64 // its arming order (the Queue's seq); 0 while the slot is free
+	due, period int64   // the main part
+	id          uint64  // its arming order (the Queue's seq); 0 while the slot is free
 	tag         uintptr // the owner's; the engine only keeps it
 	left        int32   // the main part's expirations left; -1: no end
 	prev, next  int32   // in its group's list; next links free slots
