@@ -8,6 +8,7 @@
  * their liveness, and the slot and oldest indices of their records. It
  * calls nothing of the shim.
  */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "lmk.h"
@@ -76,6 +77,10 @@ int lmk_took_reserve(lmk_state *st, int cap) {
     uint8_t *last;
     uint32_t *egen;
     if (cap <= st->took.cap) return 0;
+    /* at least doubled: the slab grows a chunk at a time, and a realloc per
+     * chunk (an mremap each, and its TLB flush, once the arrays are large)
+     * cost arming ~20 ns a timer; the room is never touched until used */
+    if (st->took.cap > 0 && st->took.cap <= INT_MAX / 2 && cap < 2 * st->took.cap) cap = 2 * st->took.cap;
     last = (uint8_t *)realloc(st->took.last, (size_t)cap * sizeof *last);
     if (last == NULL) return -1;
     st->took.last = last;

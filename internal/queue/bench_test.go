@@ -69,6 +69,26 @@ func BenchmarkArm(b *testing.B) {
 	}
 }
 
+// BenchmarkArmAheadMany: one-offs of one delay armed 128 per call, as the
+// shim sends them, on a passive queue; per timer.
+func BenchmarkArmAheadMany(b *testing.B) {
+	c := NewManualClock(0)
+	q := NewClock(nil, c)
+	defer q.Close()
+	q.SetPassive(true)
+	arms := make([]Arming, 128)
+	buf := make([]Expiration, 1024)
+	b.ReportAllocs()
+	for done := 0; done < b.N; done += len(arms) {
+		for i := range arms {
+			arms[i] = Arming{At: 0, Delay: time.Minute, Tag: uintptr(i)}
+		}
+		if _, err := q.ArmAheadMany(arms, 0, int64(128*time.Millisecond), buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkExpire: n one-offs due over 1 ms (1000 instants) are decided
 // by the clock goroutine and taken by the consumer, per expiration.
 func BenchmarkExpire(b *testing.B) {

@@ -67,7 +67,7 @@ func (q *Queue) Arm(delay, period time.Duration, tag uintptr) (ID, error) {
 func (q *Queue) ArmAt(at int64, delay, period time.Duration, tag uintptr) (ID, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	id, _, err := q.arm(at, delay, period, tag)
+	id, _, err := q.arm(at, q.clk.Now(), delay, period, tag)
 	if err == nil {
 		q.update()
 	}
@@ -100,7 +100,7 @@ func (q *Queue) ArmAhead(at int64, delay, period time.Duration, tag uintptr, fro
 
 // armAhead is ArmAhead with q.mu held; the caller calls update.
 func (q *Queue) armAhead(at int64, delay, period time.Duration, tag uintptr, from, until int64, buf []Expiration) (id ID, first int64, n int, next int64, err error) {
-	id, s, err := q.arm(at, delay, period, tag)
+	id, s, err := q.arm(at, q.clk.Now(), delay, period, tag)
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}
@@ -182,9 +182,10 @@ func (q *Queue) ArmAheadMany(arms []Arming, from, ahead int64, buf []Expiration)
 	held := q.run.nextDue() // of the timers armed before this call
 	var err error
 	made := len(arms)
+	now := q.clk.Now() // one reading: every At was read before the call
 	for i := range arms {
 		a := &arms[i]
-		if a.ID, _, err = q.arm(a.At, a.Delay, a.Period, a.Tag); err != nil {
+		if a.ID, _, err = q.arm(a.At, now, a.Delay, a.Period, a.Tag); err != nil {
 			made = i
 			break
 		}
@@ -211,16 +212,15 @@ func (q *Queue) ArmAheadMany(arms []Arming, from, ahead int64, buf []Expiration)
 	return used, err
 }
 
-// arm makes a timer (see ArmAt) and returns its id and slot. q.mu must be
-// held; the caller calls update.
-func (q *Queue) arm(at int64, delay, period time.Duration, tag uintptr) (ID, int32, error) {
+// arm makes a timer (see ArmAt; now: the clock's reading under q.mu) and
+// returns its id and slot. q.mu must be held; the caller calls update.
+func (q *Queue) arm(at, now int64, delay, period time.Duration, tag uintptr) (ID, int32, error) {
 	if delay < 0 || period < 0 {
 		return 0, 0, ErrRange
 	}
 	if q.closed {
 		return 0, 0, ErrClosed
 	}
-	now := q.clk.Now()
 	if at < 0 || at > now {
 		at = now
 	}
