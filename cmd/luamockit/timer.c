@@ -55,9 +55,18 @@ double lmk_checkms(lua_State *L, int arg, int zero_ok) {
     return ms;
 }
 
-/* [-0, +0, v] the timer handle at argument 1. */
+/* [-0, +0, v] the timer handle at argument 1. Its metatable is compared
+ * with the upvalue, not looked up by name in the registry as
+ * luaL_checkudata does (a string lookup per method call: a co task's
+ * sleep calls two methods). */
 static lmk_timer *checktimer(lua_State *L) {
-    return (lmk_timer *)luaL_checkudata(L, 1, LMK_TIMER);
+    void *p = lua_touserdata(L, 1);
+    if (p != NULL && lua_getmetatable(L, 1)) {
+        int ok = lua_rawequal(L, -1, TIMER_MT);
+        lua_pop(L, 1);
+        if (ok) return (lmk_timer *)p;
+    }
+    return (lmk_timer *)luaL_checkudata(L, 1, LMK_TIMER); /* raises the usual error */
 }
 
 /* [-0, +0, v] the timer or signal handle at argument 1 (the methods both
