@@ -567,6 +567,10 @@ func (q *Queue) TakeDue(upto int64, buf []Expiration) int {
 // 0.1 ms one 12.8 ms at a time.
 const AheadPerTimer = 128
 
+// sched.nahead counts up to AheadPerTimer in a uint8: this fails to
+// compile if it no longer fits.
+const _ = uint8(AheadPerTimer)
+
 // SetPassive says who decides when the consumer wakes. Passive: the
 // consumer takes everything due itself (TakeAhead, TakeDue) and sleeps
 // until the due time the DueNotifier tells it, so the clock goroutine
