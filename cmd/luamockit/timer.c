@@ -55,38 +55,39 @@ double lmk_checkms(lua_State *L, int arg, int zero_ok) {
     return ms;
 }
 
-/* [-0, +0, v] the timer handle at argument 1. Its metatable is compared
- * with the upvalue, not looked up by name in the registry as
- * luaL_checkudata does (a string lookup per method call: a co task's
- * sleep calls two methods). */
-static lmk_timer *checktimer(lua_State *L) {
-    void *p = lua_touserdata(L, 1);
-    if (p != NULL && lua_getmetatable(L, 1)) {
-        int ok = lua_rawequal(L, -1, TIMER_MT);
-        lua_pop(L, 1);
-        if (ok) return (lmk_timer *)p;
-    }
-    return (lmk_timer *)luaL_checkudata(L, 1, LMK_TIMER); /* raises the usual error */
-}
-
-/* [-0, +0, v] the timer or signal handle at argument 1 (the methods both
- * kinds share); *sig: it is a signal handle. */
-static lmk_timer *checkhandle(lua_State *L, int *sig) {
-    void *p = lua_touserdata(L, 1);
+/* [-0, +0, -] what argument 1 is: 1 a timer handle, 2 a signal handle
+ * (looked for only with sig_ok), 0 neither. Its metatable is compared with
+ * the ones the module holds, not looked up by name in the registry as
+ * luaL_checkudata does (a string lookup per method call: a co task's sleep
+ * calls two methods). */
+static int handle_kind(lua_State *L, int sig_ok) {
     int kind = 0;
-    if (p != NULL && lua_getmetatable(L, 1)) {
+    if (lua_touserdata(L, 1) != NULL && lua_getmetatable(L, 1)) {
         if (lua_rawequal(L, -1, TIMER_MT)) {
             kind = 1;
-        } else {
+        } else if (sig_ok) {
             lua_rawgeti(L, MISC, MISC_SIGMT);
             if (lua_rawequal(L, -1, -2)) kind = 2;
             lua_pop(L, 1);
         }
         lua_pop(L, 1);
     }
+    return kind;
+}
+
+/* [-0, +0, v] the timer handle at argument 1. */
+static lmk_timer *checktimer(lua_State *L) {
+    if (handle_kind(L, 0) != 1) luaL_checkudata(L, 1, LMK_TIMER); /* raises the usual error */
+    return (lmk_timer *)lua_touserdata(L, 1);
+}
+
+/* [-0, +0, v] the timer or signal handle at argument 1 (the methods both
+ * kinds share); *sig: it is a signal handle. */
+static lmk_timer *checkhandle(lua_State *L, int *sig) {
+    int kind = handle_kind(L, 1);
     if (kind == 0) luaL_checkudata(L, 1, LMK_TIMER); /* raises the usual error */
     *sig = kind == 2;
-    return (lmk_timer *)p;
+    return (lmk_timer *)lua_touserdata(L, 1);
 }
 
 /* The error of a method called on a destroyed handle of that kind. */
