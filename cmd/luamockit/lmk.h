@@ -131,6 +131,8 @@ typedef struct lmk_took {
     uint8_t *last;    /* each entry's: it holds its one-off's expiration as armed (not only what start() kept) */
     uint32_t *egen;   /* each entry's: its record's egen when it was made (live while equal) */
     int cap, head, n; /* entries [head, n) are left */
+    int dups;         /* took.c: at least the entries added for a record that had one
+                       * already (none left: 0, and lmk_took_join has nothing to join) */
 } lmk_took;
 
 /* A timer handle (the userdata Lua holds). r is its record, counted in

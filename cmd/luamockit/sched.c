@@ -318,6 +318,7 @@ static void took_in(lmk_state *st, int k, int merge, int64_t upto) {
         }
         e.due = due;
         if (r->slot < 0) r->oldest = j;
+        else t->dups++; /* r's second entry (or more) */
         r->slot = j;
         t->bound[j] = bound;
         t->last[j] = last;

@@ -187,6 +187,7 @@ void lmk_took_sort(lmk_took *t, int first) {
  * record's first entry. Before a take, or an arm that finds no room. */
 void lmk_took_compact(lmk_took *t) {
     int i, j = 0;
+    t->dups = 0;
     for (i = t->head; i < t->n; i++) /* first: 1 until r's oldest is set */
         if (lmk_took_live(t, i)) ((lmk_rec *)t->v[i].tag)->first = 1;
     for (i = t->head; i < t->n; i++) {
@@ -197,6 +198,8 @@ void lmk_took_compact(lmk_took *t) {
         if (r->first) {
             r->oldest = j;
             r->first = 0;
+        } else {
+            t->dups++;
         }
         t->v[j] = t->v[i];
         t->bound[j] = t->bound[i];
@@ -217,6 +220,7 @@ void lmk_took_compact(lmk_took *t) {
  * stays where it is, and slot keeps naming each timer's newest entry. */
 void lmk_took_join(lmk_took *t, int64_t upto) {
     int i, end = t->head;
+    if (t->dups == 0) return; /* a record's entries are one at most: nothing to join */
     while (end < t->n && t->v[end].due <= upto) end++;
     for (i = t->head; i < end; i++)
         if (lmk_took_live(t, i)) ((lmk_rec *)t->v[i].tag)->first = -1;
@@ -232,6 +236,7 @@ void lmk_took_join(lmk_took *t, int64_t upto) {
         if (t->bound[i] > t->bound[r->first]) t->bound[r->first] = t->bound[i];
         if (r->slot == i) r->slot = r->first;
     }
+    if (end == t->n) t->dups = 0; /* every record's entries are one now */
 }
 
 /* The index of the batch's next entry with expirations to run (its
@@ -303,5 +308,5 @@ void lmk_took_free(lmk_state *st) {
     st->took.bound = NULL;
     st->took.last = NULL;
     st->took.egen = NULL;
-    st->took.cap = st->took.head = st->took.n = 0;
+    st->took.cap = st->took.head = st->took.n = st->took.dups = 0;
 }
