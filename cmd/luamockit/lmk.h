@@ -211,6 +211,7 @@ typedef struct lmk_state {
     int depth;           /* process_events calls on the C stack */
     int runner;          /* MISC_RUNNER is set: a drain calls f(cb, ...) */
     lua_Number next_id;  /* last timer id handed out */
+    uint32_t gc_owed;    /* timer.c: bytes of interval timers not yet told to the collector */
     lua_State *main;     /* main thread, to see lua.c's SIGINT hook */
     struct lmk_producer *producers; /* registered, and unregistered ones not yet freed */
     int64_t spin_ns;     /* wait(): longest spin before a due timer (setspin) */

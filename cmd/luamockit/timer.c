@@ -41,8 +41,14 @@
 /* Shortest interval: 1 us. Shorter ones would only keep the Lua thread
  * busy (expirations are counted exactly either way). */
 #define LMK_MIN_INTERVAL_MS 0.001
-/* What an interval timer weighs for the collector's pace, in KiB. */
-#define LMK_GC_DEBT_KB 1
+/* What an interval timer weighs beyond its handle, in bytes, for the
+ * collector's pace (5.2+): its record and Go's schedule, which Lua's
+ * allocator does not see. It fires until destroyed, and a dropped stopped
+ * one keeps them until its handle is collected. Told to the collector a
+ * KiB at a time (lua_gc's unit): a KiB per timer, as before, made each
+ * getit run as much collector work as two arms, and a burst of them
+ * spread out (timers armed together then woke apart). */
+#define LMK_GC_INTERVAL_BYTES 128
 
 /* [-0, +0, v] a duration in ms at arg: finite, >= 0 (> 0 unless zero_ok). */
 double lmk_checkms(lua_State *L, int arg, int zero_ok) {
@@ -281,11 +287,11 @@ static int arm(lua_State *L, int periodic) {
     }
     lmk_rec_state(st, r, LMK_T_ARMED);
 #if LUA_VERSION_NUM >= 502
-    /* An interval timer costs more than its small userdata: it fires until
-     * destroyed or collected. Count it as LMK_GC_DEBT_KB of allocation, so
-     * that the collector finds dropped ones at a pace that reflects their
-     * cost (5.2+ only add debt here; 5.1's GCSTEP would collect at once). */
-    if (periodic && lua_gc(L, LUA_GCISRUNNING, 0)) lua_gc(L, LUA_GCSTEP, LMK_GC_DEBT_KB);
+    /* 5.2+ only add debt here; 5.1's GCSTEP would collect at once */
+    if (periodic && (st->gc_owed += LMK_GC_INTERVAL_BYTES) >= 1024) {
+        st->gc_owed -= 1024;
+        if (lua_gc(L, LUA_GCISRUNNING, 0)) lua_gc(L, LUA_GCSTEP, 1);
+    }
 #endif
     return 1;
 }
