@@ -93,7 +93,10 @@ func lmk_open(hub *C.lmk_hub, clockOff *C.int64_t, h *C.uint64_t) (rc C.int) {
 	*clockOff = C.int64_t(off)
 	id := lastHandle.Add(1)
 	universesMu.Lock()
-	universes[id] = universe{q: q, n: n, arms: new([]queue.Arming), armCalls: new(atomic.Uint64)}
+	arms := make([]queue.Arming, C.LMK_DEFER_MAX) // a flush's most: no allocation at an arm,
+	clear(arms)                                   // and its page faults now, not at the first
+	arms = arms[:0]
+	universes[id] = universe{q: q, n: n, arms: &arms, armCalls: new(atomic.Uint64)}
 	universesMu.Unlock()
 	*h = C.uint64_t(id)
 	return C.LMK_OK

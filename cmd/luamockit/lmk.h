@@ -278,6 +278,7 @@ int lmk_h_has_ref(lua_State *L);
 
 /* records.c */
 lmk_rec *lmk_rec_new(lmk_state *st);
+void lmk_recs_prepare(lmk_state *st);
 void lmk_rec_free(lmk_state *st, lmk_rec *r);
 void lmk_recs_free_all(lmk_state *st);
 typedef void (*lmk_rec_visit)(lmk_rec *r, void *ctx);

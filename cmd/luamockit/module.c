@@ -112,6 +112,7 @@ static void push_universe(lua_State *L) {
     if ((st->hub = lmk_hub_open()) == NULL) lmk_error(L, errno ? strerror(errno) : LMK_MSG_NO_HUB);
     if (lmk_open(st->hub, &st->clock_off, &st->q) != LMK_OK || st->q == 0)
         lmk_error(L, LMK_MSG_NO_QUEUE);
+    lmk_recs_prepare(st);
 
     for (i = 1; i <= NUPS; i++) lua_rawgeti(L, reg, i);
     lmk_dispatch_init(L, lua_gettop(L) - NUPS + 1);

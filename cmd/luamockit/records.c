@@ -50,34 +50,47 @@ static void poison_free(lmk_rec *r) {
 #define UNPOISON_CHUNK(c) ((void)0)
 #endif
 
+/* Adds a chunk of free records, and room in the taken batch for an entry
+ * per record (sched.c), and for LMK_TOOK_MIN entries at least. Returns 0,
+ * or -1 if memory ran out. */
+static int grow(lmk_state *st) {
+    lmk_slab *sl = &st->recs;
+    lmk_rec *chunk;
+    int i, room = (sl->nchunks + 1) * REC_CHUNK;
+    if (lmk_took_reserve(st, room < LMK_TOOK_MIN ? LMK_TOOK_MIN : room) != 0) return -1;
+    if (sl->nchunks == sl->cap) {
+        int cap = sl->cap ? 2 * sl->cap : 16;
+        lmk_rec **c = (lmk_rec **)realloc(sl->chunks, (size_t)cap * sizeof *c);
+        if (c == NULL) return -1;
+        sl->chunks = c;
+        sl->cap = cap;
+    }
+    chunk = (lmk_rec *)malloc(REC_CHUNK * sizeof *chunk);
+    if (chunk == NULL) return -1;
+    sl->chunks[sl->nchunks++] = chunk;
+    for (i = REC_CHUNK - 1; i >= 0; i--) { /* the first record comes out first */
+        chunk[i].state = LMK_T_DESTROYED;
+        chunk[i].egen = 0;
+        chunk[i].next_free = sl->free;
+        sl->free = &chunk[i];
+        POISON_FREE(&chunk[i]);
+    }
+    return 0;
+}
+
+/* The universe is new: its first chunk now (best effort: else the first
+ * arm makes it), so that the first timer armed costs what the others do,
+ * not the ~50 us of a chunk's and the batch's first page faults (and a
+ * burst armed together is due together). */
+void lmk_recs_prepare(lmk_state *st) {
+    if (st->recs.free == NULL) (void)grow(st);
+}
+
 lmk_rec *lmk_rec_new(lmk_state *st) {
     lmk_slab *sl = &st->recs;
     lmk_rec *r;
     uint32_t egen;
-    if (sl->free == NULL) {
-        lmk_rec *chunk;
-        int i, room = (sl->nchunks + 1) * REC_CHUNK;
-        /* the taken batch has room for an entry per record (sched.c), and
-         * for LMK_TOOK_MIN entries at least */
-        if (lmk_took_reserve(st, room < LMK_TOOK_MIN ? LMK_TOOK_MIN : room) != 0) return NULL;
-        if (sl->nchunks == sl->cap) {
-            int cap = sl->cap ? 2 * sl->cap : 16;
-            lmk_rec **c = (lmk_rec **)realloc(sl->chunks, (size_t)cap * sizeof *c);
-            if (c == NULL) return NULL;
-            sl->chunks = c;
-            sl->cap = cap;
-        }
-        chunk = (lmk_rec *)malloc(REC_CHUNK * sizeof *chunk);
-        if (chunk == NULL) return NULL;
-        sl->chunks[sl->nchunks++] = chunk;
-        for (i = REC_CHUNK - 1; i >= 0; i--) { /* the first record comes out first */
-            chunk[i].state = LMK_T_DESTROYED;
-            chunk[i].egen = 0;
-            chunk[i].next_free = sl->free;
-            sl->free = &chunk[i];
-            POISON_FREE(&chunk[i]);
-        }
-    }
+    if (sl->free == NULL && grow(st) != 0) return NULL;
     r = sl->free;
     sl->free = r->next_free;
     UNPOISON(r);

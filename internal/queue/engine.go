@@ -1,6 +1,9 @@
 package queue
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // engine orders timer schedules and hands out their expirations. It is the
 // algorithm of the C engine it replaces (libevent's common timeouts): the
@@ -72,6 +75,9 @@ type slab struct {
 }
 
 const slabBits = 10
+
+// pageScheds is how many schedules a 4 KiB page holds, at least (newEngine).
+const pageScheds = 4096 / int(unsafe.Sizeof(sched{}))
 
 func (b *slab) at(s int32) *sched { return &b.c[s>>slabBits][s&(1<<slabBits-1)] }
 
@@ -182,10 +188,21 @@ type group struct {
 const emptyKeep = 64
 
 func newEngine() engine {
-	e := engine{free: -1, last: -1, cursor: -1, gmap: make(map[gkey]int32), bl: make(map[int32]backlog)}
-	// the first chunk now: its page faults are the queue's creation's,
-	// not a first arming's (which they would make tens of µs late)
-	e.t.c = append(e.t.c, make([]sched, 1<<slabBits))
+	e := engine{free: -1, last: -1, cursor: -1, gmap: make(map[gkey]int32, 8), bl: make(map[int32]backlog),
+		heap: make([]hent, 64), groups: make([]group, 8)}
+	// the first armings grow nothing, and write memory written once already
+	clear(e.heap)
+	clear(e.groups)
+	e.heap, e.groups = e.heap[:0], e.groups[:0]
+	// the first chunk now, its pages written: their faults are the
+	// queue's creation's, not the first armings' (which they would make
+	// tens of µs late: Go takes a chunk this large from fresh memory, known
+	// to be zero, and writes nothing to it)
+	c := make([]sched, 1<<slabBits)
+	for i := 0; i < len(c); i += pageScheds {
+		c[i].at = 0
+	}
+	e.t.c = append(e.t.c, c)
 	return e
 }
 
