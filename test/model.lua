@@ -67,6 +67,12 @@ function M.probe(f)
   return setmetatable({}, { __gc = f })
 end
 
+-- LuaSocket's select, if LuaSocket loads (else nil).
+local function socket_select()
+  local ok, socket = pcall(require, "socket")
+  return ok and type(socket) == "table" and socket.select or nil
+end
+
 function M.run(mit, seed, nops, opts)
   opts = opts or {}
   local rnd = prng(seed)
@@ -408,6 +414,26 @@ function M.run(mit, seed, nops, opts)
     check_alive()
   end
 
+  -- Once fd() was called, an outside loop sleeping on it wakes for what
+  -- is due: with expirations due for 5 ms (a wake-up coalesces them up to
+  -- 1 ms) and no drain running, fd() is readable, or turns so within
+  -- 50 ms (LuaSocket's select() looks, before any call of the module that
+  -- could set it). The virtual clock has no kernel timer to follow it.
+  local select = not opts.virtual and socket_select()
+  local fdnum
+  local function check_woken()
+    if not fdnum or not select then return end
+    local t, sure = now() - 5, 0
+    for _, k in ipairs(live) do
+      local m = T[k]
+      if m.unchecked then return end
+      sure = sure + pend(m, t)
+    end
+    if sure == 0 then return end
+    local r = select({ { getfd = function() return fdnum end } }, nil, 0.05)
+    if #r == 0 then fail("fd() not readable with %d expirations due for 5 ms", sure) end
+  end
+
   local function check_pending(t0, got, t1, what)
     local sure, maybe = 0, 0
     for _, k in ipairs(live) do
@@ -542,9 +568,10 @@ function M.run(mit, seed, nops, opts)
   local ok, err = pcall(function()
     for op = 1, nops do
       if opts.gc and rnd(6) == 0 then gc_op() end
+      check_woken()
       if op == fd_at then
         note("fd()")
-        mit.fd()
+        fdnum = mit.fd()
         stats.fd = true
       end
       local r = rnd(100)

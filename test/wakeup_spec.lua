@@ -199,6 +199,45 @@ describe("mit.fd()", function()
       "armed false", "the 60 ms one destroyed false", "" }, "\n"), r.out)
   end)
 
+  it("in a child's universe: an arm outside a drain that comes due before what fd()'s timer waits for brings it forward, alone or last of a burst (timing)", function()
+    if os.getenv("LMK_PORTABLE") then pending("the portable path has no timerfd (LMK_PORTABLE)"); return end
+    if not socket then pending("LuaSocket does not load under " .. interp); return end
+    local r = H.run_lua([[
+      local mit = require("luamockit")
+      local socket = require("socket")
+      local now = mit.monotime
+      local fd = mit.fd()
+      local sock = { getfd = function() return fd end }
+      local far = mit.oneoff(2000, function() end)
+      -- one arm, then a burst of 300 (more than one crossing's worth) whose
+      -- last one comes due first
+      for _, n in ipairs({ 1, 300 }) do
+        local t0, first, early = now(), nil, 0
+        local ts = {}
+        for i = 1, n do
+          local at = now()
+          local ms = 60 + (n - i) * 5
+          ts[i] = mit.oneoff(ms, function()
+            if now() < at + ms then early = early + 1 end
+            first = first or i
+          end)
+        end
+        local r = socket.select({ sock }, nil, 1.5)
+        local woke = now() - t0
+        local ran = mit.process_events()
+        -- due at 60 ms (1: fd()'s timer waits for 2 s; 300: the arms sent
+        -- with the first 256 come due from 280 ms on)
+        io.write(n, ": readable ", #r, " in time ", tostring(woke >= 59 and woke < 250), " ran ", tostring(ran >= 1),
+          " first ", tostring(first), " early ", early, "\n")
+        for i = 1, n do ts[i]:destroy() end
+      end
+      far:destroy()
+    ]])
+    assert.equal(0, r.rc, r.err)
+    assert.equal("1: readable 1 in time true ran true first 1 early 0\n"
+      .. "300: readable 1 in time true ran true first 300 early 0\n", r.out)
+  end)
+
   it("is not readable for stale entries (a destroyed timer's queued event)", function()
     if not socket and not ppoll then
       pending("neither LuaSocket nor luaposix loads under " .. interp); return

@@ -39,8 +39,8 @@
  *
  * Crossings into Go: one per stop, start and destroy of a timer Go knows;
  * arms are deferred (below) and cross together, one call for all made
- * since the last crossing (an arm crosses alone only while fd()'s timer is
- * watched outside a drain, or Go is active); one per drain that reaches
+ * since the last crossing (an arm crosses alone only while Go is active);
+ * one per drain that reaches
  * go_due, or per wake-up that would end at go_due (take_ahead: that
  * drain's take, made earlier); one per pending() (lmk_counts) and
  * remaining() of a timer the batch holds nothing of (lmk_due).
@@ -119,9 +119,10 @@
 
 static void took_in(lmk_state *st, int k, int merge, int64_t upto);
 
-/* Deferred arms. An arm made where nothing needs Go to know of it before
- * the Lua thread next asks Go anything (Go is passive, and no outside loop
- * watches fd()'s timer, or a drain is running, whose end sets that timer)
+/* Deferred arms. An arm made while Go is passive (nothing needs Go to
+ * know of it before the Lua thread next asks Go anything; fd()'s timer,
+ * if an outside loop watches it, is set for the arm's earliest due time,
+ * at + delay, when that comes first: see arm_cmd)
  * is kept in st->defer instead of crossing: flush sends all of them in
  * one call (lmk_arm_many), each armed from the instant it was asked for
  * and handed out as a call of its own would have been (queue.ArmAheadMany),
@@ -226,13 +227,19 @@ static int arm_cmd(lmk_state *st, lmk_rec *r, int64_t at, uint64_t drop) {
     c->id = 0;
     r->qid = 0;
     r->flags |= LMK_F_DEFER;
-    /* Go must know it now: an outside loop watches fd()'s timer (outside
-     * a drain, whose end sets it: fd() is readable exactly while something
-     * is pending, so the timer must be set before the arm returns), or
-     * Go's clock goroutine publishes */
-    if (!st->active && (st->tfd < 0 || st->depth > 0)) return LMK_OK;
-    rc = flush(st);
-    return r->qid != 0 ? LMK_OK : rc != LMK_OK ? rc : LMK_ECLOSED;
+    if (st->active) { /* Go's clock goroutine publishes: Go must know it now */
+        rc = flush(st);
+        return r->qid != 0 ? LMK_OK : rc != LMK_OK ? rc : LMK_ECLOSED;
+    }
+    /* An outside loop watching fd()'s timer (outside a drain, whose end
+     * sets it) must wake no later than this arm's first expiration, which
+     * Go, never running anything early, makes due at at + delay at the
+     * earliest: the timer expires then (if that comes before its time);
+     * the drain the loop then starts sends the arm (every crossing
+     * flushes), and Go decides what is due. An arm costs no crossing in
+     * either mode, and a burst of them one crossing per LMK_DEFER_MAX. */
+    if (st->tfd >= 0 && st->depth == 0 && at + c->delay < st->tfd_at) lmk_watch_arm(st, at + c->delay);
+    return LMK_OK;
 }
 
 int lmk_sched_arm(lmk_state *st, lmk_rec *r, int64_t at) { return arm_cmd(st, r, at, 0); }
