@@ -72,12 +72,16 @@ void lmk_watch_settle(lmk_state *st, int64_t upto) {
 /* Before an outermost drain: if fd()'s timer has expired ahead of the wake
  * time it was armed for (lmk_watch_arm), the loop that watched it woke for
  * that time: poll the clock up to it (a spin lead at most, as wait()
- * does), so that the drain runs what falls due then instead of nothing. */
+ * does), so that the drain runs what falls due then instead of nothing.
+ * Arms deferred since the loop went to sleep (the one it woke for, it may
+ * be) cross first, inside the lead: the call into an idle Go runtime
+ * (tens of microseconds) is spent before the wake time, not after it. */
 void lmk_watch_ontime(lmk_state *st) {
     int64_t now;
     if (st->tfd < 0 || st->active || st->virtual || st->tfd_at == INT64_MAX) return;
     now = lmk_now(st);
     if (now < st->tfd_fire || now >= st->tfd_at) return;
+    lmk_sched_sync(st);
     while (lmk_now(st) < st->tfd_at) lmk_cpu_relax();
 }
 

@@ -139,7 +139,9 @@ function M.attach(cq)
   -- so it runs outside pcall on every Lua; with a retry due, it
   -- polls with a timeout. An error it reports is raised in a coroutine of
   -- cq of its own: cq:loop() returns it, and the next cq:loop() goes on.
-  h.pollfd = { pollfd = mit.fd(), events = "r" }
+  -- pollfd() is asked for at each poll, before cqueues sleeps: mit.fd()
+  -- then hands luamockit's queue the timers armed since its last call
+  h.pollfd = { pollfd = function() return mit.fd() end, events = "r" }
   h.wait = function()
     if h.retry then
       yield(POLL, h.pollfd, h.cond, RETRY)

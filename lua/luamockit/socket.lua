@@ -23,6 +23,7 @@
 -- copas thread; waker:close() ends that thread (copas 1.x and 4.x).
 local socket = require("socket")
 local mit = require("luamockit")
+local mit_fd = mit.fd
 
 -- LuaLS: the module's types are in luamockit/types.lua.
 ---@type luamockit.socket
@@ -134,10 +135,13 @@ function M.newfd()
   return w
 end
 
---- mit.fd(): select() accepts the waker itself.
+--- mit.fd(): select() accepts the waker itself. select() asks for it
+-- right before it sleeps, and mit.fd() then hands luamockit's queue the
+-- timers armed since its last call, as wait() does before it sleeps: the
+-- drain the wake-up starts then has nothing to hand over first.
 function FdWaker:getfd()
   if self.abandoned then return -1 end -- luamockit.copas: a waker replaced (select ignores it)
-  return self.fd
+  return mit_fd()
 end
 
 --- LuaSocket's select() returns a "dirty" object as readable at once: a
