@@ -59,6 +59,27 @@ local function readable(fd)
   error("neither LuaSocket nor luaposix loads: cannot poll a descriptor")
 end
 
+-- Whether a test of fd()'s timerfd through LuaSocket can run here;
+-- marks the test pending (and returns false) where it cannot.
+local function timerfd_socket_ok()
+  if os.getenv("LMK_PORTABLE") then pending("the portable path has no timerfd (LMK_PORTABLE)"); return false end
+  if not socket then pending("LuaSocket does not load under " .. interp); return false end
+  return true
+end
+
+-- Runs body in a child process (H.run_lua) after mit, socket, now
+-- (mit.monotime), fd (mit.fd()) and sock (fd as an object select()
+-- accepts) are set up.
+local function fd_socket_child(body)
+  return H.run_lua([[
+      local mit = require("luamockit")
+      local socket = require("socket")
+      local now = mit.monotime
+      local fd = mit.fd()
+      local sock = { getfd = function() return fd end }
+]] .. body)
+end
+
 local timers, jobs = {}, {}
 local function track(t) timers[#timers + 1] = t; return t end
 local function tjob(j) jobs[#jobs + 1] = j; return j end
@@ -125,14 +146,8 @@ describe("mit.fd()", function()
   -- In a child: this universe may have turned Go active (setport), where
   -- fd() is the hub's descriptor that Go's clock goroutine sets.
   it("turns readable up to the spin lead before a timer is due; process_events() then runs it at its due time, never early (timing)", function()
-    if os.getenv("LMK_PORTABLE") then pending("the portable path has no timerfd (LMK_PORTABLE)"); return end
-    if not socket then pending("LuaSocket does not load under " .. interp); return end
-    local r = H.run_lua([[
-      local mit = require("luamockit")
-      local socket = require("socket")
-      local now = mit.monotime
-      local fd = mit.fd()
-      local sock = { getfd = function() return fd end }
+    if not timerfd_socket_ok() then return end
+    local r = fd_socket_child([[
       mit.setspin(1000) -- a 50 ms one-off: a 500 us lead
       local ahead = 0
       for _ = 1, 10 do
@@ -200,14 +215,8 @@ describe("mit.fd()", function()
   end)
 
   it("in a child's universe: an arm outside a drain that comes due before what fd()'s timer waits for brings it forward, alone or last of a burst (timing)", function()
-    if os.getenv("LMK_PORTABLE") then pending("the portable path has no timerfd (LMK_PORTABLE)"); return end
-    if not socket then pending("LuaSocket does not load under " .. interp); return end
-    local r = H.run_lua([[
-      local mit = require("luamockit")
-      local socket = require("socket")
-      local now = mit.monotime
-      local fd = mit.fd()
-      local sock = { getfd = function() return fd end }
+    if not timerfd_socket_ok() then return end
+    local r = fd_socket_child([[
       local far = mit.oneoff(2000, function() end)
       -- one arm, then a burst of 300 (more than one crossing's worth) whose
       -- last one comes due first
